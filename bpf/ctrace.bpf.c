@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * ctrace kernel side: one program at the exit of each traced syscall.
+ *
+ * The success path is a load and a compare: a program tests the return value
+ * first and returns at once for calls that succeeded (unless --all is set).
+ * Only failing calls read their arguments, which are still in the task's
+ * saved user registers at syscall exit, and the user memory they point to.
+ * There is no program at syscall entry and no per-call map write.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "ctrace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* bpf2go -type takes the wire types from this object's BTF; these pointers,
+ * never used, keep the ones no code names there. */
+const struct ctrace_field *_ctrace_field __attribute__((unused));
+const struct ctrace_file *_ctrace_file __attribute__((unused));
+const enum ctrace_op *_ctrace_op __attribute__((unused));
+const enum ctrace_field_kind *_ctrace_field_kind __attribute__((unused));
+const enum ctrace_field_flag *_ctrace_field_flag __attribute__((unused));
+const enum ctrace_event_flag *_ctrace_event_flag __attribute__((unused));
+const enum ctrace_file_flag *_ctrace_file_flag __attribute__((unused));
+
+/* Knobs, set by user space before load. The verifier sees them as
+ * constants and drops the branches they turn off. */
+const volatile __u32 self_tgid = 0; /* ctrace's own process: never traced */
+const volatile bool trace_success = false; /* --all */
+const volatile bool filter_tgid = false; /* only tgids in the tgids map */
+const volatile bool filter_comm = false; /* only comms in the comms map */
+const volatile bool filter_errno = false; /* only errnos set in errno_mask */
+const volatile __u64 errno_mask[64] = {}; /* bit n: errno n passes */
+/* Size of the kernel stack, to find the saved registers on kernels without
+ * bpf_task_pt_regs() (before 5.15): 16 KiB on x86_64 without KASAN. */
+const volatile __u32 thread_size = 16384;
+
+struct ctrace_buf {
+	struct ctrace_event ev;
+	/* Room for a field header and a longest string past any offset below
+	 * CTRACE_DATA_MAX, so that masked offsets always stay inside. */
+	__u8 data[CTRACE_DATA_MAX + sizeof(struct ctrace_field) + CTRACE_STR_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* user space may resize */
+} events SEC(".maps");
+
+/* Records are built here, one slot a CPU, then copied into the ring buffer
+ * at their real size: a ring buffer reservation must have a constant size.
+ * Not a per-CPU array: its values are limited to 32 KiB. User space sets
+ * max_entries to the number of possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ctrace_buf);
+} scratch SEC(".maps");
+
+/* Records that did not fit in the ring buffer, by op. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTRACE_OP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Processes to trace when filter_tgid is set: --pid, and the command run
+ * with `ctrace run -- CMD` plus its descendants (see follow_fork). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} tgids SEC(".maps");
+
+/* The dentry names of a path being resolved (put_file). */
+struct walk {
+	__u64 names[CTRACE_PATH_DEPTH]; /* const unsigned char * */
+	__u32 len; /* entries of names set */
+	__u32 pos; /* bytes of names copied */
+	__u32 ncomp; /* names copied */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} walks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[CTRACE_COMM_LEN]);
+	__type(value, __u8);
+} comms SEC(".maps");
+
+/* What an exit program reads for each argument, four bits an argument.
+ * This is private to the kernel side: records say what they carry. */
+enum arg_kind {
+	A_VAL = 0, /* the register only */
+	A_STR = 1, /* a user string */
+	A_FD = 2, /* a file descriptor: what it refers to */
+	A_STRUCT = 3, /* a user struct; its size is the next argument */
+	A_ARGV = 4, /* a NULL-terminated array of user strings */
+};
+#define ARGS(a0, a1, a2, a3, a4, a5)                                          \
+	((a0) | (a1) << 4 | (a2) << 8 | (a3) << 12 | (a4) << 16 | (a5) << 20)
+#define ARG_KIND(kinds, i) (((kinds) >> ((i) * 4)) & 0xf)
+
+#define NSFS_MAGIC_ 0x6e736673 /* include/uapi/linux/magic.h */
+
+static __always_inline bool errno_passes(long ret)
+{
+	if (ret >= 0 || ret < -4095)
+		return false;
+	__u32 e = -ret;
+	return (errno_mask[(e >> 6) & 63] >> (e & 63)) & 1;
+}
+
+/* The syscall's arguments, from the user registers saved at entry. They
+ * are intact at exit for every failing call; a successful execve replaces
+ * them with the new image's. */
+static __always_inline bool read_args(__u64 *args)
+{
+	struct pt_regs *regs;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	} else {
+		struct task_struct *t = (void *)bpf_get_current_task();
+		void *stack = BPF_CORE_READ(t, stack);
+
+		if (!stack)
+			return false;
+		regs = (struct pt_regs *)(stack + thread_size) - 1;
+	}
+#if defined(__TARGET_ARCH_x86)
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	args[3] = BPF_CORE_READ(regs, r10);
+	args[4] = BPF_CORE_READ(regs, r8);
+	args[5] = BPF_CORE_READ(regs, r9);
+#else
+#error "ctrace: read_args needs the syscall registers of this architecture"
+#endif
+	return true;
+}
+
+static __always_inline void fill_proc(struct ctrace_event *ev)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ug = bpf_get_current_uid_gid();
+	struct pid *pid;
+	struct upid upid = {};
+	__u32 level;
+
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)ug;
+	ev->gid = ug >> 32;
+	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+	ev->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
+	ev->userns = BPF_CORE_READ(t, cred, user_ns, ns.inum);
+	/* The task's own pid namespace is the one at its pid's deepest level
+	 * (nsproxy->pid_ns_for_children is its children's). */
+	pid = BPF_CORE_READ(t, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level & 31]);
+	ev->pidns = BPF_CORE_READ(upid.ns, ns.inum);
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline struct ctrace_field *field_at(struct ctrace_buf *b, __u32 off)
+{
+	return (struct ctrace_field *)&b->data[off & (CTRACE_DATA_MAX - 1)];
+}
+
+/* Close a field of len data bytes at off; returns the next field's offset. */
+static __always_inline __u32 close_field(struct ctrace_buf *b, __u32 off, __u8 arg,
+					 __u8 kind, __u8 flags, __u32 len)
+{
+	struct ctrace_field *f = field_at(b, off);
+
+	f->arg = arg;
+	f->kind = kind;
+	f->flags = flags;
+	f->_pad = 0;
+	f->len = len;
+	b->ev.nfields++;
+	return off + ((sizeof(*f) + len + 7) & ~7);
+}
+
+/* Room left for a field of up to need data bytes at off. */
+static __always_inline bool fits(__u32 off, __u32 need)
+{
+	return off + sizeof(struct ctrace_field) + need <= CTRACE_DATA_MAX;
+}
+
+static __noinline __u32 put_str(struct ctrace_buf *b, __u32 off, __u8 arg, const char *s)
+{
+	__u8 flags = 0;
+	long n;
+
+	if (!s || !fits(off, CTRACE_STR_MAX))
+		return off;
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	n = bpf_probe_read_user_str(&b->data[off + sizeof(struct ctrace_field)],
+				    CTRACE_STR_MAX, s);
+	if (n < 0) {
+		flags = CTRACE_FIELD_FAULT;
+		n = 0;
+	} else {
+		/* n counts the NUL; a string that filled the buffer may
+		 * have been cut. */
+		if (n == CTRACE_STR_MAX)
+			flags = CTRACE_FIELD_TRUNCATED;
+		if (n > 0)
+			n--;
+	}
+	return close_field(b, off, arg, CTRACE_FIELD_STR, flags, n & (CTRACE_STR_MAX - 1));
+}
+
+static __noinline __u32 put_struct(struct ctrace_buf *b, __u32 off, __u8 arg,
+				   const void *p, __u64 size)
+{
+	__u8 flags = 0;
+	__u32 n = size;
+
+	if (!p || !fits(off, CTRACE_STRUCT_MAX))
+		return off;
+	if (size > CTRACE_STRUCT_MAX) {
+		n = CTRACE_STRUCT_MAX;
+		flags = CTRACE_FIELD_TRUNCATED;
+	}
+	if (n == 0)
+		return off;
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	n &= (CTRACE_STRUCT_MAX * 2 - 1);
+	if (n > CTRACE_STRUCT_MAX)
+		return off;
+	if (bpf_probe_read_user(&b->data[off + sizeof(struct ctrace_field)], n, p) < 0) {
+		flags = CTRACE_FIELD_FAULT;
+		n = 0;
+	}
+	return close_field(b, off, arg, CTRACE_FIELD_STRUCT, flags, n);
+}
+
+/* Strings of a NULL-terminated user array, each with its NUL. */
+static __noinline __u32 put_argv(struct ctrace_buf *b, __u32 off, __u8 arg, const char *const *argv)
+{
+	__u32 start, pos = 0;
+	__u8 flags = 0;
+	int i;
+
+	if (!argv || !fits(off, CTRACE_ARGV_BYTES + CTRACE_STR_MAX))
+		return off;
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	start = off + sizeof(struct ctrace_field);
+	for (i = 0; i < CTRACE_ARGV_MAX; i++) {
+		const char *s = NULL;
+		long n;
+
+		if (bpf_probe_read_user(&s, sizeof(s), &argv[i]) < 0) {
+			flags |= CTRACE_FIELD_FAULT;
+			break;
+		}
+		if (!s)
+			break;
+		if (pos > CTRACE_ARGV_BYTES) {
+			flags |= CTRACE_FIELD_TRUNCATED;
+			break;
+		}
+		n = bpf_probe_read_user_str(&b->data[(start + pos) & (CTRACE_DATA_MAX - 1)],
+					    CTRACE_STR_MAX, s);
+		if (n <= 0) {
+			flags |= CTRACE_FIELD_FAULT;
+			break;
+		}
+		pos += n;
+	}
+	if (i == CTRACE_ARGV_MAX) {
+		const char *s = NULL;
+
+		bpf_probe_read_user(&s, sizeof(s), &argv[i]);
+		if (s)
+			flags |= CTRACE_FIELD_TRUNCATED;
+	}
+	return close_field(b, off, arg, CTRACE_FIELD_ARGV, flags, pos & (2 * CTRACE_DATA_MAX - 1));
+}
+
+/* The argument strings of the image a successful execve just started, which
+ * the kernel copied to the top of the new stack. */
+static __noinline __u32 put_mm_argv(struct ctrace_buf *b, __u32 off, __u8 arg)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	unsigned long start = BPF_CORE_READ(mm, arg_start);
+	unsigned long end = BPF_CORE_READ(mm, arg_end);
+	__u8 flags = CTRACE_FIELD_AFTER;
+	__u64 n = end - start;
+
+	if (!start || end <= start || !fits(off, CTRACE_ARGV_BYTES))
+		return off;
+	if (n > CTRACE_ARGV_BYTES) {
+		n = CTRACE_ARGV_BYTES;
+		flags |= CTRACE_FIELD_TRUNCATED;
+	}
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	n &= 2 * CTRACE_ARGV_BYTES - 1;
+	if (n > CTRACE_ARGV_BYTES)
+		return off;
+	if (bpf_probe_read_user(&b->data[off + sizeof(struct ctrace_field)], n, (void *)start) < 0) {
+		flags |= CTRACE_FIELD_FAULT;
+		n = 0;
+	}
+	return close_field(b, off, arg, CTRACE_FIELD_ARGV, flags, n);
+}
+
+/*
+ * What a struct file refers to, as d_path() would put it: the dentry names
+ * from the file up to the root of its mount namespace, crossing mount
+ * points, leaf first. Pseudo files (anon inodes, pipes, sockets) and nsfs
+ * files carry the one name user space needs to print them as strace -y does.
+ * The walk takes no locks: a rename racing with it may show a mixed path.
+ */
+static __noinline __u32 put_file(struct ctrace_buf *b, __u32 off, __u8 arg,
+				 struct file *file, __u8 flags)
+{
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct ctrace_file *cf;
+	struct mount *mnt;
+	struct walk *walk;
+	__u32 start, pos = 0, zero = 0;
+	__u16 ncomp = 0;
+	const unsigned char *name;
+	int i;
+
+	if (!file || !fits(off, sizeof(*cf) + CTRACE_STR_MAX + CTRACE_NAME_MAX))
+		return off;
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	cf = (struct ctrace_file *)&b->data[off + sizeof(struct ctrace_field)];
+	cf->ino = BPF_CORE_READ(inode, i_ino);
+	cf->magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	cf->flags = 0;
+	start = off + sizeof(struct ctrace_field) + sizeof(*cf);
+
+	if (cf->magic == NSFS_MAGIC_) {
+		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
+
+		name = (const unsigned char *)BPF_CORE_READ(ns, ops, name);
+		cf->flags = CTRACE_FILE_PSEUDO;
+		goto one_name;
+	}
+	if (BPF_CORE_READ(d, d_op, d_dname)) {
+		name = BPF_CORE_READ(d, d_name.name);
+		cf->flags = CTRACE_FILE_PSEUDO;
+		goto one_name;
+	}
+
+	/* Two loops, and loop-carried counts kept in map memory rather than
+	 * registers, keep the verifier's work linear: the first loop only
+	 * chases pointers, crossing mount points, the second copies names. */
+	walk = bpf_map_lookup_elem(&walks, &zero);
+	if (!walk)
+		return off;
+	walk->len = 0;
+	mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+	for (i = 0; i < CTRACE_PATH_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+
+		if (d == BPF_CORE_READ(vm, mnt_root) || d == parent) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (up == mnt || !up)
+				break; /* the root of the mount namespace */
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vm = (struct vfsmount *)((void *)up + bpf_core_field_offset(struct mount, mnt));
+			continue;
+		}
+		walk->names[walk->len & (CTRACE_PATH_DEPTH - 1)] = (__u64)BPF_CORE_READ(d, d_name.name);
+		walk->len++;
+		d = parent;
+	}
+	if (i == CTRACE_PATH_DEPTH)
+		flags |= CTRACE_FIELD_TRUNCATED;
+	walk->pos = 0;
+	walk->ncomp = 0;
+	for (i = 0; i < CTRACE_PATH_DEPTH; i++) {
+		__u32 at = walk->pos;
+		long n;
+
+		if (i >= walk->len)
+			break;
+		if (at > CTRACE_STR_MAX) {
+			flags |= CTRACE_FIELD_TRUNCATED;
+			break;
+		}
+		n = bpf_probe_read_kernel_str(&b->data[(start + at) & (CTRACE_DATA_MAX - 1)],
+					      CTRACE_NAME_MAX, (const void *)walk->names[i]);
+		if (n <= 0) {
+			flags |= CTRACE_FIELD_FAULT;
+			break;
+		}
+		walk->pos = at + n;
+		walk->ncomp++;
+	}
+	pos = walk->pos & (2 * CTRACE_DATA_MAX - 1);
+	ncomp = walk->ncomp;
+	cf->ncomp = ncomp;
+	return close_field(b, off, arg, CTRACE_FIELD_FILE, flags,
+			   (sizeof(*cf) + pos) & (2 * CTRACE_DATA_MAX - 1));
+
+one_name:
+	pos = 0;
+	if (name) {
+		long n = bpf_probe_read_kernel_str(&b->data[start & (CTRACE_DATA_MAX - 1)],
+						   CTRACE_NAME_MAX, name);
+		if (n > 0) {
+			pos = n;
+			ncomp = 1;
+		}
+	}
+	cf->ncomp = ncomp;
+	return close_field(b, off, arg, CTRACE_FIELD_FILE, flags, (sizeof(*cf) + pos) & 511);
+}
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_core_read(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline __u32 put_fd(struct ctrace_buf *b, __u32 off, __u8 arg, __u64 fd)
+{
+	/* AT_FDCWD and other negative values name no file. */
+	if ((int)fd < 0)
+		return off;
+	return put_file(b, off, arg, fd_file((int)fd), 0);
+}
+
+static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
+{
+	__u64 size = sizeof(b->ev) + (off & (2 * CTRACE_DATA_MAX - 1));
+
+	if (size > sizeof(*b))
+		size = sizeof(*b);
+	b->ev.size = size - sizeof(b->ev);
+	if (bpf_ringbuf_output(&events, b, size, 0) < 0) {
+		__u32 key = op;
+		__u64 *n = bpf_map_lookup_elem(&lost, &key);
+
+		if (n)
+			(*n)++;
+	}
+}
+
+/* Filters that drop a call before anything is read. */
+static __always_inline bool wanted(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (tgid == self_tgid)
+		return false;
+	if (filter_tgid && !bpf_map_lookup_elem(&tgids, &tgid))
+		return false;
+	/* --errno selects failures; successes shown by --all pass. */
+	if (filter_errno && ret < 0 && !errno_passes(ret))
+		return false;
+	if (filter_comm) {
+		char comm[CTRACE_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&comms, comm))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct ctrace_buf *b = bpf_map_lookup_elem(&scratch, &cpu);
+
+	if (!b)
+		return NULL;
+	b->ev.ts_ns = bpf_ktime_get_boot_ns();
+	b->ev.ret = ret;
+	b->ev.op = op;
+	b->ev.flags = 0;
+	b->ev.nfields = 0;
+	fill_proc(&b->ev);
+	if (!read_args(b->ev.args)) {
+		__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
+		b->ev.flags |= CTRACE_EV_NO_ARGS;
+	}
+	return b;
+}
+
+static __always_inline __u32 put_arg(struct ctrace_buf *b, __u32 off, int i, __u32 kind)
+{
+	__u64 v = b->ev.args[i];
+
+	switch (kind) {
+	case A_STR:
+		return put_str(b, off, i, (const char *)v);
+	case A_FD:
+		return put_fd(b, off, i, v);
+	case A_STRUCT:
+		return put_struct(b, off, i, (const void *)v, i < CTRACE_NARGS - 1 ? b->ev.args[i + 1] : 0);
+	case A_ARGV:
+		return put_argv(b, off, i, (const char *const *)v);
+	}
+	return off;
+}
+
+/* The exit of one traced syscall; kinds says what to read (ARGS()). */
+static __always_inline int on_exit(long ret, __u16 op, __u32 kinds)
+{
+	struct ctrace_buf *b;
+	__u32 off = 0;
+
+	if (ret >= 0 && !trace_success)
+		return 0; /* the success path ends here */
+	if (!wanted(ret))
+		return 0;
+	b = begin(ret, op);
+	if (!b)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < CTRACE_NARGS; i++)
+		off = put_arg(b, off, i, ARG_KIND(kinds, i));
+	submit(b, off, op);
+	return 0;
+}
+
+#define EXIT(sys, op, kinds)                                                  \
+	SEC("tracepoint/syscalls/sys_exit_" #sys)                             \
+	int exit_##sys(struct trace_event_raw_sys_exit *ctx)                  \
+	{                                                                     \
+		return on_exit(ctx->ret, op, kinds);                          \
+	}
+
+/* ---- mount family ---------------------------------------------------- */
+
+/* sys_exit_mount: mount(source, target, fstype, flags, data) */
+EXIT(mount, CTRACE_OP_MOUNT, ARGS(A_STR, A_STR, A_STR, A_VAL, A_STR, A_VAL))
+/* sys_exit_umount: umount2(target, flags); the tracepoint keeps the old name */
+SEC("tracepoint/syscalls/sys_exit_umount")
+int exit_umount2(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret, CTRACE_OP_UMOUNT2, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL));
+}
+/* sys_exit_fsopen: fsopen(fsname, flags) */
+EXIT(fsopen, CTRACE_OP_FSOPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_fsmount: fsmount(fs_fd, flags, attr_flags) */
+EXIT(fsmount, CTRACE_OP_FSMOUNT, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_fspick: fspick(dirfd, path, flags) */
+EXIT(fspick, CTRACE_OP_FSPICK, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_move_mount: move_mount(from_dirfd, from_path, to_dirfd, to_path, flags) */
+EXIT(move_mount, CTRACE_OP_MOVE_MOUNT, ARGS(A_FD, A_STR, A_FD, A_STR, A_VAL, A_VAL))
+/* sys_exit_open_tree: open_tree(dirfd, path, flags) */
+EXIT(open_tree, CTRACE_OP_OPEN_TREE, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_mount_setattr: mount_setattr(dirfd, path, flags, attr, size) */
+EXIT(mount_setattr, CTRACE_OP_MOUNT_SETATTR, ARGS(A_FD, A_STR, A_VAL, A_STRUCT, A_VAL, A_VAL))
+/* sys_exit_pivot_root: pivot_root(new_root, put_old) */
+EXIT(pivot_root, CTRACE_OP_PIVOT_ROOT, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_chroot: chroot(path) */
+EXIT(chroot, CTRACE_OP_CHROOT, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+
+/* fsconfig's value and aux change meaning with cmd (include/uapi/linux/mount.h). */
+enum {
+	FSCONFIG_SET_FLAG_ = 0,
+	FSCONFIG_SET_STRING_ = 1,
+	FSCONFIG_SET_BINARY_ = 2,
+	FSCONFIG_SET_PATH_ = 3,
+	FSCONFIG_SET_PATH_EMPTY_ = 4,
+	FSCONFIG_SET_FD_ = 5,
+};
+
+/* sys_exit_fsconfig: fsconfig(fd, cmd, key, value, aux) */
+SEC("tracepoint/syscalls/sys_exit_fsconfig")
+int exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct ctrace_buf *b;
+	__u32 off = 0, cmd;
+
+	if (ret >= 0 && !trace_success)
+		return 0;
+	if (!wanted(ret))
+		return 0;
+	b = begin(ret, CTRACE_OP_FSCONFIG);
+	if (!b)
+		return 0;
+	cmd = b->ev.args[1];
+	off = put_fd(b, off, 0, b->ev.args[0]);
+	if (cmd <= FSCONFIG_SET_FD_)
+		off = put_str(b, off, 2, (const char *)b->ev.args[2]);
+	switch (cmd) {
+	case FSCONFIG_SET_STRING_:
+		off = put_str(b, off, 3, (const char *)b->ev.args[3]);
+		break;
+	case FSCONFIG_SET_BINARY_:
+		off = put_struct(b, off, 3, (const void *)b->ev.args[3], b->ev.args[4]);
+		break;
+	case FSCONFIG_SET_PATH_:
+	case FSCONFIG_SET_PATH_EMPTY_:
+		off = put_str(b, off, 3, (const char *)b->ev.args[3]);
+		off = put_fd(b, off, 4, b->ev.args[4]);
+		break;
+	case FSCONFIG_SET_FD_:
+		off = put_fd(b, off, 4, b->ev.args[4]);
+		break;
+	}
+	submit(b, off, CTRACE_OP_FSCONFIG);
+	return 0;
+}
+
+/* ---- open family ----------------------------------------------------- */
+
+/* sys_exit_open: open(path, flags, mode) */
+EXIT(open, CTRACE_OP_OPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_openat: openat(dirfd, path, flags, mode) */
+EXIT(openat, CTRACE_OP_OPENAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_openat2: openat2(dirfd, path, how, size) */
+EXIT(openat2, CTRACE_OP_OPENAT2, ARGS(A_FD, A_STR, A_STRUCT, A_VAL, A_VAL, A_VAL))
+
+/* ---- namespace family ------------------------------------------------ */
+
+/* sys_exit_setns: setns(fd, nstype) */
+EXIT(setns, CTRACE_OP_SETNS, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_unshare: unshare(flags) */
+EXIT(unshare, CTRACE_OP_UNSHARE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_clone: clone(flags, stack, parent_tid, child_tid, tls) (x86_64 order) */
+EXIT(clone, CTRACE_OP_CLONE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_clone3: clone3(args, size) */
+EXIT(clone3, CTRACE_OP_CLONE3, ARGS(A_STRUCT, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+
+/* ---- exec family ----------------------------------------------------- */
+
+/* After a successful execve the registers and memory are the new image's:
+ * the path comes from mm->exe_file and argv from the new stack. */
+static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int path_arg, int argv_arg)
+{
+	struct task_struct *t;
+	struct ctrace_buf *b;
+	__u32 off = 0;
+
+	if (ret < 0)
+		return on_exit(ret, op, kinds);
+	if (!trace_success || !wanted(ret))
+		return 0;
+	b = begin(ret, op);
+	if (!b)
+		return 0;
+	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
+	t = (void *)bpf_get_current_task();
+	off = put_file(b, off, path_arg, BPF_CORE_READ(t, mm, exe_file), CTRACE_FIELD_AFTER);
+	off = put_mm_argv(b, off, argv_arg);
+	submit(b, off, op);
+	return 0;
+}
+
+/* sys_exit_execve: execve(path, argv, envp) */
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exec_exit(ctx->ret, CTRACE_OP_EXECVE,
+			    ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1);
+}
+
+/* sys_exit_execveat: execveat(dirfd, path, argv, envp, flags) */
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exec_exit(ctx->ret, CTRACE_OP_EXECVEAT,
+			    ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2);
+}
+
+/* ---- following a command's descendants ------------------------------- */
+
+/* tp_btf/sched_process_fork: a child of a traced process is traced too. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&tgids, &ptgid))
+		bpf_map_update_elem(&tgids, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* tp_btf/sched_process_exit: forget a traced process when its leader exits,
+ * so that the map does not fill up with dead processes. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(follow_exit, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	if (task->pid == tgid)
+		bpf_map_delete_elem(&tgids, &tgid);
+	return 0;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The wire format between bpf/ctrace.bpf.c and user space, and nothing else.
+ * tracer/ gets these types through bpf2go -type; never mirror them by hand.
+ *
+ * One record in the ring buffer is a struct ctrace_event followed by
+ * ev.nfields variable-length fields. Each field is a struct ctrace_field
+ * header and field.len bytes of data, padded to 8 bytes, so that records
+ * carry strings whole (paths up to PATH_MAX, mount data up to a page)
+ * without reserving PATH_MAX for every argument of every record.
+ */
+#ifndef CTRACE_H
+#define CTRACE_H
+
+#define CTRACE_COMM_LEN 16
+#define CTRACE_NARGS 6
+
+/* Longest string carried: PATH_MAX, which is also the page that
+ * copy_mount_options() takes for mount(2) data. */
+#define CTRACE_STR_MAX 4096
+/* Bytes of a user struct carried (open_how, clone_args, mount_attr). */
+#define CTRACE_STRUCT_MAX 128
+/* Entries of an execve argv carried, and their total bytes. */
+#define CTRACE_ARGV_MAX 32
+#define CTRACE_ARGV_BYTES 4096
+/* Dentries walked from a file up to the root of its mount namespace. */
+#define CTRACE_PATH_DEPTH 64
+/* Bytes of one path component (NAME_MAX + NUL). */
+#define CTRACE_NAME_MAX 256
+/* Upper bound of the fields of one record (a power of two). */
+#define CTRACE_DATA_MAX 32768
+
+/* Which syscall a record is about. 0 is never sent. The values are ctrace's
+ * own, not arch syscall numbers, so the tables keyed by them are the same on
+ * every architecture. */
+enum ctrace_op {
+	CTRACE_OP_UNSET = 0,
+	CTRACE_OP_MOUNT,
+	CTRACE_OP_UMOUNT2,
+	CTRACE_OP_FSOPEN,
+	CTRACE_OP_FSCONFIG,
+	CTRACE_OP_FSMOUNT,
+	CTRACE_OP_FSPICK,
+	CTRACE_OP_MOVE_MOUNT,
+	CTRACE_OP_OPEN_TREE,
+	CTRACE_OP_MOUNT_SETATTR,
+	CTRACE_OP_PIVOT_ROOT,
+	CTRACE_OP_CHROOT,
+	CTRACE_OP_OPEN,
+	CTRACE_OP_OPENAT,
+	CTRACE_OP_OPENAT2,
+	CTRACE_OP_SETNS,
+	CTRACE_OP_UNSHARE,
+	CTRACE_OP_CLONE,
+	CTRACE_OP_CLONE3,
+	CTRACE_OP_EXECVE,
+	CTRACE_OP_EXECVEAT,
+	CTRACE_OP_MAX,
+};
+
+/* What a field's data holds. */
+enum ctrace_field_kind {
+	CTRACE_FIELD_UNSET = 0,
+	/* A NUL-free user string (the NUL is not sent). */
+	CTRACE_FIELD_STR,
+	/* Raw bytes of a user struct, as many as could be read. */
+	CTRACE_FIELD_STRUCT,
+	/* Argument strings, each followed by a NUL. */
+	CTRACE_FIELD_ARGV,
+	/* What a file descriptor referred to: a struct ctrace_file, then the
+	 * path's components from the leaf up, each followed by a NUL. */
+	CTRACE_FIELD_FILE,
+	/* Like CTRACE_FIELD_FILE, for the task's current working directory
+	 * (sent for relative paths with AT_FDCWD). Reserved. */
+	CTRACE_FIELD_CWD,
+};
+
+/* ctrace_field.flags */
+enum ctrace_field_flag {
+	/* A limit cut the data short (string, argv or path depth). */
+	CTRACE_FIELD_TRUNCATED = 1,
+	/* User or kernel memory could not be read (e.g. a bad pointer). */
+	CTRACE_FIELD_FAULT = 2,
+	/* The value was taken after the call succeeded, from the new image
+	 * (execve argv from mm->arg_start, the path from mm->exe_file). */
+	CTRACE_FIELD_AFTER = 4,
+};
+
+/* ctrace_event.flags */
+enum ctrace_event_flag {
+	/* The syscall arguments could not be read from the task's registers;
+	 * args[] is zero. */
+	CTRACE_EV_NO_ARGS = 1,
+};
+
+struct ctrace_event {
+	__u64 ts_ns; /* bpf_ktime_get_boot_ns() at syscall exit */
+	__u64 cgroup_id; /* cgroup v2 id of the task */
+	__s64 ret; /* raw return value: -errno on failure */
+	__u64 args[CTRACE_NARGS]; /* raw registers of the call */
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 ppid; /* tgid of real_parent */
+	__u32 uid;
+	__u32 gid;
+	__u32 mntns;
+	__u32 pidns;
+	__u32 netns;
+	__u32 userns;
+	__u16 op; /* enum ctrace_op */
+	__u16 flags; /* enum ctrace_event_flag */
+	__u16 nfields;
+	__u16 size; /* bytes of fields that follow this header */
+	char comm[CTRACE_COMM_LEN];
+};
+
+struct ctrace_field {
+	__u8 arg; /* index of the syscall argument the field belongs to */
+	__u8 kind; /* enum ctrace_field_kind */
+	__u8 flags; /* enum ctrace_field_flag */
+	__u8 _pad;
+	__u32 len; /* bytes of data that follow, before padding to 8 */
+};
+
+/* Head of a CTRACE_FIELD_FILE field. */
+struct ctrace_file {
+	__u64 ino; /* inode number */
+	__u32 magic; /* super block magic: tells anon inodes, nsfs, pipes, ... */
+	__u16 ncomp; /* path components that follow */
+	__u16 flags; /* enum ctrace_file_flag */
+};
+
+/* ctrace_file.flags */
+enum ctrace_file_flag {
+	/* The one component is a name the file system makes up (d_dname:
+	 * anon inodes, pipes, sockets) or, for nsfs, the namespace type. */
+	CTRACE_FILE_PSEUDO = 1,
+};
+
+#endif /* CTRACE_H */

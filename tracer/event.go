@@ -1,0 +1,393 @@
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Event is one traced syscall exit, decoded.
+type Event struct {
+	// Time is the wall-clock time of the exit. Decode leaves it zero
+	// (records carry boot time); the Tracer fills it in.
+	Time time.Time
+	// Boot is the time of the exit on CLOCK_BOOTTIME.
+	Boot    time.Duration
+	Op      Op
+	Syscall string
+	Family  Family
+	// Ret is the raw return value: -errno when the call failed.
+	Ret int64
+	// Errno is the error of a failed call, 0 when it succeeded.
+	Errno unix.Errno
+	Proc  Proc
+	Args  []Arg
+	// NoArgs is set when the kernel could not read the call's registers.
+	NoArgs bool
+}
+
+// Proc is the process context of an event, read in the kernel at the time
+// of the call, so it holds for processes that are gone when it is read.
+type Proc struct {
+	PID      uint32 // thread group id
+	TID      uint32
+	PPID     uint32
+	Comm     string
+	UID      uint32
+	GID      uint32
+	CgroupID uint64 // cgroup v2 id
+	MntNS    uint32 // namespace inode numbers
+	PidNS    uint32
+	NetNS    uint32
+	UserNS   uint32
+}
+
+// Failed reports whether the call failed.
+func (e *Event) Failed() bool { return e.Errno != 0 }
+
+// Arg is one decoded syscall argument.
+type Arg struct {
+	Name string
+	Kind ArgKind
+	// Raw is the register value.
+	Raw uint64
+	// Text is the symbolic form of a KindFlags or KindMode value.
+	Text string
+	// Str is the string of a KindString argument, or for KindFD what the
+	// descriptor refers to ("" when unknown).
+	Str string
+	// Argv holds a KindArgv argument's strings.
+	Argv []string
+	// Fields holds a KindStruct argument's decoded fields.
+	Fields []structField
+	// Bytes holds a KindBytes argument.
+	Bytes []byte
+	// Read is set when the kernel sent the memory the argument points to
+	// (or, for a descriptor, what it refers to).
+	Read bool
+	// Truncated marks memory cut short by one of ctrace's limits.
+	Truncated bool
+	// Fault marks memory the kernel could not read.
+	Fault bool
+	// After marks a value read from the new image after a successful exec.
+	After bool
+}
+
+// Int returns the register as the C int the syscall takes.
+func (a *Arg) Int() int64 { return int64(int32(uint32(a.Raw))) }
+
+// IsATFDCWD reports whether a descriptor argument is AT_FDCWD.
+func (a *Arg) IsATFDCWD() bool { return a.Kind == KindFD && a.Int() == unix.AT_FDCWD }
+
+// String renders the argument as strace does.
+func (a *Arg) String() string {
+	switch a.Kind {
+	case KindInt:
+		return strconv.FormatInt(a.Int(), 10)
+	case KindSize:
+		return strconv.FormatUint(a.Raw, 10)
+	case KindFlags, KindMode:
+		return a.Text
+	case KindFD:
+		if a.IsATFDCWD() {
+			return "AT_FDCWD"
+		}
+		s := strconv.FormatInt(a.Int(), 10)
+		if a.Str != "" {
+			s += "<" + a.Str + ">"
+		}
+		return s
+	case KindString:
+		if a.Raw == 0 {
+			return "NULL"
+		}
+		if !a.Read || a.Fault {
+			return ptr(a.Raw)
+		}
+		s := Quote(a.Str)
+		if a.Truncated {
+			s += "..."
+		}
+		return s
+	case KindStruct:
+		if a.Raw == 0 {
+			return "NULL"
+		}
+		if !a.Read || a.Fault {
+			return ptr(a.Raw)
+		}
+		return formatStruct(a.Fields)
+	case KindBytes:
+		if !a.Read || a.Fault {
+			return ptr(a.Raw)
+		}
+		s := Quote(string(a.Bytes))
+		if a.Truncated {
+			s += "..."
+		}
+		return s
+	case KindArgv:
+		if a.Raw == 0 && !a.After {
+			return "NULL"
+		}
+		if !a.Read || (a.Fault && len(a.Argv) == 0) {
+			return ptr(a.Raw)
+		}
+		q := make([]string, len(a.Argv))
+		for i, s := range a.Argv {
+			q[i] = Quote(s)
+		}
+		s := "[" + strings.Join(q, ", ")
+		if a.Truncated {
+			s += ", ..."
+		}
+		return s + "]"
+	}
+	return ptr(a.Raw)
+}
+
+func ptr(v uint64) string {
+	if v == 0 {
+		return "NULL"
+	}
+	return "0x" + strconv.FormatUint(v, 16)
+}
+
+// Quote quotes s as strace quotes C strings: printable ASCII as is, the
+// usual escapes, and octal for other bytes.
+func Quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\v':
+			b.WriteString(`\v`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			if c < ' ' || c > '~' {
+				fmt.Fprintf(&b, `\%o`, c)
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// Errors of Decode. A malformed record is reported and skipped; it never
+// stops the tracer.
+var (
+	ErrShortRecord = errors.New("record shorter than its header")
+	ErrUnknownOp   = errors.New("unknown syscall op")
+	ErrBadField    = errors.New("malformed field")
+)
+
+var (
+	eventSize = int(unsafe.Sizeof(bpfCtraceEvent{}))
+	fieldSize = int(unsafe.Sizeof(bpfCtraceField{}))
+	fileSize  = int(unsafe.Sizeof(bpfCtraceFile{}))
+)
+
+// Decode turns one raw ring-buffer record into an Event. It checks every
+// length before it reads and returns an error, never panics, on a
+// malformed or truncated record.
+func Decode(raw []byte) (Event, error) {
+	var ev Event
+	if len(raw) < eventSize {
+		return ev, fmt.Errorf("%w: %d bytes, want at least %d", ErrShortRecord, len(raw), eventSize)
+	}
+	var h bpfCtraceEvent
+	// The kernel writes the header in host byte order and layout, which
+	// bpf2go's struct reproduces (structs.HostLayout).
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), eventSize), raw)
+	if !validOp(h.Op) {
+		return ev, fmt.Errorf("%w %d", ErrUnknownOp, h.Op)
+	}
+	if int(h.Size) != len(raw)-eventSize {
+		return ev, fmt.Errorf("%w: header says %d bytes of fields, record has %d", ErrBadField, h.Size, len(raw)-eventSize)
+	}
+	spec := &ops[h.Op]
+	ev = Event{
+		Boot:    time.Duration(h.TsNs),
+		Op:      h.Op,
+		Syscall: spec.name,
+		Family:  spec.family,
+		Ret:     h.Ret,
+		NoArgs:  h.Flags&uint16(bpfCtraceEventFlagCTRACE_EV_NO_ARGS) != 0,
+		Proc: Proc{
+			PID: h.Pid, TID: h.Tid, PPID: h.Ppid,
+			Comm: cString(unsafe.Slice((*byte)(unsafe.Pointer(&h.Comm[0])), len(h.Comm))),
+			UID:  h.Uid, GID: h.Gid, CgroupID: h.CgroupId,
+			MntNS: h.Mntns, PidNS: h.Pidns, NetNS: h.Netns, UserNS: h.Userns,
+		},
+	}
+	if h.Ret < 0 && h.Ret >= -4095 {
+		ev.Errno = unix.Errno(-h.Ret)
+	}
+	ev.Args = make([]Arg, len(spec.args))
+	for i, as := range spec.args {
+		a := &ev.Args[i]
+		a.Name, a.Kind, a.Raw = as.name, as.kind, h.Args[i]
+		switch as.kind {
+		case KindFlags:
+			a.Text = as.format(a.Raw)
+		case KindMode:
+			a.Text = fileMode(a.Raw)
+		}
+	}
+	data := raw[eventSize:]
+	for n := 0; n < int(h.Nfields); n++ {
+		if len(data) < fieldSize {
+			return ev, fmt.Errorf("%w %d: %d bytes left, want a %d-byte header", ErrBadField, n, len(data), fieldSize)
+		}
+		var f bpfCtraceField
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&f)), fieldSize), data)
+		end := fieldSize + int(f.Len)
+		if end > len(data) {
+			return ev, fmt.Errorf("%w %d: length %d past the record's end", ErrBadField, n, f.Len)
+		}
+		if int(f.Arg) >= len(ev.Args) {
+			return ev, fmt.Errorf("%w %d: argument %d, %s has %d", ErrBadField, n, f.Arg, spec.name, len(ev.Args))
+		}
+		if err := decodeField(&ev.Args[f.Arg], spec.args[f.Arg], f, data[fieldSize:end]); err != nil {
+			return ev, fmt.Errorf("%w %d (%s): %v", ErrBadField, n, ev.Args[f.Arg].Name, err)
+		}
+		pad := (end + 7) &^ 7
+		if pad > len(data) {
+			pad = len(data)
+		}
+		data = data[pad:]
+	}
+	return ev, nil
+}
+
+func decodeField(a *Arg, as argSpec, f bpfCtraceField, b []byte) error {
+	a.Read = true
+	a.Truncated = f.Flags&uint8(bpfCtraceFieldFlagCTRACE_FIELD_TRUNCATED) != 0
+	a.Fault = f.Flags&uint8(bpfCtraceFieldFlagCTRACE_FIELD_FAULT) != 0
+	a.After = f.Flags&uint8(bpfCtraceFieldFlagCTRACE_FIELD_AFTER) != 0
+	switch bpfCtraceFieldKind(f.Kind) {
+	case bpfCtraceFieldKindCTRACE_FIELD_STR:
+		a.Kind = KindString
+		a.Str = string(b)
+	case bpfCtraceFieldKindCTRACE_FIELD_STRUCT:
+		if as.decode != nil {
+			a.Kind = KindStruct
+			a.Fields = as.decode(b)
+		} else {
+			a.Kind = KindBytes
+			a.Bytes = bytes.Clone(b)
+		}
+	case bpfCtraceFieldKindCTRACE_FIELD_ARGV:
+		a.Kind = KindArgv
+		a.Argv = splitNUL(b)
+	case bpfCtraceFieldKindCTRACE_FIELD_FILE:
+		p, err := decodeFile(b)
+		if err != nil {
+			return err
+		}
+		if a.After {
+			// The path of the executable that a successful exec
+			// started: a path, not a descriptor.
+			a.Kind = KindString
+		} else {
+			a.Kind = KindFD
+		}
+		a.Str = p
+	default:
+		return fmt.Errorf("unknown field kind %d", f.Kind)
+	}
+	return nil
+}
+
+// decodeFile renders a CTRACE_FIELD_FILE as strace -y does.
+func decodeFile(b []byte) (string, error) {
+	if len(b) < fileSize {
+		return "", fmt.Errorf("file field of %d bytes, want at least %d", len(b), fileSize)
+	}
+	var h bpfCtraceFile
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), fileSize), b)
+	comps := splitNUL(b[fileSize:])
+	if len(comps) != int(h.Ncomp) {
+		return "", fmt.Errorf("file field has %d path components, header says %d", len(comps), h.Ncomp)
+	}
+	if h.Flags&uint16(bpfCtraceFileFlagCTRACE_FILE_PSEUDO) != 0 {
+		name := ""
+		if len(comps) > 0 {
+			name = comps[0]
+		}
+		return pseudoPath(h.Magic, h.Ino, name), nil
+	}
+	// Components arrive leaf first.
+	var sb strings.Builder
+	for i := len(comps) - 1; i >= 0; i-- {
+		sb.WriteByte('/')
+		sb.WriteString(comps[i])
+	}
+	if sb.Len() == 0 {
+		return "/", nil
+	}
+	return sb.String(), nil
+}
+
+// pseudoPath names a file that has no path, as the kernel's d_dname
+// callbacks (and so /proc/PID/fd and strace -y) name it.
+func pseudoPath(magic uint32, ino uint64, name string) string {
+	switch magic {
+	case unix.NSFS_MAGIC:
+		return fmt.Sprintf("%s:[%d]", name, ino)
+	case unix.PIPEFS_MAGIC:
+		return fmt.Sprintf("pipe:[%d]", ino)
+	case unix.SOCKFS_MAGIC:
+		return fmt.Sprintf("socket:[%d]", ino)
+	case unix.ANON_INODE_FS_MAGIC:
+		return "anon_inode:" + name
+	}
+	if name == "" {
+		return fmt.Sprintf("[%d]", ino)
+	}
+	return name
+}
+
+func splitNUL(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	b = bytes.TrimSuffix(b, []byte{0})
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// hostEndian is the byte order the kernel writes records in.
+var hostEndian = binary.NativeEndian

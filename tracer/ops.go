@@ -1,0 +1,225 @@
+package tracer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Op identifies a traced syscall. Its values are ctrace's own (enum
+// ctrace_op in bpf/ctrace.h), the same on every architecture.
+type Op = bpfCtraceOp
+
+// Family groups the traced syscalls the way users ask for them.
+type Family string
+
+// The syscall families ctrace traces. On the command line a family is
+// selected with a leading %, as in strace: -e %mount.
+const (
+	FamilyMount     Family = "mount"
+	FamilyOpen      Family = "open"
+	FamilyNamespace Family = "namespace"
+	FamilyExec      Family = "exec"
+)
+
+// ArgKind says how an argument's raw value is read and printed.
+type ArgKind uint8
+
+// Argument kinds. A record's fields can refine the kind: an fsconfig value
+// is a string, a path or bytes depending on the command.
+const (
+	KindInt    ArgKind = iota // a signed int, in decimal
+	KindSize                  // an unsigned size, in decimal
+	KindPtr                   // a user address that ctrace does not read
+	KindFlags                 // a flag set or enum, printed by name
+	KindMode                  // a file mode, in octal
+	KindString                // a user string
+	KindFD                    // a file descriptor, with what it refers to
+	KindStruct                // a user struct, decoded field by field
+	KindBytes                 // raw user bytes without a known layout
+	KindArgv                  // a NULL-terminated array of strings
+)
+
+type argSpec struct {
+	name   string
+	kind   ArgKind
+	format func(uint64) string            // KindFlags: names of the value
+	decode func([]byte) []structField     // KindStruct: the layout
+}
+
+type opSpec struct {
+	name    string
+	family  Family
+	program string // the exit program in bpf/ctrace.bpf.c
+	args    []argSpec
+}
+
+// Argument names are the man pages'.
+var (
+	dirfd = argSpec{name: "dirfd", kind: KindFD}
+	path  = argSpec{name: "path", kind: KindString}
+)
+
+// ops describes every traced syscall, indexed by Op. The exit programs
+// decide what is read; this table names and prints it.
+var ops = [...]opSpec{
+	bpfCtraceOpCTRACE_OP_MOUNT: {name: "mount", family: FamilyMount, args: []argSpec{
+		{name: "source", kind: KindString}, {name: "target", kind: KindString},
+		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
+		{name: "data", kind: KindString}}},
+	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, args: []argSpec{
+		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
+	bpfCtraceOpCTRACE_OP_FSOPEN: {name: "fsopen", family: FamilyMount, args: []argSpec{
+		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
+	bpfCtraceOpCTRACE_OP_FSCONFIG: {name: "fsconfig", family: FamilyMount, args: []argSpec{
+		{name: "fd", kind: KindFD}, {name: "cmd", kind: KindFlags, format: fsconfigCmd},
+		{name: "key", kind: KindString}, {name: "value", kind: KindPtr},
+		{name: "aux", kind: KindInt}}},
+	bpfCtraceOpCTRACE_OP_FSMOUNT: {name: "fsmount", family: FamilyMount, args: []argSpec{
+		{name: "fs_fd", kind: KindFD}, {name: "flags", kind: KindFlags, format: fsmountFlags},
+		{name: "attr_flags", kind: KindFlags, format: mountAttrFlags}}},
+	bpfCtraceOpCTRACE_OP_FSPICK: {name: "fspick", family: FamilyMount, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: fspickFlags}}},
+	bpfCtraceOpCTRACE_OP_MOVE_MOUNT: {name: "move_mount", family: FamilyMount, args: []argSpec{
+		{name: "from_dirfd", kind: KindFD}, {name: "from_path", kind: KindString},
+		{name: "to_dirfd", kind: KindFD}, {name: "to_path", kind: KindString},
+		{name: "flags", kind: KindFlags, format: moveMountFlags}}},
+	bpfCtraceOpCTRACE_OP_OPEN_TREE: {name: "open_tree", family: FamilyMount, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: openTreeFlags}}},
+	bpfCtraceOpCTRACE_OP_MOUNT_SETATTR: {name: "mount_setattr", family: FamilyMount, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: atFlags},
+		{name: "attr", kind: KindStruct, decode: decodeMountAttr}, {name: "size", kind: KindSize}}},
+	bpfCtraceOpCTRACE_OP_PIVOT_ROOT: {name: "pivot_root", family: FamilyMount, args: []argSpec{
+		{name: "new_root", kind: KindString}, {name: "put_old", kind: KindString}}},
+	bpfCtraceOpCTRACE_OP_CHROOT: {name: "chroot", family: FamilyMount, args: []argSpec{path}},
+
+	bpfCtraceOpCTRACE_OP_OPEN: {name: "open", family: FamilyOpen, args: []argSpec{
+		path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
+	bpfCtraceOpCTRACE_OP_OPENAT: {name: "openat", family: FamilyOpen, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
+	bpfCtraceOpCTRACE_OP_OPENAT2: {name: "openat2", family: FamilyOpen, args: []argSpec{
+		dirfd, path, {name: "how", kind: KindStruct, decode: decodeOpenHow}, {name: "size", kind: KindSize}}},
+
+	bpfCtraceOpCTRACE_OP_SETNS: {name: "setns", family: FamilyNamespace, args: []argSpec{
+		{name: "fd", kind: KindFD}, {name: "nstype", kind: KindFlags, format: nsType}}},
+	bpfCtraceOpCTRACE_OP_UNSHARE: {name: "unshare", family: FamilyNamespace, args: []argSpec{
+		{name: "flags", kind: KindFlags, format: unshareFlags}}},
+	bpfCtraceOpCTRACE_OP_CLONE: {name: "clone", family: FamilyNamespace, args: []argSpec{
+		{name: "flags", kind: KindFlags, format: cloneFlags}, {name: "stack", kind: KindPtr},
+		{name: "parent_tid", kind: KindPtr}, {name: "child_tid", kind: KindPtr},
+		{name: "tls", kind: KindPtr}}},
+	bpfCtraceOpCTRACE_OP_CLONE3: {name: "clone3", family: FamilyNamespace, args: []argSpec{
+		{name: "args", kind: KindStruct, decode: decodeCloneArgs}, {name: "size", kind: KindSize}}},
+
+	bpfCtraceOpCTRACE_OP_EXECVE: {name: "execve", family: FamilyExec, args: []argSpec{
+		path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr}}},
+	bpfCtraceOpCTRACE_OP_EXECVEAT: {name: "execveat", family: FamilyExec, args: []argSpec{
+		dirfd, path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr},
+		{name: "flags", kind: KindFlags, format: atFlags}}},
+}
+
+func init() {
+	// Program names follow the syscall names; this is derived, not a
+	// registry: the table above stays the one list.
+	for i := range ops {
+		if ops[i].name != "" {
+			ops[i].program = "exit_" + ops[i].name
+		}
+	}
+}
+
+// String returns the syscall's name.
+func (o Op) String() string {
+	if int(o) < len(ops) && ops[o].name != "" {
+		return ops[o].name
+	}
+	return fmt.Sprintf("op(%d)", uint32(o))
+}
+
+func validOp(o Op) bool {
+	return o > bpfCtraceOpCTRACE_OP_UNSET && o < bpfCtraceOpCTRACE_OP_MAX && ops[o].name != ""
+}
+
+// Syscalls lists the names of every syscall ctrace can trace.
+func Syscalls() []string {
+	var names []string
+	for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+		names = append(names, ops[o].name)
+	}
+	return names
+}
+
+// Families lists the syscall families, for -e %family.
+func Families() []Family {
+	return []Family{FamilyMount, FamilyOpen, FamilyNamespace, FamilyExec}
+}
+
+// FamilyOf returns the family of a syscall name, or "" if ctrace does not
+// trace it.
+func FamilyOf(name string) Family {
+	if o, ok := opByName(name); ok {
+		return ops[o].family
+	}
+	return ""
+}
+
+func opByName(name string) (Op, bool) {
+	for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+		if ops[o].name == name {
+			return o, true
+		}
+	}
+	return 0, false
+}
+
+// ParseSyscalls turns names and %families into the set of ops to trace. An
+// empty list selects every syscall. An unknown name is an error that lists
+// the valid ones.
+func ParseSyscalls(names []string) ([]Op, error) {
+	seen := map[Op]bool{}
+	var out []Op
+	add := func(o Op) {
+		if !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	if len(names) == 0 {
+		for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+			add(o)
+		}
+		return out, nil
+	}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if fam, ok := strings.CutPrefix(n, "%"); ok {
+			found := false
+			for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+				if string(ops[o].family) == fam {
+					add(o)
+					found = true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("unknown syscall family %q; valid families: %s", n, familyList())
+			}
+			continue
+		}
+		o, ok := opByName(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown syscall %q; valid syscalls: %s; families: %s",
+				n, strings.Join(Syscalls(), ","), familyList())
+		}
+		add(o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+func familyList() string {
+	var s []string
+	for _, f := range Families() {
+		s = append(s, "%"+string(f))
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,113 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Sink receives what Run reads. Event is required; the others may be nil.
+type Sink struct {
+	// Event is called for every decoded record, in ring-buffer order.
+	Event func(*Event)
+	// Lost is called when the kernel could not send some records because
+	// the ring buffer was full: delta since the last call, and the total.
+	Lost func(delta, total uint64)
+	// Malformed is called for a record that does not decode. The record
+	// is skipped; reading goes on.
+	Malformed func(raw []byte, err error)
+}
+
+// pollEvery bounds how late a cancellation or a loss report can be.
+const pollEvery = 200 * time.Millisecond
+
+// Run reads records until ctx is done, then reads what is left in the ring
+// buffer and returns nil. It returns early only if the ring buffer fails.
+// Run must not be called twice at once.
+func (t *Tracer) Run(ctx context.Context, sink Sink) error {
+	var rec ringbuf.Record
+	lastPoll := time.Now()
+	draining := false
+	for {
+		if !draining && ctx.Err() != nil {
+			// Whatever the kernel wrote before now is still read.
+			draining = true
+			t.rd.SetDeadline(time.Now())
+		} else if !draining {
+			t.rd.SetDeadline(time.Now().Add(pollEvery))
+		}
+		err := t.rd.ReadInto(&rec)
+		if time.Since(lastPoll) >= pollEvery || err != nil {
+			t.pollLost(sink)
+			lastPoll = time.Now()
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if draining {
+				return nil
+			}
+			continue
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		default:
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		ev, err := Decode(rec.RawSample)
+		if err != nil {
+			if sink.Malformed != nil {
+				sink.Malformed(rec.RawSample, err)
+			}
+			continue
+		}
+		ev.Time = time.Unix(0, t.bootBase+int64(ev.Boot))
+		sink.Event(&ev)
+	}
+}
+
+// Lost returns the number of records lost so far, as of the last poll.
+func (t *Tracer) Lost() uint64 { return t.lost }
+
+// LostByOp reads the kernel's loss counters now, by syscall.
+func (t *Tracer) LostByOp() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	m := t.coll.Maps["lost"]
+	var perCPU []uint64
+	for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+		if err := m.Lookup(uint32(o), &perCPU); err != nil {
+			return nil, fmt.Errorf("read lost counter of %s: %w", o, err)
+		}
+		var n uint64
+		for _, c := range perCPU {
+			n += c
+		}
+		if n > 0 {
+			out[o.String()] = n
+		}
+	}
+	return out, nil
+}
+
+func (t *Tracer) pollLost(sink Sink) {
+	by, err := t.LostByOp()
+	if err != nil {
+		return
+	}
+	var total uint64
+	for _, n := range by {
+		total += n
+	}
+	if total > t.lost {
+		delta := total - t.lost
+		t.lost = total
+		if sink.Lost != nil {
+			sink.Lost(delta, total)
+		}
+	}
+}
+
+func unixNano() int64 { return time.Now().UnixNano() }

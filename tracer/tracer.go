@@ -1,0 +1,275 @@
+// Package tracer loads ctrace's eBPF programs, attaches them to the exits
+// of the traced syscalls, and decodes the records they send into Events.
+package tracer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultBufferSize is the ring buffer's size: about 50,000 typical
+// records, a quarter of a second of the fastest failure storm measured.
+const DefaultBufferSize = 16 << 20
+
+// Options select what the kernel side sends. Every filter here is applied
+// in the kernel, before a record is built.
+type Options struct {
+	// Syscalls to trace; empty traces all of them (see ParseSyscalls).
+	Syscalls []Op
+	// Errnos, when set, keep only failures with one of these errors.
+	Errnos []unix.Errno
+	// PIDs, when set, keep only these processes (and, with Follow, the
+	// processes they start). More can be added with Trace.
+	PIDs []uint32
+	// Follow traces the descendants of traced processes too.
+	Follow bool
+	// Comms, when set, keep only processes with one of these names.
+	Comms []string
+	// All sends successful calls too, not only failures.
+	All bool
+	// IncludeSelf traces the calling process too (tests use it).
+	IncludeSelf bool
+	// BufferSize is the ring buffer's size in bytes, a power of two
+	// multiple of the page size; 0 means DefaultBufferSize.
+	BufferSize int
+}
+
+// Skip is a syscall that could not be traced on this kernel, and why.
+type Skip struct {
+	Syscall string
+	Err     error
+}
+
+// Tracer is a loaded and attached set of ctrace programs.
+type Tracer struct {
+	coll     *ebpf.Collection
+	links    []link.Link
+	rd       *ringbuf.Reader
+	attached []string
+	skipped  []Skip
+	lost     uint64
+	bootBase int64 // wall clock minus boot clock, in ns
+}
+
+// Open loads the programs that opts need, sets their filters, and attaches
+// them. A syscall whose tracepoint this kernel lacks is skipped (see
+// Skipped); any other failure is an error naming the program.
+func Open(opts Options) (*Tracer, error) {
+	if len(opts.Syscalls) == 0 {
+		opts.Syscalls, _ = ParseSyscalls(nil)
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded eBPF objects: %w", err)
+	}
+	if err := configure(spec, &opts); err != nil {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for _, o := range opts.Syscalls {
+		if !validOp(o) {
+			return nil, fmt.Errorf("unknown syscall op %d", o)
+		}
+		keep[ops[o].program] = true
+	}
+	if opts.Follow {
+		keep["follow_fork"] = true
+		keep["follow_exit"] = true
+	}
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, explainLoad(err)
+	}
+	t := &Tracer{coll: coll, bootBase: bootBase()}
+	if err := t.fill(&opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.attach(&opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if len(t.attached) == 0 {
+		t.Close()
+		return nil, errors.New("no syscall could be traced on this kernel: " + t.skipSummary())
+	}
+	t.rd, err = ringbuf.NewReader(coll.Maps["events"])
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+func configure(spec *ebpf.CollectionSpec, opts *Options) error {
+	set := func(name string, v any) error {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("eBPF object has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+		return nil
+	}
+	var mask [64]uint64
+	for _, e := range opts.Errnos {
+		if e == 0 || e > 4095 {
+			return fmt.Errorf("errno %d out of range", e)
+		}
+		mask[e>>6] |= 1 << (e & 63)
+	}
+	self := uint32(os.Getpid())
+	if opts.IncludeSelf {
+		self = 0
+	}
+	for name, v := range map[string]any{
+		"self_tgid":     self,
+		"trace_success": opts.All,
+		"filter_tgid":   len(opts.PIDs) > 0 || opts.Follow,
+		"filter_comm":   len(opts.Comms) > 0,
+		"filter_errno":  len(opts.Errnos) > 0,
+		"errno_mask":    mask,
+	} {
+		if err := set(name, v); err != nil {
+			return err
+		}
+	}
+	size := opts.BufferSize
+	if size == 0 {
+		size = DefaultBufferSize
+	}
+	page := os.Getpagesize()
+	if size < page || size&(size-1) != 0 {
+		return fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", size, page)
+	}
+	spec.Maps["events"].MaxEntries = uint32(size)
+	return nil
+}
+
+// fill loads the filter maps.
+func (t *Tracer) fill(opts *Options) error {
+	for _, pid := range opts.PIDs {
+		if err := t.Trace(pid); err != nil {
+			return err
+		}
+	}
+	for _, c := range opts.Comms {
+		var key [16]byte
+		if len(c) >= len(key) {
+			// The kernel keeps 15 bytes of a name.
+			c = c[:len(key)-1]
+		}
+		copy(key[:], c)
+		if err := t.coll.Maps["comms"].Put(key, uint8(1)); err != nil {
+			return fmt.Errorf("add comm %q to the filter: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// Trace adds a process to those traced when Options.PIDs or Follow is set.
+// To trace a command from its first instruction, add it before it runs.
+func (t *Tracer) Trace(pid uint32) error {
+	if err := t.coll.Maps["tgids"].Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("add pid %d to the filter: %w", pid, err)
+	}
+	return nil
+}
+
+func (t *Tracer) attach(opts *Options) error {
+	for _, o := range opts.Syscalls {
+		spec := &ops[o]
+		prog := t.coll.Programs[spec.program]
+		// Tracepoint names are the kernel's: umount2 is sys_exit_umount.
+		tp := "sys_exit_" + spec.name
+		if o == bpfCtraceOpCTRACE_OP_UMOUNT2 {
+			tp = "sys_exit_umount"
+		}
+		l, err := link.Tracepoint("syscalls", tp, prog, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("no tracepoint syscalls/%s on this kernel", tp)})
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("attach %s to syscalls/%s: %w", spec.program, tp, err)
+		}
+		t.links = append(t.links, l)
+		t.attached = append(t.attached, spec.name)
+	}
+	if opts.Follow {
+		for _, name := range []string{"follow_fork", "follow_exit"} {
+			l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name]})
+			if err != nil {
+				return fmt.Errorf("attach %s (needed to follow child processes): %w", name, err)
+			}
+			t.links = append(t.links, l)
+		}
+	}
+	return nil
+}
+
+// Attached lists the syscalls being traced.
+func (t *Tracer) Attached() []string { return t.attached }
+
+// Skipped lists the requested syscalls that this kernel cannot trace.
+func (t *Tracer) Skipped() []Skip { return t.skipped }
+
+func (t *Tracer) skipSummary() string {
+	var s []string
+	for _, k := range t.skipped {
+		s = append(s, k.Syscall+": "+k.Err.Error())
+	}
+	return strings.Join(s, "; ")
+}
+
+// Close detaches every program and frees the maps. It is safe to call
+// more than once.
+func (t *Tracer) Close() error {
+	var errs []error
+	if t.rd != nil {
+		errs = append(errs, t.rd.Close())
+		t.rd = nil
+	}
+	for _, l := range t.links {
+		errs = append(errs, l.Close())
+	}
+	t.links = nil
+	if t.coll != nil {
+		t.coll.Close()
+		t.coll = nil
+	}
+	return errors.Join(errs...)
+}
+
+// explainLoad turns a load error into one that names the program and the
+// verifier's complaint, and says what to check.
+func explainLoad(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel refused a ctrace program (is this kernel 5.10 or newer with BTF?): %w", err)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("load eBPF programs: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; lockdown=confidentiality also forbids it)", err)
+	}
+	return fmt.Errorf("load eBPF programs: %w", err)
+}
+
+func bootBase() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	now := unixNano()
+	return now - ts.Nano()
+}
