@@ -468,6 +468,15 @@ static __always_inline __u32 put_fd(struct ctrace_buf *b, __u32 off, __u8 arg, _
 	return put_file(b, off, arg, fd_file((int)fd), 0);
 }
 
+static __always_inline void count_lost(__u16 op)
+{
+	__u32 key = op;
+	__u64 *n = bpf_map_lookup_elem(&lost, &key);
+
+	if (n)
+		(*n)++;
+}
+
 static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 {
 	__u64 size = sizeof(b->ev) + (off & (2 * CTRACE_DATA_MAX - 1));
@@ -475,13 +484,8 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 	if (size > sizeof(*b))
 		size = sizeof(*b);
 	b->ev.size = size - sizeof(b->ev);
-	if (bpf_ringbuf_output(&events, b, size, 0) < 0) {
-		__u32 key = op;
-		__u64 *n = bpf_map_lookup_elem(&lost, &key);
-
-		if (n)
-			(*n)++;
-	}
+	if (bpf_ringbuf_output(&events, b, size, 0) < 0)
+		count_lost(op);
 }
 
 /* Filters that drop a call before anything is read. */
@@ -511,8 +515,10 @@ static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct ctrace_buf *b = bpf_map_lookup_elem(&scratch, &cpu);
 
-	if (!b)
+	if (!b) {
+		count_lost(op);
 		return NULL;
+	}
 	b->ev.ts_ns = bpf_ktime_get_boot_ns();
 	b->ev.ret = ret;
 	b->ev.op = op;

@@ -78,6 +78,9 @@ type Arg struct {
 	Fault bool
 	// After marks a value read from the new image after a successful exec.
 	After bool
+	// Unused marks an argument the call ignores, which strace leaves out
+	// (open's mode without O_CREAT or O_TMPFILE).
+	Unused bool
 }
 
 // Int returns the register as the C int the syscall takes.
@@ -220,16 +223,17 @@ func Decode(raw []byte) (Event, error) {
 	// The kernel writes the header in host byte order and layout, which
 	// bpf2go's struct reproduces (structs.HostLayout).
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), eventSize), raw)
-	if !validOp(h.Op) {
+	op := Op(h.Op)
+	if !validOp(op) {
 		return ev, fmt.Errorf("%w %d", ErrUnknownOp, h.Op)
 	}
 	if int(h.Size) != len(raw)-eventSize {
 		return ev, fmt.Errorf("%w: header says %d bytes of fields, record has %d", ErrBadField, h.Size, len(raw)-eventSize)
 	}
-	spec := &ops[h.Op]
+	spec := &ops[op]
 	ev = Event{
 		Boot:    time.Duration(h.TsNs),
-		Op:      h.Op,
+		Op:      op,
 		Syscall: spec.name,
 		Family:  spec.family,
 		Ret:     h.Ret,
@@ -255,6 +259,7 @@ func Decode(raw []byte) (Event, error) {
 			a.Text = fileMode(a.Raw)
 		}
 	}
+	markUnused(&ev)
 	data := raw[eventSize:]
 	for n := 0; n < int(h.Nfields); n++ {
 		if len(data) < fieldSize {
@@ -279,6 +284,20 @@ func Decode(raw []byte) (Event, error) {
 		data = data[pad:]
 	}
 	return ev, nil
+}
+
+func markUnused(ev *Event) {
+	var flags, mode int
+	switch ev.Op {
+	case bpfCtraceOpCTRACE_OP_OPEN:
+		flags, mode = 1, 2
+	case bpfCtraceOpCTRACE_OP_OPENAT:
+		flags, mode = 2, 3
+	default:
+		return
+	}
+	f := ev.Args[flags].Raw
+	ev.Args[mode].Unused = f&unix.O_CREAT == 0 && f&unix.O_TMPFILE != unix.O_TMPFILE
 }
 
 func decodeField(a *Arg, as argSpec, f bpfCtraceField, b []byte) error {

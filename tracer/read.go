@@ -20,6 +20,9 @@ type Sink struct {
 	// Malformed is called for a record that does not decode. The record
 	// is skipped; reading goes on.
 	Malformed func(raw []byte, err error)
+	// Idle is called when everything the kernel sent so far has been
+	// read: the moment to flush buffered output.
+	Idle func()
 }
 
 // pollEvery bounds how late a cancellation or a loss report can be.
@@ -48,6 +51,9 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if sink.Idle != nil {
+				sink.Idle()
+			}
 			if draining {
 				return nil
 			}
@@ -66,6 +72,9 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		}
 		ev.Time = time.Unix(0, t.bootBase+int64(ev.Boot))
 		sink.Event(&ev)
+		if sink.Idle != nil && t.rd.AvailableBytes() == 0 {
+			sink.Idle()
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ type Tracer struct {
 	skipped  []Skip
 	lost     uint64
 	bootBase int64 // wall clock minus boot clock, in ns
+
+	// MountedTracefs is set when Open had to mount tracefs.
+	MountedTracefs bool
 }
 
 // Open loads the programs that opts need, sets their filters, and attaches
@@ -93,6 +96,10 @@ func Open(opts Options) (*Tracer, error) {
 		return nil, explainLoad(err)
 	}
 	t := &Tracer{coll: coll, bootBase: bootBase()}
+	if t.MountedTracefs, err = ensureTracefs(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if err := t.fill(&opts); err != nil {
 		t.Close()
 		return nil, err
@@ -156,6 +163,11 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		return fmt.Errorf("ring buffer size %d: must be a power of two of at least %d bytes", size, page)
 	}
 	spec.Maps["events"].MaxEntries = uint32(size)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count possible CPUs for the record scratch space: %w", err)
+	}
+	spec.Maps["scratch"].MaxEntries = uint32(cpus)
 	return nil
 }
 

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// The command of `ctrace run -- CMD` is started through a hidden helper:
+// ctrace re-executes itself, the helper waits until the tracer has added its
+// pid to the traced set, then execs CMD. So CMD is traced from its first
+// instruction, its own failing execve included (a command not found shows
+// as the execve calls of the PATH search).
+const execHelper = "__exec"
+
+func newExecHelperCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:                execHelper + " CMD [ARGS...]",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 && args[0] == "--" {
+				args = args[1:]
+			}
+			if len(args) == 0 {
+				return usageError("%s: no command", execHelper)
+			}
+			gate := os.NewFile(3, "gate")
+			var b [1]byte
+			if n, _ := gate.Read(b[:]); n != 1 {
+				// The tracer went away before releasing us.
+				return &exitError{code: 127}
+			}
+			gate.Close()
+			err := execvp(args[0], args)
+			fmt.Fprintf(os.Stderr, "ctrace: %s: %v\n", args[0], err)
+			if errors.Is(err, unix.ENOENT) {
+				return &exitError{code: 127}
+			}
+			return &exitError{code: 126}
+		},
+	}
+}
+
+// execvp searches PATH as execvp(3) does, trying each candidate, so that
+// every attempt is a real execve that ctrace can show.
+func execvp(name string, argv []string) error {
+	if strings.Contains(name, "/") {
+		return syscall.Exec(name, argv, os.Environ())
+	}
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	var first error
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		err := syscall.Exec(filepath.Join(dir, name), argv, os.Environ())
+		if first == nil || (errors.Is(first, unix.ENOENT) && !errors.Is(err, unix.ENOENT)) {
+			first = err
+		}
+	}
+	return first
+}
+
+// child is a command being traced.
+type child struct {
+	cmd  *exec.Cmd
+	gate *os.File
+}
+
+// startChild starts CMD held before its exec.
+func startChild(args []string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find ctrace's own binary to start %s: %w", args[0], err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", args[0], err)
+	}
+	cmd := exec.Command(self, append([]string{execHelper, "--"}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{r}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("start %s: %w", args[0], err)
+	}
+	r.Close()
+	return &child{cmd: cmd, gate: w}, nil
+}
+
+func (c *child) pid() uint32 { return uint32(c.cmd.Process.Pid) }
+
+// release lets the command exec.
+func (c *child) release() error {
+	defer c.gate.Close()
+	_, err := c.gate.Write([]byte{1})
+	return err
+}
+
+// wait forwards SIGINT and SIGTERM to the command until it exits, and
+// returns its exit status as a shell would (128+signal when killed).
+func (c *child) wait() int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				_ = c.cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := c.cmd.Wait()
+	close(done)
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 1
+}

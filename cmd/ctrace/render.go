@@ -1,0 +1,206 @@
+package main
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// renderer writes events as text lines or JSON objects, one per line.
+type renderer struct {
+	json  bool
+	color bool
+	w     io.Writer
+	log   zerolog.Logger
+	buf   []byte
+}
+
+func newRenderer(format string, w io.Writer, color bool) *renderer {
+	r := &renderer{json: format == "json", color: color && format == "text", w: w}
+	if r.json {
+		r.log = zerolog.New(w)
+	}
+	return r
+}
+
+func (r *renderer) event(ev *tracer.Event) {
+	if r.json {
+		r.jsonEvent(ev)
+		return
+	}
+	r.buf = appendText(r.buf[:0], ev, r.color)
+	r.buf = append(r.buf, '\n')
+	_, _ = r.w.Write(r.buf)
+}
+
+const (
+	colorBold  = "\x1b[1m"
+	colorRed   = "\x1b[31m"
+	colorReset = "\x1b[0m"
+)
+
+// appendText renders an event as strace does, prefixed with the time and
+// the process:
+//
+//	12:03:04.123456 mount[4242] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory)
+func appendText(b []byte, ev *tracer.Event, color bool) []byte {
+	b = ev.Time.AppendFormat(b, "15:04:05.000000")
+	b = append(b, ' ')
+	b = append(b, ev.Proc.Comm...)
+	b = append(b, '[')
+	b = strconv.AppendUint(b, uint64(ev.Proc.PID), 10)
+	if ev.Proc.TID != ev.Proc.PID {
+		b = append(b, '/')
+		b = strconv.AppendUint(b, uint64(ev.Proc.TID), 10)
+	}
+	b = append(b, "] uid="...)
+	b = strconv.AppendUint(b, uint64(ev.Proc.UID), 10)
+	b = append(b, ' ')
+	if color {
+		b = append(b, colorBold...)
+	}
+	b = append(b, ev.Syscall...)
+	if color {
+		b = append(b, colorReset...)
+	}
+	b = append(b, '(')
+	if ev.NoArgs {
+		b = append(b, "?"...)
+	}
+	for i := range ev.Args {
+		if ev.NoArgs {
+			break
+		}
+		if ev.Args[i].Unused {
+			continue
+		}
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, ev.Args[i].String()...)
+	}
+	b = append(b, ") = "...)
+	if !ev.Failed() {
+		return strconv.AppendInt(b, ev.Ret, 10)
+	}
+	b = append(b, "-1 "...)
+	if color {
+		b = append(b, colorRed...)
+	}
+	b = append(b, errnoName(ev.Errno)...)
+	if color {
+		b = append(b, colorReset...)
+	}
+	b = append(b, " ("...)
+	b = append(b, ev.Errno.Error()...)
+	b = append(b, ')')
+	return b
+}
+
+func errnoName(e unix.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "E" + strconv.Itoa(int(e))
+}
+
+// jsonEvent writes the documented schema (docs/json-schema.md). Later
+// fields may be added; these are never renamed.
+func (r *renderer) jsonEvent(ev *tracer.Event) {
+	e := r.log.Log().
+		Str("time", ev.Time.Format(time.RFC3339Nano)).
+		Str("syscall", ev.Syscall).
+		Str("family", string(ev.Family))
+	if ev.Failed() {
+		e = e.Int64("ret", -1).
+			Str("errno", errnoName(ev.Errno)).
+			Str("error", ev.Errno.Error())
+	} else {
+		e = e.Int64("ret", ev.Ret)
+	}
+	args := zerolog.Dict()
+	var truncated []string
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Truncated {
+			truncated = append(truncated, a.Name)
+		}
+		if ev.NoArgs {
+			continue
+		}
+		jsonArg(args, a)
+	}
+	e = e.Dict("args", args)
+	if len(truncated) > 0 {
+		e = e.Strs("truncated", truncated)
+	}
+	p := &ev.Proc
+	e = e.Dict("proc", zerolog.Dict().
+		Uint32("pid", p.PID).Uint32("tid", p.TID).Uint32("ppid", p.PPID).
+		Str("comm", p.Comm).Uint32("uid", p.UID).Uint32("gid", p.GID).
+		Uint64("cgroup_id", p.CgroupID).
+		Uint32("mntns", p.MntNS).Uint32("pidns", p.PidNS).
+		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)).
+		Array("reasons", zerolog.Arr()).
+		RawJSON("container", []byte("null"))
+	e.Send()
+}
+
+func jsonArg(d *zerolog.Event, a *tracer.Arg) {
+	switch a.Kind {
+	case tracer.KindInt:
+		d.Int64(a.Name, a.Int())
+	case tracer.KindSize:
+		d.Uint64(a.Name, a.Raw)
+	case tracer.KindFlags, tracer.KindMode:
+		d.Str(a.Name, a.Text)
+	case tracer.KindFD:
+		fd := zerolog.Dict().Int64("fd", a.Int())
+		if a.IsATFDCWD() {
+			fd.Bool("at_fdcwd", true)
+		} else if a.Str != "" {
+			fd.Str("path", a.Str)
+		}
+		d.Dict(a.Name, fd)
+	case tracer.KindString:
+		if a.Raw == 0 && !a.After {
+			d.RawJSON(a.Name, []byte("null"))
+		} else if a.Read && !a.Fault {
+			d.Str(a.Name, a.Str)
+		} else {
+			d.Str(a.Name, a.String())
+		}
+	case tracer.KindStruct:
+		if !a.Read || a.Fault {
+			d.Str(a.Name, a.String())
+			return
+		}
+		s := zerolog.Dict()
+		for _, f := range a.Fields {
+			if f.Text != "" {
+				s.Str(f.Name, f.Text)
+			} else {
+				s.Uint64(f.Name, f.Value)
+			}
+		}
+		d.Dict(a.Name, s)
+	case tracer.KindArgv:
+		if a.Read {
+			d.Strs(a.Name, a.Argv)
+		} else {
+			d.Str(a.Name, a.String())
+		}
+	default: // KindPtr, KindBytes
+		if a.Raw == 0 && !a.Read {
+			d.RawJSON(a.Name, []byte("null"))
+		} else {
+			d.Str(a.Name, strings.TrimSpace(a.String()))
+		}
+	}
+}

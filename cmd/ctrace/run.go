@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog/log"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+type runFlags struct {
+	syscalls   []string
+	errnos     []string
+	pids       []uint
+	comms      []string
+	all        bool
+	output     string
+	duration   time.Duration
+	count      int
+	bufferSize string
+}
+
+func newRunCommand() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [flags] [-- CMD [ARGS...]]",
+		Short: "Stream failing syscalls, node-wide or of one command and its descendants",
+		Long: `Stream failing mount, namespace, open and exec syscalls of every process on
+this node, as strace shows them. With -- CMD, run CMD and trace only it and
+its descendants; ctrace then exits with CMD's exit status.`,
+		Example: `  sudo ctrace run
+  sudo ctrace run -e %mount --errno EPERM,EACCES
+  sudo ctrace run -o json -- ./start-container.sh`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() < 0 && len(args) > 0 {
+				return usageError("unexpected argument %q: put the command to trace after --", args[0])
+			}
+			return run(cmd.Context(), &f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&f.syscalls, "syscalls", "e", nil, "syscalls to trace, by name or %family (%mount, %open, %namespace, %exec); default all")
+	fl.StringSliceVar(&f.errnos, "errno", nil, "only failures with these errors (EPERM,EACCES,...)")
+	fl.UintSliceVarP(&f.pids, "pid", "p", nil, "only these processes")
+	fl.StringSliceVar(&f.comms, "comm", nil, "only processes with these names (as in /proc/PID/comm)")
+	fl.BoolVar(&f.all, "all", false, "show successful calls too")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
+	fl.IntVar(&f.count, "count", 0, "stop after this many events")
+	fl.StringVar(&f.bufferSize, "buffer-size", "16M", "ring buffer size, a power of two (K, M suffixes)")
+	return cmd
+}
+
+func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
+	var o tracer.Options
+	var err error
+	if o.Syscalls, err = tracer.ParseSyscalls(f.syscalls); err != nil {
+		return o, usageError("%v", err)
+	}
+	for _, name := range f.errnos {
+		name = strings.ToUpper(strings.TrimSpace(name))
+		e := errnoValue(name)
+		if e == 0 {
+			if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 4096 {
+				e = unix.Errno(n)
+			} else {
+				return o, usageError("unknown errno %q; valid names: %s", name, errnoNames())
+			}
+		}
+		o.Errnos = append(o.Errnos, e)
+	}
+	for _, p := range f.pids {
+		if p == 0 || p > 1<<22 {
+			return o, usageError("invalid --pid %d", p)
+		}
+		o.PIDs = append(o.PIDs, uint32(p))
+	}
+	o.Comms = f.comms
+	o.All = f.all
+	o.Follow = hasCmd
+	if o.BufferSize, err = parseSize(f.bufferSize); err != nil {
+		return o, usageError("--buffer-size: %v", err)
+	}
+	if f.output != "text" && f.output != "json" {
+		return o, usageError("unknown output format %q; valid: text, json", f.output)
+	}
+	if f.count < 0 {
+		return o, usageError("--count must not be negative")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
+	opts, err := f.tracerOptions(len(cmdArgs) > 0)
+	if err != nil {
+		return err
+	}
+	if err := preflight(); err != nil {
+		return err
+	}
+	t, err := tracer.Open(opts)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if t.MountedTracefs {
+		log.Info().Msg("mounted tracefs on /sys/kernel/tracing")
+	}
+	for _, s := range t.Skipped() {
+		log.Warn().Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
+	defer stop()
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var ch *child
+	if len(cmdArgs) > 0 {
+		// The command's own signals are its business: ctrace keeps
+		// reading until it exits, then drains what is left.
+		stop()
+		if ch, err = startChild(cmdArgs); err != nil {
+			return err
+		}
+		if err := t.Trace(ch.pid()); err != nil {
+			_ = ch.cmd.Process.Kill()
+			return err
+		}
+	}
+
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	r := newRenderer(f.output, out, isTerminal(os.Stdout))
+	n := 0
+	sink := tracer.Sink{
+		Event: func(ev *tracer.Event) {
+			if f.count > 0 && n >= f.count {
+				return
+			}
+			r.event(ev)
+			n++
+			if f.count > 0 && n >= f.count {
+				cancel()
+			}
+		},
+		// A trickle of events is seen at once; a storm is written in
+		// large blocks.
+		Idle: func() { _ = out.Flush() },
+		Lost: func(delta, total uint64) {
+			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).
+				Msg("ring buffer full: records lost; raise --buffer-size or narrow the filters")
+		},
+		Malformed: func(raw []byte, err error) {
+			log.Warn().Int("bytes", len(raw)).Msgf("skipped a malformed record: %v", err)
+		},
+	}
+
+	log.Info().Int("syscalls", len(t.Attached())).Msgf("ready: tracing %d syscalls", len(t.Attached()))
+
+	status := 0
+	if ch != nil {
+		if err := ch.release(); err != nil {
+			return fmt.Errorf("start %s: %w", cmdArgs[0], err)
+		}
+		go func() {
+			status = ch.wait()
+			cancel()
+		}()
+	}
+	runErr := t.Run(ctx, sink)
+	if err := out.Flush(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write output: %w", err)
+	}
+	if lost := t.Lost(); lost > 0 {
+		log.Warn().Uint64("lost_total", lost).Msgf("%d records lost in all", lost)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if ch != nil && status != 0 {
+		return &exitError{code: status}
+	}
+	return nil
+}
+
+// errnoValue returns the errno of a name such as "EPERM", or 0.
+func errnoValue(name string) unix.Errno {
+	for e := unix.Errno(1); e < 4096; e++ {
+		if unix.ErrnoName(e) == name {
+			return e
+		}
+	}
+	return 0
+}
+
+func errnoNames() string {
+	var names []string
+	for e := unix.Errno(1); e < 134; e++ {
+		if n := unix.ErrnoName(e); n != "" {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func parseSize(s string) (int, error) {
+	mult := 1
+	u := strings.ToUpper(strings.TrimSpace(s))
+	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
+	switch {
+	case strings.HasSuffix(u, "K"):
+		mult, u = 1<<10, strings.TrimSuffix(u, "K")
+	case strings.HasSuffix(u, "M"):
+		mult, u = 1<<20, strings.TrimSuffix(u, "M")
+	case strings.HasSuffix(u, "G"):
+		mult, u = 1<<30, strings.TrimSuffix(u, "G")
+	}
+	n, err := strconv.Atoi(u)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}

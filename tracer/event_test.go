@@ -1,0 +1,301 @@
+package tracer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// record builds a raw record as the kernel side writes it.
+type record struct {
+	ev     bpfCtraceEvent
+	fields []byte
+}
+
+func newRecord(op Op, ret int64, args ...uint64) *record {
+	r := &record{}
+	r.ev.Op = uint16(op)
+	r.ev.Ret = ret
+	r.ev.Pid, r.ev.Tid, r.ev.Ppid = 42, 43, 1
+	r.ev.Uid, r.ev.Gid = 1000, 1000
+	copy(r.ev.Args[:], args)
+	for i, c := range "mount" {
+		r.ev.Comm[i] = int8(c)
+	}
+	return r
+}
+
+func (r *record) field(arg int, kind bpfCtraceFieldKind, flags bpfCtraceFieldFlag, data []byte) *record {
+	f := bpfCtraceField{Arg: uint8(arg), Kind: uint8(kind), Flags: uint8(flags), Len: uint32(len(data))}
+	var b bytes.Buffer
+	_ = binary.Write(&b, hostEndian, f)
+	b.Write(data)
+	for b.Len()%8 != 0 {
+		b.WriteByte(0)
+	}
+	r.fields = append(r.fields, b.Bytes()...)
+	r.ev.Nfields++
+	return r
+}
+
+func (r *record) str(arg int, s string) *record {
+	return r.field(arg, bpfCtraceFieldKindCTRACE_FIELD_STR, 0, []byte(s))
+}
+
+func (r *record) file(arg int, magic uint32, ino uint64, flags bpfCtraceFileFlag, leafFirst ...string) *record {
+	var b bytes.Buffer
+	_ = binary.Write(&b, hostEndian, bpfCtraceFile{Ino: ino, Magic: magic, Ncomp: uint16(len(leafFirst)), Flags: uint16(flags)})
+	for _, c := range leafFirst {
+		b.WriteString(c)
+		b.WriteByte(0)
+	}
+	return r.field(arg, bpfCtraceFieldKindCTRACE_FIELD_FILE, 0, b.Bytes())
+}
+
+func (r *record) bytes() []byte {
+	r.ev.Size = uint16(len(r.fields))
+	var b bytes.Buffer
+	_ = binary.Write(&b, hostEndian, r.ev)
+	b.Write(r.fields)
+	return b.Bytes()
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  []byte
+		want string // the strace rendering of the arguments
+		err  error
+	}{
+		{
+			name: "mount with strings",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -int64(unix.ENOENT), 1, 2, 3, unix.MS_NOSUID, 5).
+				str(0, "overlay").str(1, "/tmp/m1").str(2, "overlay").str(4, "lowerdir=/a,upperdir=/b").bytes(),
+			want: `"overlay", "/tmp/m1", "overlay", MS_NOSUID, "lowerdir=/a,upperdir=/b"`,
+		},
+		{
+			name: "mount with NULL source and a truncated data string",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -int64(unix.EINVAL), 0, 2, 3, 0, 5).
+				str(1, "/x").str(2, "tmpfs").
+				field(4, bpfCtraceFieldKindCTRACE_FIELD_STR, bpfCtraceFieldFlagCTRACE_FIELD_TRUNCATED, []byte("size=")).bytes(),
+			want: `NULL, "/x", "tmpfs", 0, "size="...`,
+		},
+		{
+			name: "openat with AT_FDCWD and an unread bad pointer",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_OPENAT, -int64(unix.EFAULT), uint64(0xffffff9c), 0xdead, unix.O_RDONLY, 0).
+				field(1, bpfCtraceFieldKindCTRACE_FIELD_STR, bpfCtraceFieldFlagCTRACE_FIELD_FAULT, nil).bytes(),
+			want: `AT_FDCWD, 0xdead, O_RDONLY`,
+		},
+		{
+			name: "setns on a file, path from the leaf up",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_SETNS, -int64(unix.EINVAL), 5, unix.CLONE_NEWNET).
+				file(0, 0x01021994, 77, 0, "cni-8d1c", "netns", "run").bytes(),
+			want: `5</run/netns/cni-8d1c>, CLONE_NEWNET`,
+		},
+		{
+			name: "setns on a namespace",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_SETNS, -int64(unix.EINVAL), 4, unix.CLONE_NEWUTS).
+				file(0, unix.NSFS_MAGIC, 4026531840, bpfCtraceFileFlagCTRACE_FILE_PSEUDO, "net").bytes(),
+			want: `4<net:[4026531840]>, CLONE_NEWUTS`,
+		},
+		{
+			name: "fsmount on an anonymous inode",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_FSMOUNT, -int64(unix.EINVAL), 3, unix.FSMOUNT_CLOEXEC, 0).
+				file(0, unix.ANON_INODE_FS_MAGIC, 9, bpfCtraceFileFlagCTRACE_FILE_PSEUDO, "[fscontext]").bytes(),
+			want: `3<anon_inode:[fscontext]>, FSMOUNT_CLOEXEC, 0`,
+		},
+		{
+			name: "root directory",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_OPENAT, -int64(unix.ENOENT), 3, 1, unix.O_RDONLY, 0).
+				file(0, 0xef53, 2, 0).str(1, "x").bytes(),
+			want: `3</>, "x", O_RDONLY`,
+		},
+		{
+			name: "execve argv",
+			raw: newRecord(bpfCtraceOpCTRACE_OP_EXECVE, -int64(unix.EACCES), 1, 2, 3).
+				str(0, "/bin/x").field(1, bpfCtraceFieldKindCTRACE_FIELD_ARGV, bpfCtraceFieldFlagCTRACE_FIELD_TRUNCATED, []byte("x\x00-a\x00\x00")).bytes(),
+			want: `"/bin/x", ["x", "-a", "", ...], 0x3`,
+		},
+		{name: "empty", raw: nil, err: ErrShortRecord},
+		{name: "short header", raw: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1).bytes()[:20], err: ErrShortRecord},
+		{name: "unknown op", raw: newRecord(Op(200), -1).bytes(), err: ErrUnknownOp},
+		{name: "op zero", raw: newRecord(Op(0), -1).bytes(), err: ErrUnknownOp},
+		{
+			name: "size disagrees with the record",
+			raw:  append(newRecord(bpfCtraceOpCTRACE_OP_CHROOT, -2, 1).str(0, "/x").bytes(), 0, 0, 0, 0, 0, 0, 0, 0),
+			err:  ErrBadField,
+		},
+		{
+			name: "field past the end",
+			raw: func() []byte {
+				r := newRecord(bpfCtraceOpCTRACE_OP_CHROOT, -2, 1).str(0, "/abc")
+				r.fields[4] = 200 // len
+				return r.bytes()
+			}(),
+			err: ErrBadField,
+		},
+		{
+			name: "field for an argument the syscall lacks",
+			raw:  newRecord(bpfCtraceOpCTRACE_OP_CHROOT, -2, 1).str(3, "/x").bytes(),
+			err:  ErrBadField,
+		},
+		{
+			name: "more fields announced than sent",
+			raw: func() []byte {
+				r := newRecord(bpfCtraceOpCTRACE_OP_CHROOT, -2, 1).str(0, "/x")
+				r.ev.Nfields = 3
+				return r.bytes()
+			}(),
+			err: ErrBadField,
+		},
+		{
+			name: "unknown field kind",
+			raw:  newRecord(bpfCtraceOpCTRACE_OP_CHROOT, -2, 1).field(0, 99, 0, []byte("x")).bytes(),
+			err:  ErrBadField,
+		},
+		{
+			name: "file field with too few components",
+			raw: func() []byte {
+				var b bytes.Buffer
+				_ = binary.Write(&b, hostEndian, bpfCtraceFile{Ncomp: 3})
+				b.WriteString("a\x00")
+				return newRecord(bpfCtraceOpCTRACE_OP_SETNS, -22, 3, 0).field(0, bpfCtraceFieldKindCTRACE_FIELD_FILE, 0, b.Bytes()).bytes()
+			}(),
+			err: ErrBadField,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Decode(tt.raw)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got := renderArgs(&ev); got != tt.want {
+				t.Errorf("args:\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func renderArgs(ev *Event) string {
+	var b bytes.Buffer
+	for i := range ev.Args {
+		if ev.Args[i].Unused {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ev.Args[i].String())
+	}
+	return b.String()
+}
+
+func TestDecodeProcess(t *testing.T) {
+	r := newRecord(bpfCtraceOpCTRACE_OP_UNSHARE, -int64(unix.EPERM), unix.CLONE_NEWNS)
+	r.ev.TsNs = 5e9
+	r.ev.CgroupId, r.ev.Mntns, r.ev.Pidns, r.ev.Netns, r.ev.Userns = 9, 1, 2, 3, 4
+	ev, err := Decode(r.bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Proc{PID: 42, TID: 43, PPID: 1, Comm: "mount", UID: 1000, GID: 1000, CgroupID: 9, MntNS: 1, PidNS: 2, NetNS: 3, UserNS: 4}
+	if ev.Proc != want {
+		t.Errorf("proc = %+v, want %+v", ev.Proc, want)
+	}
+	if ev.Syscall != "unshare" || ev.Family != FamilyNamespace || ev.Errno != unix.EPERM || ev.Ret != -1*int64(unix.EPERM) || ev.Boot.Seconds() != 5 {
+		t.Errorf("event = %+v", ev)
+	}
+}
+
+// FuzzDecode: whatever the bytes, Decode returns an event or an error and
+// never panics.
+func FuzzDecode(f *testing.F) {
+	f.Add(newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -2, 1, 2, 3, 0, 5).str(0, "a").str(1, "/b").bytes())
+	f.Add(newRecord(bpfCtraceOpCTRACE_OP_SETNS, -22, 5, 0).file(0, unix.NSFS_MAGIC, 1, bpfCtraceFileFlagCTRACE_FILE_PSEUDO, "net").bytes())
+	f.Add(newRecord(bpfCtraceOpCTRACE_OP_CLONE3, -22, 1, 64).field(0, bpfCtraceFieldKindCTRACE_FIELD_STRUCT, 0, make([]byte, 64)).bytes())
+	f.Add(newRecord(bpfCtraceOpCTRACE_OP_EXECVE, -13, 1, 2).field(1, bpfCtraceFieldKindCTRACE_FIELD_ARGV, 0, []byte("a\x00b\x00")).bytes())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := Decode(raw)
+		if err != nil {
+			return
+		}
+		for i := range ev.Args {
+			_ = ev.Args[i].String()
+		}
+	})
+}
+
+func TestOpsTable(t *testing.T) {
+	names := map[string]bool{}
+	for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+		s := &ops[o]
+		if s.name == "" || s.family == "" || len(s.args) == 0 || len(s.args) > 6 {
+			t.Errorf("op %d: incomplete entry %+v", o, s)
+			continue
+		}
+		if names[s.name] {
+			t.Errorf("op %d: name %s used twice", o, s.name)
+		}
+		names[s.name] = true
+		for _, a := range s.args {
+			if a.kind == KindFlags && a.format == nil {
+				t.Errorf("%s: flag argument %s has no formatter", s.name, a.name)
+			}
+			if a.kind == KindStruct && a.decode == nil {
+				t.Errorf("%s: struct argument %s has no decoder", s.name, a.name)
+			}
+		}
+	}
+	if len(names) != len(Syscalls()) {
+		t.Errorf("Syscalls() lists %d names, table has %d", len(Syscalls()), len(names))
+	}
+}
+
+func TestParseSyscalls(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want int
+		err  bool
+	}{
+		{nil, int(bpfCtraceOpCTRACE_OP_MAX) - 1, false},
+		{[]string{"mount", "openat"}, 2, false},
+		{[]string{"mount", "mount"}, 1, false},
+		{[]string{"%mount"}, 11, false},
+		{[]string{"%open", "%exec"}, 5, false},
+		{[]string{"%namespace", "setns"}, 4, false},
+		{[]string{"mout"}, 0, true},
+		{[]string{"%files"}, 0, true},
+		{[]string{""}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSyscalls(tt.in)
+		if (err != nil) != tt.err || len(got) != tt.want {
+			t.Errorf("ParseSyscalls(%q) = %v, %v; want %d ops, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	tests := map[string]string{
+		"":            `""`,
+		"a b":         `"a b"`,
+		"q\"\\":       `"q\"\\"`,
+		"\n\t\x01\xff": `"\n\t\1\377"`,
+	}
+	for in, want := range tests {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

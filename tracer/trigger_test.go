@@ -1,0 +1,217 @@
+package tracer
+
+// Triggers: each makes one traced syscall fail in a known, harmless way.
+// They run in a child process (the test binary re-executed with
+// CTRACE_TRIGGER set), so that the tracer sees a process other than
+// itself and the test can match events by that child's pid.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const triggerEnv = "CTRACE_TRIGGER"
+
+// triggerDirEnv names a scratch directory the parent made for the trigger.
+const triggerDirEnv = "CTRACE_TRIGGER_DIR"
+
+// triggers maps a name to the failing call it makes. Each returns the
+// error the call failed with, which the child prints for the parent.
+var triggers = map[string]func(dir string) error{
+	"mount_missing_target": func(string) error {
+		return unix.Mount("none", "/nonexistent/ctrace-target", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m,mode=0755")
+	},
+	"mount_bad_option": func(dir string) error {
+		return unix.Mount("tmpfs", dir, "tmpfs", 0, "size=bogus")
+	},
+	"umount2_not_mount": func(dir string) error {
+		return unix.Unmount(dir, unix.MNT_DETACH)
+	},
+	"fsopen_unknown": func(string) error {
+		_, err := unix.Fsopen("ctrace-nofs", unix.FSOPEN_CLOEXEC)
+		return err
+	},
+	"fsconfig_bad_key": func(string) error {
+		fd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return unix.FsconfigSetString(fd, "ctrace-nokey", "1")
+	},
+	"fsmount_not_created": func(string) error {
+		fd, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		// FSCONFIG_CMD_CREATE was never issued.
+		_, err = unix.Fsmount(fd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY)
+		return err
+	},
+	"fspick_missing": func(string) error {
+		_, err := unix.Fspick(unix.AT_FDCWD, "/nonexistent/ctrace-pick", unix.FSPICK_CLOEXEC)
+		return err
+	},
+	"move_mount_bad_fd": func(string) error {
+		return unix.MoveMount(987, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH)
+	},
+	"open_tree_missing": func(string) error {
+		_, err := unix.OpenTree(unix.AT_FDCWD, "/nonexistent/ctrace-tree", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		return err
+	},
+	"mount_setattr_bad_flags": func(string) error {
+		attr := unix.MountAttr{Attr_set: 1 << 30}
+		return unix.MountSetattr(unix.AT_FDCWD, "/", 0, &attr)
+	},
+	"pivot_root_same_mount": func(dir string) error {
+		// The child runs in a mount namespace of its own (see startTrigger).
+		// The new root is no mount point of its own: EBUSY.
+		old := filepath.Join(dir, "old")
+		if err := os.Mkdir(old, 0o755); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return unix.PivotRoot(dir, old)
+	},
+	"chroot_missing": func(string) error {
+		return unix.Chroot("/nonexistent/ctrace-root")
+	},
+	"open_missing": func(string) error {
+		p, _ := unix.BytePtrFromString("/nonexistent/ctrace-open")
+		_, _, e := unix.Syscall(unix.SYS_OPEN, uintptr(unsafe.Pointer(p)), unix.O_RDONLY, 0)
+		return errnoErr(e)
+	},
+	"openat_missing": func(string) error {
+		_, err := unix.Openat(unix.AT_FDCWD, "/nonexistent/ctrace/config.yaml", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return err
+	},
+	"openat_dirfd": func(dir string) error {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		_, err = unix.Openat(fd, "work", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o640)
+		return err
+	},
+	"openat2_beneath": func(dir string) error {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		_, err = unix.Openat2(fd, "../../etc/passwd", &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH})
+		return err
+	},
+	"setns_not_ns": func(string) error {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return unix.Setns(fd, unix.CLONE_NEWNET)
+	},
+	"setns_netns_wrong_type": func(string) error {
+		fd, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return unix.Setns(fd, unix.CLONE_NEWUTS)
+	},
+	"unshare_unprivileged": func(string) error {
+		if err := dropToNobody(); err != nil {
+			return err
+		}
+		return unix.Unshare(unix.CLONE_NEWNS)
+	},
+	"clone_bad_flags": func(string) error {
+		// CLONE_THREAD needs CLONE_SIGHAND: EINVAL before any process exists.
+		_, _, e := unix.RawSyscall6(unix.SYS_CLONE, unix.CLONE_THREAD, 0, 0, 0, 0, 0)
+		return errnoErr(e)
+	},
+	"clone3_bad_flags": func(string) error {
+		// struct clone_args, CLONE_ARGS_SIZE_VER0 (include/uapi/linux/sched.h)
+		var args struct{ flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64 }
+		// A new mount namespace cannot share its filesystem information.
+		args.flags, args.exitSignal = unix.CLONE_NEWNS|unix.CLONE_FS, uint64(unix.SIGCHLD)
+		_, _, e := unix.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0)
+		return errnoErr(e)
+	},
+	"execve_not_executable": func(dir string) error {
+		p := filepath.Join(dir, "script")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o644); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return syscall.Exec(p, []string{"script", "--flag", "two words"}, []string{"A=1"})
+	},
+	"execveat_missing": func(dir string) error {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		argvp, _ := syscall.SlicePtrFromStrings([]string{"missing", "x"})
+		path, _ := unix.BytePtrFromString("missing")
+		envp := []*byte{nil}
+		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(path)),
+			uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_SYMLINK_NOFOLLOW, 0)
+		return errnoErr(e)
+	},
+	"openat_ok": func(string) error {
+		fd, err := unix.Openat(unix.AT_FDCWD, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	},
+	// burst makes CTRACE_BURST failing openat calls as fast as it can.
+	"burst": func(string) error {
+		var n int
+		fmt.Sscan(os.Getenv("CTRACE_BURST"), &n)
+		for i := 0; i < n; i++ {
+			unix.Openat(unix.AT_FDCWD, "/nonexistent/ctrace-burst", unix.O_RDONLY, 0)
+		}
+		return nil
+	},
+}
+
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// dropToNobody makes every thread of the process uid/gid 65534.
+func dropToNobody() error {
+	runtime.LockOSThread()
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := syscall.Setgid(65534); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := syscall.Setuid(65534); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	return nil
+}
+
+// runTriggerChild is the child side: make the call, print its error.
+func runTriggerChild(name string) {
+	f, ok := triggers[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "unknown trigger %q\n", name)
+		os.Exit(3)
+	}
+	if os.Getenv("CTRACE_GATE") == "1" {
+		// Wait until the parent has told the tracer about us.
+		var b [1]byte
+		os.Stdin.Read(b[:])
+	}
+	err := f(os.Getenv(triggerDirEnv))
+	if err != nil {
+		fmt.Println(err)
+	}
+	os.Exit(0)
+}
