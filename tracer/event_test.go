@@ -288,9 +288,9 @@ func TestParseSyscalls(t *testing.T) {
 
 func TestQuote(t *testing.T) {
 	tests := map[string]string{
-		"":            `""`,
-		"a b":         `"a b"`,
-		"q\"\\":       `"q\"\\"`,
+		"":             `""`,
+		"a b":          `"a b"`,
+		"q\"\\":        `"q\"\\"`,
 		"\n\t\x01\xff": `"\n\t\1\377"`,
 	}
 	for in, want := range tests {

@@ -43,8 +43,8 @@ const (
 type argSpec struct {
 	name   string
 	kind   ArgKind
-	format func(uint64) string            // KindFlags: names of the value
-	decode func([]byte) []structField     // KindStruct: the layout
+	format func(uint64) string        // KindFlags: names of the value
+	decode func([]byte) []structField // KindStruct: the layout
 }
 
 type opSpec struct {

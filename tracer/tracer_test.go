@@ -256,7 +256,7 @@ var syscallCases = []syscallCase{
 	{"setns_netns_wrong_type", "setns", unix.EINVAL, map[string]string{"fd": "~<net:[", "nstype": "CLONE_NEWUTS"}, 0},
 	{"unshare_unprivileged", "unshare", unix.EPERM, map[string]string{"flags": "CLONE_NEWNS"}, 65534},
 	{"clone_bad_flags", "clone", unix.EINVAL, map[string]string{"flags": "CLONE_THREAD"}, 0},
-	{"clone3_bad_flags", "clone3", unix.EINVAL, map[string]string{"args": "~flags=CLONE_NEWNS|CLONE_FS", "size": "64"}, 0},
+	{"clone3_bad_flags", "clone3", unix.EINVAL, map[string]string{"args": "~flags=CLONE_FS|CLONE_NEWNS, exit_signal=SIGCHLD", "size": "64"}, 0},
 	{"execve_not_executable", "execve", unix.EACCES, map[string]string{
 		"path": `"$DIR/script"`, "argv": `["script", "--flag", "two words"]`}, 0},
 	{"execveat_missing", "execveat", unix.ENOENT, map[string]string{
