@@ -136,12 +136,11 @@ func startTracer(t *testing.T, opts Options) (*Tracer, *collector) {
 
 // child is a trigger process, held before its call until released.
 type child struct {
-	cmd   *exec.Cmd
-	gate  *os.File
-	out   strings.Builder
-	dir   string
-	pid   int
-	nsown bool
+	cmd  *exec.Cmd
+	gate *os.File
+	out  strings.Builder
+	dir  string
+	pid  int
 }
 
 // startTrigger starts the test binary as a trigger child. The child waits
