@@ -31,6 +31,8 @@ type Event struct {
 	Args  []Arg
 	// NoArgs is set when the kernel could not read the call's registers.
 	NoArgs bool
+	// Reasons says why the call failed, as far as the kernel told.
+	Reasons []Reason
 }
 
 // Proc is the process context of an event, read in the kernel at the time
@@ -47,6 +49,47 @@ type Proc struct {
 	PidNS    uint32
 	NetNS    uint32
 	UserNS   uint32
+	// Cgroup is the path of the task's cgroup v2 below the root, read in
+	// the kernel ("/default/web-1"); "" for the root or when unknown.
+	Cgroup string
+	// Cmdline is the argument vector of container runtime processes
+	// (runc, the containerd shims), read in the kernel; nil for others.
+	Cmdline []string
+}
+
+// ReasonKind names the layer that refused a call.
+type ReasonKind string
+
+// The reason kinds.
+const (
+	ReasonSeccomp    ReasonKind = "seccomp"
+	ReasonCapability ReasonKind = "capability"
+	ReasonKernelLog  ReasonKind = "kernel_log"
+	ReasonLSM        ReasonKind = "lsm"
+)
+
+// Reason is one explanation of why a call failed. Which fields are set
+// depends on Kind.
+type Reason struct {
+	Kind ReasonKind
+
+	// Capability: the capability that was denied and the user namespace
+	// it was checked against, and the caller's own user namespace.
+	Cap            string // "CAP_SYS_ADMIN"
+	UserNS         uint32
+	InitUserNS     bool
+	UserNSOwnerUID uint32
+	CallerUserNS   uint32
+	CallerUIDMap   string // as /proc/PID/uid_map: "0 100000 65536", one extent per line
+
+	// KernelLog: one line the kernel logged for the task during the call.
+	Message string
+
+	// LSM: the hook or operation that denied the call, the LSM, and what
+	// the LSM said about it.
+	Hook   string
+	LSM    string
+	Detail string
 }
 
 // Failed reports whether the call failed.
