@@ -6,7 +6,13 @@
  * first and returns at once for calls that succeeded (unless --all is set).
  * Only failing calls read their arguments, which are still in the task's
  * saved user registers at syscall exit, and the user memory they point to.
- * There is no program at syscall entry and no per-call map write.
+ *
+ * Why a call failed is gathered while it is in flight, into per-thread
+ * state (struct inflight) that only exists when there is something to say:
+ * a capability denial (capability:cap_capable), a kernel log line
+ * (printk:console), or, for tasks under a seccomp filter, the mark that
+ * the call passed its entry tracepoint. The exit consumes the state. Tasks
+ * without a seccomp filter have no program work at entry beyond one load.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,6 +31,9 @@ const enum ctrace_field_kind *_ctrace_field_kind __attribute__((unused));
 const enum ctrace_field_flag *_ctrace_field_flag __attribute__((unused));
 const enum ctrace_event_flag *_ctrace_event_flag __attribute__((unused));
 const enum ctrace_file_flag *_ctrace_file_flag __attribute__((unused));
+const enum ctrace_record_type *_ctrace_record_type __attribute__((unused));
+const struct ctrace_log *_ctrace_log __attribute__((unused));
+const struct ctrace_cap *_ctrace_cap __attribute__((unused));
 
 /* Knobs, set by user space before load. The verifier sees them as
  * constants and drops the branches they turn off. */
@@ -100,6 +109,67 @@ struct {
 	__type(value, __u8);
 } comms SEC(".maps");
 
+/* What is known about a thread's traced call while it is in flight. */
+struct inflight {
+	__u16 op; /* the call it is about */
+	__u16 flags; /* enum inflight_flag */
+	__u16 nlogs; /* kernel log records sent for the call */
+	__u16 ncaps;
+	struct ctrace_cap caps[CTRACE_CAPS_MAX];
+};
+
+enum inflight_flag {
+	INFLIGHT_ENTERED = 1, /* the call passed its entry tracepoint */
+	INFLIGHT_COUNTED = 2, /* counted in inflight_pending */
+};
+
+/* By thread id. LRU, so that state a thread never consumed (it exec'd from
+ * a non-leader thread and changed its id) cannot fill the map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} inflights SEC(".maps");
+
+/* Entries of inflights made by reason programs (not by entry programs) and
+ * not consumed yet. While it is zero, a successful exit of a task without a
+ * seccomp filter skips the map. */
+__u64 inflight_pending = 0;
+
+/* Architecture syscall number -> enum ctrace_op, for the syscalls whose exit
+ * is attached; 0 for the others. Reason programs use it to tell whether the
+ * current task is in a traced call. */
+#define SYSCALL_NR_MAX 1024
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SYSCALL_NR_MAX);
+	__type(key, __u32);
+	__type(value, __u16);
+} syscall_ops SEC(".maps");
+
+/* enum op_flag bits by enum ctrace_op, set by user space after attaching. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CTRACE_OP_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} op_flags SEC(".maps");
+
+enum op_flag {
+	/* The entry program is attached: a call of a task under a seccomp
+	 * filter that did not pass it was rejected by the filter. */
+	OPF_ENTRY = 1,
+};
+
+/* Log records are built here: up to a printk line each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ctrace_log);
+} logbuf SEC(".maps");
+
 /* What an exit program reads for each argument, four bits an argument.
  * This is private to the kernel side: records say what they carry. */
 enum arg_kind {
@@ -123,23 +193,29 @@ static __always_inline bool errno_passes(long ret)
 	return (errno_mask[(e >> 6) & 63] >> (e & 63)) & 1;
 }
 
+/* The user registers the current task saved when it entered the kernel. */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	struct task_struct *t = (void *)bpf_get_current_task();
+	void *stack = BPF_CORE_READ(t, stack);
+
+	if (!stack)
+		return NULL;
+	return (struct pt_regs *)(stack + thread_size) - 1;
+}
+
 /* The syscall's arguments, from the user registers saved at entry. They
  * are intact at exit for every failing call; a successful execve replaces
  * them with the new image's. */
 static __always_inline bool read_args(__u64 *args)
 {
-	struct pt_regs *regs;
+	struct pt_regs *regs = user_regs();
 
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
-		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	} else {
-		struct task_struct *t = (void *)bpf_get_current_task();
-		void *stack = BPF_CORE_READ(t, stack);
-
-		if (!stack)
-			return false;
-		regs = (struct pt_regs *)(stack + thread_size) - 1;
-	}
+	if (!regs)
+		return false;
 #if defined(__TARGET_ARCH_x86)
 	args[0] = BPF_CORE_READ(regs, di);
 	args[1] = BPF_CORE_READ(regs, si);
@@ -304,15 +380,14 @@ static __noinline __u32 put_argv(struct ctrace_buf *b, __u32 off, __u8 arg, cons
 	return close_field(b, off, arg, CTRACE_FIELD_ARGV, flags, pos & (2 * CTRACE_DATA_MAX - 1));
 }
 
-/* The argument strings of the image a successful execve just started, which
- * the kernel copied to the top of the new stack. */
-static __noinline __u32 put_mm_argv(struct ctrace_buf *b, __u32 off, __u8 arg)
+/* The argument strings in the current task's mm, each with its NUL: after
+ * a successful execve, those the kernel copied to the new image's stack. */
+static __noinline __u32 put_mm_args(struct ctrace_buf *b, __u32 off, __u8 arg, __u8 kind, __u8 flags)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);
 	unsigned long start = BPF_CORE_READ(mm, arg_start);
 	unsigned long end = BPF_CORE_READ(mm, arg_end);
-	__u8 flags = CTRACE_FIELD_AFTER;
 	__u64 n = end - start;
 
 	if (!start || end <= start || !fits(off, CTRACE_ARGV_BYTES))
@@ -331,7 +406,7 @@ static __noinline __u32 put_mm_argv(struct ctrace_buf *b, __u32 off, __u8 arg)
 		flags |= CTRACE_FIELD_FAULT;
 		n = 0;
 	}
-	return close_field(b, off, arg, CTRACE_FIELD_ARGV, flags, n);
+	return close_field(b, off, arg, kind, flags, n);
 }
 
 /*
@@ -510,6 +585,20 @@ static __always_inline bool wanted(long ret)
 	return true;
 }
 
+/* Whether the current task is part of the container runtime: runc in all
+ * its stages ("runc", "runc:[2:INIT]"), the containerd shims and containerd.
+ * Their set-up calls (stat, mkdir, ...) are traced; everyone else's are not. */
+static __always_inline bool runtime_comm(void)
+{
+	char c[CTRACE_COMM_LEN] = {};
+
+	bpf_get_current_comm(c, sizeof(c));
+	if (c[0] == 'r' && c[1] == 'u' && c[2] == 'n' && c[3] == 'c')
+		return true;
+	return c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 't' && c[4] == 'a' &&
+	       c[5] == 'i' && c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd';
+}
+
 static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -519,11 +608,13 @@ static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
 		count_lost(op);
 		return NULL;
 	}
+	b->ev.type = CTRACE_REC_EVENT;
 	b->ev.ts_ns = bpf_ktime_get_boot_ns();
 	b->ev.ret = ret;
 	b->ev.op = op;
 	b->ev.flags = 0;
 	b->ev.nfields = 0;
+	b->ev.nlogs = 0;
 	fill_proc(&b->ev);
 	if (!read_args(b->ev.args)) {
 		__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
@@ -549,43 +640,264 @@ static __always_inline __u32 put_arg(struct ctrace_buf *b, __u32 off, int i, __u
 	return off;
 }
 
-/* The exit of one traced syscall; kinds says what to read (ARGS()). */
-static __always_inline int on_exit(long ret, __u16 op, __u32 kinds)
+/* ---- in-flight state: why a call failed ------------------------------ */
+
+#define SECCOMP_MODE_FILTER_ 2 /* include/uapi/linux/seccomp.h */
+#define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h */
+#define TS_COMPAT_ 0x0002 /* arch/x86/include/asm/thread_info.h */
+
+static __always_inline bool under_seccomp(void)
 {
+	struct task_struct *t = (void *)bpf_get_current_task();
+
+	return BPF_CORE_READ(t, seccomp.mode) == SECCOMP_MODE_FILTER_;
+}
+
+/* The traced syscall the current task is in, or 0. Reason programs run
+ * inside the call, so the syscall number is still in orig_ax. Kernel
+ * threads and 32-bit calls (other numbers) are never in a traced call. */
+static __always_inline __u16 current_op(void)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct pt_regs *regs;
+	__u32 nr;
+	__u16 *op;
+
+	if (BPF_CORE_READ(t, flags) & PF_KTHREAD_)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	if (BPF_CORE_READ(t, thread_info.status) & TS_COMPAT_)
+		return 0;
+	regs = user_regs();
+	if (!regs)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+#endif
+	if (nr >= SYSCALL_NR_MAX)
+		return 0;
+	op = bpf_map_lookup_elem(&syscall_ops, &nr);
+	return op ? *op : 0;
+}
+
+/* The state of the current thread's call op, made if there is none. */
+static __always_inline struct inflight *reason_state(__u16 op)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
+	struct inflight fresh = {};
+
+	if (st && st->op == op)
+		return st;
+	/* None, or one left by a call whose exit was not seen: start over. */
+	fresh.op = op;
+	fresh.flags = INFLIGHT_COUNTED;
+	if (!st || !(st->flags & INFLIGHT_COUNTED))
+		__sync_fetch_and_add(&inflight_pending, 1);
+	if (bpf_map_update_elem(&inflights, &tid, &fresh, BPF_ANY) < 0) {
+		__sync_fetch_and_add(&inflight_pending, -1);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&inflights, &tid);
+}
+
+/* Drops the current thread's state. */
+static __always_inline void forget_state(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
+
+	if (!st)
+		return;
+	if (st->flags & INFLIGHT_COUNTED)
+		__sync_fetch_and_add(&inflight_pending, -1);
+	bpf_map_delete_elem(&inflights, &tid);
+}
+
+/* Whether the exit may have state to consume: the test a successful call
+ * pays. Tasks under a seccomp filter always do (entry marks). */
+static __always_inline bool may_have_state(bool seccomp)
+{
+	return seccomp || inflight_pending;
+}
+
+/* Moves what the current call's state says into the record and drops the
+ * state: capability denials as fields, the number of log lines sent, and
+ * whether a seccomp filter rejected the call. */
+static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, bool seccomp)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
+	__u32 key = op, *opf;
+	int i;
+
+	if (st && st->op != op)
+		st = NULL; /* stale: not about this call */
+	if (seccomp && !(st && (st->flags & INFLIGHT_ENTERED))) {
+		opf = bpf_map_lookup_elem(&op_flags, &key);
+		if (opf && (*opf & OPF_ENTRY))
+			b->ev.flags |= CTRACE_EV_SECCOMP;
+	}
+	if (st) {
+		b->ev.nlogs = st->nlogs;
+		for (i = 0; i < CTRACE_CAPS_MAX; i++) {
+			if (i >= st->ncaps || !fits(off, sizeof(struct ctrace_cap)))
+				break;
+			barrier_var(off);
+			off &= CTRACE_DATA_MAX - 1;
+			__builtin_memcpy(&b->data[off + sizeof(struct ctrace_field)], &st->caps[i],
+					 sizeof(struct ctrace_cap));
+			off = close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CAP, 0,
+					  sizeof(struct ctrace_cap));
+		}
+	}
+	forget_state();
+	return off;
+}
+
+/* Kernels before 6.15 name a kernfs node's parent "parent". */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+/* The task's cgroup v2 path, leaf first: what tells a container's processes
+ * apart after they are gone (containerd names the leaf after the container). */
+static __noinline __u32 put_cgroup(struct ctrace_buf *b, __u32 off)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	__u32 start, pos = 0;
+	__u8 flags = 0;
+	int i;
+
+	if (!fits(off, CTRACE_CGROUP_DEPTH * CTRACE_NAME_MAX))
+		return off;
+	/* The check above bounds off for us, not for the verifier: keep the mask. */
+	barrier_var(off);
+	off &= CTRACE_DATA_MAX - 1;
+	start = off + sizeof(struct ctrace_field);
+	for (i = 0; i < CTRACE_CGROUP_DEPTH; i++) {
+		struct kernfs_node *parent = kn_parent(kn);
+		long n;
+
+		if (!kn || !parent)
+			break; /* the root's name is not part of the path */
+		n = bpf_probe_read_kernel_str(&b->data[(start + pos) & (CTRACE_DATA_MAX - 1)],
+					      CTRACE_NAME_MAX, BPF_CORE_READ(kn, name));
+		if (n <= 0) {
+			flags |= CTRACE_FIELD_FAULT;
+			break;
+		}
+		pos += n & (CTRACE_NAME_MAX - 1);
+		kn = parent;
+	}
+	if (i == CTRACE_CGROUP_DEPTH && kn && kn_parent(kn))
+		flags |= CTRACE_FIELD_TRUNCATED;
+	if (pos == 0 && !flags)
+		return off; /* the root cgroup */
+	return close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CGROUP, flags,
+			   pos & (2 * CTRACE_DATA_MAX - 1));
+}
+
+/* Who the task is beyond its pid: cgroup path, and for runtime processes
+ * their command line (the shim's -id, runc's --bundle). */
+static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
+{
+	off = put_cgroup(b, off);
+	if (runtime_comm())
+		off = put_mm_args(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CMDLINE, 0);
+	return off;
+}
+
+/* The exit of one traced syscall; kinds says what to read (ARGS()).
+ * runtime_only calls are traced for container runtime processes only. */
+static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime_only)
+{
+	bool seccomp = under_seccomp();
 	struct ctrace_buf *b;
 	__u32 off = 0;
 
-	if (ret >= 0 && !trace_success)
-		return 0; /* the success path ends here */
-	if (!wanted(ret))
+	if (ret >= 0 && !trace_success) {
+		/* The success path ends here. */
+		if (may_have_state(seccomp))
+			forget_state();
 		return 0;
+	}
+	if (!wanted(ret) || (runtime_only && !runtime_comm()))
+		goto drop;
 	b = begin(ret, op);
 	if (!b)
-		return 0;
+		goto drop;
 #pragma unroll
 	for (int i = 0; i < CTRACE_NARGS; i++)
 		off = put_arg(b, off, i, ARG_KIND(kinds, i));
+	/* Reasons only explain failures. */
+	if (ret < 0 && may_have_state(seccomp))
+		off = put_reasons(b, off, op, seccomp);
+	else if (may_have_state(seccomp))
+		forget_state();
+	off = put_context(b, off);
 	submit(b, off, op);
+	return 0;
+drop:
+	if (may_have_state(seccomp))
+		forget_state();
 	return 0;
 }
 
-#define EXIT(sys, op, kinds)                                                  \
-	SEC("tracepoint/syscalls/sys_exit_" #sys)                             \
+/* The entry of one traced syscall. It only matters for tasks under a
+ * seccomp filter: the mark it leaves tells the exit that the filter let
+ * the call through. */
+static __always_inline int on_enter(__u16 op)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *st, fresh = {};
+
+	if (!under_seccomp())
+		return 0;
+	st = bpf_map_lookup_elem(&inflights, &tid);
+	if (st) {
+		/* Left by a call whose exit was not seen. */
+		st->op = op;
+		st->flags = INFLIGHT_ENTERED | (st->flags & INFLIGHT_COUNTED);
+		st->nlogs = 0;
+		st->ncaps = 0;
+		return 0;
+	}
+	fresh.op = op;
+	fresh.flags = INFLIGHT_ENTERED;
+	bpf_map_update_elem(&inflights, &tid, &fresh, BPF_ANY);
+	return 0;
+}
+
+/* A syscall's exit and entry programs. The tracepoint names are the
+ * kernel's (umount2's are sys_*_umount); the program names are ctrace's. */
+#define TRACE_AS(sys, tp, op, kinds, runtime_only)                            \
+	SEC("tracepoint/syscalls/sys_exit_" #tp)                              \
 	int exit_##sys(struct trace_event_raw_sys_exit *ctx)                  \
 	{                                                                     \
-		return on_exit(ctx->ret, op, kinds);                          \
+		return on_exit(ctx->ret, op, kinds, runtime_only);            \
+	}                                                                     \
+	SEC("tracepoint/syscalls/sys_enter_" #tp)                             \
+	int enter_##sys(void *ctx)                                            \
+	{                                                                     \
+		return on_enter(op);                                          \
 	}
+#define EXIT(sys, op, kinds) TRACE_AS(sys, sys, op, kinds, false)
+#define RUNTIME(sys, op, kinds) TRACE_AS(sys, sys, op, kinds, true)
 
 /* ---- mount family ---------------------------------------------------- */
 
 /* sys_exit_mount: mount(source, target, fstype, flags, data) */
 EXIT(mount, CTRACE_OP_MOUNT, ARGS(A_STR, A_STR, A_STR, A_VAL, A_STR, A_VAL))
 /* sys_exit_umount: umount2(target, flags); the tracepoint keeps the old name */
-SEC("tracepoint/syscalls/sys_exit_umount")
-int exit_umount2(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_exit(ctx->ret, CTRACE_OP_UMOUNT2, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL));
-}
+TRACE_AS(umount2, umount, CTRACE_OP_UMOUNT2, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL), false)
 /* sys_exit_fsopen: fsopen(fsname, flags) */
 EXIT(fsopen, CTRACE_OP_FSOPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
 /* sys_exit_fsmount: fsmount(fs_fd, flags, attr_flags) */
@@ -617,17 +929,21 @@ enum {
 SEC("tracepoint/syscalls/sys_exit_fsconfig")
 int exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 {
+	bool seccomp = under_seccomp();
 	long ret = ctx->ret;
 	struct ctrace_buf *b;
 	__u32 off = 0, cmd;
 
-	if (ret >= 0 && !trace_success)
+	if (ret >= 0 && !trace_success) {
+		if (may_have_state(seccomp))
+			forget_state();
 		return 0;
+	}
 	if (!wanted(ret))
-		return 0;
+		goto drop;
 	b = begin(ret, CTRACE_OP_FSCONFIG);
 	if (!b)
-		return 0;
+		goto drop;
 	cmd = b->ev.args[1];
 	off = put_fd(b, off, 0, b->ev.args[0]);
 	if (cmd <= FSCONFIG_SET_FD_)
@@ -648,8 +964,23 @@ int exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 		off = put_fd(b, off, 4, b->ev.args[4]);
 		break;
 	}
+	if (ret < 0 && may_have_state(seccomp))
+		off = put_reasons(b, off, CTRACE_OP_FSCONFIG, seccomp);
+	else if (may_have_state(seccomp))
+		forget_state();
+	off = put_context(b, off);
 	submit(b, off, CTRACE_OP_FSCONFIG);
 	return 0;
+drop:
+	if (may_have_state(seccomp))
+		forget_state();
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsconfig")
+int enter_fsconfig(void *ctx)
+{
+	return on_enter(CTRACE_OP_FSCONFIG);
 }
 
 /* ---- open family ----------------------------------------------------- */
@@ -683,7 +1014,9 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 	__u32 off = 0;
 
 	if (ret < 0)
-		return on_exit(ret, op, kinds);
+		return on_exit(ret, op, kinds, false);
+	if (may_have_state(under_seccomp()))
+		forget_state();
 	if (!trace_success || !wanted(ret))
 		return 0;
 	b = begin(ret, op);
@@ -692,7 +1025,8 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 	t = (void *)bpf_get_current_task();
 	off = put_file(b, off, path_arg, BPF_CORE_READ(t, mm, exe_file), CTRACE_FIELD_AFTER);
-	off = put_mm_argv(b, off, argv_arg);
+	off = put_mm_args(b, off, argv_arg, CTRACE_FIELD_ARGV, CTRACE_FIELD_AFTER);
+	off = put_context(b, off);
 	submit(b, off, op);
 	return 0;
 }
@@ -705,12 +1039,165 @@ int exit_execve(struct trace_event_raw_sys_exit *ctx)
 			    ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1);
 }
 
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(void *ctx)
+{
+	return on_enter(CTRACE_OP_EXECVE);
+}
+
 /* sys_exit_execveat: execveat(dirfd, path, argv, envp, flags) */
 SEC("tracepoint/syscalls/sys_exit_execveat")
 int exit_execveat(struct trace_event_raw_sys_exit *ctx)
 {
 	return on_exec_exit(ctx->ret, CTRACE_OP_EXECVEAT,
 			    ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(void *ctx)
+{
+	return on_enter(CTRACE_OP_EXECVEAT);
+}
+
+/* ---- container runtime set-up calls ---------------------------------- */
+
+/* Traced for runc and containerd processes only: a container that cannot
+ * start often fails in runc's stat or mkdir of a path from its spec. */
+
+/* sys_exit_newfstatat: newfstatat(dirfd, path, statbuf, flags) */
+RUNTIME(newfstatat, CTRACE_OP_NEWFSTATAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_statx: statx(dirfd, path, flags, mask, statxbuf) */
+RUNTIME(statx, CTRACE_OP_STATX, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_access: access(path, mode) */
+RUNTIME(access, CTRACE_OP_ACCESS, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_faccessat: faccessat(dirfd, path, mode) */
+RUNTIME(faccessat, CTRACE_OP_FACCESSAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_faccessat2: faccessat2(dirfd, path, mode, flags) */
+RUNTIME(faccessat2, CTRACE_OP_FACCESSAT2, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_mkdir: mkdir(path, mode) */
+RUNTIME(mkdir, CTRACE_OP_MKDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_mkdirat: mkdirat(dirfd, path, mode) */
+RUNTIME(mkdirat, CTRACE_OP_MKDIRAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_symlink: symlink(target, linkpath) */
+RUNTIME(symlink, CTRACE_OP_SYMLINK, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
+/* sys_exit_symlinkat: symlinkat(target, newdirfd, linkpath) */
+RUNTIME(symlinkat, CTRACE_OP_SYMLINKAT, ARGS(A_STR, A_FD, A_STR, A_VAL, A_VAL, A_VAL))
+/* sys_exit_chdir: chdir(path) */
+RUNTIME(chdir, CTRACE_OP_CHDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+
+/* ---- reasons: capability denials and kernel log lines ---------------- */
+
+/* Records a failed capability check made during a traced call, once per
+ * capability and user namespace: one failing mount makes about fifteen. */
+static __always_inline int on_cap_denied(const struct cred *cred, struct user_namespace *ns, int cap)
+{
+	struct user_namespace *caller;
+	struct ctrace_cap *c;
+	struct inflight *st;
+	__u32 inum, n, nr;
+	__u16 op;
+	int i;
+
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return 0;
+	op = current_op();
+	if (!op)
+		return 0;
+	st = reason_state(op);
+	if (!st)
+		return 0;
+	inum = BPF_CORE_READ(ns, ns.inum);
+	for (i = 0; i < CTRACE_CAPS_MAX; i++) {
+		if (i >= st->ncaps)
+			break;
+		if (st->caps[i].cap == (__u32)cap && st->caps[i].userns == inum)
+			return 0;
+	}
+	n = st->ncaps;
+	if (n >= CTRACE_CAPS_MAX)
+		return 0;
+	c = &st->caps[n & (CTRACE_CAPS_MAX - 1)];
+	c->cap = cap;
+	c->userns = inum;
+	c->userns_owner = BPF_CORE_READ(ns, owner.val);
+	c->userns_level = BPF_CORE_READ(ns, level);
+	caller = BPF_CORE_READ(cred, user_ns);
+	c->caller_userns = BPF_CORE_READ(caller, ns.inum);
+	nr = BPF_CORE_READ(caller, uid_map.nr_extents);
+	c->nextents = nr;
+	/* Up to five extents live in the map itself, more behind forward. */
+	if (nr <= 5) {
+		bpf_core_read(c->extents, sizeof(c->extents), &caller->uid_map.extent);
+	} else {
+		struct uid_gid_extent *fwd = BPF_CORE_READ(caller, uid_map.forward);
+
+		bpf_probe_read_kernel(c->extents, sizeof(c->extents), fwd);
+	}
+	st->ncaps = n + 1;
+	return 0;
+}
+
+/* tp_btf/cap_capable (6.16+): every capability check and its verdict;
+ * records denials made during traced calls. */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(cap_denied_tp, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	if (ret == 0)
+		return 0;
+	return on_cap_denied(cred, target_ns, cap);
+}
+
+/* fexit/cap_capable: the same, on kernels without the tracepoint that
+ * allow fexit. */
+SEC("fexit/cap_capable")
+int BPF_PROG(cap_denied_fexit, const struct cred *cred, struct user_namespace *target_ns,
+	     int cap, unsigned int opts, int ret)
+{
+	if (ret == 0)
+		return 0;
+	return on_cap_denied(cred, target_ns, cap);
+}
+
+/* tp_btf/console: a line the kernel logs, in the context of the task that
+ * logs it; sends the lines logged during traced calls. The exit record
+ * says how many belong to it (ctrace_event.nlogs). */
+SEC("tp_btf/console")
+int BPF_PROG(kernel_log, const char *text, size_t len)
+{
+	struct ctrace_log *lb;
+	struct inflight *st;
+	__u32 zero = 0, n;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u16 op;
+
+	if ((id >> 32) == self_tgid)
+		return 0;
+	op = current_op();
+	if (!op)
+		return 0;
+	st = reason_state(op);
+	lb = bpf_map_lookup_elem(&logbuf, &zero);
+	if (!st || !lb)
+		return 0;
+	n = len;
+	if (n > CTRACE_LOG_MAX)
+		n = CTRACE_LOG_MAX;
+	n &= 2 * CTRACE_LOG_MAX - 1;
+	if (n > CTRACE_LOG_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(lb->msg, n, text) < 0)
+		return 0;
+	lb->type = CTRACE_REC_LOG;
+	lb->len = n;
+	lb->tid = (__u32)id;
+	lb->ts_ns = bpf_ktime_get_boot_ns();
+	if (bpf_ringbuf_output(&events, lb, offsetof(struct ctrace_log, msg) + n, 0) < 0) {
+		count_lost(op);
+		return 0;
+	}
+	st->nlogs++;
+	return 0;
 }
 
 /* ---- following a command's descendants ------------------------------- */

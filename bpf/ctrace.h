@@ -29,6 +29,14 @@
 #define CTRACE_NAME_MAX 256
 /* Upper bound of the fields of one record (a power of two). */
 #define CTRACE_DATA_MAX 32768
+/* Bytes of one kernel log line carried (printk's own limit is 1024). */
+#define CTRACE_LOG_MAX 1024
+/* Capability denials kept for one call, one per capability and namespace. */
+#define CTRACE_CAPS_MAX 4
+/* Extents of the caller's uid map carried with a capability denial. */
+#define CTRACE_UID_EXTENTS 3
+/* Levels of the task's cgroup path carried, from the leaf up. */
+#define CTRACE_CGROUP_DEPTH 8
 
 /* Which syscall a record is about. 0 is never sent. The values are ctrace's
  * own, not arch syscall numbers, so the tables keyed by them are the same on
@@ -55,6 +63,18 @@ enum ctrace_op {
 	CTRACE_OP_CLONE3,
 	CTRACE_OP_EXECVE,
 	CTRACE_OP_EXECVEAT,
+	/* Container runtime set-up calls, traced only for runc and containerd
+	 * processes (see runtime_comm in ctrace.bpf.c). */
+	CTRACE_OP_NEWFSTATAT,
+	CTRACE_OP_STATX,
+	CTRACE_OP_ACCESS,
+	CTRACE_OP_FACCESSAT,
+	CTRACE_OP_FACCESSAT2,
+	CTRACE_OP_MKDIR,
+	CTRACE_OP_MKDIRAT,
+	CTRACE_OP_SYMLINK,
+	CTRACE_OP_SYMLINKAT,
+	CTRACE_OP_CHDIR,
 	CTRACE_OP_MAX,
 };
 
@@ -73,7 +93,20 @@ enum ctrace_field_kind {
 	/* Like CTRACE_FIELD_FILE, for the task's current working directory
 	 * (sent for relative paths with AT_FDCWD). Reserved. */
 	CTRACE_FIELD_CWD,
+	/* A capability check that failed during the call: a struct ctrace_cap.
+	 * Not an argument: arg is CTRACE_ARG_NONE. */
+	CTRACE_FIELD_CAP,
+	/* The task's cgroup v2 path below the root, names from the leaf up,
+	 * each followed by a NUL. arg is CTRACE_ARG_NONE. */
+	CTRACE_FIELD_CGROUP,
+	/* The argument vector of a container runtime process (runc, the
+	 * containerd shim), from its mm, each string followed by a NUL. arg is
+	 * CTRACE_ARG_NONE. */
+	CTRACE_FIELD_CMDLINE,
 };
+
+/* ctrace_field.arg of fields that belong to no argument. */
+#define CTRACE_ARG_NONE 0xff
 
 /* ctrace_field.flags */
 enum ctrace_field_flag {
@@ -91,14 +124,32 @@ enum ctrace_event_flag {
 	/* The syscall arguments could not be read from the task's registers;
 	 * args[] is zero. */
 	CTRACE_EV_NO_ARGS = 1,
+	/* The task runs under a seccomp filter and the call reached its exit
+	 * without passing its entry tracepoint: the filter rejected it before
+	 * it ran. */
+	CTRACE_EV_SECCOMP = 2,
+};
+
+/* The first __u16 of every ring buffer record. */
+enum ctrace_record_type {
+	CTRACE_REC_EVENT = 1, /* struct ctrace_event and its fields */
+	CTRACE_REC_LOG = 2, /* struct ctrace_log */
 };
 
 struct ctrace_event {
+	__u16 type; /* CTRACE_REC_EVENT */
+	__u16 op; /* enum ctrace_op */
+	__u16 flags; /* enum ctrace_event_flag */
+	__u16 nfields;
+	__u16 size; /* bytes of fields that follow this header */
+	/* Kernel log lines the task printed during the call. They were sent
+	 * as CTRACE_REC_LOG records before this one. */
+	__u16 nlogs;
+	__u32 pid; /* tgid */
 	__u64 ts_ns; /* bpf_ktime_get_boot_ns() at syscall exit */
 	__u64 cgroup_id; /* cgroup v2 id of the task */
 	__s64 ret; /* raw return value: -errno on failure */
 	__u64 args[CTRACE_NARGS]; /* raw registers of the call */
-	__u32 pid; /* tgid */
 	__u32 tid;
 	__u32 ppid; /* tgid of real_parent */
 	__u32 uid;
@@ -107,10 +158,6 @@ struct ctrace_event {
 	__u32 pidns;
 	__u32 netns;
 	__u32 userns;
-	__u16 op; /* enum ctrace_op */
-	__u16 flags; /* enum ctrace_event_flag */
-	__u16 nfields;
-	__u16 size; /* bytes of fields that follow this header */
 	char comm[CTRACE_COMM_LEN];
 };
 
@@ -120,6 +167,32 @@ struct ctrace_field {
 	__u8 flags; /* enum ctrace_field_flag */
 	__u8 _pad;
 	__u32 len; /* bytes of data that follow, before padding to 8 */
+};
+
+/* One line the kernel logged (printk) while a task was in a traced call. */
+struct ctrace_log {
+	__u16 type; /* CTRACE_REC_LOG */
+	__u16 len; /* bytes of msg sent */
+	__u32 tid;
+	__u64 ts_ns;
+	char msg[CTRACE_LOG_MAX];
+};
+
+struct ctrace_uid_extent {
+	__u32 first; /* as in /proc/PID/uid_map: inside, outside, count */
+	__u32 lower_first;
+	__u32 count;
+};
+
+/* Data of a CTRACE_FIELD_CAP field. */
+struct ctrace_cap {
+	__u32 cap; /* CAP_* number */
+	__u32 userns; /* inode of the user namespace checked against */
+	__u32 userns_owner; /* uid that created it, in the initial namespace */
+	__u32 userns_level; /* 0 for the initial user namespace */
+	__u32 caller_userns; /* inode of the caller's own user namespace */
+	__u32 nextents; /* extents in the caller's uid map (may exceed those sent) */
+	struct ctrace_uid_extent extents[CTRACE_UID_EXTENTS];
 };
 
 /* Head of a CTRACE_FIELD_FILE field. */

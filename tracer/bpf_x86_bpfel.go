@@ -19,13 +19,35 @@ type bpfCtraceBuf struct {
 	Data [36872]uint8
 }
 
+type bpfCtraceCap struct {
+	_            structs.HostLayout
+	Cap          uint32
+	Userns       uint32
+	UsernsOwner  uint32
+	UsernsLevel  uint32
+	CallerUserns uint32
+	Nextents     uint32
+	Extents      [3]struct {
+		_          structs.HostLayout
+		First      uint32
+		LowerFirst uint32
+		Count      uint32
+	}
+}
+
 type bpfCtraceEvent struct {
 	_        structs.HostLayout
+	Type     uint16
+	Op       uint16
+	Flags    uint16
+	Nfields  uint16
+	Size     uint16
+	Nlogs    uint16
+	Pid      uint32
 	TsNs     uint64
 	CgroupId uint64
 	Ret      int64
 	Args     [6]uint64
-	Pid      uint32
 	Tid      uint32
 	Ppid     uint32
 	Uid      uint32
@@ -34,18 +56,14 @@ type bpfCtraceEvent struct {
 	Pidns    uint32
 	Netns    uint32
 	Userns   uint32
-	Op       uint16
-	Flags    uint16
-	Nfields  uint16
-	Size     uint16
 	Comm     [16]int8
-	_        [4]byte
 }
 
 type bpfCtraceEventFlag uint32
 
 const (
 	bpfCtraceEventFlagCTRACE_EV_NO_ARGS bpfCtraceEventFlag = 1
+	bpfCtraceEventFlagCTRACE_EV_SECCOMP bpfCtraceEventFlag = 2
 )
 
 type bpfCtraceField struct {
@@ -68,12 +86,15 @@ const (
 type bpfCtraceFieldKind uint32
 
 const (
-	bpfCtraceFieldKindCTRACE_FIELD_UNSET  bpfCtraceFieldKind = 0
-	bpfCtraceFieldKindCTRACE_FIELD_STR    bpfCtraceFieldKind = 1
-	bpfCtraceFieldKindCTRACE_FIELD_STRUCT bpfCtraceFieldKind = 2
-	bpfCtraceFieldKindCTRACE_FIELD_ARGV   bpfCtraceFieldKind = 3
-	bpfCtraceFieldKindCTRACE_FIELD_FILE   bpfCtraceFieldKind = 4
-	bpfCtraceFieldKindCTRACE_FIELD_CWD    bpfCtraceFieldKind = 5
+	bpfCtraceFieldKindCTRACE_FIELD_UNSET   bpfCtraceFieldKind = 0
+	bpfCtraceFieldKindCTRACE_FIELD_STR     bpfCtraceFieldKind = 1
+	bpfCtraceFieldKindCTRACE_FIELD_STRUCT  bpfCtraceFieldKind = 2
+	bpfCtraceFieldKindCTRACE_FIELD_ARGV    bpfCtraceFieldKind = 3
+	bpfCtraceFieldKindCTRACE_FIELD_FILE    bpfCtraceFieldKind = 4
+	bpfCtraceFieldKindCTRACE_FIELD_CWD     bpfCtraceFieldKind = 5
+	bpfCtraceFieldKindCTRACE_FIELD_CAP     bpfCtraceFieldKind = 6
+	bpfCtraceFieldKindCTRACE_FIELD_CGROUP  bpfCtraceFieldKind = 7
+	bpfCtraceFieldKindCTRACE_FIELD_CMDLINE bpfCtraceFieldKind = 8
 )
 
 type bpfCtraceFile struct {
@@ -89,6 +110,15 @@ type bpfCtraceFileFlag uint32
 const (
 	bpfCtraceFileFlagCTRACE_FILE_PSEUDO bpfCtraceFileFlag = 1
 )
+
+type bpfCtraceLog struct {
+	_    structs.HostLayout
+	Type uint16
+	Len  uint16
+	Tid  uint32
+	TsNs uint64
+	Msg  [1024]int8
+}
 
 type bpfCtraceOp uint32
 
@@ -114,8 +144,34 @@ const (
 	bpfCtraceOpCTRACE_OP_CLONE3        bpfCtraceOp = 18
 	bpfCtraceOpCTRACE_OP_EXECVE        bpfCtraceOp = 19
 	bpfCtraceOpCTRACE_OP_EXECVEAT      bpfCtraceOp = 20
-	bpfCtraceOpCTRACE_OP_MAX           bpfCtraceOp = 21
+	bpfCtraceOpCTRACE_OP_NEWFSTATAT    bpfCtraceOp = 21
+	bpfCtraceOpCTRACE_OP_STATX         bpfCtraceOp = 22
+	bpfCtraceOpCTRACE_OP_ACCESS        bpfCtraceOp = 23
+	bpfCtraceOpCTRACE_OP_FACCESSAT     bpfCtraceOp = 24
+	bpfCtraceOpCTRACE_OP_FACCESSAT2    bpfCtraceOp = 25
+	bpfCtraceOpCTRACE_OP_MKDIR         bpfCtraceOp = 26
+	bpfCtraceOpCTRACE_OP_MKDIRAT       bpfCtraceOp = 27
+	bpfCtraceOpCTRACE_OP_SYMLINK       bpfCtraceOp = 28
+	bpfCtraceOpCTRACE_OP_SYMLINKAT     bpfCtraceOp = 29
+	bpfCtraceOpCTRACE_OP_CHDIR         bpfCtraceOp = 30
+	bpfCtraceOpCTRACE_OP_MAX           bpfCtraceOp = 31
 )
+
+type bpfCtraceRecordType uint32
+
+const (
+	bpfCtraceRecordTypeCTRACE_REC_EVENT bpfCtraceRecordType = 1
+	bpfCtraceRecordTypeCTRACE_REC_LOG   bpfCtraceRecordType = 2
+)
+
+type bpfInflight struct {
+	_     structs.HostLayout
+	Op    uint16
+	Flags uint16
+	Nlogs uint16
+	Ncaps uint16
+	Caps  [4]bpfCtraceCap
+}
 
 type bpfWalk struct {
 	_     structs.HostLayout
@@ -130,48 +186,99 @@ type bpfWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapComms             = "comms"
-	bpfMapEvents            = "events"
-	bpfMapLost              = "lost"
-	bpfMapScratch           = "scratch"
-	bpfMapTgids             = "tgids"
-	bpfMapWalks             = "walks"
-	bpfProgExitChroot       = "exit_chroot"
-	bpfProgExitClone        = "exit_clone"
-	bpfProgExitClone3       = "exit_clone3"
-	bpfProgExitExecve       = "exit_execve"
-	bpfProgExitExecveat     = "exit_execveat"
-	bpfProgExitFsconfig     = "exit_fsconfig"
-	bpfProgExitFsmount      = "exit_fsmount"
-	bpfProgExitFsopen       = "exit_fsopen"
-	bpfProgExitFspick       = "exit_fspick"
-	bpfProgExitMount        = "exit_mount"
-	bpfProgExitMountSetattr = "exit_mount_setattr"
-	bpfProgExitMoveMount    = "exit_move_mount"
-	bpfProgExitOpen         = "exit_open"
-	bpfProgExitOpenTree     = "exit_open_tree"
-	bpfProgExitOpenat       = "exit_openat"
-	bpfProgExitOpenat2      = "exit_openat2"
-	bpfProgExitPivotRoot    = "exit_pivot_root"
-	bpfProgExitSetns        = "exit_setns"
-	bpfProgExitUmount2      = "exit_umount2"
-	bpfProgExitUnshare      = "exit_unshare"
-	bpfProgFollowExit       = "follow_exit"
-	bpfProgFollowFork       = "follow_fork"
-	bpfVarCtraceEventFlag   = "_ctrace_event_flag"
-	bpfVarCtraceField       = "_ctrace_field"
-	bpfVarCtraceFieldFlag   = "_ctrace_field_flag"
-	bpfVarCtraceFieldKind   = "_ctrace_field_kind"
-	bpfVarCtraceFile        = "_ctrace_file"
-	bpfVarCtraceFileFlag    = "_ctrace_file_flag"
-	bpfVarCtraceOp          = "_ctrace_op"
-	bpfVarErrnoMask         = "errno_mask"
-	bpfVarFilterComm        = "filter_comm"
-	bpfVarFilterErrno       = "filter_errno"
-	bpfVarFilterTgid        = "filter_tgid"
-	bpfVarSelfTgid          = "self_tgid"
-	bpfVarThreadSize        = "thread_size"
-	bpfVarTraceSuccess      = "trace_success"
+	bpfMapComms              = "comms"
+	bpfMapEvents             = "events"
+	bpfMapInflights          = "inflights"
+	bpfMapLogbuf             = "logbuf"
+	bpfMapLost               = "lost"
+	bpfMapOpFlags            = "op_flags"
+	bpfMapScratch            = "scratch"
+	bpfMapSyscallOps         = "syscall_ops"
+	bpfMapTgids              = "tgids"
+	bpfMapWalks              = "walks"
+	bpfProgCapDeniedFexit    = "cap_denied_fexit"
+	bpfProgCapDeniedTp       = "cap_denied_tp"
+	bpfProgEnterAccess       = "enter_access"
+	bpfProgEnterChdir        = "enter_chdir"
+	bpfProgEnterChroot       = "enter_chroot"
+	bpfProgEnterClone        = "enter_clone"
+	bpfProgEnterClone3       = "enter_clone3"
+	bpfProgEnterExecve       = "enter_execve"
+	bpfProgEnterExecveat     = "enter_execveat"
+	bpfProgEnterFaccessat    = "enter_faccessat"
+	bpfProgEnterFaccessat2   = "enter_faccessat2"
+	bpfProgEnterFsconfig     = "enter_fsconfig"
+	bpfProgEnterFsmount      = "enter_fsmount"
+	bpfProgEnterFsopen       = "enter_fsopen"
+	bpfProgEnterFspick       = "enter_fspick"
+	bpfProgEnterMkdir        = "enter_mkdir"
+	bpfProgEnterMkdirat      = "enter_mkdirat"
+	bpfProgEnterMount        = "enter_mount"
+	bpfProgEnterMountSetattr = "enter_mount_setattr"
+	bpfProgEnterMoveMount    = "enter_move_mount"
+	bpfProgEnterNewfstatat   = "enter_newfstatat"
+	bpfProgEnterOpen         = "enter_open"
+	bpfProgEnterOpenTree     = "enter_open_tree"
+	bpfProgEnterOpenat       = "enter_openat"
+	bpfProgEnterOpenat2      = "enter_openat2"
+	bpfProgEnterPivotRoot    = "enter_pivot_root"
+	bpfProgEnterSetns        = "enter_setns"
+	bpfProgEnterStatx        = "enter_statx"
+	bpfProgEnterSymlink      = "enter_symlink"
+	bpfProgEnterSymlinkat    = "enter_symlinkat"
+	bpfProgEnterUmount2      = "enter_umount2"
+	bpfProgEnterUnshare      = "enter_unshare"
+	bpfProgExitAccess        = "exit_access"
+	bpfProgExitChdir         = "exit_chdir"
+	bpfProgExitChroot        = "exit_chroot"
+	bpfProgExitClone         = "exit_clone"
+	bpfProgExitClone3        = "exit_clone3"
+	bpfProgExitExecve        = "exit_execve"
+	bpfProgExitExecveat      = "exit_execveat"
+	bpfProgExitFaccessat     = "exit_faccessat"
+	bpfProgExitFaccessat2    = "exit_faccessat2"
+	bpfProgExitFsconfig      = "exit_fsconfig"
+	bpfProgExitFsmount       = "exit_fsmount"
+	bpfProgExitFsopen        = "exit_fsopen"
+	bpfProgExitFspick        = "exit_fspick"
+	bpfProgExitMkdir         = "exit_mkdir"
+	bpfProgExitMkdirat       = "exit_mkdirat"
+	bpfProgExitMount         = "exit_mount"
+	bpfProgExitMountSetattr  = "exit_mount_setattr"
+	bpfProgExitMoveMount     = "exit_move_mount"
+	bpfProgExitNewfstatat    = "exit_newfstatat"
+	bpfProgExitOpen          = "exit_open"
+	bpfProgExitOpenTree      = "exit_open_tree"
+	bpfProgExitOpenat        = "exit_openat"
+	bpfProgExitOpenat2       = "exit_openat2"
+	bpfProgExitPivotRoot     = "exit_pivot_root"
+	bpfProgExitSetns         = "exit_setns"
+	bpfProgExitStatx         = "exit_statx"
+	bpfProgExitSymlink       = "exit_symlink"
+	bpfProgExitSymlinkat     = "exit_symlinkat"
+	bpfProgExitUmount2       = "exit_umount2"
+	bpfProgExitUnshare       = "exit_unshare"
+	bpfProgFollowExit        = "follow_exit"
+	bpfProgFollowFork        = "follow_fork"
+	bpfProgKernelLog         = "kernel_log"
+	bpfVarCtraceCap          = "_ctrace_cap"
+	bpfVarCtraceEventFlag    = "_ctrace_event_flag"
+	bpfVarCtraceField        = "_ctrace_field"
+	bpfVarCtraceFieldFlag    = "_ctrace_field_flag"
+	bpfVarCtraceFieldKind    = "_ctrace_field_kind"
+	bpfVarCtraceFile         = "_ctrace_file"
+	bpfVarCtraceFileFlag     = "_ctrace_file_flag"
+	bpfVarCtraceLog          = "_ctrace_log"
+	bpfVarCtraceOp           = "_ctrace_op"
+	bpfVarCtraceRecordType   = "_ctrace_record_type"
+	bpfVarErrnoMask          = "errno_mask"
+	bpfVarFilterComm         = "filter_comm"
+	bpfVarFilterErrno        = "filter_errno"
+	bpfVarFilterTgid         = "filter_tgid"
+	bpfVarInflightPending    = "inflight_pending"
+	bpfVarSelfTgid           = "self_tgid"
+	bpfVarThreadSize         = "thread_size"
+	bpfVarTraceSuccess       = "trace_success"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -216,60 +323,111 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	ExitChroot       *ebpf.ProgramSpec `ebpf:"exit_chroot"`
-	ExitClone        *ebpf.ProgramSpec `ebpf:"exit_clone"`
-	ExitClone3       *ebpf.ProgramSpec `ebpf:"exit_clone3"`
-	ExitExecve       *ebpf.ProgramSpec `ebpf:"exit_execve"`
-	ExitExecveat     *ebpf.ProgramSpec `ebpf:"exit_execveat"`
-	ExitFsconfig     *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
-	ExitFsmount      *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
-	ExitFsopen       *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
-	ExitFspick       *ebpf.ProgramSpec `ebpf:"exit_fspick"`
-	ExitMount        *ebpf.ProgramSpec `ebpf:"exit_mount"`
-	ExitMountSetattr *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
-	ExitMoveMount    *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
-	ExitOpen         *ebpf.ProgramSpec `ebpf:"exit_open"`
-	ExitOpenTree     *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
-	ExitOpenat       *ebpf.ProgramSpec `ebpf:"exit_openat"`
-	ExitOpenat2      *ebpf.ProgramSpec `ebpf:"exit_openat2"`
-	ExitPivotRoot    *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
-	ExitSetns        *ebpf.ProgramSpec `ebpf:"exit_setns"`
-	ExitUmount2      *ebpf.ProgramSpec `ebpf:"exit_umount2"`
-	ExitUnshare      *ebpf.ProgramSpec `ebpf:"exit_unshare"`
-	FollowExit       *ebpf.ProgramSpec `ebpf:"follow_exit"`
-	FollowFork       *ebpf.ProgramSpec `ebpf:"follow_fork"`
+	CapDeniedFexit    *ebpf.ProgramSpec `ebpf:"cap_denied_fexit"`
+	CapDeniedTp       *ebpf.ProgramSpec `ebpf:"cap_denied_tp"`
+	EnterAccess       *ebpf.ProgramSpec `ebpf:"enter_access"`
+	EnterChdir        *ebpf.ProgramSpec `ebpf:"enter_chdir"`
+	EnterChroot       *ebpf.ProgramSpec `ebpf:"enter_chroot"`
+	EnterClone        *ebpf.ProgramSpec `ebpf:"enter_clone"`
+	EnterClone3       *ebpf.ProgramSpec `ebpf:"enter_clone3"`
+	EnterExecve       *ebpf.ProgramSpec `ebpf:"enter_execve"`
+	EnterExecveat     *ebpf.ProgramSpec `ebpf:"enter_execveat"`
+	EnterFaccessat    *ebpf.ProgramSpec `ebpf:"enter_faccessat"`
+	EnterFaccessat2   *ebpf.ProgramSpec `ebpf:"enter_faccessat2"`
+	EnterFsconfig     *ebpf.ProgramSpec `ebpf:"enter_fsconfig"`
+	EnterFsmount      *ebpf.ProgramSpec `ebpf:"enter_fsmount"`
+	EnterFsopen       *ebpf.ProgramSpec `ebpf:"enter_fsopen"`
+	EnterFspick       *ebpf.ProgramSpec `ebpf:"enter_fspick"`
+	EnterMkdir        *ebpf.ProgramSpec `ebpf:"enter_mkdir"`
+	EnterMkdirat      *ebpf.ProgramSpec `ebpf:"enter_mkdirat"`
+	EnterMount        *ebpf.ProgramSpec `ebpf:"enter_mount"`
+	EnterMountSetattr *ebpf.ProgramSpec `ebpf:"enter_mount_setattr"`
+	EnterMoveMount    *ebpf.ProgramSpec `ebpf:"enter_move_mount"`
+	EnterNewfstatat   *ebpf.ProgramSpec `ebpf:"enter_newfstatat"`
+	EnterOpen         *ebpf.ProgramSpec `ebpf:"enter_open"`
+	EnterOpenTree     *ebpf.ProgramSpec `ebpf:"enter_open_tree"`
+	EnterOpenat       *ebpf.ProgramSpec `ebpf:"enter_openat"`
+	EnterOpenat2      *ebpf.ProgramSpec `ebpf:"enter_openat2"`
+	EnterPivotRoot    *ebpf.ProgramSpec `ebpf:"enter_pivot_root"`
+	EnterSetns        *ebpf.ProgramSpec `ebpf:"enter_setns"`
+	EnterStatx        *ebpf.ProgramSpec `ebpf:"enter_statx"`
+	EnterSymlink      *ebpf.ProgramSpec `ebpf:"enter_symlink"`
+	EnterSymlinkat    *ebpf.ProgramSpec `ebpf:"enter_symlinkat"`
+	EnterUmount2      *ebpf.ProgramSpec `ebpf:"enter_umount2"`
+	EnterUnshare      *ebpf.ProgramSpec `ebpf:"enter_unshare"`
+	ExitAccess        *ebpf.ProgramSpec `ebpf:"exit_access"`
+	ExitChdir         *ebpf.ProgramSpec `ebpf:"exit_chdir"`
+	ExitChroot        *ebpf.ProgramSpec `ebpf:"exit_chroot"`
+	ExitClone         *ebpf.ProgramSpec `ebpf:"exit_clone"`
+	ExitClone3        *ebpf.ProgramSpec `ebpf:"exit_clone3"`
+	ExitExecve        *ebpf.ProgramSpec `ebpf:"exit_execve"`
+	ExitExecveat      *ebpf.ProgramSpec `ebpf:"exit_execveat"`
+	ExitFaccessat     *ebpf.ProgramSpec `ebpf:"exit_faccessat"`
+	ExitFaccessat2    *ebpf.ProgramSpec `ebpf:"exit_faccessat2"`
+	ExitFsconfig      *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
+	ExitFsmount       *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
+	ExitFsopen        *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
+	ExitFspick        *ebpf.ProgramSpec `ebpf:"exit_fspick"`
+	ExitMkdir         *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
+	ExitMkdirat       *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
+	ExitMount         *ebpf.ProgramSpec `ebpf:"exit_mount"`
+	ExitMountSetattr  *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
+	ExitMoveMount     *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
+	ExitNewfstatat    *ebpf.ProgramSpec `ebpf:"exit_newfstatat"`
+	ExitOpen          *ebpf.ProgramSpec `ebpf:"exit_open"`
+	ExitOpenTree      *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
+	ExitOpenat        *ebpf.ProgramSpec `ebpf:"exit_openat"`
+	ExitOpenat2       *ebpf.ProgramSpec `ebpf:"exit_openat2"`
+	ExitPivotRoot     *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
+	ExitSetns         *ebpf.ProgramSpec `ebpf:"exit_setns"`
+	ExitStatx         *ebpf.ProgramSpec `ebpf:"exit_statx"`
+	ExitSymlink       *ebpf.ProgramSpec `ebpf:"exit_symlink"`
+	ExitSymlinkat     *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
+	ExitUmount2       *ebpf.ProgramSpec `ebpf:"exit_umount2"`
+	ExitUnshare       *ebpf.ProgramSpec `ebpf:"exit_unshare"`
+	FollowExit        *ebpf.ProgramSpec `ebpf:"follow_exit"`
+	FollowFork        *ebpf.ProgramSpec `ebpf:"follow_fork"`
+	KernelLog         *ebpf.ProgramSpec `ebpf:"kernel_log"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Comms   *ebpf.MapSpec `ebpf:"comms"`
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Scratch *ebpf.MapSpec `ebpf:"scratch"`
-	Tgids   *ebpf.MapSpec `ebpf:"tgids"`
-	Walks   *ebpf.MapSpec `ebpf:"walks"`
+	Comms      *ebpf.MapSpec `ebpf:"comms"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Inflights  *ebpf.MapSpec `ebpf:"inflights"`
+	Logbuf     *ebpf.MapSpec `ebpf:"logbuf"`
+	Lost       *ebpf.MapSpec `ebpf:"lost"`
+	OpFlags    *ebpf.MapSpec `ebpf:"op_flags"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	SyscallOps *ebpf.MapSpec `ebpf:"syscall_ops"`
+	Tgids      *ebpf.MapSpec `ebpf:"tgids"`
+	Walks      *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfVariableSpecs struct {
-	CtraceEventFlag *ebpf.VariableSpec `ebpf:"_ctrace_event_flag"`
-	CtraceField     *ebpf.VariableSpec `ebpf:"_ctrace_field"`
-	CtraceFieldFlag *ebpf.VariableSpec `ebpf:"_ctrace_field_flag"`
-	CtraceFieldKind *ebpf.VariableSpec `ebpf:"_ctrace_field_kind"`
-	CtraceFile      *ebpf.VariableSpec `ebpf:"_ctrace_file"`
-	CtraceFileFlag  *ebpf.VariableSpec `ebpf:"_ctrace_file_flag"`
-	CtraceOp        *ebpf.VariableSpec `ebpf:"_ctrace_op"`
-	ErrnoMask       *ebpf.VariableSpec `ebpf:"errno_mask"`
-	FilterComm      *ebpf.VariableSpec `ebpf:"filter_comm"`
-	FilterErrno     *ebpf.VariableSpec `ebpf:"filter_errno"`
-	FilterTgid      *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
-	ThreadSize      *ebpf.VariableSpec `ebpf:"thread_size"`
-	TraceSuccess    *ebpf.VariableSpec `ebpf:"trace_success"`
+	CtraceCap        *ebpf.VariableSpec `ebpf:"_ctrace_cap"`
+	CtraceEventFlag  *ebpf.VariableSpec `ebpf:"_ctrace_event_flag"`
+	CtraceField      *ebpf.VariableSpec `ebpf:"_ctrace_field"`
+	CtraceFieldFlag  *ebpf.VariableSpec `ebpf:"_ctrace_field_flag"`
+	CtraceFieldKind  *ebpf.VariableSpec `ebpf:"_ctrace_field_kind"`
+	CtraceFile       *ebpf.VariableSpec `ebpf:"_ctrace_file"`
+	CtraceFileFlag   *ebpf.VariableSpec `ebpf:"_ctrace_file_flag"`
+	CtraceLog        *ebpf.VariableSpec `ebpf:"_ctrace_log"`
+	CtraceOp         *ebpf.VariableSpec `ebpf:"_ctrace_op"`
+	CtraceRecordType *ebpf.VariableSpec `ebpf:"_ctrace_record_type"`
+	ErrnoMask        *ebpf.VariableSpec `ebpf:"errno_mask"`
+	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
+	FilterErrno      *ebpf.VariableSpec `ebpf:"filter_errno"`
+	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	InflightPending  *ebpf.VariableSpec `ebpf:"inflight_pending"`
+	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	ThreadSize       *ebpf.VariableSpec `ebpf:"thread_size"`
+	TraceSuccess     *ebpf.VariableSpec `ebpf:"trace_success"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -292,20 +450,28 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Comms   *ebpf.Map `ebpf:"comms"`
-	Events  *ebpf.Map `ebpf:"events"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Scratch *ebpf.Map `ebpf:"scratch"`
-	Tgids   *ebpf.Map `ebpf:"tgids"`
-	Walks   *ebpf.Map `ebpf:"walks"`
+	Comms      *ebpf.Map `ebpf:"comms"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Inflights  *ebpf.Map `ebpf:"inflights"`
+	Logbuf     *ebpf.Map `ebpf:"logbuf"`
+	Lost       *ebpf.Map `ebpf:"lost"`
+	OpFlags    *ebpf.Map `ebpf:"op_flags"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	SyscallOps *ebpf.Map `ebpf:"syscall_ops"`
+	Tgids      *ebpf.Map `ebpf:"tgids"`
+	Walks      *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Comms,
 		m.Events,
+		m.Inflights,
+		m.Logbuf,
 		m.Lost,
+		m.OpFlags,
 		m.Scratch,
+		m.SyscallOps,
 		m.Tgids,
 		m.Walks,
 	)
@@ -315,74 +481,164 @@ func (m *bpfMaps) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfVariables struct {
-	CtraceEventFlag *ebpf.Variable `ebpf:"_ctrace_event_flag"`
-	CtraceField     *ebpf.Variable `ebpf:"_ctrace_field"`
-	CtraceFieldFlag *ebpf.Variable `ebpf:"_ctrace_field_flag"`
-	CtraceFieldKind *ebpf.Variable `ebpf:"_ctrace_field_kind"`
-	CtraceFile      *ebpf.Variable `ebpf:"_ctrace_file"`
-	CtraceFileFlag  *ebpf.Variable `ebpf:"_ctrace_file_flag"`
-	CtraceOp        *ebpf.Variable `ebpf:"_ctrace_op"`
-	ErrnoMask       *ebpf.Variable `ebpf:"errno_mask"`
-	FilterComm      *ebpf.Variable `ebpf:"filter_comm"`
-	FilterErrno     *ebpf.Variable `ebpf:"filter_errno"`
-	FilterTgid      *ebpf.Variable `ebpf:"filter_tgid"`
-	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
-	ThreadSize      *ebpf.Variable `ebpf:"thread_size"`
-	TraceSuccess    *ebpf.Variable `ebpf:"trace_success"`
+	CtraceCap        *ebpf.Variable `ebpf:"_ctrace_cap"`
+	CtraceEventFlag  *ebpf.Variable `ebpf:"_ctrace_event_flag"`
+	CtraceField      *ebpf.Variable `ebpf:"_ctrace_field"`
+	CtraceFieldFlag  *ebpf.Variable `ebpf:"_ctrace_field_flag"`
+	CtraceFieldKind  *ebpf.Variable `ebpf:"_ctrace_field_kind"`
+	CtraceFile       *ebpf.Variable `ebpf:"_ctrace_file"`
+	CtraceFileFlag   *ebpf.Variable `ebpf:"_ctrace_file_flag"`
+	CtraceLog        *ebpf.Variable `ebpf:"_ctrace_log"`
+	CtraceOp         *ebpf.Variable `ebpf:"_ctrace_op"`
+	CtraceRecordType *ebpf.Variable `ebpf:"_ctrace_record_type"`
+	ErrnoMask        *ebpf.Variable `ebpf:"errno_mask"`
+	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
+	FilterErrno      *ebpf.Variable `ebpf:"filter_errno"`
+	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	InflightPending  *ebpf.Variable `ebpf:"inflight_pending"`
+	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	ThreadSize       *ebpf.Variable `ebpf:"thread_size"`
+	TraceSuccess     *ebpf.Variable `ebpf:"trace_success"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	ExitChroot       *ebpf.Program `ebpf:"exit_chroot"`
-	ExitClone        *ebpf.Program `ebpf:"exit_clone"`
-	ExitClone3       *ebpf.Program `ebpf:"exit_clone3"`
-	ExitExecve       *ebpf.Program `ebpf:"exit_execve"`
-	ExitExecveat     *ebpf.Program `ebpf:"exit_execveat"`
-	ExitFsconfig     *ebpf.Program `ebpf:"exit_fsconfig"`
-	ExitFsmount      *ebpf.Program `ebpf:"exit_fsmount"`
-	ExitFsopen       *ebpf.Program `ebpf:"exit_fsopen"`
-	ExitFspick       *ebpf.Program `ebpf:"exit_fspick"`
-	ExitMount        *ebpf.Program `ebpf:"exit_mount"`
-	ExitMountSetattr *ebpf.Program `ebpf:"exit_mount_setattr"`
-	ExitMoveMount    *ebpf.Program `ebpf:"exit_move_mount"`
-	ExitOpen         *ebpf.Program `ebpf:"exit_open"`
-	ExitOpenTree     *ebpf.Program `ebpf:"exit_open_tree"`
-	ExitOpenat       *ebpf.Program `ebpf:"exit_openat"`
-	ExitOpenat2      *ebpf.Program `ebpf:"exit_openat2"`
-	ExitPivotRoot    *ebpf.Program `ebpf:"exit_pivot_root"`
-	ExitSetns        *ebpf.Program `ebpf:"exit_setns"`
-	ExitUmount2      *ebpf.Program `ebpf:"exit_umount2"`
-	ExitUnshare      *ebpf.Program `ebpf:"exit_unshare"`
-	FollowExit       *ebpf.Program `ebpf:"follow_exit"`
-	FollowFork       *ebpf.Program `ebpf:"follow_fork"`
+	CapDeniedFexit    *ebpf.Program `ebpf:"cap_denied_fexit"`
+	CapDeniedTp       *ebpf.Program `ebpf:"cap_denied_tp"`
+	EnterAccess       *ebpf.Program `ebpf:"enter_access"`
+	EnterChdir        *ebpf.Program `ebpf:"enter_chdir"`
+	EnterChroot       *ebpf.Program `ebpf:"enter_chroot"`
+	EnterClone        *ebpf.Program `ebpf:"enter_clone"`
+	EnterClone3       *ebpf.Program `ebpf:"enter_clone3"`
+	EnterExecve       *ebpf.Program `ebpf:"enter_execve"`
+	EnterExecveat     *ebpf.Program `ebpf:"enter_execveat"`
+	EnterFaccessat    *ebpf.Program `ebpf:"enter_faccessat"`
+	EnterFaccessat2   *ebpf.Program `ebpf:"enter_faccessat2"`
+	EnterFsconfig     *ebpf.Program `ebpf:"enter_fsconfig"`
+	EnterFsmount      *ebpf.Program `ebpf:"enter_fsmount"`
+	EnterFsopen       *ebpf.Program `ebpf:"enter_fsopen"`
+	EnterFspick       *ebpf.Program `ebpf:"enter_fspick"`
+	EnterMkdir        *ebpf.Program `ebpf:"enter_mkdir"`
+	EnterMkdirat      *ebpf.Program `ebpf:"enter_mkdirat"`
+	EnterMount        *ebpf.Program `ebpf:"enter_mount"`
+	EnterMountSetattr *ebpf.Program `ebpf:"enter_mount_setattr"`
+	EnterMoveMount    *ebpf.Program `ebpf:"enter_move_mount"`
+	EnterNewfstatat   *ebpf.Program `ebpf:"enter_newfstatat"`
+	EnterOpen         *ebpf.Program `ebpf:"enter_open"`
+	EnterOpenTree     *ebpf.Program `ebpf:"enter_open_tree"`
+	EnterOpenat       *ebpf.Program `ebpf:"enter_openat"`
+	EnterOpenat2      *ebpf.Program `ebpf:"enter_openat2"`
+	EnterPivotRoot    *ebpf.Program `ebpf:"enter_pivot_root"`
+	EnterSetns        *ebpf.Program `ebpf:"enter_setns"`
+	EnterStatx        *ebpf.Program `ebpf:"enter_statx"`
+	EnterSymlink      *ebpf.Program `ebpf:"enter_symlink"`
+	EnterSymlinkat    *ebpf.Program `ebpf:"enter_symlinkat"`
+	EnterUmount2      *ebpf.Program `ebpf:"enter_umount2"`
+	EnterUnshare      *ebpf.Program `ebpf:"enter_unshare"`
+	ExitAccess        *ebpf.Program `ebpf:"exit_access"`
+	ExitChdir         *ebpf.Program `ebpf:"exit_chdir"`
+	ExitChroot        *ebpf.Program `ebpf:"exit_chroot"`
+	ExitClone         *ebpf.Program `ebpf:"exit_clone"`
+	ExitClone3        *ebpf.Program `ebpf:"exit_clone3"`
+	ExitExecve        *ebpf.Program `ebpf:"exit_execve"`
+	ExitExecveat      *ebpf.Program `ebpf:"exit_execveat"`
+	ExitFaccessat     *ebpf.Program `ebpf:"exit_faccessat"`
+	ExitFaccessat2    *ebpf.Program `ebpf:"exit_faccessat2"`
+	ExitFsconfig      *ebpf.Program `ebpf:"exit_fsconfig"`
+	ExitFsmount       *ebpf.Program `ebpf:"exit_fsmount"`
+	ExitFsopen        *ebpf.Program `ebpf:"exit_fsopen"`
+	ExitFspick        *ebpf.Program `ebpf:"exit_fspick"`
+	ExitMkdir         *ebpf.Program `ebpf:"exit_mkdir"`
+	ExitMkdirat       *ebpf.Program `ebpf:"exit_mkdirat"`
+	ExitMount         *ebpf.Program `ebpf:"exit_mount"`
+	ExitMountSetattr  *ebpf.Program `ebpf:"exit_mount_setattr"`
+	ExitMoveMount     *ebpf.Program `ebpf:"exit_move_mount"`
+	ExitNewfstatat    *ebpf.Program `ebpf:"exit_newfstatat"`
+	ExitOpen          *ebpf.Program `ebpf:"exit_open"`
+	ExitOpenTree      *ebpf.Program `ebpf:"exit_open_tree"`
+	ExitOpenat        *ebpf.Program `ebpf:"exit_openat"`
+	ExitOpenat2       *ebpf.Program `ebpf:"exit_openat2"`
+	ExitPivotRoot     *ebpf.Program `ebpf:"exit_pivot_root"`
+	ExitSetns         *ebpf.Program `ebpf:"exit_setns"`
+	ExitStatx         *ebpf.Program `ebpf:"exit_statx"`
+	ExitSymlink       *ebpf.Program `ebpf:"exit_symlink"`
+	ExitSymlinkat     *ebpf.Program `ebpf:"exit_symlinkat"`
+	ExitUmount2       *ebpf.Program `ebpf:"exit_umount2"`
+	ExitUnshare       *ebpf.Program `ebpf:"exit_unshare"`
+	FollowExit        *ebpf.Program `ebpf:"follow_exit"`
+	FollowFork        *ebpf.Program `ebpf:"follow_fork"`
+	KernelLog         *ebpf.Program `ebpf:"kernel_log"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
+		p.CapDeniedFexit,
+		p.CapDeniedTp,
+		p.EnterAccess,
+		p.EnterChdir,
+		p.EnterChroot,
+		p.EnterClone,
+		p.EnterClone3,
+		p.EnterExecve,
+		p.EnterExecveat,
+		p.EnterFaccessat,
+		p.EnterFaccessat2,
+		p.EnterFsconfig,
+		p.EnterFsmount,
+		p.EnterFsopen,
+		p.EnterFspick,
+		p.EnterMkdir,
+		p.EnterMkdirat,
+		p.EnterMount,
+		p.EnterMountSetattr,
+		p.EnterMoveMount,
+		p.EnterNewfstatat,
+		p.EnterOpen,
+		p.EnterOpenTree,
+		p.EnterOpenat,
+		p.EnterOpenat2,
+		p.EnterPivotRoot,
+		p.EnterSetns,
+		p.EnterStatx,
+		p.EnterSymlink,
+		p.EnterSymlinkat,
+		p.EnterUmount2,
+		p.EnterUnshare,
+		p.ExitAccess,
+		p.ExitChdir,
 		p.ExitChroot,
 		p.ExitClone,
 		p.ExitClone3,
 		p.ExitExecve,
 		p.ExitExecveat,
+		p.ExitFaccessat,
+		p.ExitFaccessat2,
 		p.ExitFsconfig,
 		p.ExitFsmount,
 		p.ExitFsopen,
 		p.ExitFspick,
+		p.ExitMkdir,
+		p.ExitMkdirat,
 		p.ExitMount,
 		p.ExitMountSetattr,
 		p.ExitMoveMount,
+		p.ExitNewfstatat,
 		p.ExitOpen,
 		p.ExitOpenTree,
 		p.ExitOpenat,
 		p.ExitOpenat2,
 		p.ExitPivotRoot,
 		p.ExitSetns,
+		p.ExitStatx,
+		p.ExitSymlink,
+		p.ExitSymlinkat,
 		p.ExitUmount2,
 		p.ExitUnshare,
 		p.FollowExit,
 		p.FollowFork,
+		p.KernelLog,
 	)
 }
 

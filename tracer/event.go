@@ -33,6 +33,10 @@ type Event struct {
 	NoArgs bool
 	// Reasons says why the call failed, as far as the kernel told.
 	Reasons []Reason
+
+	// nlogs is the number of kernel log records sent for the call, which
+	// Run attaches as ReasonKernelLog reasons.
+	nlogs int
 }
 
 // Proc is the process context of an event, read in the kernel at the time
@@ -246,9 +250,12 @@ var (
 	ErrShortRecord = errors.New("record shorter than its header")
 	ErrUnknownOp   = errors.New("unknown syscall op")
 	ErrBadField    = errors.New("malformed field")
+	ErrNotEvent    = errors.New("not a syscall event record")
 )
 
 var (
+	capSize   = int(unsafe.Sizeof(bpfCtraceCap{}))
+	logHead   = int(unsafe.Offsetof(bpfCtraceLog{}.Msg))
 	eventSize = int(unsafe.Sizeof(bpfCtraceEvent{}))
 	fieldSize = int(unsafe.Sizeof(bpfCtraceField{}))
 	fileSize  = int(unsafe.Sizeof(bpfCtraceFile{}))
@@ -266,6 +273,9 @@ func Decode(raw []byte) (Event, error) {
 	// The kernel writes the header in host byte order and layout, which
 	// bpf2go's struct reproduces (structs.HostLayout).
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), eventSize), raw)
+	if h.Type != uint16(bpfCtraceRecordTypeCTRACE_REC_EVENT) {
+		return ev, fmt.Errorf("%w: record type %d", ErrNotEvent, h.Type)
+	}
 	op := Op(h.Op)
 	if !validOp(op) {
 		return ev, fmt.Errorf("%w %d", ErrUnknownOp, h.Op)
@@ -291,6 +301,10 @@ func Decode(raw []byte) (Event, error) {
 	if h.Ret < 0 && h.Ret >= -4095 {
 		ev.Errno = unix.Errno(-h.Ret)
 	}
+	if h.Flags&uint16(bpfCtraceEventFlagCTRACE_EV_SECCOMP) != 0 {
+		ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonSeccomp})
+	}
+	ev.nlogs = int(h.Nlogs)
 	ev.Args = make([]Arg, len(spec.args))
 	for i, as := range spec.args {
 		a := &ev.Args[i]
@@ -314,11 +328,17 @@ func Decode(raw []byte) (Event, error) {
 		if end > len(data) {
 			return ev, fmt.Errorf("%w %d: length %d past the record's end", ErrBadField, n, f.Len)
 		}
-		if int(f.Arg) >= len(ev.Args) {
+		switch {
+		case f.Arg == argNone:
+			if err := decodeContext(&ev, f, data[fieldSize:end]); err != nil {
+				return ev, fmt.Errorf("%w %d: %v", ErrBadField, n, err)
+			}
+		case int(f.Arg) >= len(ev.Args):
 			return ev, fmt.Errorf("%w %d: argument %d, %s has %d", ErrBadField, n, f.Arg, spec.name, len(ev.Args))
-		}
-		if err := decodeField(&ev.Args[f.Arg], spec.args[f.Arg], f, data[fieldSize:end]); err != nil {
-			return ev, fmt.Errorf("%w %d (%s): %v", ErrBadField, n, ev.Args[f.Arg].Name, err)
+		default:
+			if err := decodeField(&ev.Args[f.Arg], spec.args[f.Arg], f, data[fieldSize:end]); err != nil {
+				return ev, fmt.Errorf("%w %d (%s): %v", ErrBadField, n, ev.Args[f.Arg].Name, err)
+			}
 		}
 		pad := (end + 7) &^ 7
 		if pad > len(data) {
@@ -327,6 +347,82 @@ func Decode(raw []byte) (Event, error) {
 		data = data[pad:]
 	}
 	return ev, nil
+}
+
+// argNone is ctrace_field.arg of fields that belong to no argument
+// (CTRACE_ARG_NONE).
+const argNone = 0xff
+
+// decodeContext decodes a field about the call rather than an argument.
+func decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
+	switch bpfCtraceFieldKind(f.Kind) {
+	case bpfCtraceFieldKindCTRACE_FIELD_CAP:
+		if len(b) != capSize {
+			return fmt.Errorf("capability field of %d bytes, want %d", len(b), capSize)
+		}
+		var c bpfCtraceCap
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&c)), capSize), b)
+		ev.Reasons = append(ev.Reasons, capReason(&c))
+	case bpfCtraceFieldKindCTRACE_FIELD_CGROUP:
+		// Components arrive leaf first.
+		comps := splitNUL(b)
+		var sb strings.Builder
+		for i := len(comps) - 1; i >= 0; i-- {
+			sb.WriteByte('/')
+			sb.WriteString(comps[i])
+		}
+		ev.Proc.Cgroup = sb.String()
+	case bpfCtraceFieldKindCTRACE_FIELD_CMDLINE:
+		ev.Proc.Cmdline = splitNUL(b)
+	default:
+		return fmt.Errorf("unknown field kind %d for no argument", f.Kind)
+	}
+	return nil
+}
+
+func capReason(c *bpfCtraceCap) Reason {
+	var m strings.Builder
+	n := min(int(c.Nextents), len(c.Extents))
+	for i := range n {
+		e := c.Extents[i]
+		if i > 0 {
+			m.WriteByte('\n')
+		}
+		fmt.Fprintf(&m, "%d %d %d", e.First, e.LowerFirst, e.Count)
+	}
+	return Reason{
+		Kind:           ReasonCapability,
+		Cap:            CapName(c.Cap),
+		UserNS:         c.Userns,
+		InitUserNS:     c.UsernsLevel == 0,
+		UserNSOwnerUID: c.UsernsOwner,
+		CallerUserNS:   c.CallerUserns,
+		CallerUIDMap:   m.String(),
+	}
+}
+
+// decodeLog decodes a CTRACE_REC_LOG record: a kernel log line.
+func decodeLog(raw []byte) (tid uint32, boot time.Duration, msg string, err error) {
+	if len(raw) < logHead {
+		return 0, 0, "", fmt.Errorf("%w: log record of %d bytes, want at least %d", ErrShortRecord, len(raw), logHead)
+	}
+	var h bpfCtraceLog
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), logHead), raw)
+	if int(h.Len) != len(raw)-logHead {
+		return 0, 0, "", fmt.Errorf("%w: log record says %d bytes of text, has %d", ErrBadField, h.Len, len(raw)-logHead)
+	}
+	// printk lines end in a newline; the message is the line.
+	msg = strings.TrimRight(string(raw[logHead:]), "\n\x00")
+	return h.Tid, time.Duration(h.TsNs), msg, nil
+}
+
+// recordType returns the type of a raw ring buffer record (the first
+// __u16 of every record), or 0 for a record too short to have one.
+func recordType(raw []byte) bpfCtraceRecordType {
+	if len(raw) < 2 {
+		return 0
+	}
+	return bpfCtraceRecordType(hostEndian.Uint16(raw))
 }
 
 func markUnused(ev *Event) {

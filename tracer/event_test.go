@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"reflect"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +19,7 @@ type record struct {
 
 func newRecord(op Op, ret int64, args ...uint64) *record {
 	r := &record{}
+	r.ev.Type = uint16(bpfCtraceRecordTypeCTRACE_REC_EVENT)
 	r.ev.Op = uint16(op)
 	r.ev.Ret = ret
 	r.ev.Pid, r.ev.Tid, r.ev.Ppid = 42, 43, 1
@@ -209,11 +212,138 @@ func TestDecodeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Proc{PID: 42, TID: 43, PPID: 1, Comm: "mount", UID: 1000, GID: 1000, CgroupID: 9, MntNS: 1, PidNS: 2, NetNS: 3, UserNS: 4}
-	if ev.Proc != want {
+	if !reflect.DeepEqual(ev.Proc, want) {
 		t.Errorf("proc = %+v, want %+v", ev.Proc, want)
 	}
 	if ev.Syscall != "unshare" || ev.Family != FamilyNamespace || ev.Errno != unix.EPERM || ev.Ret != -1*int64(unix.EPERM) || ev.Boot.Seconds() != 5 {
 		t.Errorf("event = %+v", ev)
+	}
+}
+
+func TestDecodeContext(t *testing.T) {
+	capData := func(c bpfCtraceCap) []byte {
+		var b bytes.Buffer
+		_ = binary.Write(&b, hostEndian, c)
+		return b.Bytes()
+	}
+	userns := bpfCtraceCap{Cap: 21, Userns: 4026531837, UsernsOwner: 0, UsernsLevel: 0, CallerUserns: 4026532201, Nextents: 2}
+	userns.Extents[0].First, userns.Extents[0].LowerFirst, userns.Extents[0].Count = 0, 100000, 65536
+	userns.Extents[1].First, userns.Extents[1].LowerFirst, userns.Extents[1].Count = 65536, 1000, 1
+	tests := []struct {
+		name    string
+		rec     *record
+		want    func(*Event) bool
+		wantErr error
+	}{
+		{
+			name: "capability in another user namespace",
+			rec: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -int64(unix.EPERM)).
+				field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CAP, 0, capData(userns)),
+			want: func(ev *Event) bool {
+				return reflect.DeepEqual(ev.Reasons, []Reason{{
+					Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 4026531837, InitUserNS: true,
+					CallerUserNS: 4026532201, CallerUIDMap: "0 100000 65536\n65536 1000 1",
+				}})
+			},
+		},
+		{
+			name: "cgroup path and runtime command line",
+			rec: newRecord(bpfCtraceOpCTRACE_OP_NEWFSTATAT, -int64(unix.ENOENT)).
+				field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CGROUP, 0, []byte("web-1\x00default\x00")).
+				field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CMDLINE, 0, []byte("runc\x00init\x00")),
+			want: func(ev *Event) bool {
+				return ev.Proc.Cgroup == "/default/web-1" && reflect.DeepEqual(ev.Proc.Cmdline, []string{"runc", "init"})
+			},
+		},
+		{
+			name: "seccomp flag",
+			rec: func() *record {
+				r := newRecord(bpfCtraceOpCTRACE_OP_UNSHARE, -int64(unix.EPERM))
+				r.ev.Flags = uint16(bpfCtraceEventFlagCTRACE_EV_SECCOMP)
+				return r
+			}(),
+			want: func(ev *Event) bool { return reflect.DeepEqual(ev.Reasons, []Reason{{Kind: ReasonSeccomp}}) },
+		},
+		{
+			name:    "short capability",
+			rec:     newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1).field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CAP, 0, []byte{1, 2, 3}),
+			wantErr: ErrBadField,
+		},
+		{
+			name:    "argument kind with no argument",
+			rec:     newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1).field(argNone, bpfCtraceFieldKindCTRACE_FIELD_STR, 0, []byte("x")),
+			wantErr: ErrBadField,
+		},
+		{
+			name: "not an event",
+			rec: func() *record {
+				r := newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1)
+				r.ev.Type = uint16(bpfCtraceRecordTypeCTRACE_REC_LOG)
+				return r
+			}(),
+			wantErr: ErrNotEvent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := Decode(tt.rec.bytes())
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.want(&ev) {
+				t.Errorf("event = %+v", ev)
+			}
+		})
+	}
+}
+
+func logRecord(tid uint32, msg string) []byte {
+	h := bpfCtraceLog{Type: uint16(bpfCtraceRecordTypeCTRACE_REC_LOG), Len: uint16(len(msg)), Tid: tid, TsNs: 7}
+	var b bytes.Buffer
+	_ = binary.Write(&b, hostEndian, h)
+	return append(b.Bytes()[:logHead], msg...)
+}
+
+func TestDecodeLog(t *testing.T) {
+	tid, boot, msg, err := decodeLog(logRecord(9, "tmpfs: Bad value for 'size'\n"))
+	if err != nil || tid != 9 || boot != 7 || msg != "tmpfs: Bad value for 'size'" {
+		t.Errorf("decodeLog = %d, %v, %q, %v", tid, boot, msg, err)
+	}
+	bad := logRecord(9, "abc")
+	if _, _, _, err := decodeLog(bad[:len(bad)-1]); !errors.Is(err, ErrBadField) {
+		t.Errorf("short text: err = %v, want %v", err, ErrBadField)
+	}
+	if _, _, _, err := decodeLog(bad[:3]); !errors.Is(err, ErrShortRecord) {
+		t.Errorf("short header: err = %v, want %v", err, ErrShortRecord)
+	}
+}
+
+func TestPendingLogs(t *testing.T) {
+	var p pendingLogs
+	p.add(1, 1, "from a call that succeeded")
+	p.add(1, 2, "first")
+	p.add(1, 3, "second")
+	p.add(2, 3, "other thread")
+	if got := p.take(1, 2); !reflect.DeepEqual(got, []string{"first", "second"}) {
+		t.Errorf("take(1, 2) = %q", got)
+	}
+	if got := p.take(1, 1); got != nil {
+		t.Errorf("lines taken twice: %q", got)
+	}
+	if got := p.take(2, 0); got != nil {
+		t.Errorf("take(2, 0) = %q, want none", got)
+	}
+	for i := range logThreads + 1 {
+		p.add(uint32(i), time.Duration(i), "x")
+	}
+	if len(p.by) > logThreads {
+		t.Errorf("%d threads kept, bound is %d", len(p.by), logThreads)
 	}
 }
 
@@ -224,8 +354,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add(newRecord(bpfCtraceOpCTRACE_OP_SETNS, -22, 5, 0).file(0, unix.NSFS_MAGIC, 1, bpfCtraceFileFlagCTRACE_FILE_PSEUDO, "net").bytes())
 	f.Add(newRecord(bpfCtraceOpCTRACE_OP_CLONE3, -22, 1, 64).field(0, bpfCtraceFieldKindCTRACE_FIELD_STRUCT, 0, make([]byte, 64)).bytes())
 	f.Add(newRecord(bpfCtraceOpCTRACE_OP_EXECVE, -13, 1, 2).field(1, bpfCtraceFieldKindCTRACE_FIELD_ARGV, 0, []byte("a\x00b\x00")).bytes())
+	f.Add(newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1).field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CAP, 0, make([]byte, capSize)).bytes())
+	f.Add(logRecord(1, "overlayfs: failed to resolve '/x': -2"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if recordType(raw) == bpfCtraceRecordTypeCTRACE_REC_LOG {
+			_, _, _, _ = decodeLog(raw)
+			return
+		}
 		ev, err := Decode(raw)
 		if err != nil {
 			return

@@ -20,6 +20,12 @@ const (
 	FamilyOpen      Family = "open"
 	FamilyNamespace Family = "namespace"
 	FamilyExec      Family = "exec"
+	// FamilyRuntime holds file calls (stat, access, mkdir, symlink,
+	// chdir) that are traced only for container runtime processes: runc,
+	// its init stages, the containerd shims and containerd. There a failing
+	// stat of a spec path is what stops a container from starting;
+	// anywhere else such failures are noise.
+	FamilyRuntime Family = "runtime"
 )
 
 // ArgKind says how an argument's raw value is read and printed.
@@ -48,10 +54,12 @@ type argSpec struct {
 }
 
 type opSpec struct {
-	name    string
-	family  Family
-	program string // the exit program in bpf/ctrace.bpf.c
-	args    []argSpec
+	name       string
+	family     Family
+	tracepoint string // the kernel's syscalls:sys_exit_* suffix, when not name
+	program    string // the exit program in bpf/ctrace.bpf.c
+	entry      string // the entry program
+	args       []argSpec
 }
 
 // Argument names are the man pages'.
@@ -67,7 +75,7 @@ var ops = [...]opSpec{
 		{name: "source", kind: KindString}, {name: "target", kind: KindString},
 		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
 		{name: "data", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, args: []argSpec{
+	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, tracepoint: "umount", args: []argSpec{
 		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
 	bpfCtraceOpCTRACE_OP_FSOPEN: {name: "fsopen", family: FamilyMount, args: []argSpec{
 		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
@@ -116,6 +124,29 @@ var ops = [...]opSpec{
 	bpfCtraceOpCTRACE_OP_EXECVEAT: {name: "execveat", family: FamilyExec, args: []argSpec{
 		dirfd, path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr},
 		{name: "flags", kind: KindFlags, format: atFlags}}},
+
+	bpfCtraceOpCTRACE_OP_NEWFSTATAT: {name: "newfstatat", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "statbuf", kind: KindPtr}, {name: "flags", kind: KindFlags, format: atFlags}}},
+	bpfCtraceOpCTRACE_OP_STATX: {name: "statx", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: atFlags},
+		{name: "mask", kind: KindFlags, format: statxMask}, {name: "statxbuf", kind: KindPtr}}},
+	bpfCtraceOpCTRACE_OP_ACCESS: {name: "access", family: FamilyRuntime, args: []argSpec{
+		path, {name: "mode", kind: KindFlags, format: accessMode}}},
+	bpfCtraceOpCTRACE_OP_FACCESSAT: {name: "faccessat", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode}}},
+	bpfCtraceOpCTRACE_OP_FACCESSAT2: {name: "faccessat2", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode},
+		{name: "flags", kind: KindFlags, format: faccessatFlags}}},
+	bpfCtraceOpCTRACE_OP_MKDIR: {name: "mkdir", family: FamilyRuntime, args: []argSpec{
+		path, {name: "mode", kind: KindMode}}},
+	bpfCtraceOpCTRACE_OP_MKDIRAT: {name: "mkdirat", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "mode", kind: KindMode}}},
+	bpfCtraceOpCTRACE_OP_SYMLINK: {name: "symlink", family: FamilyRuntime, args: []argSpec{
+		{name: "target", kind: KindString}, {name: "linkpath", kind: KindString}}},
+	bpfCtraceOpCTRACE_OP_SYMLINKAT: {name: "symlinkat", family: FamilyRuntime, args: []argSpec{
+		{name: "target", kind: KindString}, {name: "newdirfd", kind: KindFD},
+		{name: "linkpath", kind: KindString}}},
+	bpfCtraceOpCTRACE_OP_CHDIR: {name: "chdir", family: FamilyRuntime, args: []argSpec{path}},
 }
 
 func init() {
@@ -124,6 +155,10 @@ func init() {
 	for i := range ops {
 		if ops[i].name != "" {
 			ops[i].program = "exit_" + ops[i].name
+			ops[i].entry = "enter_" + ops[i].name
+			if ops[i].tracepoint == "" {
+				ops[i].tracepoint = ops[i].name
+			}
 		}
 	}
 }
@@ -151,7 +186,7 @@ func Syscalls() []string {
 
 // Families lists the syscall families, for -e %family.
 func Families() []Family {
-	return []Family{FamilyMount, FamilyOpen, FamilyNamespace, FamilyExec}
+	return []Family{FamilyMount, FamilyOpen, FamilyNamespace, FamilyExec, FamilyRuntime}
 }
 
 // FamilyOf returns the family of a syscall name, or "" if ctrace does not

@@ -63,6 +63,17 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
+		if recordType(rec.RawSample) == bpfCtraceRecordTypeCTRACE_REC_LOG {
+			tid, boot, msg, err := decodeLog(rec.RawSample)
+			if err != nil {
+				if sink.Malformed != nil {
+					sink.Malformed(rec.RawSample, err)
+				}
+				continue
+			}
+			t.logs.add(tid, boot, msg)
+			continue
+		}
 		ev, err := Decode(rec.RawSample)
 		if err != nil {
 			if sink.Malformed != nil {
@@ -71,6 +82,9 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			continue
 		}
 		ev.Time = time.Unix(0, t.bootBase+int64(ev.Boot))
+		for _, msg := range t.logs.take(ev.Proc.TID, ev.nlogs) {
+			ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonKernelLog, Message: msg})
+		}
 		sink.Event(&ev)
 		if sink.Idle != nil && t.rd.AvailableBytes() == 0 {
 			sink.Idle()
@@ -120,3 +134,66 @@ func (t *Tracer) pollLost(sink Sink) {
 }
 
 func unixNano() int64 { return time.Now().UnixNano() }
+
+// Bounds of the kernel log lines waiting for their call's exit record.
+const (
+	logsPerThread = 16
+	logThreads    = 4096
+	logMaxAge     = 10 * time.Second
+)
+
+type logLine struct {
+	boot time.Duration
+	msg  string
+}
+
+// pendingLogs holds kernel log lines by thread until the exit record of
+// the call that logged them says how many are its own. The kernel sends
+// lines only while a thread is in a traced call, and always before that
+// call's exit record; lines of calls that then succeeded are never taken
+// and age out.
+type pendingLogs struct {
+	by map[uint32][]logLine
+}
+
+func (p *pendingLogs) add(tid uint32, boot time.Duration, msg string) {
+	if p.by == nil {
+		p.by = map[uint32][]logLine{}
+	}
+	if len(p.by) >= logThreads {
+		p.prune(boot)
+	}
+	l := append(p.by[tid], logLine{boot, msg})
+	if len(l) > logsPerThread {
+		l = l[len(l)-logsPerThread:]
+	}
+	p.by[tid] = l
+}
+
+// take returns the last n lines of tid and forgets all of its lines.
+func (p *pendingLogs) take(tid uint32, n int) []string {
+	l := p.by[tid]
+	delete(p.by, tid)
+	if n <= 0 || len(l) == 0 {
+		return nil
+	}
+	l = l[max(0, len(l)-n):]
+	out := make([]string, len(l))
+	for i, x := range l {
+		out[i] = x.msg
+	}
+	return out
+}
+
+// prune drops lines older than logMaxAge, or all of them if that is not
+// enough.
+func (p *pendingLogs) prune(now time.Duration) {
+	for tid, l := range p.by {
+		if now-l[len(l)-1].boot > logMaxAge {
+			delete(p.by, tid)
+		}
+	}
+	if len(p.by) >= logThreads {
+		clear(p.by)
+	}
+}

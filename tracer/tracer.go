@@ -47,15 +47,29 @@ type Skip struct {
 	Err     error
 }
 
+// Feature is one capability of the tracer on this kernel: the mechanism
+// that provides it, or why it is unavailable.
+type Feature struct {
+	Name      string // "seccomp", "capability", "kernel_log"
+	Mechanism string // e.g. "tp_btf/cap_capable"; "" when unavailable
+	Err       error  // why it is unavailable
+}
+
 // Tracer is a loaded and attached set of ctrace programs.
 type Tracer struct {
 	coll     *ebpf.Collection
+	extra    []*ebpf.Collection // reason programs, loaded one by one
 	links    []link.Link
+	features []Feature
+	logs     pendingLogs
 	rd       *ringbuf.Reader
 	attached []string
 	skipped  []Skip
-	lost     uint64
-	bootBase int64 // wall clock minus boot clock, in ns
+
+	attachedOps []Op // ops whose exit is attached
+	entries     []Op // ops whose entry is attached
+	lost        uint64
+	bootBase    int64 // wall clock minus boot clock, in ns
 
 	// MountedTracefs is set when Open had to mount tracefs.
 	MountedTracefs bool
@@ -81,6 +95,14 @@ func Open(opts Options) (*Tracer, error) {
 			return nil, fmt.Errorf("unknown syscall op %d", o)
 		}
 		keep[ops[o].program] = true
+		keep[ops[o].entry] = true
+	}
+	// Reason programs hook the kernel in ways some kernels refuse; they
+	// are loaded on their own after the rest, so that a refusal costs the
+	// reason, not the tracer.
+	reasons := map[string]*ebpf.ProgramSpec{}
+	for _, name := range reasonPrograms {
+		reasons[name] = spec.Programs[name]
 	}
 	if opts.Follow {
 		keep["follow_fork"] = true
@@ -100,6 +122,7 @@ func Open(opts Options) (*Tracer, error) {
 		t.Close()
 		return nil, err
 	}
+	t.loadReasons(spec, reasons)
 	if err := t.fill(&opts); err != nil {
 		t.Close()
 		return nil, err
@@ -111,6 +134,10 @@ func Open(opts Options) (*Tracer, error) {
 	if len(t.attached) == 0 {
 		t.Close()
 		return nil, errors.New("no syscall could be traced on this kernel: " + t.skipSummary())
+	}
+	if err := t.arm(); err != nil {
+		t.Close()
+		return nil, err
 	}
 	t.rd, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
@@ -202,15 +229,21 @@ func (t *Tracer) Trace(pid uint32) error {
 }
 
 func (t *Tracer) attach(opts *Options) error {
+	var entryErr error
 	for _, o := range opts.Syscalls {
 		spec := &ops[o]
-		prog := t.coll.Programs[spec.program]
-		// Tracepoint names are the kernel's: umount2 is sys_exit_umount.
-		tp := "sys_exit_" + spec.name
-		if o == bpfCtraceOpCTRACE_OP_UMOUNT2 {
-			tp = "sys_exit_umount"
+		// The entry first: a call must not reach an attached exit
+		// having passed an entry that was not attached yet.
+		tp := "sys_enter_" + spec.tracepoint
+		l, err := link.Tracepoint("syscalls", tp, t.coll.Programs[spec.entry], nil)
+		if err == nil {
+			t.links = append(t.links, l)
+			t.entries = append(t.entries, o)
+		} else if entryErr == nil {
+			entryErr = fmt.Errorf("attach %s to syscalls/%s: %w", spec.entry, tp, err)
 		}
-		l, err := link.Tracepoint("syscalls", tp, prog, nil)
+		tp = "sys_exit_" + spec.tracepoint
+		l, err = link.Tracepoint("syscalls", tp, t.coll.Programs[spec.program], nil)
 		if errors.Is(err, os.ErrNotExist) {
 			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("no tracepoint syscalls/%s on this kernel", tp)})
 			continue
@@ -220,7 +253,13 @@ func (t *Tracer) attach(opts *Options) error {
 		}
 		t.links = append(t.links, l)
 		t.attached = append(t.attached, spec.name)
+		t.attachedOps = append(t.attachedOps, o)
 	}
+	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering)"}
+	if len(t.entries) == 0 {
+		f = Feature{Name: "seccomp", Err: entryErr}
+	}
+	t.features = append([]Feature{f}, t.features...)
 	if opts.Follow {
 		for _, name := range []string{"follow_fork", "follow_exit"} {
 			l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name]})
@@ -259,6 +298,10 @@ func (t *Tracer) Close() error {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil
+	for _, c := range t.extra {
+		c.Close()
+	}
+	t.extra = nil
 	if t.coll != nil {
 		t.coll.Close()
 		t.coll = nil

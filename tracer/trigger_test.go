@@ -175,6 +175,121 @@ var triggers = map[string]func(dir string) error{
 	},
 }
 
+// runtimeComm is the name runtime triggers take: runc init's.
+const runtimeComm = "runc:[2:INIT]"
+
+// asRuntime names the calling thread as runc init, and keeps the goroutine
+// on it, so that the call that follows is a container runtime's.
+func asRuntime() error {
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte(runtimeComm + "\x00")[0])), 0, 0, 0); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	return nil
+}
+
+// pathCall makes a raw syscall whose arguments are paths and numbers.
+func pathCall(nr uintptr, args ...any) error {
+	var a [6]uintptr
+	for i, v := range args {
+		switch v := v.(type) {
+		case string:
+			p, err := unix.BytePtrFromString(v)
+			if err != nil {
+				return err
+			}
+			a[i] = uintptr(unsafe.Pointer(p))
+		case int:
+			a[i] = uintptr(v)
+		}
+	}
+	_, _, e := unix.Syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+	return errnoErr(e)
+}
+
+// openDir opens dir and makes an entry "exists" in it.
+func openDir(dir string) (int, error) {
+	if err := os.WriteFile(filepath.Join(dir, "exists"), nil, 0o644); err != nil {
+		return -1, fmt.Errorf("setup: %w", err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, fmt.Errorf("setup: %w", err)
+	}
+	return fd, nil
+}
+
+// runtimeTriggers make runtime set-up calls fail as runc init; with
+// CTRACE_AS_HOST=1 they keep the test binary's name instead.
+var runtimeTriggers = map[string]func(dir string) error{
+	"runtime_newfstatat": func(string) error {
+		var st unix.Stat_t
+		return unix.Fstatat(unix.AT_FDCWD, "/nonexistent/ctrace-bind-source", &st, 0)
+	},
+	"runtime_statx": func(string) error {
+		var st unix.Statx_t
+		return unix.Statx(unix.AT_FDCWD, "/nonexistent/ctrace-statx", unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
+	},
+	"runtime_access": func(string) error {
+		return pathCall(unix.SYS_ACCESS, "/nonexistent/ctrace-access", unix.R_OK|unix.W_OK)
+	},
+	"runtime_faccessat": func(string) error {
+		return pathCall(unix.SYS_FACCESSAT, unix.AT_FDCWD, "/nonexistent/ctrace-faccessat", unix.X_OK)
+	},
+	"runtime_faccessat2": func(string) error {
+		return pathCall(unix.SYS_FACCESSAT2, unix.AT_FDCWD, "/nonexistent/ctrace-faccessat2", unix.F_OK, unix.AT_EACCESS)
+	},
+	"runtime_mkdir": func(string) error {
+		return pathCall(unix.SYS_MKDIR, "/nonexistent/ctrace-mkdir/sub", 0o755)
+	},
+	"runtime_mkdirat": func(dir string) error {
+		fd, err := openDir(dir)
+		if err != nil {
+			return err
+		}
+		return pathCall(unix.SYS_MKDIRAT, fd, "exists", 0o700)
+	},
+	"runtime_symlink": func(string) error {
+		return pathCall(unix.SYS_SYMLINK, "target", "/nonexistent/ctrace-link")
+	},
+	"runtime_symlinkat": func(dir string) error {
+		fd, err := openDir(dir)
+		if err != nil {
+			return err
+		}
+		return pathCall(unix.SYS_SYMLINKAT, "target", fd, "exists")
+	},
+	"runtime_chdir": func(string) error {
+		return pathCall(unix.SYS_CHDIR, "/nonexistent/ctrace-chdir")
+	},
+}
+
+func init() {
+	for name, f := range runtimeTriggers {
+		triggers[name] = func(dir string) error {
+			if os.Getenv("CTRACE_AS_HOST") == "1" {
+				runtime.LockOSThread()
+			} else if err := asRuntime(); err != nil {
+				return err
+			}
+			err := f(dir)
+			// A marker the parent waits for: once it is seen, the
+			// call above would have been seen too.
+			_, _ = unix.Openat(unix.AT_FDCWD, "/nonexistent/ctrace-marker", unix.O_RDONLY, 0)
+			return err
+		}
+	}
+}
+
+// triggerAttrs gives triggers that need one a process set-up of their own.
+var triggerAttrs = map[string]func() *syscall.SysProcAttr{
+	// A mount namespace of its own, with / made private by Go's forkExec:
+	// nothing the child does reaches the host's mounts.
+	"pivot_root_same_mount": func() *syscall.SysProcAttr {
+		return &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	},
+}
+
 func errnoErr(e syscall.Errno) error {
 	if e == 0 {
 		return nil

@@ -1,0 +1,99 @@
+package tracer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// reasonPrograms are the programs that find out why calls fail. Each is
+// optional: a kernel that refuses one loses that reason, and Features says
+// so.
+var reasonPrograms = []string{"cap_denied_tp", "cap_denied_fexit", "kernel_log"}
+
+// loadReasons loads and attaches the reason programs that this kernel
+// takes, and records the outcome in t.features. The programs share the
+// main collection's maps.
+func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) {
+	capFeature := Feature{Name: "capability"}
+	// The capability:cap_capable tracepoint (6.16+) sees every check with
+	// its verdict; older kernels need fexit on cap_capable, which some
+	// kernels (lockdown, or no fexit support) refuse.
+	if hasTracepointBTF("cap_capable") {
+		capFeature.Mechanism, capFeature.Err = "tp_btf/cap_capable", t.loadReason(spec, progs["cap_denied_tp"], link.AttachTracing)
+	} else {
+		capFeature.Mechanism, capFeature.Err = "fexit/cap_capable", t.loadReason(spec, progs["cap_denied_fexit"], link.AttachTracing)
+	}
+	if capFeature.Err != nil {
+		capFeature.Mechanism = ""
+	}
+	logFeature := Feature{Name: "kernel_log", Mechanism: "tp_btf/console"}
+	if logFeature.Err = t.loadReason(spec, progs["kernel_log"], link.AttachTracing); logFeature.Err != nil {
+		logFeature.Mechanism = ""
+	}
+	t.features = append(t.features, capFeature, logFeature)
+}
+
+func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, attach func(link.TracingOptions) (link.Link, error)) error {
+	if ps == nil {
+		return errors.New("program missing from the eBPF object")
+	}
+	one := &ebpf.CollectionSpec{
+		Maps:      spec.Maps,
+		Programs:  map[string]*ebpf.ProgramSpec{ps.Name: ps},
+		Variables: spec.Variables,
+		Types:     spec.Types,
+		ByteOrder: spec.ByteOrder,
+	}
+	c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.coll.Maps})
+	if err != nil {
+		return fmt.Errorf("load %s: %w", ps.Name, err)
+	}
+	l, err := attach(link.TracingOptions{Program: c.Programs[ps.Name]})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("attach %s: %w", ps.Name, err)
+	}
+	t.extra = append(t.extra, c)
+	t.links = append(t.links, l)
+	return nil
+}
+
+// hasTracepointBTF reports whether the kernel has a BTF-typed tracepoint.
+func hasTracepointBTF(name string) bool {
+	k, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var td *btf.Typedef
+	return k.TypeByName("btf_trace_"+name, &td) == nil
+}
+
+// arm tells the kernel side which syscalls are traced, by number, and
+// which have their entry attached. Until then reason programs see no call
+// in flight and no exit infers a seccomp rejection.
+func (t *Tracer) arm() error {
+	nrs := t.coll.Maps["syscall_ops"]
+	for _, o := range t.attachedOps {
+		nr, ok := syscallNR[o]
+		if !ok {
+			continue
+		}
+		if err := nrs.Put(nr, uint16(o)); err != nil {
+			return fmt.Errorf("arm syscall %s: %w", o, err)
+		}
+	}
+	flags := t.coll.Maps["op_flags"]
+	for _, o := range t.entries {
+		if err := flags.Put(uint32(o), uint32(1)); err != nil { // OPF_ENTRY
+			return fmt.Errorf("arm entry of %s: %w", o, err)
+		}
+	}
+	return nil
+}
+
+// Features reports which reasons this tracer can give, and how.
+func (t *Tracer) Features() []Feature { return t.features }
