@@ -147,7 +147,11 @@ type child struct {
 func startTrigger(t *testing.T, name string, env ...string) *child {
 	t.Helper()
 	dir := t.TempDir()
+	// Triggers that drop privileges must still reach it.
 	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if name == "openat_dirfd" {

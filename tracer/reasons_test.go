@@ -1,0 +1,247 @@
+package tracer
+
+// Reasons, for real: seccomp filters, missing capabilities in the initial
+// or a child user namespace, kernel log lines, and no reason for calls
+// that succeed.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	triggers["seccomp_mount_unshare"] = func(dir string) error {
+		if err := denyWithSeccomp(unix.EPERM, unix.SYS_MOUNT, unix.SYS_UNSHARE); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		e1 := unix.Mount("none", dir, "tmpfs", 0, "")
+		e2 := unix.Unshare(unix.CLONE_NEWNS)
+		return fmt.Errorf("%v; %v", e1, e2)
+	}
+	triggers["mount_as_nobody"] = func(dir string) error {
+		if err := dropToNobody(); err != nil {
+			return err
+		}
+		return unix.Mount("none", dir, "tmpfs", 0, "")
+	}
+	// Root in a user namespace of its own (see triggerAttrs), mounting in
+	// the host's mount namespace, which the initial user namespace owns.
+	triggers["mount_in_userns"] = func(dir string) error {
+		return unix.Mount("none", dir, "tmpfs", 0, "")
+	}
+	triggers["overlay_missing_upper"] = func(dir string) error {
+		for _, d := range []string{"lower", "work", "m"} {
+			if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+		}
+		data := fmt.Sprintf("lowerdir=%s/lower,upperdir=/nonexistent/ctrace-upper,workdir=%s/work", dir, dir)
+		return unix.Mount("overlay", filepath.Join(dir, "m"), "overlay", 0, data)
+	}
+	// A create in a set-group-ID directory of a group the caller is not
+	// in succeeds, after a failed CAP_FSETID check (the kernel strips the
+	// new file's S_ISGID). Then, on the same thread, a mount fails.
+	triggers["success_after_denial"] = func(dir string) error {
+		if err := dropToNobody(); err != nil {
+			return err
+		}
+		fd, err := unix.Openat(unix.AT_FDCWD, filepath.Join(dir, "sgid", "f"), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o2755)
+		if err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		unix.Close(fd)
+		return unix.Mount("none", dir, "tmpfs", 0, "")
+	}
+	triggerAttrs["mount_in_userns"] = func() *syscall.SysProcAttr {
+		return &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
+		}
+	}
+	triggerAttrs["overlay_missing_upper"] = triggerAttrs["pivot_root_same_mount"]
+}
+
+// denyWithSeccomp makes every thread of the process fail the given
+// syscalls with errno, through a classic BPF seccomp filter.
+func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
+	const (
+		ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+		jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		retK     = unix.BPF_RET | unix.BPF_K
+		archOff  = 4 // struct seccomp_data: nr, arch, ...
+		archX86  = 0xc000003e
+		retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
+		retErrno = 0x00050000 // SECCOMP_RET_ERRNO
+	)
+	prog := []unix.SockFilter{
+		{Code: ldAbsW, K: archOff},
+		{Code: jeqK, Jt: 1, K: archX86},
+		{Code: retK, K: retAllow},
+		{Code: ldAbsW, K: 0},
+	}
+	for _, nr := range nrs {
+		prog = append(prog,
+			unix.SockFilter{Code: jeqK, Jf: 1, K: uint32(nr)},
+			unix.SockFilter{Code: retK, K: retErrno | uint32(errno)})
+	}
+	prog = append(prog, unix.SockFilter{Code: retK, K: retAllow})
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	const setModeFilter, flagTsync = 1, 1
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, flagTsync, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("seccomp: %w", e)
+	}
+	return nil
+}
+
+// initUserNS is the inode of the initial user namespace.
+func initUserNS(t *testing.T) uint32 {
+	t.Helper()
+	// The test runs as root in the initial user namespace.
+	link, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(link, "user:["), "]"), 10, 32)
+	if err != nil {
+		t.Fatalf("parse %q: %v", link, err)
+	}
+	return uint32(n)
+}
+
+func reasonKinds(ev *Event) []ReasonKind {
+	var k []ReasonKind
+	for _, r := range ev.Reasons {
+		k = append(k, r.Kind)
+	}
+	return k
+}
+
+func TestReasonSeccomp(t *testing.T) {
+	tr, col := startTracer(t, Options{})
+	if f := feature(tr, "seccomp"); f.Err != nil {
+		t.Fatalf("seccomp reasons unavailable: %v", f.Err)
+	}
+	c := runTrigger(t, "seccomp_mount_unshare")
+	if got := c.out.String(); strings.Count(got, "operation not permitted") != 2 {
+		t.Fatalf("trigger said %q, want two EPERMs", got)
+	}
+	for _, sys := range []string{"mount", "unshare"} {
+		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == sys })
+		if len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+			t.Errorf("%s: reasons = %+v, want only seccomp", sys, ev.Reasons)
+		}
+	}
+}
+
+func TestReasonCapability(t *testing.T) {
+	initNS := initUserNS(t)
+	tr, col := startTracer(t, Options{})
+	if f := feature(tr, "capability"); f.Err != nil {
+		t.Fatalf("capability reasons unavailable: %v", f.Err)
+	}
+	t.Run("unprivileged user", func(t *testing.T) {
+		c := runTrigger(t, "mount_as_nobody")
+		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
+		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
+			CallerUserNS: initNS, CallerUIDMap: "0 0 4294967295"}
+		if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
+		}
+	})
+	t.Run("root in a child user namespace", func(t *testing.T) {
+		c := runTrigger(t, "mount_in_userns")
+		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
+		if ev.Proc.UserNS == initNS {
+			t.Fatalf("the trigger runs in the initial user namespace")
+		}
+		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
+			CallerUserNS: ev.Proc.UserNS, CallerUIDMap: "0 65534 1"}
+		if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
+		}
+	})
+}
+
+func TestReasonKernelLog(t *testing.T) {
+	tr, col := startTracer(t, Options{})
+	if f := feature(tr, "kernel_log"); f.Err != nil {
+		t.Fatalf("kernel log reasons unavailable: %v", f.Err)
+	}
+	tests := []struct {
+		trigger string
+		errno   unix.Errno
+		message string // $DIR: the trigger's directory
+	}{
+		{"mount_bad_option", unix.EINVAL, "tmpfs: Bad value for 'size'"},
+		{"overlay_missing_upper", unix.ENOENT, "overlayfs: failed to resolve '/nonexistent/ctrace-upper': -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trigger, func(t *testing.T) {
+			c := runTrigger(t, tt.trigger)
+			ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
+			if ev.Errno != tt.errno {
+				t.Errorf("errno = %v, want %v", ev.Errno, tt.errno)
+			}
+			want := Reason{Kind: ReasonKernelLog, Message: strings.ReplaceAll(tt.message, "$DIR", c.dir)}
+			if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+				t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
+			}
+		})
+	}
+}
+
+// TestNoReasonForSuccess: a denial during a call that succeeds is no
+// reason, neither for that call nor for the next one.
+func TestNoReasonForSuccess(t *testing.T) {
+	tr, col := startTracer(t, Options{All: true, PIDs: []uint32{0}})
+	c := startTrigger(t, "success_after_denial")
+	sgid := filepath.Join(c.dir, "sgid")
+	if err := os.Mkdir(sgid, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sgid, 0o2777|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Trace(uint32(c.pid)); err != nil {
+		t.Fatal(err)
+	}
+	c.release(t)
+	open := col.waitFor(t, c.pid, func(ev *Event) bool {
+		return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" && strings.HasSuffix(ev.Args[1].Str, "sgid/f")
+	})
+	if open.Failed() || len(open.Reasons) != 0 {
+		t.Errorf("successful openat: ret %d, reasons %+v; want success and no reason", open.Ret, open.Reasons)
+	}
+	fi, err := os.Stat(filepath.Join(sgid, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSetgid != 0 {
+		t.Fatalf("the kernel kept S_ISGID on %s: no CAP_FSETID check was made, the test proves nothing", fi.Name())
+	}
+	mount := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
+	if k := reasonKinds(&mount); len(mount.Reasons) != 1 || mount.Reasons[0].Cap != "CAP_SYS_ADMIN" {
+		t.Errorf("mount after the create: reasons %v %+v, want only CAP_SYS_ADMIN", k, mount.Reasons)
+	}
+}
+
+func feature(tr *Tracer, name string) Feature {
+	for _, f := range tr.Features() {
+		if f.Name == name {
+			return f
+		}
+	}
+	return Feature{Name: name, Err: fmt.Errorf("no feature %q", name)}
+}
