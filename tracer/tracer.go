@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -294,9 +295,19 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.rd.Close())
 		t.rd = nil
 	}
-	for _, l := range t.links {
-		errs = append(errs, l.Close())
+	// Each detach waits for an RCU grace period (tens of milliseconds);
+	// done one after another, sixty links take seconds.
+	lerrs := make([]error, len(t.links))
+	var wg sync.WaitGroup
+	for i, l := range t.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lerrs[i] = l.Close()
+		}()
 	}
+	wg.Wait()
+	errs = append(errs, lerrs...)
 	t.links = nil
 	for _, c := range t.extra {
 		c.Close()
