@@ -1,0 +1,210 @@
+// Package benign recognizes failures that are known to be harmless: calls
+// that container runtimes and programs make expecting them to fail. Every
+// container start makes runc fail a dozen times on purpose; every dynamic
+// executable probes library directories that do not exist. Showing those
+// buries the failure that matters, so ctrace hides them by default and
+// counts them (--show-benign shows them).
+//
+// The rules are one table, each with the reason it is harmless. A rule
+// matches on what the kernel recorded: process name, syscall, errno and
+// arguments. It never hides a failure for which the kernel gave a reason
+// (a seccomp filter, a missing capability, an LSM, a kernel log line):
+// those are explanations the user wants to see.
+package benign
+
+import (
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Rule is one kind of known-harmless failure.
+type Rule struct {
+	// Name identifies the rule in JSON output ("benign_rule").
+	Name string
+	// Why says why such failures are harmless.
+	Why   string
+	match func(ev *tracer.Event) bool
+}
+
+// runcInit is the name runc's init process has in the stage that sets up
+// the container's mounts and runs the user's process.
+const runcInit = "runc:[2:INIT]"
+
+// Rules is the table, in the order they are tried.
+var Rules = []Rule{
+	{
+		Name: "runc-masked-path",
+		Why: "runc hides the spec's masked and read-only paths (/proc/kcore, /sys/firmware, ...) by bind-mounting " +
+			"/dev/null or a tmpfs over them; a path the kernel does not have fails with ENOENT and a directory " +
+			"refuses /dev/null with ENOTDIR, after which runc mounts a tmpfs. Both are expected.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Proc.Comm != runcInit || ev.Syscall != "mount" || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR) {
+				return false
+			}
+			t := str(ev, "target")
+			return strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
+		},
+	},
+	{
+		Name: "runc-mount-destination-check",
+		Why: "runc stats each mount destination of the default spec (/dev/pts, /dev/shm, ...) inside the rootfs " +
+			"before creating it; ENOENT means it creates it next.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Proc.Comm != runcInit || !statCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			for _, d := range defaultDestinations {
+				if strings.HasSuffix(p, d) {
+					return true
+				}
+			}
+			return false
+		},
+	},
+	{
+		Name: "runc-user-lookup",
+		Why: "runc init reads the container's /etc/passwd and /etc/group to resolve the user and groups; " +
+			"images without them (busybox, distroless) fail with ENOENT and run with numeric ids.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Proc.Comm != runcInit || !openCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			return p == "/etc/passwd" || p == "/etc/group"
+		},
+	},
+	{
+		Name: "runc-cgroup-probe",
+		Why: "runc opens cgroup control files to learn which controllers and versions the node has; " +
+			"the ones this node lacks fail with ENOENT.",
+		match: func(ev *tracer.Event) bool {
+			if !strings.HasPrefix(ev.Proc.Comm, "runc") || !openCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			return strings.HasPrefix(fdPath(ev, "dirfd"), "/sys/fs/cgroup") || strings.HasPrefix(str(ev, "path"), "/sys/fs/cgroup/")
+		},
+	},
+	{
+		Name: "runtime-existence-check",
+		Why: "containerd and its shims stat their state directories before creating them; " +
+			"ENOENT means the directory is created next.",
+		match: func(ev *tracer.Event) bool {
+			return (ev.Proc.Comm == "containerd" || strings.HasPrefix(ev.Proc.Comm, "containerd-shim")) &&
+				statCall(ev) && errnoIn(ev, unix.ENOENT)
+		},
+	},
+	{
+		Name: "runtime-cleanup-umount",
+		Why: "containerd and its shims unmount a task's rootfs when it is deleted, whether or not it is still " +
+			"mounted; EINVAL means it was not a mount point any more.",
+		match: func(ev *tracer.Event) bool {
+			return (ev.Proc.Comm == "containerd" || strings.HasPrefix(ev.Proc.Comm, "containerd-shim")) &&
+				ev.Syscall == "umount2" && errnoIn(ev, unix.EINVAL) && strings.HasSuffix(str(ev, "target"), "/rootfs")
+		},
+	},
+	{
+		Name: "loader-search",
+		Why: "the dynamic loader looks for each library in every directory of its search path (glibc-hwcaps " +
+			"subdirectories, RPATH, LD_LIBRARY_PATH) and checks /etc/ld.so.preload; misses fail with ENOENT.",
+		match: func(ev *tracer.Event) bool {
+			if !(openCall(ev) || statCall(ev) || accessCall(ev)) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			if p == "/etc/ld.so.preload" || strings.Contains(p, "/glibc-hwcaps/") || strings.HasSuffix(p, "/glibc-hwcaps") {
+				return true
+			}
+			b := path.Base(p)
+			return strings.HasPrefix(b, "lib") && (strings.HasSuffix(b, ".so") || strings.Contains(b, ".so."))
+		},
+	},
+	{
+		Name: "locale-probe",
+		Why: "programs linked with glibc look for locale data of the configured locale in several places; " +
+			"misses fail with ENOENT and the C locale is used.",
+		match: func(ev *tracer.Event) bool {
+			if !openCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			return strings.HasPrefix(p, "/usr/lib/locale/") || strings.HasPrefix(p, "/usr/share/locale/") ||
+				strings.Contains(p, "/gconv/")
+		},
+	},
+	{
+		Name: "mount-helper-search",
+		Why: "mount(8) first tries to run a helper named mount.TYPE from its search path; ENOENT means there is " +
+			"none and it makes the mount(2) call itself.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Family != tracer.FamilyExec || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			b := path.Base(str(ev, "path"))
+			return strings.HasPrefix(b, "mount.") || strings.HasPrefix(b, "umount.")
+		},
+	},
+}
+
+// defaultDestinations are the mount destinations of runc's default spec.
+var defaultDestinations = []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/run"}
+
+// Match returns the first rule that says a failed call is harmless.
+func Match(ev *tracer.Event) (*Rule, bool) {
+	if !ev.Failed() || len(ev.Reasons) > 0 {
+		return nil, false
+	}
+	for i := range Rules {
+		if Rules[i].match(ev) {
+			return &Rules[i], true
+		}
+	}
+	return nil, false
+}
+
+func errnoIn(ev *tracer.Event, errs ...unix.Errno) bool {
+	for _, e := range errs {
+		if ev.Errno == e {
+			return true
+		}
+	}
+	return false
+}
+
+func statCall(ev *tracer.Event) bool {
+	return ev.Syscall == "newfstatat" || ev.Syscall == "statx"
+}
+
+func openCall(ev *tracer.Event) bool { return ev.Family == tracer.FamilyOpen }
+
+func accessCall(ev *tracer.Event) bool {
+	switch ev.Syscall {
+	case "access", "faccessat", "faccessat2":
+		return true
+	}
+	return false
+}
+
+// str returns a string argument by name, "" if the call has none.
+func str(ev *tracer.Event, name string) string {
+	for i := range ev.Args {
+		if ev.Args[i].Name == name && ev.Args[i].Kind == tracer.KindString {
+			return ev.Args[i].Str
+		}
+	}
+	return ""
+}
+
+// fdPath returns what a descriptor argument refers to.
+func fdPath(ev *tracer.Event, name string) string {
+	for i := range ev.Args {
+		if ev.Args[i].Name == name && ev.Args[i].Kind == tracer.KindFD {
+			return ev.Args[i].Str
+		}
+	}
+	return ""
+}

@@ -1,0 +1,101 @@
+package benign
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// event builds a failed call; args alternate name and value, values
+// starting with "fd:" are descriptor paths.
+func event(comm, syscall string, errno unix.Errno, args ...string) *tracer.Event {
+	ev := &tracer.Event{Syscall: syscall, Family: tracer.FamilyOf(syscall), Errno: errno, Ret: -int64(errno),
+		Proc: tracer.Proc{Comm: comm}}
+	for i := 0; i+1 < len(args); i += 2 {
+		a := tracer.Arg{Name: args[i], Kind: tracer.KindString, Str: args[i+1], Read: true}
+		if v, ok := cut(args[i+1], "fd:"); ok {
+			a.Kind, a.Str = tracer.KindFD, v
+		}
+		ev.Args = append(ev.Args, a)
+	}
+	return ev
+}
+
+func cut(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   *tracer.Event
+		rule string // "" for no match
+	}{
+		// Seen on a real container start (containerd 1.6, runc 1.1).
+		{"masked file", event(runcInit, "mount", unix.ENOENT, "source", "/dev/null", "target", "/proc/kcore"), "runc-masked-path"},
+		{"masked dir", event(runcInit, "mount", unix.ENOTDIR, "source", "/dev/null", "target", "/sys/firmware"), "runc-masked-path"},
+		{"read-only path", event(runcInit, "mount", unix.ENOENT, "source", "/proc/sysrq-trigger", "target", "/proc/sysrq-trigger"), "runc-masked-path"},
+		{"dev/pts check", event(runcInit, "newfstatat", unix.ENOENT, "path", "/run/containerd/io.containerd.runtime.v2.task/default/x/rootfs/dev/pts"), "runc-mount-destination-check"},
+		{"passwd", event(runcInit, "openat", unix.ENOENT, "dirfd", "", "path", "/etc/passwd"), "runc-user-lookup"},
+		{"cgroup v1 file", event("runc", "openat2", unix.ENOENT, "dirfd", "fd:/sys/fs/cgroup", "path", "freezer/default/t1/freezer.state"), "runc-cgroup-probe"},
+		{"containerd state dir", event("containerd", "newfstatat", unix.ENOENT, "path", "/run/containerd/io.containerd.runtime.v2.task/default"), "runtime-existence-check"},
+		{"rootfs cleanup", event("containerd-shim", "umount2", unix.EINVAL, "target", "/run/containerd/io.containerd.runtime.v2.task/default/t1/rootfs"), "runtime-cleanup-umount"},
+		{"hwcaps dir", event("runc", "newfstatat", unix.ENOENT, "path", "/opt/containerd/lib/glibc-hwcaps/x86-64-v3"), "loader-search"},
+		{"library", event("cat", "openat", unix.ENOENT, "path", "/opt/containerd/lib/libseccomp.so.2"), "loader-search"},
+		{"preload", event("runc", "access", unix.ENOENT, "path", "/etc/ld.so.preload"), "loader-search"},
+		{"locale", event("sleep", "openat", unix.ENOENT, "path", "/usr/lib/locale/C.UTF-8/LC_MEASUREMENT"), "locale-probe"},
+		{"mount helper", event("mount", "execve", unix.ENOENT, "path", "/sbin/mount.tmpfs"), "mount-helper-search"},
+
+		// What must stay visible.
+		{"bind source missing", event(runcInit, "newfstatat", unix.ENOENT, "path", "/srv/missing-volume"), ""},
+		{"tmpfs bad option", event(runcInit, "mount", unix.EINVAL, "source", "tmpfs", "target", "/proc/self/fd/6"), ""},
+		{"masked path as another process", event("mount", "mount", unix.ENOENT, "source", "/dev/null", "target", "/proc/kcore"), ""},
+		{"user's missing config", event("cat", "openat", unix.ENOENT, "path", "/etc/app/config.yaml"), ""},
+		{"library denied", event("app", "openat", unix.EACCES, "path", "/usr/lib/libfoo.so.1"), ""},
+		{"passwd unreadable", event(runcInit, "openat", unix.EACCES, "path", "/etc/passwd"), ""},
+		{"containerd mount failure", event("containerd", "mount", unix.EINVAL, "source", "overlay"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, ok := Match(tt.ev)
+			got := ""
+			if ok {
+				got = r.Name
+			}
+			if got != tt.rule {
+				t.Errorf("Match = %q, want %q", got, tt.rule)
+			}
+		})
+	}
+}
+
+// A failure the kernel explained is never hidden, nor is a success.
+func TestMatchKeepsExplained(t *testing.T) {
+	ev := event(runcInit, "mount", unix.ENOENT, "source", "/dev/null", "target", "/proc/kcore")
+	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "x"}}
+	if r, ok := Match(ev); ok {
+		t.Errorf("explained failure matched %s", r.Name)
+	}
+	ok := event(runcInit, "mount", 0, "source", "/dev/null", "target", "/proc/kcore")
+	if r, matched := Match(ok); matched {
+		t.Errorf("success matched %s", r.Name)
+	}
+}
+
+func TestRulesDocumented(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Rules {
+		if r.Name == "" || len(r.Why) < 40 || r.match == nil {
+			t.Errorf("rule %q: needs a name, a reason and a matcher", r.Name)
+		}
+		if seen[r.Name] {
+			t.Errorf("rule %q twice", r.Name)
+		}
+		seen[r.Name] = true
+	}
+}
