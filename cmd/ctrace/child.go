@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -140,4 +141,19 @@ func (c *child) wait() int {
 		return ee.ExitCode()
 	}
 	return 1
+}
+
+// forwardSignals passes SIGTERM on to the traced command until ctx ends.
+// SIGINT is not passed on: from a terminal the command has it already.
+func forwardSignals(ctx context.Context, sigs <-chan os.Signal, ch *child) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sigs:
+			if s == unix.SIGTERM {
+				_ = ch.cmd.Process.Signal(s)
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/benign"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -16,9 +18,11 @@ import (
 type renderer struct {
 	json  bool
 	color bool
-	w     io.Writer
-	log   zerolog.Logger
-	buf   []byte
+	// explain makes text output say so when no reason was found.
+	explain bool
+	w       io.Writer
+	log     zerolog.Logger
+	buf     []byte
 }
 
 func newRenderer(format string, w io.Writer, color bool) *renderer {
@@ -29,12 +33,19 @@ func newRenderer(format string, w io.Writer, color bool) *renderer {
 	return r
 }
 
-func (r *renderer) event(ev *tracer.Event) {
+// event writes one event; rule is the benign rule it matched, or nil.
+func (r *renderer) event(ev *tracer.Event, rule *benign.Rule) {
 	if r.json {
-		r.jsonEvent(ev)
+		r.jsonEvent(ev, rule)
 		return
 	}
 	r.buf = appendText(r.buf[:0], ev, r.color)
+	r.buf = appendReasons(r.buf, ev, r.explain)
+	if rule != nil {
+		r.buf = append(r.buf, " [benign: "...)
+		r.buf = append(r.buf, rule.Name...)
+		r.buf = append(r.buf, ']')
+	}
 	r.buf = append(r.buf, '\n')
 	_, _ = r.w.Write(r.buf)
 }
@@ -112,7 +123,7 @@ func errnoName(e unix.Errno) string {
 
 // jsonEvent writes the documented schema (docs/json-schema.md). Later
 // fields may be added; these are never renamed.
-func (r *renderer) jsonEvent(ev *tracer.Event) {
+func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
 	e := r.log.Log().
 		Str("time", ev.Time.Format(time.RFC3339Nano)).
 		Str("syscall", ev.Syscall).
@@ -147,8 +158,11 @@ func (r *renderer) jsonEvent(ev *tracer.Event) {
 		Uint64("cgroup_id", p.CgroupID).
 		Uint32("mntns", p.MntNS).Uint32("pidns", p.PidNS).
 		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)).
-		Array("reasons", zerolog.Arr()).
+		Array("reasons", jsonReasons(ev.Reasons)).
 		RawJSON("container", []byte("null"))
+	if rule != nil {
+		e = e.Bool("benign", true).Str("benign_rule", rule.Name)
+	}
 	e.Send()
 }
 
@@ -203,4 +217,104 @@ func jsonArg(d *zerolog.Event, a *tracer.Arg) {
 			d.Str(a.Name, strings.TrimSpace(a.String()))
 		}
 	}
+}
+
+// appendReasons appends why the call failed, one bracket per reason:
+//
+//	[capability: CAP_SYS_ADMIN needed in the initial user namespace; caller is root only in user namespace 4026532201 (0 -> 100000, 65536 ids)]
+func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
+	if !ev.Failed() {
+		return b
+	}
+	if len(ev.Reasons) == 0 && explain {
+		return append(b, " [no reason found: no seccomp filter, capability check, LSM or kernel log line was involved]"...)
+	}
+	for i := range ev.Reasons {
+		b = append(b, " ["...)
+		b = append(b, reasonText(ev, &ev.Reasons[i])...)
+		b = append(b, ']')
+	}
+	return b
+}
+
+func reasonText(ev *tracer.Event, r *tracer.Reason) string {
+	switch r.Kind {
+	case tracer.ReasonSeccomp:
+		return "seccomp: blocked by the process's seccomp filter"
+	case tracer.ReasonKernelLog:
+		return "kernel: " + r.Message
+	case tracer.ReasonLSM:
+		s := "lsm: " + r.LSM + " denied " + r.Hook
+		if r.Detail != "" {
+			s += ": " + r.Detail
+		}
+		return s
+	case tracer.ReasonCapability:
+		return capabilityText(ev, r)
+	}
+	return string(r.Kind)
+}
+
+// capabilityText says which capability was missing where, and what the
+// caller is in its own user namespace: that tells "not root" from "root,
+// but only in a container's user namespace".
+func capabilityText(ev *tracer.Event, r *tracer.Reason) string {
+	where := "the initial user namespace"
+	if !r.InitUserNS {
+		where = fmt.Sprintf("user namespace %d (owner uid %d)", r.UserNS, r.UserNSOwnerUID)
+	}
+	if r.CallerUserNS == r.UserNS {
+		return fmt.Sprintf("capability: %s missing in %s (caller uid %d)", r.Cap, where, ev.Proc.UID)
+	}
+	inner, ok := mapUID(r.CallerUIDMap, ev.Proc.UID)
+	who := fmt.Sprintf("caller is uid %d (unmapped)", ev.Proc.UID)
+	switch {
+	case ok && inner == 0:
+		who = "caller is root only"
+	case ok:
+		who = fmt.Sprintf("caller is uid %d only", inner)
+	}
+	s := fmt.Sprintf("capability: %s needed in %s; %s in user namespace %d", r.Cap, where, who, r.CallerUserNS)
+	if first, _, _ := strings.Cut(r.CallerUIDMap, "\n"); first != "" {
+		var in, out, n uint64
+		if _, err := fmt.Sscan(first, &in, &out, &n); err == nil {
+			s += fmt.Sprintf(" (%d -> %d, %d ids)", in, out, n)
+		}
+	}
+	return s
+}
+
+// mapUID maps a uid of the initial user namespace into a user namespace
+// whose uid_map is m ("inside outside count" lines).
+func mapUID(m string, uid uint32) (uint32, bool) {
+	for _, line := range strings.Split(m, "\n") {
+		var in, out, n uint64
+		if _, err := fmt.Sscan(line, &in, &out, &n); err != nil {
+			continue
+		}
+		if uint64(uid) >= out && uint64(uid) < out+n {
+			return uint32(in + uint64(uid) - out), true
+		}
+	}
+	return 0, false
+}
+
+func jsonReasons(rs []tracer.Reason) *zerolog.Array {
+	a := zerolog.Arr()
+	for i := range rs {
+		r := &rs[i]
+		d := zerolog.Dict().Str("kind", string(r.Kind))
+		switch r.Kind {
+		case tracer.ReasonCapability:
+			d.Str("cap", r.Cap).Uint32("userns", r.UserNS).Bool("init_userns", r.InitUserNS).
+				Uint32("userns_owner_uid", r.UserNSOwnerUID).Uint32("caller_userns", r.CallerUserNS).
+				Str("caller_uid_map", r.CallerUIDMap)
+		case tracer.ReasonKernelLog:
+			d.Str("message", r.Message)
+		case tracer.ReasonLSM:
+			d.Str("hook", r.Hook).Str("lsm", r.LSM).Str("detail", r.Detail)
+		}
+		a.Dict(d)
+	}
+	return a
 }

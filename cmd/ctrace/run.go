@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/benign"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -27,6 +28,8 @@ type runFlags struct {
 	duration   time.Duration
 	count      int
 	bufferSize string
+	explain    bool
+	showBenign bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -57,6 +60,8 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
 	fl.StringVar(&f.bufferSize, "buffer-size", "16M", "ring buffer size, a power of two (K, M suffixes)")
+	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
+	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
 	return cmd
 }
 
@@ -118,9 +123,17 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	for _, s := range t.Skipped() {
 		log.Warn().Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
 	}
+	for _, ft := range t.Features() {
+		if ft.Err != nil {
+			log.Warn().Str("reason", ft.Name).Msgf("failures will not carry %s reasons on this kernel: %v", ft.Name, ft.Err)
+		}
+	}
 
-	ctx, stop := signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
-	defer stop()
+	if len(cmdArgs) == 0 {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
+		defer stop()
+	}
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
@@ -131,9 +144,6 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 
 	var ch *child
 	if len(cmdArgs) > 0 {
-		// The command's own signals are its business: ctrace keeps
-		// reading until it exits, then drains what is left.
-		stop()
 		if ch, err = startChild(cmdArgs); err != nil {
 			return err
 		}
@@ -141,17 +151,31 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			_ = ch.cmd.Process.Kill()
 			return err
 		}
+		// With a command, ctrace reads until the command exits and
+		// then drains what is left. A terminal's ^C reaches the command
+		// too (same process group), so ctrace only waits for it; a
+		// SIGTERM sent to ctrace alone is passed on to the command.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+		defer signal.Stop(sigs)
+		go forwardSignals(ctx, sigs, ch)
 	}
 
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	r := newRenderer(f.output, out, isTerminal(os.Stdout))
-	n := 0
+	r.explain = f.explain
+	n, hidden := 0, 0
 	sink := tracer.Sink{
 		Event: func(ev *tracer.Event) {
 			if f.count > 0 && n >= f.count {
 				return
 			}
-			r.event(ev)
+			rule, _ := benign.Match(ev)
+			if rule != nil && !r.json && !f.showBenign {
+				hidden++
+				return
+			}
+			r.event(ev, rule)
 			n++
 			if f.count > 0 && n >= f.count {
 				cancel()
@@ -184,6 +208,9 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	runErr := t.Run(ctx, sink)
 	if err := out.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write output: %w", err)
+	}
+	if hidden > 0 {
+		log.Info().Int("hidden", hidden).Msgf("hid %d known-harmless failures (runc set-up, loader probing); --show-benign shows them", hidden)
 	}
 	if lost := t.Lost(); lost > 0 {
 		log.Warn().Uint64("lost_total", lost).Msgf("%d records lost in all", lost)
