@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // reasonPrograms are the programs that find out why calls fail. Each is
@@ -22,8 +23,12 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 	// The capability:cap_capable tracepoint (6.16+) sees every check with
 	// its verdict; older kernels need fexit on cap_capable, which some
 	// kernels (lockdown, or no fexit support) refuse.
+	fexit := Feature{Name: "fexit", Mechanism: "fexit"}
 	if hasTracepointBTF("cap_capable") {
 		capFeature.Mechanism, capFeature.Err = "tp_btf/cap_capable", t.loadReason(spec, progs["cap_denied_tp"], link.AttachTracing)
+		// Not needed here, but whether the kernel takes fexit programs
+		// is worth knowing (ctrace check): older kernels need them.
+		fexit.Err = probeLoad(spec, progs["cap_denied_fexit"], t.coll.Maps)
 	} else {
 		capFeature.Mechanism, capFeature.Err = "fexit/cap_capable", t.loadReason(spec, progs["cap_denied_fexit"], link.AttachTracing)
 	}
@@ -34,21 +39,44 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 	if logFeature.Err = t.loadReason(spec, progs["kernel_log"], link.AttachTracing); logFeature.Err != nil {
 		logFeature.Mechanism = ""
 	}
-	t.features = append(t.features, capFeature, logFeature)
+	if fexit.Err != nil {
+		fexit.Mechanism = ""
+	}
+	t.features = append(t.features, capFeature, logFeature, fexit)
 }
 
-func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, attach func(link.TracingOptions) (link.Link, error)) error {
+// probeLoad loads a program and unloads it at once.
+func probeLoad(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, maps map[string]*ebpf.Map) error {
 	if ps == nil {
 		return errors.New("program missing from the eBPF object")
 	}
-	one := &ebpf.CollectionSpec{
+	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: maps})
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("the kernel refuses %s programs (EPERM, though ctrace may load others)", ps.SectionName)
+	}
+	if err != nil {
+		return fmt.Errorf("load %s: %w", ps.Name, err)
+	}
+	c.Close()
+	return nil
+}
+
+// oneProgram is spec with ps as its only program.
+func oneProgram(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) *ebpf.CollectionSpec {
+	return &ebpf.CollectionSpec{
 		Maps:      spec.Maps,
 		Programs:  map[string]*ebpf.ProgramSpec{ps.Name: ps},
 		Variables: spec.Variables,
 		Types:     spec.Types,
 		ByteOrder: spec.ByteOrder,
 	}
-	c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: t.coll.Maps})
+}
+
+func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, attach func(link.TracingOptions) (link.Link, error)) error {
+	if ps == nil {
+		return errors.New("program missing from the eBPF object")
+	}
+	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: t.coll.Maps})
 	if err != nil {
 		return fmt.Errorf("load %s: %w", ps.Name, err)
 	}

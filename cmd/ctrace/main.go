@@ -45,7 +45,7 @@ would, with the process that made it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
-	root.AddCommand(newRunCommand(), newVersionCommand(), newExecHelperCommand())
+	root.AddCommand(newRunCommand(), newCheckCommand(), newVersionCommand(), newExecHelperCommand())
 	return root
 }
 

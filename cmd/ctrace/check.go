@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// checkItem is one line of `ctrace check`: something ctrace needs or
+// offers, whether it works here, by which mechanism, or why not.
+type checkItem struct {
+	Name      string `json:"name"`
+	OK        bool   `json:"ok"`
+	Mechanism string `json:"mechanism,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	// Required items stop `ctrace run` when they fail; others only take
+	// a feature away.
+	Required bool `json:"required"`
+}
+
+type checkReport struct {
+	Kernel   string      `json:"kernel"`
+	Arch     string      `json:"arch"`
+	BTF      string      `json:"btf"`
+	Tracefs  string      `json:"tracefs"`
+	Lockdown string      `json:"lockdown"`
+	LSMs     []string    `json:"lsms"`
+	Items    []checkItem `json:"checks"`
+	// CanRun is whether `ctrace run` works on this node.
+	CanRun bool `json:"can_run"`
+}
+
+func newCheckCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Say what ctrace can do on this node, and by which mechanism",
+		Long: `Load and attach every ctrace program once, then report the kernel, its BTF,
+tracefs, lockdown and LSMs, and for each syscall family and each kind of
+reason whether it works here and how. Exit status 0 when ctrace run can
+work, 1 when it cannot.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageError("unknown output format %q; valid: text, json", output)
+			}
+			rep := runCheck()
+			if output == "json" {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				rep.writeText(os.Stdout)
+			}
+			if !rep.CanRun {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func runCheck() *checkReport {
+	rep := &checkReport{Arch: "x86_64"}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		rep.Kernel = unix.ByteSliceToString(u.Release[:])
+		rep.Arch = unix.ByteSliceToString(u.Machine[:])
+	}
+	rep.BTF = "/sys/kernel/btf/vmlinux"
+	if _, err := os.Stat(rep.BTF); err != nil {
+		rep.BTF = ""
+	}
+	// "none [integrity] confidentiality": the bracketed mode is active.
+	rep.Lockdown = securityFile("lockdown")
+	if i, j := strings.Index(rep.Lockdown, "["), strings.Index(rep.Lockdown, "]"); i >= 0 && j > i {
+		rep.Lockdown = rep.Lockdown[i+1 : j]
+	}
+	if l := securityFile("lsm"); l != "" {
+		rep.LSMs = strings.Split(l, ",")
+	}
+
+	priv := checkItem{Name: "privileges", Required: true, OK: hasCaps(capSysAdmin) || hasCaps(capBPF, capPerfmon)}
+	if !priv.OK {
+		priv.Detail = "needs root, or CAP_BPF and CAP_PERFMON: run with sudo"
+	}
+	btfItem := checkItem{Name: "btf", Required: true, OK: rep.BTF != "", Mechanism: rep.BTF}
+	if !btfItem.OK {
+		btfItem.Detail = "no /sys/kernel/btf/vmlinux: the kernel needs CONFIG_DEBUG_INFO_BTF=y"
+	}
+	rep.Items = append(rep.Items, priv, btfItem)
+	if !priv.OK || !btfItem.OK {
+		return rep
+	}
+
+	t, err := tracer.Open(tracer.Options{})
+	if err != nil {
+		rep.Items = append(rep.Items, checkItem{Name: "load", Required: true, Detail: err.Error()})
+		return rep
+	}
+	defer t.Close()
+	rep.Tracefs = "/sys/kernel/tracing"
+	if t.MountedTracefs {
+		rep.Tracefs += " (mounted by ctrace)"
+	}
+	rep.Items = append(rep.Items, familyItems(t)...)
+	for _, f := range t.Features() {
+		name := "reason:" + f.Name
+		if f.Name == "fexit" {
+			name = "probe:fexit" // what older kernels and LSM hooks need
+		}
+		it := checkItem{Name: name, OK: f.Err == nil, Mechanism: f.Mechanism}
+		if f.Err != nil {
+			it.Detail = f.Err.Error()
+		}
+		rep.Items = append(rep.Items, it)
+	}
+	rep.CanRun = len(t.Attached()) > 0
+	return rep
+}
+
+// familyItems says, per syscall family, which syscalls are traced.
+func familyItems(t *tracer.Tracer) []checkItem {
+	attached := map[string]bool{}
+	for _, s := range t.Attached() {
+		attached[s] = true
+	}
+	skipped := map[string]string{}
+	for _, s := range t.Skipped() {
+		skipped[s.Syscall] = s.Err.Error()
+	}
+	var items []checkItem
+	for _, fam := range tracer.Families() {
+		it := checkItem{Name: "syscalls:" + string(fam), Mechanism: "syscalls:sys_exit_* tracepoints", OK: true}
+		var missing []string
+		for _, s := range tracer.Syscalls() {
+			if tracer.FamilyOf(s) != fam {
+				continue
+			}
+			if !attached[s] {
+				it.OK = false
+				missing = append(missing, s+": "+skipped[s])
+			}
+		}
+		sort.Strings(missing)
+		it.Detail = strings.Join(missing, "; ")
+		items = append(items, it)
+	}
+	return items
+}
+
+// securityFile reads a securityfs file, mounting securityfs if needed.
+func securityFile(name string) string {
+	p := "/sys/kernel/security/" + name
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if unix.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "") == nil {
+			b, err = os.ReadFile(p)
+		}
+	}
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (rep *checkReport) writeText(w io.Writer) {
+	fmt.Fprintf(w, "kernel    %s (%s)\n", rep.Kernel, rep.Arch)
+	fmt.Fprintf(w, "btf       %s\n", orNone(rep.BTF))
+	fmt.Fprintf(w, "tracefs   %s\n", orNone(rep.Tracefs))
+	fmt.Fprintf(w, "lockdown  %s\n", orNone(rep.Lockdown))
+	fmt.Fprintf(w, "lsms      %s\n\n", orNone(strings.Join(rep.LSMs, ",")))
+	for _, it := range rep.Items {
+		mark := "ok  "
+		if !it.OK {
+			mark = "FAIL"
+			if !it.Required {
+				mark = "no  "
+			}
+		}
+		line := fmt.Sprintf("%s %-22s %s", mark, it.Name, it.Mechanism)
+		if it.Detail != "" {
+			line += "  (" + it.Detail + ")"
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if rep.CanRun {
+		fmt.Fprintln(w, "\nctrace run can work on this node")
+	} else {
+		fmt.Fprintln(w, "\nctrace run cannot work on this node")
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
