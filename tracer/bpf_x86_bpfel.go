@@ -186,99 +186,72 @@ type bpfWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapComms              = "comms"
-	bpfMapEvents             = "events"
-	bpfMapInflights          = "inflights"
-	bpfMapLogbuf             = "logbuf"
-	bpfMapLost               = "lost"
-	bpfMapOpFlags            = "op_flags"
-	bpfMapScratch            = "scratch"
-	bpfMapSyscallOps         = "syscall_ops"
-	bpfMapTgids              = "tgids"
-	bpfMapWalks              = "walks"
-	bpfProgCapDeniedFexit    = "cap_denied_fexit"
-	bpfProgCapDeniedTp       = "cap_denied_tp"
-	bpfProgEnterAccess       = "enter_access"
-	bpfProgEnterChdir        = "enter_chdir"
-	bpfProgEnterChroot       = "enter_chroot"
-	bpfProgEnterClone        = "enter_clone"
-	bpfProgEnterClone3       = "enter_clone3"
-	bpfProgEnterExecve       = "enter_execve"
-	bpfProgEnterExecveat     = "enter_execveat"
-	bpfProgEnterFaccessat    = "enter_faccessat"
-	bpfProgEnterFaccessat2   = "enter_faccessat2"
-	bpfProgEnterFsconfig     = "enter_fsconfig"
-	bpfProgEnterFsmount      = "enter_fsmount"
-	bpfProgEnterFsopen       = "enter_fsopen"
-	bpfProgEnterFspick       = "enter_fspick"
-	bpfProgEnterMkdir        = "enter_mkdir"
-	bpfProgEnterMkdirat      = "enter_mkdirat"
-	bpfProgEnterMount        = "enter_mount"
-	bpfProgEnterMountSetattr = "enter_mount_setattr"
-	bpfProgEnterMoveMount    = "enter_move_mount"
-	bpfProgEnterNewfstatat   = "enter_newfstatat"
-	bpfProgEnterOpen         = "enter_open"
-	bpfProgEnterOpenTree     = "enter_open_tree"
-	bpfProgEnterOpenat       = "enter_openat"
-	bpfProgEnterOpenat2      = "enter_openat2"
-	bpfProgEnterPivotRoot    = "enter_pivot_root"
-	bpfProgEnterSetns        = "enter_setns"
-	bpfProgEnterStatx        = "enter_statx"
-	bpfProgEnterSymlink      = "enter_symlink"
-	bpfProgEnterSymlinkat    = "enter_symlinkat"
-	bpfProgEnterUmount2      = "enter_umount2"
-	bpfProgEnterUnshare      = "enter_unshare"
-	bpfProgExitAccess        = "exit_access"
-	bpfProgExitChdir         = "exit_chdir"
-	bpfProgExitChroot        = "exit_chroot"
-	bpfProgExitClone         = "exit_clone"
-	bpfProgExitClone3        = "exit_clone3"
-	bpfProgExitExecve        = "exit_execve"
-	bpfProgExitExecveat      = "exit_execveat"
-	bpfProgExitFaccessat     = "exit_faccessat"
-	bpfProgExitFaccessat2    = "exit_faccessat2"
-	bpfProgExitFsconfig      = "exit_fsconfig"
-	bpfProgExitFsmount       = "exit_fsmount"
-	bpfProgExitFsopen        = "exit_fsopen"
-	bpfProgExitFspick        = "exit_fspick"
-	bpfProgExitMkdir         = "exit_mkdir"
-	bpfProgExitMkdirat       = "exit_mkdirat"
-	bpfProgExitMount         = "exit_mount"
-	bpfProgExitMountSetattr  = "exit_mount_setattr"
-	bpfProgExitMoveMount     = "exit_move_mount"
-	bpfProgExitNewfstatat    = "exit_newfstatat"
-	bpfProgExitOpen          = "exit_open"
-	bpfProgExitOpenTree      = "exit_open_tree"
-	bpfProgExitOpenat        = "exit_openat"
-	bpfProgExitOpenat2       = "exit_openat2"
-	bpfProgExitPivotRoot     = "exit_pivot_root"
-	bpfProgExitSetns         = "exit_setns"
-	bpfProgExitStatx         = "exit_statx"
-	bpfProgExitSymlink       = "exit_symlink"
-	bpfProgExitSymlinkat     = "exit_symlinkat"
-	bpfProgExitUmount2       = "exit_umount2"
-	bpfProgExitUnshare       = "exit_unshare"
-	bpfProgFollowExit        = "follow_exit"
-	bpfProgFollowFork        = "follow_fork"
-	bpfProgKernelLog         = "kernel_log"
-	bpfVarCtraceCap          = "_ctrace_cap"
-	bpfVarCtraceEventFlag    = "_ctrace_event_flag"
-	bpfVarCtraceField        = "_ctrace_field"
-	bpfVarCtraceFieldFlag    = "_ctrace_field_flag"
-	bpfVarCtraceFieldKind    = "_ctrace_field_kind"
-	bpfVarCtraceFile         = "_ctrace_file"
-	bpfVarCtraceFileFlag     = "_ctrace_file_flag"
-	bpfVarCtraceLog          = "_ctrace_log"
-	bpfVarCtraceOp           = "_ctrace_op"
-	bpfVarCtraceRecordType   = "_ctrace_record_type"
-	bpfVarErrnoMask          = "errno_mask"
-	bpfVarFilterComm         = "filter_comm"
-	bpfVarFilterErrno        = "filter_errno"
-	bpfVarFilterTgid         = "filter_tgid"
-	bpfVarInflightPending    = "inflight_pending"
-	bpfVarSelfTgid           = "self_tgid"
-	bpfVarThreadSize         = "thread_size"
-	bpfVarTraceSuccess       = "trace_success"
+	bpfMapComms             = "comms"
+	bpfMapEvents            = "events"
+	bpfMapExits             = "exits"
+	bpfMapInflights         = "inflights"
+	bpfMapLogbuf            = "logbuf"
+	bpfMapLost              = "lost"
+	bpfMapOpFlags           = "op_flags"
+	bpfMapScratch           = "scratch"
+	bpfMapSyscallOps        = "syscall_ops"
+	bpfMapTgids             = "tgids"
+	bpfMapWalks             = "walks"
+	bpfProgCapDeniedFexit   = "cap_denied_fexit"
+	bpfProgCapDeniedTp      = "cap_denied_tp"
+	bpfProgExitAccess       = "exit_access"
+	bpfProgExitChdir        = "exit_chdir"
+	bpfProgExitChroot       = "exit_chroot"
+	bpfProgExitClone        = "exit_clone"
+	bpfProgExitClone3       = "exit_clone3"
+	bpfProgExitExecve       = "exit_execve"
+	bpfProgExitExecveat     = "exit_execveat"
+	bpfProgExitFaccessat    = "exit_faccessat"
+	bpfProgExitFaccessat2   = "exit_faccessat2"
+	bpfProgExitFsconfig     = "exit_fsconfig"
+	bpfProgExitFsmount      = "exit_fsmount"
+	bpfProgExitFsopen       = "exit_fsopen"
+	bpfProgExitFspick       = "exit_fspick"
+	bpfProgExitMkdir        = "exit_mkdir"
+	bpfProgExitMkdirat      = "exit_mkdirat"
+	bpfProgExitMount        = "exit_mount"
+	bpfProgExitMountSetattr = "exit_mount_setattr"
+	bpfProgExitMoveMount    = "exit_move_mount"
+	bpfProgExitNewfstatat   = "exit_newfstatat"
+	bpfProgExitOpen         = "exit_open"
+	bpfProgExitOpenTree     = "exit_open_tree"
+	bpfProgExitOpenat       = "exit_openat"
+	bpfProgExitOpenat2      = "exit_openat2"
+	bpfProgExitPivotRoot    = "exit_pivot_root"
+	bpfProgExitSetns        = "exit_setns"
+	bpfProgExitStatx        = "exit_statx"
+	bpfProgExitSymlink      = "exit_symlink"
+	bpfProgExitSymlinkat    = "exit_symlinkat"
+	bpfProgExitUmount2      = "exit_umount2"
+	bpfProgExitUnshare      = "exit_unshare"
+	bpfProgFollowExit       = "follow_exit"
+	bpfProgFollowFork       = "follow_fork"
+	bpfProgKernelLog        = "kernel_log"
+	bpfProgSysEnter         = "sys_enter"
+	bpfProgSysExit          = "sys_exit"
+	bpfVarCtraceCap         = "_ctrace_cap"
+	bpfVarCtraceEventFlag   = "_ctrace_event_flag"
+	bpfVarCtraceField       = "_ctrace_field"
+	bpfVarCtraceFieldFlag   = "_ctrace_field_flag"
+	bpfVarCtraceFieldKind   = "_ctrace_field_kind"
+	bpfVarCtraceFile        = "_ctrace_file"
+	bpfVarCtraceFileFlag    = "_ctrace_file_flag"
+	bpfVarCtraceLog         = "_ctrace_log"
+	bpfVarCtraceOp          = "_ctrace_op"
+	bpfVarCtraceRecordType  = "_ctrace_record_type"
+	bpfVarErrnoMask         = "errno_mask"
+	bpfVarFilterComm        = "filter_comm"
+	bpfVarFilterErrno       = "filter_errno"
+	bpfVarFilterTgid        = "filter_tgid"
+	bpfVarInflightPending   = "inflight_pending"
+	bpfVarSelfTgid          = "self_tgid"
+	bpfVarThreadSize        = "thread_size"
+	bpfVarTraceSuccess      = "trace_success"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -323,71 +296,43 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	CapDeniedFexit    *ebpf.ProgramSpec `ebpf:"cap_denied_fexit"`
-	CapDeniedTp       *ebpf.ProgramSpec `ebpf:"cap_denied_tp"`
-	EnterAccess       *ebpf.ProgramSpec `ebpf:"enter_access"`
-	EnterChdir        *ebpf.ProgramSpec `ebpf:"enter_chdir"`
-	EnterChroot       *ebpf.ProgramSpec `ebpf:"enter_chroot"`
-	EnterClone        *ebpf.ProgramSpec `ebpf:"enter_clone"`
-	EnterClone3       *ebpf.ProgramSpec `ebpf:"enter_clone3"`
-	EnterExecve       *ebpf.ProgramSpec `ebpf:"enter_execve"`
-	EnterExecveat     *ebpf.ProgramSpec `ebpf:"enter_execveat"`
-	EnterFaccessat    *ebpf.ProgramSpec `ebpf:"enter_faccessat"`
-	EnterFaccessat2   *ebpf.ProgramSpec `ebpf:"enter_faccessat2"`
-	EnterFsconfig     *ebpf.ProgramSpec `ebpf:"enter_fsconfig"`
-	EnterFsmount      *ebpf.ProgramSpec `ebpf:"enter_fsmount"`
-	EnterFsopen       *ebpf.ProgramSpec `ebpf:"enter_fsopen"`
-	EnterFspick       *ebpf.ProgramSpec `ebpf:"enter_fspick"`
-	EnterMkdir        *ebpf.ProgramSpec `ebpf:"enter_mkdir"`
-	EnterMkdirat      *ebpf.ProgramSpec `ebpf:"enter_mkdirat"`
-	EnterMount        *ebpf.ProgramSpec `ebpf:"enter_mount"`
-	EnterMountSetattr *ebpf.ProgramSpec `ebpf:"enter_mount_setattr"`
-	EnterMoveMount    *ebpf.ProgramSpec `ebpf:"enter_move_mount"`
-	EnterNewfstatat   *ebpf.ProgramSpec `ebpf:"enter_newfstatat"`
-	EnterOpen         *ebpf.ProgramSpec `ebpf:"enter_open"`
-	EnterOpenTree     *ebpf.ProgramSpec `ebpf:"enter_open_tree"`
-	EnterOpenat       *ebpf.ProgramSpec `ebpf:"enter_openat"`
-	EnterOpenat2      *ebpf.ProgramSpec `ebpf:"enter_openat2"`
-	EnterPivotRoot    *ebpf.ProgramSpec `ebpf:"enter_pivot_root"`
-	EnterSetns        *ebpf.ProgramSpec `ebpf:"enter_setns"`
-	EnterStatx        *ebpf.ProgramSpec `ebpf:"enter_statx"`
-	EnterSymlink      *ebpf.ProgramSpec `ebpf:"enter_symlink"`
-	EnterSymlinkat    *ebpf.ProgramSpec `ebpf:"enter_symlinkat"`
-	EnterUmount2      *ebpf.ProgramSpec `ebpf:"enter_umount2"`
-	EnterUnshare      *ebpf.ProgramSpec `ebpf:"enter_unshare"`
-	ExitAccess        *ebpf.ProgramSpec `ebpf:"exit_access"`
-	ExitChdir         *ebpf.ProgramSpec `ebpf:"exit_chdir"`
-	ExitChroot        *ebpf.ProgramSpec `ebpf:"exit_chroot"`
-	ExitClone         *ebpf.ProgramSpec `ebpf:"exit_clone"`
-	ExitClone3        *ebpf.ProgramSpec `ebpf:"exit_clone3"`
-	ExitExecve        *ebpf.ProgramSpec `ebpf:"exit_execve"`
-	ExitExecveat      *ebpf.ProgramSpec `ebpf:"exit_execveat"`
-	ExitFaccessat     *ebpf.ProgramSpec `ebpf:"exit_faccessat"`
-	ExitFaccessat2    *ebpf.ProgramSpec `ebpf:"exit_faccessat2"`
-	ExitFsconfig      *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
-	ExitFsmount       *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
-	ExitFsopen        *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
-	ExitFspick        *ebpf.ProgramSpec `ebpf:"exit_fspick"`
-	ExitMkdir         *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
-	ExitMkdirat       *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
-	ExitMount         *ebpf.ProgramSpec `ebpf:"exit_mount"`
-	ExitMountSetattr  *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
-	ExitMoveMount     *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
-	ExitNewfstatat    *ebpf.ProgramSpec `ebpf:"exit_newfstatat"`
-	ExitOpen          *ebpf.ProgramSpec `ebpf:"exit_open"`
-	ExitOpenTree      *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
-	ExitOpenat        *ebpf.ProgramSpec `ebpf:"exit_openat"`
-	ExitOpenat2       *ebpf.ProgramSpec `ebpf:"exit_openat2"`
-	ExitPivotRoot     *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
-	ExitSetns         *ebpf.ProgramSpec `ebpf:"exit_setns"`
-	ExitStatx         *ebpf.ProgramSpec `ebpf:"exit_statx"`
-	ExitSymlink       *ebpf.ProgramSpec `ebpf:"exit_symlink"`
-	ExitSymlinkat     *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
-	ExitUmount2       *ebpf.ProgramSpec `ebpf:"exit_umount2"`
-	ExitUnshare       *ebpf.ProgramSpec `ebpf:"exit_unshare"`
-	FollowExit        *ebpf.ProgramSpec `ebpf:"follow_exit"`
-	FollowFork        *ebpf.ProgramSpec `ebpf:"follow_fork"`
-	KernelLog         *ebpf.ProgramSpec `ebpf:"kernel_log"`
+	CapDeniedFexit   *ebpf.ProgramSpec `ebpf:"cap_denied_fexit"`
+	CapDeniedTp      *ebpf.ProgramSpec `ebpf:"cap_denied_tp"`
+	ExitAccess       *ebpf.ProgramSpec `ebpf:"exit_access"`
+	ExitChdir        *ebpf.ProgramSpec `ebpf:"exit_chdir"`
+	ExitChroot       *ebpf.ProgramSpec `ebpf:"exit_chroot"`
+	ExitClone        *ebpf.ProgramSpec `ebpf:"exit_clone"`
+	ExitClone3       *ebpf.ProgramSpec `ebpf:"exit_clone3"`
+	ExitExecve       *ebpf.ProgramSpec `ebpf:"exit_execve"`
+	ExitExecveat     *ebpf.ProgramSpec `ebpf:"exit_execveat"`
+	ExitFaccessat    *ebpf.ProgramSpec `ebpf:"exit_faccessat"`
+	ExitFaccessat2   *ebpf.ProgramSpec `ebpf:"exit_faccessat2"`
+	ExitFsconfig     *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
+	ExitFsmount      *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
+	ExitFsopen       *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
+	ExitFspick       *ebpf.ProgramSpec `ebpf:"exit_fspick"`
+	ExitMkdir        *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
+	ExitMkdirat      *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
+	ExitMount        *ebpf.ProgramSpec `ebpf:"exit_mount"`
+	ExitMountSetattr *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
+	ExitMoveMount    *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
+	ExitNewfstatat   *ebpf.ProgramSpec `ebpf:"exit_newfstatat"`
+	ExitOpen         *ebpf.ProgramSpec `ebpf:"exit_open"`
+	ExitOpenTree     *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
+	ExitOpenat       *ebpf.ProgramSpec `ebpf:"exit_openat"`
+	ExitOpenat2      *ebpf.ProgramSpec `ebpf:"exit_openat2"`
+	ExitPivotRoot    *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
+	ExitSetns        *ebpf.ProgramSpec `ebpf:"exit_setns"`
+	ExitStatx        *ebpf.ProgramSpec `ebpf:"exit_statx"`
+	ExitSymlink      *ebpf.ProgramSpec `ebpf:"exit_symlink"`
+	ExitSymlinkat    *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
+	ExitUmount2      *ebpf.ProgramSpec `ebpf:"exit_umount2"`
+	ExitUnshare      *ebpf.ProgramSpec `ebpf:"exit_unshare"`
+	FollowExit       *ebpf.ProgramSpec `ebpf:"follow_exit"`
+	FollowFork       *ebpf.ProgramSpec `ebpf:"follow_fork"`
+	KernelLog        *ebpf.ProgramSpec `ebpf:"kernel_log"`
+	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -396,6 +341,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	Comms      *ebpf.MapSpec `ebpf:"comms"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	Exits      *ebpf.MapSpec `ebpf:"exits"`
 	Inflights  *ebpf.MapSpec `ebpf:"inflights"`
 	Logbuf     *ebpf.MapSpec `ebpf:"logbuf"`
 	Lost       *ebpf.MapSpec `ebpf:"lost"`
@@ -452,6 +398,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	Comms      *ebpf.Map `ebpf:"comms"`
 	Events     *ebpf.Map `ebpf:"events"`
+	Exits      *ebpf.Map `ebpf:"exits"`
 	Inflights  *ebpf.Map `ebpf:"inflights"`
 	Logbuf     *ebpf.Map `ebpf:"logbuf"`
 	Lost       *ebpf.Map `ebpf:"lost"`
@@ -466,6 +413,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Comms,
 		m.Events,
+		m.Exits,
 		m.Inflights,
 		m.Logbuf,
 		m.Lost,
@@ -505,107 +453,49 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	CapDeniedFexit    *ebpf.Program `ebpf:"cap_denied_fexit"`
-	CapDeniedTp       *ebpf.Program `ebpf:"cap_denied_tp"`
-	EnterAccess       *ebpf.Program `ebpf:"enter_access"`
-	EnterChdir        *ebpf.Program `ebpf:"enter_chdir"`
-	EnterChroot       *ebpf.Program `ebpf:"enter_chroot"`
-	EnterClone        *ebpf.Program `ebpf:"enter_clone"`
-	EnterClone3       *ebpf.Program `ebpf:"enter_clone3"`
-	EnterExecve       *ebpf.Program `ebpf:"enter_execve"`
-	EnterExecveat     *ebpf.Program `ebpf:"enter_execveat"`
-	EnterFaccessat    *ebpf.Program `ebpf:"enter_faccessat"`
-	EnterFaccessat2   *ebpf.Program `ebpf:"enter_faccessat2"`
-	EnterFsconfig     *ebpf.Program `ebpf:"enter_fsconfig"`
-	EnterFsmount      *ebpf.Program `ebpf:"enter_fsmount"`
-	EnterFsopen       *ebpf.Program `ebpf:"enter_fsopen"`
-	EnterFspick       *ebpf.Program `ebpf:"enter_fspick"`
-	EnterMkdir        *ebpf.Program `ebpf:"enter_mkdir"`
-	EnterMkdirat      *ebpf.Program `ebpf:"enter_mkdirat"`
-	EnterMount        *ebpf.Program `ebpf:"enter_mount"`
-	EnterMountSetattr *ebpf.Program `ebpf:"enter_mount_setattr"`
-	EnterMoveMount    *ebpf.Program `ebpf:"enter_move_mount"`
-	EnterNewfstatat   *ebpf.Program `ebpf:"enter_newfstatat"`
-	EnterOpen         *ebpf.Program `ebpf:"enter_open"`
-	EnterOpenTree     *ebpf.Program `ebpf:"enter_open_tree"`
-	EnterOpenat       *ebpf.Program `ebpf:"enter_openat"`
-	EnterOpenat2      *ebpf.Program `ebpf:"enter_openat2"`
-	EnterPivotRoot    *ebpf.Program `ebpf:"enter_pivot_root"`
-	EnterSetns        *ebpf.Program `ebpf:"enter_setns"`
-	EnterStatx        *ebpf.Program `ebpf:"enter_statx"`
-	EnterSymlink      *ebpf.Program `ebpf:"enter_symlink"`
-	EnterSymlinkat    *ebpf.Program `ebpf:"enter_symlinkat"`
-	EnterUmount2      *ebpf.Program `ebpf:"enter_umount2"`
-	EnterUnshare      *ebpf.Program `ebpf:"enter_unshare"`
-	ExitAccess        *ebpf.Program `ebpf:"exit_access"`
-	ExitChdir         *ebpf.Program `ebpf:"exit_chdir"`
-	ExitChroot        *ebpf.Program `ebpf:"exit_chroot"`
-	ExitClone         *ebpf.Program `ebpf:"exit_clone"`
-	ExitClone3        *ebpf.Program `ebpf:"exit_clone3"`
-	ExitExecve        *ebpf.Program `ebpf:"exit_execve"`
-	ExitExecveat      *ebpf.Program `ebpf:"exit_execveat"`
-	ExitFaccessat     *ebpf.Program `ebpf:"exit_faccessat"`
-	ExitFaccessat2    *ebpf.Program `ebpf:"exit_faccessat2"`
-	ExitFsconfig      *ebpf.Program `ebpf:"exit_fsconfig"`
-	ExitFsmount       *ebpf.Program `ebpf:"exit_fsmount"`
-	ExitFsopen        *ebpf.Program `ebpf:"exit_fsopen"`
-	ExitFspick        *ebpf.Program `ebpf:"exit_fspick"`
-	ExitMkdir         *ebpf.Program `ebpf:"exit_mkdir"`
-	ExitMkdirat       *ebpf.Program `ebpf:"exit_mkdirat"`
-	ExitMount         *ebpf.Program `ebpf:"exit_mount"`
-	ExitMountSetattr  *ebpf.Program `ebpf:"exit_mount_setattr"`
-	ExitMoveMount     *ebpf.Program `ebpf:"exit_move_mount"`
-	ExitNewfstatat    *ebpf.Program `ebpf:"exit_newfstatat"`
-	ExitOpen          *ebpf.Program `ebpf:"exit_open"`
-	ExitOpenTree      *ebpf.Program `ebpf:"exit_open_tree"`
-	ExitOpenat        *ebpf.Program `ebpf:"exit_openat"`
-	ExitOpenat2       *ebpf.Program `ebpf:"exit_openat2"`
-	ExitPivotRoot     *ebpf.Program `ebpf:"exit_pivot_root"`
-	ExitSetns         *ebpf.Program `ebpf:"exit_setns"`
-	ExitStatx         *ebpf.Program `ebpf:"exit_statx"`
-	ExitSymlink       *ebpf.Program `ebpf:"exit_symlink"`
-	ExitSymlinkat     *ebpf.Program `ebpf:"exit_symlinkat"`
-	ExitUmount2       *ebpf.Program `ebpf:"exit_umount2"`
-	ExitUnshare       *ebpf.Program `ebpf:"exit_unshare"`
-	FollowExit        *ebpf.Program `ebpf:"follow_exit"`
-	FollowFork        *ebpf.Program `ebpf:"follow_fork"`
-	KernelLog         *ebpf.Program `ebpf:"kernel_log"`
+	CapDeniedFexit   *ebpf.Program `ebpf:"cap_denied_fexit"`
+	CapDeniedTp      *ebpf.Program `ebpf:"cap_denied_tp"`
+	ExitAccess       *ebpf.Program `ebpf:"exit_access"`
+	ExitChdir        *ebpf.Program `ebpf:"exit_chdir"`
+	ExitChroot       *ebpf.Program `ebpf:"exit_chroot"`
+	ExitClone        *ebpf.Program `ebpf:"exit_clone"`
+	ExitClone3       *ebpf.Program `ebpf:"exit_clone3"`
+	ExitExecve       *ebpf.Program `ebpf:"exit_execve"`
+	ExitExecveat     *ebpf.Program `ebpf:"exit_execveat"`
+	ExitFaccessat    *ebpf.Program `ebpf:"exit_faccessat"`
+	ExitFaccessat2   *ebpf.Program `ebpf:"exit_faccessat2"`
+	ExitFsconfig     *ebpf.Program `ebpf:"exit_fsconfig"`
+	ExitFsmount      *ebpf.Program `ebpf:"exit_fsmount"`
+	ExitFsopen       *ebpf.Program `ebpf:"exit_fsopen"`
+	ExitFspick       *ebpf.Program `ebpf:"exit_fspick"`
+	ExitMkdir        *ebpf.Program `ebpf:"exit_mkdir"`
+	ExitMkdirat      *ebpf.Program `ebpf:"exit_mkdirat"`
+	ExitMount        *ebpf.Program `ebpf:"exit_mount"`
+	ExitMountSetattr *ebpf.Program `ebpf:"exit_mount_setattr"`
+	ExitMoveMount    *ebpf.Program `ebpf:"exit_move_mount"`
+	ExitNewfstatat   *ebpf.Program `ebpf:"exit_newfstatat"`
+	ExitOpen         *ebpf.Program `ebpf:"exit_open"`
+	ExitOpenTree     *ebpf.Program `ebpf:"exit_open_tree"`
+	ExitOpenat       *ebpf.Program `ebpf:"exit_openat"`
+	ExitOpenat2      *ebpf.Program `ebpf:"exit_openat2"`
+	ExitPivotRoot    *ebpf.Program `ebpf:"exit_pivot_root"`
+	ExitSetns        *ebpf.Program `ebpf:"exit_setns"`
+	ExitStatx        *ebpf.Program `ebpf:"exit_statx"`
+	ExitSymlink      *ebpf.Program `ebpf:"exit_symlink"`
+	ExitSymlinkat    *ebpf.Program `ebpf:"exit_symlinkat"`
+	ExitUmount2      *ebpf.Program `ebpf:"exit_umount2"`
+	ExitUnshare      *ebpf.Program `ebpf:"exit_unshare"`
+	FollowExit       *ebpf.Program `ebpf:"follow_exit"`
+	FollowFork       *ebpf.Program `ebpf:"follow_fork"`
+	KernelLog        *ebpf.Program `ebpf:"kernel_log"`
+	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
+	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.CapDeniedFexit,
 		p.CapDeniedTp,
-		p.EnterAccess,
-		p.EnterChdir,
-		p.EnterChroot,
-		p.EnterClone,
-		p.EnterClone3,
-		p.EnterExecve,
-		p.EnterExecveat,
-		p.EnterFaccessat,
-		p.EnterFaccessat2,
-		p.EnterFsconfig,
-		p.EnterFsmount,
-		p.EnterFsopen,
-		p.EnterFspick,
-		p.EnterMkdir,
-		p.EnterMkdirat,
-		p.EnterMount,
-		p.EnterMountSetattr,
-		p.EnterMoveMount,
-		p.EnterNewfstatat,
-		p.EnterOpen,
-		p.EnterOpenTree,
-		p.EnterOpenat,
-		p.EnterOpenat2,
-		p.EnterPivotRoot,
-		p.EnterSetns,
-		p.EnterStatx,
-		p.EnterSymlink,
-		p.EnterSymlinkat,
-		p.EnterUmount2,
-		p.EnterUnshare,
 		p.ExitAccess,
 		p.ExitChdir,
 		p.ExitChroot,
@@ -639,6 +529,8 @@ func (p *bpfPrograms) Close() error {
 		p.FollowExit,
 		p.FollowFork,
 		p.KernelLog,
+		p.SysEnter,
+		p.SysExit,
 	)
 }
 

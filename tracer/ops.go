@@ -54,12 +54,10 @@ type argSpec struct {
 }
 
 type opSpec struct {
-	name       string
-	family     Family
-	tracepoint string // the kernel's syscalls:sys_exit_* suffix, when not name
-	program    string // the exit program in bpf/ctrace.bpf.c
-	entry      string // the entry program
-	args       []argSpec
+	name    string
+	family  Family
+	program string // the exit program in bpf/ctrace.bpf.c
+	args    []argSpec
 }
 
 // Argument names are the man pages'.
@@ -75,7 +73,7 @@ var ops = [...]opSpec{
 		{name: "source", kind: KindString}, {name: "target", kind: KindString},
 		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
 		{name: "data", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, tracepoint: "umount", args: []argSpec{
+	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, args: []argSpec{
 		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
 	bpfCtraceOpCTRACE_OP_FSOPEN: {name: "fsopen", family: FamilyMount, args: []argSpec{
 		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
@@ -155,10 +153,6 @@ func init() {
 	for i := range ops {
 		if ops[i].name != "" {
 			ops[i].program = "exit_" + ops[i].name
-			ops[i].entry = "enter_" + ops[i].name
-			if ops[i].tracepoint == "" {
-				ops[i].tracepoint = ops[i].name
-			}
 		}
 	}
 }

@@ -100,22 +100,23 @@ func hasTracepointBTF(name string) bool {
 	return k.TypeByName("btf_trace_"+name, &td) == nil
 }
 
-// arm tells the kernel side which syscalls are traced, by number, and
-// which have their entry attached. Until then reason programs see no call
-// in flight and no exit infers a seccomp rejection.
+// arm tells the kernel side which syscalls are traced, by number. Until
+// then the dispatcher and the reason programs see no traced call.
 func (t *Tracer) arm() error {
 	nrs := t.coll.Maps["syscall_ops"]
 	for _, o := range t.attachedOps {
-		nr, ok := syscallNR[o]
-		if !ok {
-			continue
-		}
-		if err := nrs.Put(nr, uint16(o)); err != nil {
+		if err := nrs.Put(syscallNR[o], uint16(o)); err != nil {
 			return fmt.Errorf("arm syscall %s: %w", o, err)
 		}
 	}
+	return nil
+}
+
+// armEntries lets exits infer seccomp rejections, once the entry program
+// watches every traced call.
+func (t *Tracer) armEntries() error {
 	flags := t.coll.Maps["op_flags"]
-	for _, o := range t.entries {
+	for _, o := range t.attachedOps {
 		if err := flags.Put(uint32(o), uint32(1)); err != nil { // OPF_ENTRY
 			return fmt.Errorf("arm entry of %s: %w", o, err)
 		}

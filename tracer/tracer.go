@@ -67,8 +67,8 @@ type Tracer struct {
 	attached []string
 	skipped  []Skip
 
-	attachedOps []Op // ops whose exit is attached
-	entries     []Op // ops whose entry is attached
+	attachedOps []Op // ops whose exit is installed
+	entered     bool // sys_enter is attached
 	lost        uint64
 	bootBase    int64 // wall clock minus boot clock, in ns
 
@@ -96,8 +96,8 @@ func Open(opts Options) (*Tracer, error) {
 			return nil, fmt.Errorf("unknown syscall op %d", o)
 		}
 		keep[ops[o].program] = true
-		keep[ops[o].entry] = true
 	}
+	keep["sys_exit"], keep["sys_enter"] = true, true
 	// Reason programs hook the kernel in ways some kernels refuse; they
 	// are loaded on their own after the rest, so that a refusal costs the
 	// reason, not the tracer.
@@ -135,10 +135,6 @@ func Open(opts Options) (*Tracer, error) {
 	if len(t.attached) == 0 {
 		t.Close()
 		return nil, errors.New("no syscall could be traced on this kernel: " + t.skipSummary())
-	}
-	if err := t.arm(); err != nil {
-		t.Close()
-		return nil, err
 	}
 	t.rd, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
@@ -230,37 +226,43 @@ func (t *Tracer) Trace(pid uint32) error {
 }
 
 func (t *Tracer) attach(opts *Options) error {
-	var entryErr error
+	exits := t.coll.Maps["exits"]
 	for _, o := range opts.Syscalls {
 		spec := &ops[o]
-		// The entry first: a call must not reach an attached exit
-		// having passed an entry that was not attached yet.
-		tp := "sys_enter_" + spec.tracepoint
-		l, err := link.Tracepoint("syscalls", tp, t.coll.Programs[spec.entry], nil)
-		if err == nil {
-			t.links = append(t.links, l)
-			t.entries = append(t.entries, o)
-		} else if entryErr == nil {
-			entryErr = fmt.Errorf("attach %s to syscalls/%s: %w", spec.entry, tp, err)
-		}
-		tp = "sys_exit_" + spec.tracepoint
-		l, err = link.Tracepoint("syscalls", tp, t.coll.Programs[spec.program], nil)
-		if errors.Is(err, os.ErrNotExist) {
-			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("no tracepoint syscalls/%s on this kernel", tp)})
+		if _, ok := syscallNR[o]; !ok {
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: errors.New("no such syscall on this architecture")})
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("attach %s to syscalls/%s: %w", spec.program, tp, err)
+		if err := exits.Put(uint32(o), t.coll.Programs[spec.program]); err != nil {
+			return fmt.Errorf("install %s: %w", spec.program, err)
 		}
-		t.links = append(t.links, l)
 		t.attached = append(t.attached, spec.name)
 		t.attachedOps = append(t.attachedOps, o)
 	}
-	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering)"}
-	if len(t.entries) == 0 {
-		f = Feature{Name: "seccomp", Err: entryErr}
+	if err := t.arm(); err != nil {
+		return err
+	}
+	// The entry first: a call must not reach the exit having passed an
+	// entry that was not watched yet.
+	f := Feature{Name: "seccomp", Mechanism: "raw_tracepoint/sys_enter (a filtered call exits without entering)"}
+	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: t.coll.Programs["sys_enter"]})
+	if err != nil {
+		f = Feature{Name: "seccomp", Err: fmt.Errorf("attach sys_enter: %w", err)}
+	} else {
+		t.links = append(t.links, l)
+		t.entered = true
 	}
 	t.features = append([]Feature{f}, t.features...)
+	l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_exit", Program: t.coll.Programs["sys_exit"]})
+	if err != nil {
+		return fmt.Errorf("attach sys_exit to raw tracepoint sys_exit: %w", err)
+	}
+	t.links = append(t.links, l)
+	if t.entered {
+		if err := t.armEntries(); err != nil {
+			return err
+		}
+	}
 	if opts.Follow {
 		for _, name := range []string{"follow_fork", "follow_exit"} {
 			l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name]})
