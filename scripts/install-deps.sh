@@ -13,7 +13,8 @@ generate)
 	command -v bpftool >/dev/null || want="$want bpftool"
 	;;
 test)
-	: # the tests need nothing beyond Go yet
+	# bpftool: tests check that no program stays loaded after ctrace exits.
+	command -v bpftool >/dev/null || want="$want bpftool"
 	;;
 *)
 	echo "usage: $0 test|generate" >&2
