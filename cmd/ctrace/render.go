@@ -142,7 +142,7 @@ func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
 		if a.Truncated {
 			truncated = append(truncated, a.Name)
 		}
-		if ev.NoArgs {
+		if ev.NoArgs || a.Unused {
 			continue
 		}
 		jsonArg(args, a)
@@ -152,12 +152,19 @@ func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
 		e = e.Strs("truncated", truncated)
 	}
 	p := &ev.Proc
-	e = e.Dict("proc", zerolog.Dict().
+	proc := zerolog.Dict().
 		Uint32("pid", p.PID).Uint32("tid", p.TID).Uint32("ppid", p.PPID).
 		Str("comm", p.Comm).Uint32("uid", p.UID).Uint32("gid", p.GID).
-		Uint64("cgroup_id", p.CgroupID).
-		Uint32("mntns", p.MntNS).Uint32("pidns", p.PidNS).
-		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)).
+		Uint64("cgroup_id", p.CgroupID)
+	if p.Cgroup != "" {
+		proc.Str("cgroup", p.Cgroup)
+	}
+	if p.Cmdline != nil {
+		proc.Strs("cmdline", p.Cmdline)
+	}
+	proc.Uint32("mntns", p.MntNS).Uint32("pidns", p.PidNS).
+		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)
+	e = e.Dict("proc", proc).
 		Array("reasons", jsonReasons(ev.Reasons)).
 		RawJSON("container", []byte("null"))
 	if rule != nil {
