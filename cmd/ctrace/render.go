@@ -109,9 +109,19 @@ func appendText(b []byte, ev *tracer.Event, color bool) []byte {
 		b = append(b, colorReset...)
 	}
 	b = append(b, " ("...)
-	b = append(b, ev.Errno.Error()...)
+	b = append(b, errnoMessage(ev.Errno)...)
 	b = append(b, ')')
 	return b
+}
+
+// errnoMessage is the error's message as strerror(3), and so strace, print
+// it: Go's messages are glibc's with the first letter in lower case.
+func errnoMessage(e unix.Errno) string {
+	m := e.Error()
+	if m != "" && m[0] >= 'a' && m[0] <= 'z' {
+		m = string(m[0]-'a'+'A') + m[1:]
+	}
+	return m
 }
 
 func errnoName(e unix.Errno) string {
@@ -131,7 +141,7 @@ func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
 	if ev.Failed() {
 		e = e.Int64("ret", -1).
 			Str("errno", errnoName(ev.Errno)).
-			Str("error", ev.Errno.Error())
+			Str("error", errnoMessage(ev.Errno))
 	} else {
 		e = e.Int64("ret", ev.Ret)
 	}
