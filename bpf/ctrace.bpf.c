@@ -41,6 +41,8 @@ const enum ctrace_file_flag *_ctrace_file_flag __attribute__((unused));
 const enum ctrace_record_type *_ctrace_record_type __attribute__((unused));
 const struct ctrace_log *_ctrace_log __attribute__((unused));
 const struct ctrace_cap *_ctrace_cap __attribute__((unused));
+const struct ctrace_lsm *_ctrace_lsm __attribute__((unused));
+const enum ctrace_lsm_hook *_ctrace_lsm_hook __attribute__((unused));
 
 /* Knobs, set by user space before load. The verifier sees them as
  * constants and drops the branches they turn off. */
@@ -122,7 +124,9 @@ struct inflight {
 	__u16 flags; /* enum inflight_flag */
 	__u16 nlogs; /* kernel log records sent for the call */
 	__u16 ncaps;
+	__u16 nlsms;
 	struct ctrace_cap caps[CTRACE_CAPS_MAX];
+	struct ctrace_lsm lsms[CTRACE_LSMS_MAX];
 };
 
 enum inflight_flag {
@@ -756,6 +760,16 @@ static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, b
 			off = close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CAP, 0,
 					  sizeof(struct ctrace_cap));
 		}
+		for (i = 0; i < CTRACE_LSMS_MAX; i++) {
+			if (i >= st->nlsms || !fits(off, sizeof(struct ctrace_lsm)))
+				break;
+			barrier_var(off);
+			off &= CTRACE_DATA_MAX - 1;
+			__builtin_memcpy(&b->data[off + sizeof(struct ctrace_field)], &st->lsms[i],
+					 sizeof(struct ctrace_lsm));
+			off = close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_LSM, 0,
+					  sizeof(struct ctrace_lsm));
+		}
 	}
 	forget_state();
 	return off;
@@ -875,6 +889,7 @@ static __always_inline int on_enter(__u16 op)
 		st->flags = INFLIGHT_ENTERED | (st->flags & INFLIGHT_COUNTED);
 		st->nlogs = 0;
 		st->ncaps = 0;
+		st->nlsms = 0;
 		return 0;
 	}
 	fresh.op = op;
@@ -1183,6 +1198,74 @@ int BPF_PROG(kernel_log, const char *text, size_t len)
 	}
 	st->nlogs++;
 	return 0;
+}
+
+/* ---- reasons: LSM hook denials ------------------------------------- */
+
+/* Records a security_* hook that refused a traced call in flight. */
+static __always_inline int on_lsm_denied(__u32 hook, int ret)
+{
+	struct inflight *st;
+	__u16 op, n;
+
+	if (ret == 0 || (bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return 0;
+	op = current_op();
+	if (!op)
+		return 0;
+	st = reason_state(op);
+	if (!st)
+		return 0;
+	n = st->nlsms;
+	if (n >= CTRACE_LSMS_MAX)
+		return 0;
+	st->lsms[n & (CTRACE_LSMS_MAX - 1)].hook = hook;
+	st->lsms[n & (CTRACE_LSMS_MAX - 1)].ret = ret;
+	st->nlsms = n + 1;
+	return 0;
+}
+
+/* fexit/security_sb_mount: the LSMs' verdict on mount(2). */
+SEC("fexit/security_sb_mount")
+int BPF_PROG(lsm_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_SB_MOUNT, ret);
+}
+
+/* fexit/security_sb_umount: on umount2(2). */
+SEC("fexit/security_sb_umount")
+int BPF_PROG(lsm_sb_umount, struct vfsmount *mnt, int flags, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_SB_UMOUNT, ret);
+}
+
+/* fexit/security_move_mount: on move_mount(2). */
+SEC("fexit/security_move_mount")
+int BPF_PROG(lsm_move_mount, const struct path *from, const struct path *to, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_MOVE_MOUNT, ret);
+}
+
+/* fexit/security_sb_pivotroot: on pivot_root(2). */
+SEC("fexit/security_sb_pivotroot")
+int BPF_PROG(lsm_sb_pivotroot, const struct path *old_path, const struct path *new_path, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_SB_PIVOTROOT, ret);
+}
+
+/* fexit/security_file_open: on every open of the traced calls. */
+SEC("fexit/security_file_open")
+int BPF_PROG(lsm_file_open, struct file *file, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_FILE_OPEN, ret);
+}
+
+/* fexit/security_bprm_check: on execve(2) and execveat(2). */
+SEC("fexit/security_bprm_check")
+int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	return on_lsm_denied(CTRACE_LSM_BPRM_CHECK, ret);
 }
 
 /* ---- dispatch ------------------------------------------------------- */

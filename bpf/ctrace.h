@@ -33,6 +33,8 @@
 #define CTRACE_LOG_MAX 1024
 /* Capability denials kept for one call, one per capability and namespace. */
 #define CTRACE_CAPS_MAX 4
+/* LSM hook denials kept for one call. */
+#define CTRACE_LSMS_MAX 2
 /* Extents of the caller's uid map carried with a capability denial. */
 #define CTRACE_UID_EXTENTS 3
 /* Levels of the task's cgroup path carried, from the leaf up. */
@@ -103,6 +105,9 @@ enum ctrace_field_kind {
 	 * containerd shim), from its mm, each string followed by a NUL. arg is
 	 * CTRACE_ARG_NONE. */
 	CTRACE_FIELD_CMDLINE,
+	/* An LSM hook that denied the call: a struct ctrace_lsm. arg is
+	 * CTRACE_ARG_NONE. */
+	CTRACE_FIELD_LSM,
 };
 
 /* ctrace_field.arg of fields that belong to no argument. */
@@ -193,6 +198,24 @@ struct ctrace_cap {
 	__u32 caller_userns; /* inode of the caller's own user namespace */
 	__u32 nextents; /* extents in the caller's uid map (may exceed those sent) */
 	struct ctrace_uid_extent extents[CTRACE_UID_EXTENTS];
+};
+
+/* The security_* hooks whose denials are recorded (fexit, where the kernel
+ * allows it). */
+enum ctrace_lsm_hook {
+	CTRACE_LSM_UNSET = 0,
+	CTRACE_LSM_SB_MOUNT,
+	CTRACE_LSM_SB_UMOUNT,
+	CTRACE_LSM_MOVE_MOUNT,
+	CTRACE_LSM_SB_PIVOTROOT,
+	CTRACE_LSM_FILE_OPEN,
+	CTRACE_LSM_BPRM_CHECK,
+};
+
+/* Data of a CTRACE_FIELD_LSM field. */
+struct ctrace_lsm {
+	__u32 hook; /* enum ctrace_lsm_hook */
+	__s32 ret; /* what the hook returned: -errno */
 };
 
 /* Head of a CTRACE_FIELD_FILE field. */

@@ -95,6 +95,7 @@ const (
 	bpfCtraceFieldKindCTRACE_FIELD_CAP     bpfCtraceFieldKind = 6
 	bpfCtraceFieldKindCTRACE_FIELD_CGROUP  bpfCtraceFieldKind = 7
 	bpfCtraceFieldKindCTRACE_FIELD_CMDLINE bpfCtraceFieldKind = 8
+	bpfCtraceFieldKindCTRACE_FIELD_LSM     bpfCtraceFieldKind = 9
 )
 
 type bpfCtraceFile struct {
@@ -119,6 +120,24 @@ type bpfCtraceLog struct {
 	TsNs uint64
 	Msg  [1024]int8
 }
+
+type bpfCtraceLsm struct {
+	_    structs.HostLayout
+	Hook uint32
+	Ret  int32
+}
+
+type bpfCtraceLsmHook uint32
+
+const (
+	bpfCtraceLsmHookCTRACE_LSM_UNSET        bpfCtraceLsmHook = 0
+	bpfCtraceLsmHookCTRACE_LSM_SB_MOUNT     bpfCtraceLsmHook = 1
+	bpfCtraceLsmHookCTRACE_LSM_SB_UMOUNT    bpfCtraceLsmHook = 2
+	bpfCtraceLsmHookCTRACE_LSM_MOVE_MOUNT   bpfCtraceLsmHook = 3
+	bpfCtraceLsmHookCTRACE_LSM_SB_PIVOTROOT bpfCtraceLsmHook = 4
+	bpfCtraceLsmHookCTRACE_LSM_FILE_OPEN    bpfCtraceLsmHook = 5
+	bpfCtraceLsmHookCTRACE_LSM_BPRM_CHECK   bpfCtraceLsmHook = 6
+)
 
 type bpfCtraceOp uint32
 
@@ -170,7 +189,10 @@ type bpfInflight struct {
 	Flags uint16
 	Nlogs uint16
 	Ncaps uint16
+	Nlsms uint16
+	_     [2]byte
 	Caps  [4]bpfCtraceCap
+	Lsms  [2]bpfCtraceLsm
 }
 
 type bpfWalk struct {
@@ -232,6 +254,12 @@ const (
 	bpfProgFollowExit       = "follow_exit"
 	bpfProgFollowFork       = "follow_fork"
 	bpfProgKernelLog        = "kernel_log"
+	bpfProgLsmBprmCheck     = "lsm_bprm_check"
+	bpfProgLsmFileOpen      = "lsm_file_open"
+	bpfProgLsmMoveMount     = "lsm_move_mount"
+	bpfProgLsmSbMount       = "lsm_sb_mount"
+	bpfProgLsmSbPivotroot   = "lsm_sb_pivotroot"
+	bpfProgLsmSbUmount      = "lsm_sb_umount"
 	bpfProgSysEnter         = "sys_enter"
 	bpfProgSysExit          = "sys_exit"
 	bpfVarCtraceCap         = "_ctrace_cap"
@@ -242,6 +270,8 @@ const (
 	bpfVarCtraceFile        = "_ctrace_file"
 	bpfVarCtraceFileFlag    = "_ctrace_file_flag"
 	bpfVarCtraceLog         = "_ctrace_log"
+	bpfVarCtraceLsm         = "_ctrace_lsm"
+	bpfVarCtraceLsmHook     = "_ctrace_lsm_hook"
 	bpfVarCtraceOp          = "_ctrace_op"
 	bpfVarCtraceRecordType  = "_ctrace_record_type"
 	bpfVarErrnoMask         = "errno_mask"
@@ -331,6 +361,12 @@ type bpfProgramSpecs struct {
 	FollowExit       *ebpf.ProgramSpec `ebpf:"follow_exit"`
 	FollowFork       *ebpf.ProgramSpec `ebpf:"follow_fork"`
 	KernelLog        *ebpf.ProgramSpec `ebpf:"kernel_log"`
+	LsmBprmCheck     *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
+	LsmFileOpen      *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmMoveMount     *ebpf.ProgramSpec `ebpf:"lsm_move_mount"`
+	LsmSbMount       *ebpf.ProgramSpec `ebpf:"lsm_sb_mount"`
+	LsmSbPivotroot   *ebpf.ProgramSpec `ebpf:"lsm_sb_pivotroot"`
+	LsmSbUmount      *ebpf.ProgramSpec `ebpf:"lsm_sb_umount"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -364,6 +400,8 @@ type bpfVariableSpecs struct {
 	CtraceFile       *ebpf.VariableSpec `ebpf:"_ctrace_file"`
 	CtraceFileFlag   *ebpf.VariableSpec `ebpf:"_ctrace_file_flag"`
 	CtraceLog        *ebpf.VariableSpec `ebpf:"_ctrace_log"`
+	CtraceLsm        *ebpf.VariableSpec `ebpf:"_ctrace_lsm"`
+	CtraceLsmHook    *ebpf.VariableSpec `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.VariableSpec `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.VariableSpec `ebpf:"_ctrace_record_type"`
 	ErrnoMask        *ebpf.VariableSpec `ebpf:"errno_mask"`
@@ -437,6 +475,8 @@ type bpfVariables struct {
 	CtraceFile       *ebpf.Variable `ebpf:"_ctrace_file"`
 	CtraceFileFlag   *ebpf.Variable `ebpf:"_ctrace_file_flag"`
 	CtraceLog        *ebpf.Variable `ebpf:"_ctrace_log"`
+	CtraceLsm        *ebpf.Variable `ebpf:"_ctrace_lsm"`
+	CtraceLsmHook    *ebpf.Variable `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.Variable `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.Variable `ebpf:"_ctrace_record_type"`
 	ErrnoMask        *ebpf.Variable `ebpf:"errno_mask"`
@@ -488,6 +528,12 @@ type bpfPrograms struct {
 	FollowExit       *ebpf.Program `ebpf:"follow_exit"`
 	FollowFork       *ebpf.Program `ebpf:"follow_fork"`
 	KernelLog        *ebpf.Program `ebpf:"kernel_log"`
+	LsmBprmCheck     *ebpf.Program `ebpf:"lsm_bprm_check"`
+	LsmFileOpen      *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmMoveMount     *ebpf.Program `ebpf:"lsm_move_mount"`
+	LsmSbMount       *ebpf.Program `ebpf:"lsm_sb_mount"`
+	LsmSbPivotroot   *ebpf.Program `ebpf:"lsm_sb_pivotroot"`
+	LsmSbUmount      *ebpf.Program `ebpf:"lsm_sb_umount"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
@@ -529,6 +575,12 @@ func (p *bpfPrograms) Close() error {
 		p.FollowExit,
 		p.FollowFork,
 		p.KernelLog,
+		p.LsmBprmCheck,
+		p.LsmFileOpen,
+		p.LsmMoveMount,
+		p.LsmSbMount,
+		p.LsmSbPivotroot,
+		p.LsmSbUmount,
 		p.SysEnter,
 		p.SysExit,
 	)

@@ -255,6 +255,7 @@ var (
 
 var (
 	capSize   = int(unsafe.Sizeof(bpfCtraceCap{}))
+	lsmSize   = int(unsafe.Sizeof(bpfCtraceLsm{}))
 	logHead   = int(unsafe.Offsetof(bpfCtraceLog{}.Msg))
 	eventSize = int(unsafe.Sizeof(bpfCtraceEvent{}))
 	fieldSize = int(unsafe.Sizeof(bpfCtraceField{}))
@@ -363,6 +364,18 @@ func decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 		var c bpfCtraceCap
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&c)), capSize), b)
 		ev.Reasons = append(ev.Reasons, capReason(&c))
+	case bpfCtraceFieldKindCTRACE_FIELD_LSM:
+		if len(b) != lsmSize {
+			return fmt.Errorf("LSM field of %d bytes, want %d", len(b), lsmSize)
+		}
+		var l bpfCtraceLsm
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&l)), lsmSize), b)
+		hook := lsmHookName(bpfCtraceLsmHook(l.Hook))
+		ev.Reasons = append(ev.Reasons, Reason{
+			Kind:   ReasonLSM,
+			Hook:   hook,
+			Detail: fmt.Sprintf("security_%s returned %s", hook, errnoText(l.Ret)),
+		})
 	case bpfCtraceFieldKindCTRACE_FIELD_CGROUP:
 		// Components arrive leaf first.
 		comps := splitNUL(b)
@@ -378,6 +391,34 @@ func decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 		return fmt.Errorf("unknown field kind %d for no argument", f.Kind)
 	}
 	return nil
+}
+
+// lsmHooks names the hooks of enum ctrace_lsm_hook, as the kernel does
+// without the security_ prefix.
+var lsmHooks = map[bpfCtraceLsmHook]string{
+	bpfCtraceLsmHookCTRACE_LSM_SB_MOUNT:     "sb_mount",
+	bpfCtraceLsmHookCTRACE_LSM_SB_UMOUNT:    "sb_umount",
+	bpfCtraceLsmHookCTRACE_LSM_MOVE_MOUNT:   "move_mount",
+	bpfCtraceLsmHookCTRACE_LSM_SB_PIVOTROOT: "sb_pivotroot",
+	bpfCtraceLsmHookCTRACE_LSM_FILE_OPEN:    "file_open",
+	bpfCtraceLsmHookCTRACE_LSM_BPRM_CHECK:   "bprm_check",
+}
+
+func lsmHookName(h bpfCtraceLsmHook) string {
+	if n, ok := lsmHooks[h]; ok {
+		return n
+	}
+	return fmt.Sprintf("hook%d", h)
+}
+
+// errnoText renders a -errno return value: "-EACCES".
+func errnoText(ret int32) string {
+	if ret < 0 {
+		if n := unix.ErrnoName(unix.Errno(-ret)); n != "" {
+			return "-" + n
+		}
+	}
+	return strconv.Itoa(int(ret))
 }
 
 func capReason(c *bpfCtraceCap) Reason {

@@ -265,6 +265,18 @@ func TestDecodeContext(t *testing.T) {
 			want: func(ev *Event) bool { return reflect.DeepEqual(ev.Reasons, []Reason{{Kind: ReasonSeccomp}}) },
 		},
 		{
+			name: "LSM hook denial",
+			rec: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -int64(unix.EACCES)).
+				field(argNone, bpfCtraceFieldKindCTRACE_FIELD_LSM, 0, func() []byte {
+					var b bytes.Buffer
+					_ = binary.Write(&b, hostEndian, bpfCtraceLsm{Hook: uint32(bpfCtraceLsmHookCTRACE_LSM_SB_MOUNT), Ret: -int32(unix.EACCES)})
+					return b.Bytes()
+				}()),
+			want: func(ev *Event) bool {
+				return reflect.DeepEqual(ev.Reasons, []Reason{{Kind: ReasonLSM, Hook: "sb_mount", Detail: "security_sb_mount returned -EACCES"}})
+			},
+		},
+		{
 			name:    "short capability",
 			rec:     newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -1).field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CAP, 0, []byte{1, 2, 3}),
 			wantErr: ErrBadField,

@@ -82,6 +82,11 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			continue
 		}
 		ev.Time = time.Unix(0, t.bootBase+int64(ev.Boot))
+		for i := range ev.Reasons {
+			if ev.Reasons[i].Kind == ReasonLSM && ev.Reasons[i].LSM == "" {
+				ev.Reasons[i].LSM = t.lsm
+			}
+		}
 		for _, msg := range t.logs.take(ev.Proc.TID, ev.nlogs) {
 			ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonKernelLog, Message: msg})
 		}

@@ -3,6 +3,8 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -13,7 +15,10 @@ import (
 // reasonPrograms are the programs that find out why calls fail. Each is
 // optional: a kernel that refuses one loses that reason, and Features says
 // so.
-var reasonPrograms = []string{"cap_denied_tp", "cap_denied_fexit", "kernel_log"}
+var reasonPrograms = append([]string{"cap_denied_tp", "cap_denied_fexit", "kernel_log"}, lsmPrograms...)
+
+// lsmPrograms watch the verdicts of the LSM hooks of the traced calls.
+var lsmPrograms = []string{"lsm_sb_mount", "lsm_sb_umount", "lsm_move_mount", "lsm_sb_pivotroot", "lsm_file_open", "lsm_bprm_check"}
 
 // loadReasons loads and attaches the reason programs that this kernel
 // takes, and records the outcome in t.features. The programs share the
@@ -42,7 +47,48 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 	if fexit.Err != nil {
 		fexit.Mechanism = ""
 	}
-	t.features = append(t.features, capFeature, logFeature, fexit)
+	t.features = append(t.features, capFeature, logFeature, fexit, t.loadLSMHooks(spec, progs))
+}
+
+// loadLSMHooks attaches fexit programs to the security_* hooks of the
+// traced calls, so that a denial names the hook. Which LSM denied is not
+// in the verdict: it is the one active LSM that can deny, when there is
+// one (t.lsm), and otherwise the audit records tell.
+func (t *Tracer) loadLSMHooks(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) Feature {
+	f := Feature{Name: "lsm_hooks", Mechanism: "fexit/security_*"}
+	t.lsm = denyingLSMs()
+	var attached []string
+	for _, name := range lsmPrograms {
+		err := t.loadReason(spec, progs[name], link.AttachTracing)
+		if err != nil {
+			if len(attached) == 0 {
+				f.Mechanism, f.Err = "", err
+				return f
+			}
+			// A hook this kernel lacks or cannot trace.
+			continue
+		}
+		attached = append(attached, name)
+	}
+	return f
+}
+
+// denyingLSMs names the active LSMs that can refuse the traced calls,
+// joined by "|": capability, lockdown and yama cannot, here.
+func denyingLSMs() string {
+	b, err := os.ReadFile("/sys/kernel/security/lsm")
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		switch l {
+		case "", "capability", "lockdown", "yama", "integrity", "ima", "evm":
+		default:
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "|")
 }
 
 // probeLoad loads a program and unloads it at once.

@@ -63,6 +63,7 @@ type Tracer struct {
 	links    []link.Link
 	features []Feature
 	logs     pendingLogs
+	lsm      string // the active LSMs that can deny (see denyingLSMs)
 	rd       *ringbuf.Reader
 	attached []string
 	skipped  []Skip
