@@ -97,14 +97,21 @@ func probeLoad(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, maps map[string]
 		return errors.New("program missing from the eBPF object")
 	}
 	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: maps})
-	if errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("the kernel refuses %s programs (EPERM, though ctrace may load others)", ps.SectionName)
-	}
 	if err != nil {
-		return fmt.Errorf("load %s: %w", ps.Name, err)
+		return loadError(ps, err)
 	}
 	c.Close()
 	return nil
+}
+
+// loadError says why an optional program did not load. EPERM for one
+// program while the others loaded means the kernel refuses its kind
+// (lockdown, or a kernel built without support), not missing privileges.
+func loadError(ps *ebpf.ProgramSpec, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("the kernel refuses %s programs (EPERM, while it takes ctrace's others)", ps.SectionName)
+	}
+	return fmt.Errorf("load %s: %w", ps.Name, err)
 }
 
 // oneProgram is spec with ps as its only program.
@@ -124,7 +131,7 @@ func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, att
 	}
 	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: t.coll.Maps})
 	if err != nil {
-		return fmt.Errorf("load %s: %w", ps.Name, err)
+		return loadError(ps, err)
 	}
 	l, err := attach(link.TracingOptions{Program: c.Programs[ps.Name]})
 	if err != nil {
