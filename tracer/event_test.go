@@ -1,9 +1,13 @@
 package tracer
 
 import (
+	"fmt"
+	"strings"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/cilium/ebpf"
 	"reflect"
 	"testing"
 	"time"
@@ -444,6 +448,20 @@ func TestQuote(t *testing.T) {
 	for in, want := range tests {
 		if got := Quote(in); got != want {
 			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestExplainLoad(t *testing.T) {
+	ve := &ebpf.VerifierError{Cause: unix.EACCES, Log: []string{
+		"0: (79) r1 = *(u64 *)(r1 +0)",
+		"R1 invalid mem access 'scalar'",
+		"processed 12 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 1",
+	}}
+	err := explainLoad(fmt.Errorf("program exit_mount: load program: %w", ve))
+	for _, want := range []string{"exit_mount", "R1 invalid mem access 'scalar'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v: does not say %q", err, want)
 		}
 	}
 }

@@ -328,12 +328,39 @@ func (t *Tracer) Close() error {
 func explainLoad(err error) error {
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("the kernel refused a ctrace program (is this kernel 5.10 or newer with BTF?): %w", err)
+		return fmt.Errorf("the kernel refused ctrace's program %s: %q (ctrace needs kernel 5.10 or newer with BTF; `ctrace check` says more): %w",
+			programName(err), verifierLine(ve.Log), err)
 	}
 	if errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("load eBPF programs: %w (run as root, or with CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE; lockdown=confidentiality also forbids it)", err)
 	}
 	return fmt.Errorf("load eBPF programs: %w", err)
+}
+
+// programName finds the program cilium/ebpf names in a load error
+// ("program exit_mount: load program: ...").
+func programName(err error) string {
+	s := err.Error()
+	if _, rest, ok := strings.Cut(s, "program "); ok {
+		if name, _, ok := strings.Cut(rest, ":"); ok && !strings.Contains(name, " ") {
+			return name
+		}
+	}
+	return "(unknown)"
+}
+
+// verifierLine picks the verifier's complaint out of its log: the last line
+// that is not a statistic.
+func verifierLine(log []string) string {
+	for i := len(log) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(log[i])
+		if l == "" || strings.HasPrefix(l, "processed ") || strings.HasPrefix(l, "verification time") ||
+			strings.HasPrefix(l, "stack depth") {
+			continue
+		}
+		return l
+	}
+	return "no verifier log"
 }
 
 func bootBase() int64 {
