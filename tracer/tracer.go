@@ -73,8 +73,6 @@ type Tracer struct {
 	lost        uint64
 	bootBase    int64 // wall clock minus boot clock, in ns
 
-	// MountedTracefs is set when Open had to mount tracefs.
-	MountedTracefs bool
 }
 
 // Open loads the programs that opts need, sets their filters, and attaches
@@ -120,10 +118,6 @@ func Open(opts Options) (*Tracer, error) {
 		return nil, explainLoad(err)
 	}
 	t := &Tracer{coll: coll, bootBase: bootBase()}
-	if t.MountedTracefs, err = ensureTracefs(); err != nil {
-		t.Close()
-		return nil, err
-	}
 	t.loadReasons(spec, reasons)
 	if err := t.fill(&opts); err != nil {
 		t.Close()

@@ -110,9 +110,11 @@ func runCheck() *checkReport {
 		return rep
 	}
 	defer t.Close()
-	rep.Tracefs = "/sys/kernel/tracing"
-	if t.MountedTracefs {
-		rep.Tracefs += " (mounted by ctrace)"
+	// Raw tracepoints and BTF tracing need no tracefs; say whether it is
+	// there, for the other tools users reach for.
+	rep.Tracefs = "not needed"
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+		rep.Tracefs = "/sys/kernel/tracing (not needed)"
 	}
 	rep.Items = append(rep.Items, familyItems(t)...)
 	for _, f := range t.Features() {

@@ -117,9 +117,6 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer t.Close()
-	if t.MountedTracefs {
-		log.Info().Msg("mounted tracefs on /sys/kernel/tracing")
-	}
 	for _, s := range t.Skipped() {
 		log.Warn().Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
 	}
