@@ -42,11 +42,19 @@ var Rules = []Rule{
 			"/dev/null or a tmpfs over them; a path the kernel does not have fails with ENOENT and a directory " +
 			"refuses /dev/null with ENOTDIR, after which runc mounts a tmpfs. Both are expected.",
 		match: func(ev *tracer.Event) bool {
-			if ev.Proc.Comm != runcInit || ev.Syscall != "mount" || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR) {
+			if ev.Proc.Comm != runcInit || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR) {
 				return false
 			}
-			t := str(ev, "target")
-			return strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
+			switch {
+			case ev.Syscall == "mount":
+				t := str(ev, "target")
+				return strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/")
+			case statCall(ev):
+				// Older runc stats a masked path before hiding it.
+				p := str(ev, "path")
+				return strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/")
+			}
+			return false
 		},
 	},
 	{
@@ -64,6 +72,19 @@ var Rules = []Rule{
 				}
 			}
 			return false
+		},
+	},
+	{
+		Name: "runc-device-check",
+		Why: "runc init stats each device of the spec inside the rootfs (rootfs/dev/null, ...) before it " +
+			"creates or bind-mounts it; ENOENT means it creates it next.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Proc.Comm != runcInit || !statCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			// A host device given as a bind source starts with /dev/.
+			return strings.Contains(p, "/dev/") && !strings.HasPrefix(p, "/dev/")
 		},
 	},
 	{
@@ -134,6 +155,16 @@ var Rules = []Rule{
 			p := str(ev, "path")
 			return strings.HasPrefix(p, "/usr/lib/locale/") || strings.HasPrefix(p, "/usr/share/locale/") ||
 				strings.Contains(p, "/gconv/")
+		},
+	},
+	{
+		Name: "runc-existence-check",
+		Why: "runc (create, start, delete, state) looks before it acts: it stats its state directory, cgroup " +
+			"controllers this node may not have, the container's cgroup before creating it, and newuidmap on " +
+			"PATH; ENOENT or EEXIST there is the answer it expected. The failures that stop a container are " +
+			"made by runc init (runc:[2:INIT]) and are not covered by this rule.",
+		match: func(ev *tracer.Event) bool {
+			return ev.Proc.Comm == "runc" && ev.Family == tracer.FamilyRuntime && errnoIn(ev, unix.ENOENT, unix.EEXIST)
 		},
 	},
 	{

@@ -41,6 +41,11 @@ func TestMatch(t *testing.T) {
 		{"masked dir", event(runcInit, "mount", unix.ENOTDIR, "source", "/dev/null", "target", "/sys/firmware"), "runc-masked-path"},
 		{"read-only path", event(runcInit, "mount", unix.ENOENT, "source", "/proc/sysrq-trigger", "target", "/proc/sysrq-trigger"), "runc-masked-path"},
 		{"dev/pts check", event(runcInit, "newfstatat", unix.ENOENT, "path", "/run/containerd/io.containerd.runtime.v2.task/default/x/rootfs/dev/pts"), "runc-mount-destination-check"},
+		{"runc state dir", event("runc", "newfstatat", unix.ENOENT, "path", "/run/containerd/runc/default/t2"), "runc-existence-check"},
+		{"runc LookPath", event("runc", "newfstatat", unix.ENOENT, "path", "/usr/local/sbin/newuidmap"), "runc-existence-check"},
+		{"runc cgroup parent", event("runc", "mkdirat", unix.EEXIST, "dirfd", "", "path", "/sys/fs/cgroup/cpuset/default"), "runc-existence-check"},
+		{"rootfs device", event(runcInit, "newfstatat", unix.ENOENT, "path", "/tmp/rootfs/dev/null"), "runc-device-check"},
+		{"masked path stat", event(runcInit, "newfstatat", unix.ENOENT, "path", "/proc/kcore"), "runc-masked-path"},
 		{"passwd", event(runcInit, "openat", unix.ENOENT, "dirfd", "", "path", "/etc/passwd"), "runc-user-lookup"},
 		{"cgroup v1 file", event("runc", "openat2", unix.ENOENT, "dirfd", "fd:/sys/fs/cgroup", "path", "freezer/default/t1/freezer.state"), "runc-cgroup-probe"},
 		{"containerd state dir", event("containerd", "newfstatat", unix.ENOENT, "path", "/run/containerd/io.containerd.runtime.v2.task/default"), "runtime-existence-check"},
@@ -53,6 +58,8 @@ func TestMatch(t *testing.T) {
 
 		// What must stay visible.
 		{"bind source missing", event(runcInit, "newfstatat", unix.ENOENT, "path", "/srv/missing-volume"), ""},
+		{"host device bind source missing", event(runcInit, "newfstatat", unix.ENOENT, "path", "/dev/fuse"), ""},
+		{"runc open of a missing file", event("runc", "openat", unix.ENOENT, "path", "/run/containerd/runc/default/t3/state.json"), ""},
 		{"tmpfs bad option", event(runcInit, "mount", unix.EINVAL, "source", "tmpfs", "target", "/proc/self/fd/6"), ""},
 		{"masked path as another process", event("mount", "mount", unix.ENOENT, "source", "/dev/null", "target", "/proc/kcore"), ""},
 		{"user's missing config", event("cat", "openat", unix.ENOENT, "path", "/etc/app/config.yaml"), ""},

@@ -121,7 +121,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		log.Warn().Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
 	}
 	for _, ft := range t.Features() {
-		if ft.Err != nil {
+		if ft.Err != nil && ft.Name != "fexit" { // a probe, not a reason
 			log.Warn().Str("reason", ft.Name).Msgf("failures will not carry %s reasons on this kernel: %v", ft.Name, ft.Err)
 		}
 	}
