@@ -1,0 +1,131 @@
+package audit
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// The LSM names a Reason carries, as /sys/kernel/security/lsm spells them.
+const (
+	LSMLandlock = "landlock"
+	LSMAppArmor = "apparmor"
+	LSMSELinux  = "selinux"
+)
+
+// denial reads one LSM denial from a record. ok is false for records that
+// are not denials that made a call fail: other types, AppArmor's
+// ALLOWED/AUDIT (complain mode, audit rules), SELinux grants and
+// permissive-mode denials.
+func denial(r *Record) (tracer.Reason, bool) {
+	switch r.Type {
+	case TypeLandlockAccess:
+		return landlockReason(r)
+	case TypeAVC:
+		if _, ok := r.Get("apparmor"); ok {
+			return apparmorReason(r)
+		}
+		return selinuxReason(r)
+	}
+	return tracer.Reason{}, false
+}
+
+// landlockReason: "domain=10b8f7b05 blockers=fs.read_file path="/etc/hostname"
+// dev="vda1" ino=1234". blockers names the denied accesses, comma-separated.
+func landlockReason(r *Record) (tracer.Reason, bool) {
+	blockers, ok := r.Get("blockers")
+	if !ok {
+		return tracer.Reason{}, false
+	}
+	return tracer.Reason{
+		Kind:   tracer.ReasonLSM,
+		LSM:    LSMLandlock,
+		Hook:   blockers,
+		Detail: detail(r, "blockers", "path", "dev", "ino", "domain", "opid", "ocomm", "daddr", "dest"),
+	}, true
+}
+
+// apparmorReason: apparmor="DENIED" operation="mount" class="mount"
+// info="failed flags match" error=-13 profile="p" name="/proc/" ...
+func apparmorReason(r *Record) (tracer.Reason, bool) {
+	if r.get("apparmor") != "DENIED" {
+		return tracer.Reason{}, false
+	}
+	return tracer.Reason{
+		Kind: tracer.ReasonLSM,
+		LSM:  LSMAppArmor,
+		Hook: r.get("operation"),
+		Detail: detail(r, "profile", "operation", "class", "info", "name", "srcname",
+			"fstype", "flags", "requested_mask", "denied_mask", "requested", "denied",
+			"target", "peer", "capname", "error"),
+	}, true
+}
+
+// selinuxReason: avc:  denied  { mount } for  pid=1 comm="mount" name="/"
+// dev="tmpfs" ino=1 scontext=... tcontext=... tclass=filesystem permissive=0
+func selinuxReason(r *Record) (tracer.Reason, bool) {
+	perms, denied := selinuxPerms(r.Words)
+	if !denied || r.get("permissive") == "1" {
+		return tracer.Reason{}, false
+	}
+	hook := strings.Join(perms, ",")
+	d := "denied { " + strings.Join(perms, " ") + " }"
+	if rest := detail(r, "scontext", "tcontext", "tclass", "path", "name", "dev", "ino", "capability"); rest != "" {
+		d += " " + rest
+	}
+	return tracer.Reason{Kind: tracer.ReasonLSM, LSM: LSMSELinux, Hook: hook, Detail: d}, true
+}
+
+// selinuxPerms reads "avc: denied { read write } for" from the words.
+func selinuxPerms(words []string) (perms []string, denied bool) {
+	in := false
+	for _, w := range words {
+		switch {
+		case w == "denied":
+			denied = true
+		case w == "{":
+			in = true
+		case w == "}":
+			in = false
+		case in:
+			perms = append(perms, w)
+		}
+	}
+	return perms, denied && len(perms) > 0
+}
+
+// detail renders the named fields that the record has, in the order
+// given, as key=value with strings quoted.
+func detail(r *Record, keys ...string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		v, ok := r.Get(k)
+		if !ok || v == "" || v == "?" || v == "(null)" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if needsQuote(v) {
+			b.WriteString(strconv.Quote(v))
+		} else {
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// needsQuote tells values that read as text from numbers and names.
+func needsQuote(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-' || c == ',' || c == ':') {
+			return true
+		}
+	}
+	return false
+}
