@@ -7,9 +7,12 @@ package audit
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,21 +36,18 @@ func requireRoot(t *testing.T) {
 // state it found.
 func enableAudit(t *testing.T) {
 	t.Helper()
-	prev, err := SetEnabled(true)
+	restore, err := EnableTemporarily()
 	if err != nil {
 		t.Fatalf("enable auditing: %v", err)
 	}
 	t.Cleanup(func() {
-		if prev.Enabled {
-			return
-		}
-		if _, err := SetEnabled(false); err != nil {
-			t.Errorf("restore auditing to disabled: %v", err)
+		if err := restore(); err != nil {
+			t.Error(err)
 		}
 	})
 	st, err := Status()
 	if err != nil || !st.Enabled {
-		t.Fatalf("auditing not enabled after SetEnabled: %+v, %v", st, err)
+		t.Fatalf("auditing not enabled after EnableTemporarily: %+v, %v", st, err)
 	}
 }
 
@@ -225,4 +225,74 @@ func checkLandlockReason(t *testing.T, reasons []tracer.Reason) {
 	if !strings.Contains(r.Detail, `path="`+deniedPath+`"`) {
 		t.Errorf("detail %q does not name %s", r.Detail, deniedPath)
 	}
+}
+
+func TestProbe(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name   string
+		enable bool
+		usable bool
+		says   string
+	}{
+		{"as found", false, false, ""},
+		{"auditing enabled", true, true, "auditing enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.enable {
+				enableAudit(t)
+			}
+			a := Probe()
+			t.Logf("probe: %s", a)
+			if a.ReaderErr != nil || a.StatusErr != nil {
+				t.Fatalf("probe as root: %+v", a)
+			}
+			if !tt.enable {
+				// The machine's own state: whatever it is, Usable
+				// must agree with it.
+				tt.usable = a.State.Enabled
+			}
+			if a.Usable() != tt.usable || !strings.Contains(a.String(), tt.says) {
+				t.Errorf("Usable() = %v, String() = %q; want %v, containing %q", a.Usable(), a, tt.usable, tt.says)
+			}
+		})
+	}
+}
+
+func TestProbeUnprivileged(t *testing.T) {
+	requireRoot(t) // to become nobody
+	cmd := exec.Command(unprivilegedBinary(t), "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=probe")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe child: %v\n%s", err, out)
+	}
+	for _, want := range []string{"CAP_AUDIT_READ", "CAP_AUDIT_CONTROL"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("unprivileged probe does not name %s:\n%s", want, out)
+		}
+	}
+}
+
+// unprivilegedBinary copies the test binary where any user can run it: the build
+// directory is private to root.
+func unprivilegedBinary(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit.test")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

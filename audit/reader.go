@@ -33,7 +33,7 @@ type Reader struct {
 }
 
 type readerStats struct {
-	records, malformed, lost, overruns, foreign atomic.Uint64
+	records, malformed, overruns, foreign atomic.Uint64
 }
 
 // ReaderStats counts what a Reader saw.

@@ -153,3 +153,23 @@ func explainPerm(err error) error {
 	}
 	return err
 }
+
+// EnableTemporarily turns auditing on if it is off and returns the
+// function that turns it off again; when auditing was already on, restore
+// does nothing. It is for tests and for an explicit opt-in of the user:
+// the caller must run restore on every way out, or auditing stays on.
+func EnableTemporarily() (restore func() error, err error) {
+	prev, err := SetEnabled(true)
+	if err != nil {
+		return nil, err
+	}
+	if prev.Enabled {
+		return func() error { return nil }, nil
+	}
+	return func() error {
+		if _, err := SetEnabled(false); err != nil {
+			return fmt.Errorf("restore auditing to disabled: %w", err)
+		}
+		return nil
+	}, nil
+}
