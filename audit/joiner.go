@@ -13,6 +13,11 @@ import (
 // margin for a loaded node.
 const DefaultWait = 100 * time.Millisecond
 
+// maxQueue bounds the events a Joiner keeps. Events are never dropped:
+// past this many, the oldest held event stops waiting and is passed on,
+// which bounds memory in a failure storm at the price of its reason.
+const maxQueue = 8192
+
 // JoinerOptions configure a Joiner.
 type JoinerOptions struct {
 	// Wait is the longest an event is held for its audit records. Zero
@@ -157,7 +162,7 @@ func (j *Joiner) release(now time.Time) bool {
 	n := 0
 	for _, p := range j.queue {
 		if !p.done {
-			if now.Before(p.deadline) {
+			if now.Before(p.deadline) && len(j.queue)-n <= maxQueue {
 				break
 			}
 			// A last look: a denial without a SYSCALL record matches

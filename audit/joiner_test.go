@@ -228,3 +228,20 @@ func TestJoinerConcurrent(t *testing.T) {
 		t.Errorf("stats = %+v: joined and expired do not add up to %d", s, n)
 	}
 }
+
+// TestJoinerBounded checks that a storm of held events stops the oldest
+// from waiting rather than growing without bound or dropping any.
+func TestJoinerBounded(t *testing.T) {
+	o := &outLog{}
+	j := NewJoiner(JoinerOptions{Wait: time.Hour, Out: o.out})
+	for i := range maxQueue + 10 {
+		j.Process(testEvent(uint32(i+1), unix.EACCES))
+	}
+	if got := o.tids(); !equalTIDs(got, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) {
+		t.Fatalf("passed on %v while holding, want the 10 oldest", got)
+	}
+	j.Close()
+	if got := len(o.tids()); got != maxQueue+10 {
+		t.Fatalf("%d events passed on, want %d", got, maxQueue+10)
+	}
+}

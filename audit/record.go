@@ -7,19 +7,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Record types ctrace reads (include/uapi/linux/audit.h). The numbers are
-// kernel ABI; golang.org/x/sys/unix names them AUDIT_SYSCALL and so on.
+// Record types ctrace reads, by their names in include/uapi/linux/audit.h
+// (the numbers are kernel ABI: 1300, 1302, 1307, 1320, 1327, 1400, 1423,
+// 1424). The Landlock types exist since kernel 6.15.
 const (
-	TypeSyscall        = 1300 // AUDIT_SYSCALL: the call, its number and exit
-	TypePath           = 1302 // AUDIT_PATH: one file the call looked up
-	TypeCWD            = 1307 // AUDIT_CWD
-	TypeEOE            = 1320 // AUDIT_EOE: end of a multi-record event
-	TypeProctitle      = 1327 // AUDIT_PROCTITLE: the command line, hex
-	TypeAVC            = 1400 // AUDIT_AVC: SELinux and AppArmor decisions
-	TypeLandlockAccess = 1423 // AUDIT_LANDLOCK_ACCESS: a Landlock denial
-	TypeLandlockDomain = 1424 // AUDIT_LANDLOCK_DOMAIN: a domain's status
+	TypeSyscall        = unix.AUDIT_SYSCALL         // the call, its number and exit
+	TypePath           = unix.AUDIT_PATH            // one file the call looked up
+	TypeCWD            = unix.AUDIT_CWD             // the working directory
+	TypeEOE            = unix.AUDIT_EOE             // end of a multi-record event
+	TypeProctitle      = unix.AUDIT_PROCTITLE       // the command line, in hex
+	TypeAVC            = unix.AUDIT_AVC             // SELinux and AppArmor decisions
+	TypeLandlockAccess = unix.AUDIT_LANDLOCK_ACCESS // a Landlock denial
+	TypeLandlockDomain = unix.AUDIT_LANDLOCK_DOMAIN // a Landlock domain's status
 )
 
 // Bounds of one parsed record. A record the kernel sends is at most

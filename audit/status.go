@@ -63,9 +63,10 @@ func Status() (State, error) {
 // SetEnabled turns auditing on or off (AUDIT_SET with only the enabled
 // bit in the mask, as auditctl -e does) and returns the state before.
 // It changes nothing else: the audit daemon's registration, rules and
-// limits stay as they are. Turning auditing on has a cost for the whole
-// node: every process started afterwards takes the slower audited
-// syscall path. Callers restore the previous state when done.
+// limits stay as they are. Turning auditing on affects the whole node:
+// processes started while it is on get an audit context and the audited
+// syscall path, and without auditd the kernel copies every record to its
+// log. Callers restore the previous state when done.
 func SetEnabled(on bool) (State, error) {
 	prev, err := Status()
 	if err != nil {
