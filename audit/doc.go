@@ -44,18 +44,28 @@
 //
 // # Wiring in ctrace run
 //
-//	av := audit.Probe()
 //	wait := reasonWait // --reason-wait, default audit.DefaultWait
-//	if !av.Usable() {
+//	rd, err := audit.OpenReader()
+//	if av := audit.Probe(); err != nil || !av.Usable() {
 //		notice(av.String())
 //		wait = 0 // nothing to wait for: events pass straight through
 //	}
 //	j := audit.NewJoiner(audit.JoinerOptions{Wait: wait, Out: render, Flush: flush})
-//	if rd, err := audit.OpenReader(); err == nil {
-//		go func() { rd.Run(ctx, j.Record); j.SetWait(0) }()
+//	var wg sync.WaitGroup
+//	if rd != nil {
+//		wg.Go(func() {
+//			if err := rd.Run(ctx, j.Record); err != nil {
+//				warn(err)
+//			}
+//			j.SetWait(0) // no more records: stop holding
+//		})
 //	}
-//	tr.Run(ctx, tracer.Sink{Event: j.Process, ...})
+//	err = tr.Run(ctx, tracer.Sink{Event: j.Process, ...})
 //	j.Close() // releases what is still held, in order
+//	wg.Wait()
+//	if rd != nil {
+//		rd.Close()
+//	}
 //
 // Out runs under the Joiner's lock, on the goroutine of Process, Record or
 // a timer, one call at a time; it must not call back into the Joiner.
