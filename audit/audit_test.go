@@ -163,6 +163,7 @@ func TestStatus(t *testing.T) {
 
 func TestLandlockDenial(t *testing.T) {
 	requireRoot(t)
+	requireLandlockAudit(t)
 	enableAudit(t)
 	log := &recordLog{}
 	m := NewMatcher()

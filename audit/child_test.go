@@ -107,3 +107,25 @@ func (c *child) release(t *testing.T) {
 		t.Fatalf("child %d: %v\n%s", c.pid, err, c.out.String())
 	}
 }
+
+// landlockAuditABI is the first Landlock ABI version whose denials are
+// audited (kernel 6.15).
+const landlockAuditABI = 7
+
+// requireLandlockAudit skips a test on a kernel whose Landlock does not
+// audit its denials, except in CI, where the kernel is chosen on purpose.
+func requireLandlockAudit(t *testing.T) {
+	t.Helper()
+	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno == 0 && int(v) >= landlockAuditABI {
+		return
+	}
+	why := fmt.Sprintf("Landlock ABI %d, want %d or later (kernel 6.15+, landlock in lsm=)", int(v), landlockAuditABI)
+	if errno != 0 {
+		why = fmt.Sprintf("Landlock unavailable: %v", errno)
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("this kernel cannot produce Landlock audit records: %s", why)
+	}
+	t.Skipf("skipped: this kernel cannot produce Landlock audit records: %s", why)
+}

@@ -39,6 +39,7 @@ func (tm *timings) set(m map[uint32]time.Time, pid uint32) {
 // records arrive.
 func TestEndToEnd(t *testing.T) {
 	requireRoot(t)
+	requireLandlockAudit(t)
 	enableAudit(t)
 	const n = 20
 	children := make([]*child, n)
