@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/audit"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -128,6 +129,9 @@ func runCheck() *checkReport {
 		}
 		rep.Items = append(rep.Items, it)
 	}
+	av := audit.Probe()
+	rep.Items = append(rep.Items, checkItem{Name: "reason:lsm_audit", OK: av.Usable(),
+		Mechanism: "audit netlink multicast group", Detail: av.String()})
 	rep.CanRun = len(t.Attached()) > 0
 	return rep
 }

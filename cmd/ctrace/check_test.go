@@ -38,7 +38,7 @@ func TestCheckTellsTheTruth(t *testing.T) {
 	for _, it := range rep.Items {
 		items[it.Name] = it
 	}
-	for _, name := range []string{"privileges", "btf", "syscalls:mount", "syscalls:open", "syscalls:namespace", "syscalls:exec", "syscalls:runtime", "reason:seccomp", "reason:capability", "reason:kernel_log", "reason:lsm_hooks", "probe:fexit"} {
+	for _, name := range []string{"privileges", "btf", "syscalls:mount", "syscalls:open", "syscalls:namespace", "syscalls:exec", "syscalls:runtime", "reason:seccomp", "reason:capability", "reason:kernel_log", "reason:lsm_hooks", "reason:lsm_audit", "probe:fexit"} {
 		if _, ok := items[name]; !ok {
 			t.Errorf("check has no %q item", name)
 		}
