@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -21,6 +22,17 @@ import (
 // instruction, its own failing execve included (a command not found shows
 // as the execve calls of the PATH search).
 const execHelper = "__exec"
+
+func init() {
+	// The helper must exec from its main thread. An exec from any other
+	// thread makes the kernel end the main thread first (de_thread), and
+	// that thread's exit, with the pid the tracer follows, reads in the
+	// kernel as the process's exit: CMD would drop out of the traced set
+	// before its first instruction. Locked in init, main runs there.
+	if len(os.Args) > 1 && os.Args[1] == execHelper {
+		runtime.LockOSThread()
+	}
+}
 
 func newExecHelperCommand() *cobra.Command {
 	return &cobra.Command{
