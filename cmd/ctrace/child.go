@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -90,6 +88,7 @@ func execvp(name string, argv []string) error {
 type child struct {
 	cmd  *exec.Cmd
 	gate *os.File
+	done chan struct{} // closed when the command has exited
 }
 
 // startChild starts CMD held before its exec.
@@ -111,7 +110,7 @@ func startChild(args []string) (*child, error) {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	r.Close()
-	return &child{cmd: cmd, gate: w}, nil
+	return &child{cmd: cmd, gate: w, done: make(chan struct{})}, nil
 }
 
 func (c *child) pid() uint32 { return uint32(c.cmd.Process.Pid) }
@@ -123,25 +122,11 @@ func (c *child) release() error {
 	return err
 }
 
-// wait forwards SIGINT and SIGTERM to the command until it exits, and
-// returns its exit status as a shell would (128+signal when killed).
+// wait waits for the command to exit and returns its exit status as a
+// shell would (128+signal when killed). Signals are forwardSignals' job.
 func (c *child) wait() int {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = c.cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
 	err := c.cmd.Wait()
-	close(done)
+	close(c.done)
 	if err == nil {
 		return 0
 	}
@@ -155,12 +140,12 @@ func (c *child) wait() int {
 	return 1
 }
 
-// forwardSignals passes SIGTERM on to the traced command until ctx ends.
+// forwardSignals passes SIGTERM on to the traced command until it exits.
 // SIGINT is not passed on: from a terminal the command has it already.
-func forwardSignals(ctx context.Context, sigs <-chan os.Signal, ch *child) {
+func forwardSignals(sigs <-chan os.Signal, ch *child) {
 	for {
 		select {
-		case <-ctx.Done():
+		case <-ch.done:
 			return
 		case s := <-sigs:
 			if s == unix.SIGTERM {

@@ -151,11 +151,12 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		// With a command, ctrace reads until the command exits and
 		// then drains what is left. A terminal's ^C reaches the command
 		// too (same process group), so ctrace only waits for it; a
-		// SIGTERM sent to ctrace alone is passed on to the command.
+		// SIGTERM sent to ctrace alone is passed on to the command, once,
+		// until the command exits.
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
 		defer signal.Stop(sigs)
-		go forwardSignals(ctx, sigs, ch)
+		go forwardSignals(sigs, ch)
 	}
 
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
@@ -192,13 +193,14 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 
 	log.Info().Int("syscalls", len(t.Attached())).Msgf("ready: tracing %d syscalls", len(t.Attached()))
 
-	status := 0
+	var exited chan int // the command's exit status
 	if ch != nil {
 		if err := ch.release(); err != nil {
 			return fmt.Errorf("start %s: %w", cmdArgs[0], err)
 		}
+		exited = make(chan int, 1)
 		go func() {
-			status = ch.wait()
+			exited <- ch.wait()
 			cancel()
 		}()
 	}
@@ -206,16 +208,29 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := out.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write output: %w", err)
 	}
+	// --count, --duration or a read error may end tracing while the
+	// command still runs: detach now, and still wait for the command
+	// below, so that it is not left behind and its status is ctrace's.
+	t.Close()
 	if hidden > 0 {
 		log.Info().Int("hidden", hidden).Msgf("hid %d known-harmless failures (runc set-up, loader probing); --show-benign shows them", hidden)
 	}
 	if lost := t.Lost(); lost > 0 {
 		log.Warn().Uint64("lost_total", lost).Msgf("%d records lost in all", lost)
 	}
+	status := 0
+	if ch != nil {
+		select {
+		case status = <-exited:
+		default:
+			log.Info().Msgf("tracing stopped; waiting for %s to exit", cmdArgs[0])
+			status = <-exited
+		}
+	}
 	if runErr != nil {
 		return runErr
 	}
-	if ch != nil && status != 0 {
+	if status != 0 {
 		return &exitError{code: status}
 	}
 	return nil
