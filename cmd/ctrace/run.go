@@ -8,12 +8,14 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/audit"
 	"github.com/ctrace-dev/ctrace/benign"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -30,6 +32,8 @@ type runFlags struct {
 	bufferSize string
 	explain    bool
 	showBenign bool
+	audit      bool
+	reasonWait time.Duration
 }
 
 func newRunCommand() *cobra.Command {
@@ -60,6 +64,8 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
 	fl.StringVar(&f.bufferSize, "buffer-size", "16M", "ring buffer size, a power of two (K, M suffixes)")
+	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
+	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
 	return cmd
@@ -162,26 +168,39 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	r := newRenderer(f.output, out, isTerminal(os.Stdout))
 	r.explain = f.explain
+	// Events reach the output from the tracer's goroutine and, when held
+	// for their audit records, from the joiner's: outMu orders them.
+	var outMu sync.Mutex
+	flush := func() {
+		outMu.Lock()
+		defer outMu.Unlock()
+		_ = out.Flush()
+	}
 	n, hidden := 0, 0
+	emit := func(ev *tracer.Event) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if f.count > 0 && n >= f.count {
+			return
+		}
+		rule, _ := benign.Match(ev)
+		if rule != nil && !r.json && !f.showBenign {
+			hidden++
+			return
+		}
+		r.event(ev, rule)
+		n++
+		if f.count > 0 && n >= f.count {
+			cancel()
+		}
+	}
+	joiner, stopAudit := startAudit(ctx, f, emit, flush)
+	defer stopAudit()
 	sink := tracer.Sink{
-		Event: func(ev *tracer.Event) {
-			if f.count > 0 && n >= f.count {
-				return
-			}
-			rule, _ := benign.Match(ev)
-			if rule != nil && !r.json && !f.showBenign {
-				hidden++
-				return
-			}
-			r.event(ev, rule)
-			n++
-			if f.count > 0 && n >= f.count {
-				cancel()
-			}
-		},
+		Event: joiner.Process,
 		// A trickle of events is seen at once; a storm is written in
 		// large blocks.
-		Idle: func() { _ = out.Flush() },
+		Idle: flush,
 		Lost: func(delta, total uint64) {
 			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).
 				Msg("ring buffer full: records lost; raise --buffer-size or narrow the filters")
@@ -205,6 +224,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		}()
 	}
 	runErr := t.Run(ctx, sink)
+	stopAudit() // releases the events still held, in order
 	if err := out.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write output: %w", err)
 	}
@@ -273,4 +293,53 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return n * mult, nil
+}
+
+// startAudit reads LSM denials from the kernel's audit records and returns
+// the joiner that attaches them to failures, and the function that stops
+// it and releases what it holds. Without audit records the joiner passes
+// events straight on.
+func startAudit(ctx context.Context, f *runFlags, out func(*tracer.Event), flush func()) (*audit.Joiner, func()) {
+	var restore func() error
+	if f.audit {
+		var err error
+		if restore, err = audit.EnableTemporarily(); err != nil {
+			log.Warn().Msgf("--audit: %v", err)
+		}
+	}
+	wait := f.reasonWait
+	rd, err := audit.OpenReader()
+	if av := audit.Probe(); err != nil || !av.Usable() {
+		log.Info().Str("reason", "lsm_audit").Msgf("LSM denials from audit: %s", av.String())
+		wait = 0
+	}
+	j := audit.NewJoiner(audit.JoinerOptions{Wait: wait, Out: out, Flush: flush})
+	var wg sync.WaitGroup
+	rctx, stop := context.WithCancel(ctx)
+	if rd != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := rd.Run(rctx, j.Record); err != nil {
+				log.Warn().Msgf("reading audit records: %v", err)
+			}
+			j.SetWait(0) // no more records: stop holding
+		}()
+	}
+	var once sync.Once
+	return j, func() {
+		once.Do(func() {
+			stop()
+			j.Close()
+			wg.Wait()
+			if rd != nil {
+				_ = rd.Close()
+			}
+			if restore != nil {
+				if err := restore(); err != nil {
+					log.Warn().Msgf("--audit: turning auditing off again: %v", err)
+				}
+			}
+		})
+	}
 }
