@@ -1342,14 +1342,17 @@ int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-/* tp_btf/sched_process_exit: forget a traced process when its leader exits,
- * so that the map does not fill up with dead processes. */
+/* tp_btf/sched_process_exit: forget a traced process once all its threads
+ * are gone, so that the map does not fill up with dead processes. Not when
+ * only its leader exits: a thread that execs takes the leader's place, and
+ * the process goes on. The tracepoint runs after do_exit() counted the
+ * thread out of signal->live. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(follow_exit, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 
-	if (task->pid == tgid)
+	if (BPF_CORE_READ(task, signal, live.counter) == 0)
 		bpf_map_delete_elem(&tgids, &tgid);
 	return 0;
 }

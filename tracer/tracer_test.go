@@ -464,6 +464,17 @@ func TestFilters(t *testing.T) {
 			}
 		})
 	}
+	t.Run("follow_exec_from_thread", func(t *testing.T) {
+		tr, col := startTracer(t, Options{Follow: true, Syscalls: mustOps(t, "openat")})
+		c := startTrigger(t, "exec_from_thread")
+		if err := tr.Trace(uint32(c.pid)); err != nil {
+			t.Fatal(err)
+		}
+		c.release(t)
+		col.waitFor(t, c.pid, func(ev *Event) bool {
+			return ev.Proc.PPID == uint32(c.pid) && ev.Args[1].Str == "/nonexistent/ctrace-after-thread-exec"
+		})
+	})
 	t.Run("comm_match", func(t *testing.T) {
 		_, col := startTracer(t, Options{Comms: []string{testComm}, Syscalls: mustOps(t, "openat")})
 		c := runTrigger(t, "openat_missing")

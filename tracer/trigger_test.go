@@ -164,6 +164,23 @@ var triggers = map[string]func(dir string) error{
 		}
 		return err
 	},
+	// exec_from_thread execs a shell from a thread that is not the
+	// process's leader, as Go programs (runc among them) may; the
+	// shell's child then fails an openat. The process lives on in the
+	// new image: following it must not stop when its old leader exits.
+	"exec_from_thread": func(string) error {
+		runtime.LockOSThread() // keep main on the leader thread
+		errc := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == unix.Getpid() {
+				errc <- fmt.Errorf("setup: exec would run on the leader thread")
+				return
+			}
+			errc <- syscall.Exec("/bin/sh", []string{"sh", "-c", "cat /nonexistent/ctrace-after-thread-exec 2>/dev/null; true"}, nil)
+		}()
+		return <-errc
+	},
 	// burst makes CTRACE_BURST failing openat calls as fast as it can.
 	"burst": func(string) error {
 		var n int
