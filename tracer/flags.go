@@ -244,10 +244,11 @@ var fspickFlagNames = []flagName{
 	{unix.FSPICK_EMPTY_PATH, "FSPICK_EMPTY_PATH"},
 }
 
-// mountAttrFlagNames is MOUNT_ATTR_*. The access-time setting is a
-// three-bit field, not three flags: MOUNT_ATTR_RELATIME is 0, so it never
-// shows, and the whole field (what attr_clr holds to change the setting)
-// is MOUNT_ATTR__ATIME, which must be tried before NOATIME and STRICTATIME.
+// mountAttrFlagNames is mount_attr's attr_set and attr_clr, MOUNT_ATTR_*.
+// The access-time setting is a three-bit field, not three flags:
+// MOUNT_ATTR_RELATIME is 0, so it never shows, and the whole field (what
+// attr_clr holds to change the setting) is MOUNT_ATTR__ATIME, which must be
+// tried before NOATIME and STRICTATIME.
 var mountAttrFlagNames = []flagName{
 	{unix.MOUNT_ATTR_RDONLY, "MOUNT_ATTR_RDONLY"},
 	{unix.MOUNT_ATTR_NOSUID, "MOUNT_ATTR_NOSUID"},
@@ -258,6 +259,22 @@ var mountAttrFlagNames = []flagName{
 	{unix.MOUNT_ATTR_STRICTATIME, "MOUNT_ATTR_STRICTATIME"},
 	{unix.MOUNT_ATTR_NODIRATIME, "MOUNT_ATTR_NODIRATIME"},
 	{unix.MOUNT_ATTR_IDMAP, "MOUNT_ATTR_IDMAP"},
+	{unix.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
+}
+
+// fsmountAttrFlagNames is fsmount(2)'s attr_flags: mountAttrFlagNames
+// without MOUNT_ATTR_IDMAP. fsmount cannot idmap a mount (it fails with
+// EINVAL), and strace's table for this argument leaves the name out, so
+// the bit prints in hex.
+var fsmountAttrFlagNames = []flagName{
+	{unix.MOUNT_ATTR_RDONLY, "MOUNT_ATTR_RDONLY"},
+	{unix.MOUNT_ATTR_NOSUID, "MOUNT_ATTR_NOSUID"},
+	{unix.MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"},
+	{unix.MOUNT_ATTR_NOEXEC, "MOUNT_ATTR_NOEXEC"},
+	{unix.MOUNT_ATTR__ATIME, "MOUNT_ATTR__ATIME"},
+	{unix.MOUNT_ATTR_NOATIME, "MOUNT_ATTR_NOATIME"},
+	{unix.MOUNT_ATTR_STRICTATIME, "MOUNT_ATTR_STRICTATIME"},
+	{unix.MOUNT_ATTR_NODIRATIME, "MOUNT_ATTR_NODIRATIME"},
 	{unix.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
 }
 
@@ -272,8 +289,10 @@ var openTreeFlagNames = []flagName{
 }
 
 // atFlagNames is the AT_* that the traced *at calls take (mount_setattr,
-// execveat). AT_REMOVEDIR is left out: its bit means AT_EACCESS or
-// AT_HANDLE_FID to other calls, and none of these takes it.
+// execveat, newfstatat, statx). It is one table for all of them, so a name
+// that only some of them accept prints for the others too, where strace
+// would print its bit in hex. AT_REMOVEDIR is left out: its bit means
+// AT_EACCESS or AT_HANDLE_FID to other calls, and none of these takes it.
 var atFlagNames = []flagName{
 	{unix.AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW"},
 	{unix.AT_SYMLINK_FOLLOW, "AT_SYMLINK_FOLLOW"},
@@ -493,7 +512,7 @@ func fspickFlags(v uint64) string {
 
 // mountAttrFlags renders fsmount(2)'s attr_flags, MOUNT_ATTR_*.
 func mountAttrFlags(v uint64) string {
-	return mountAttrFlags64(cUint(v))
+	return formatFlags(cUint(v), fsmountAttrFlagNames, "MOUNT_ATTR_???")
 }
 
 // mountAttrFlags64 is mountAttrFlags for mount_attr.attr_set and
