@@ -55,3 +55,32 @@ var faccessatFlagNames = []flagName{
 func faccessatFlags(v uint64) string {
 	return formatFlags(cUint(v), faccessatFlagNames, "AT_???")
 }
+
+// atStatxSyncType masks statx(2)'s sync type (include/uapi/linux/fcntl.h);
+// x/sys lacks it.
+const atStatxSyncType = 0x6000
+
+// statxFlagNames are statx(2)'s flags besides the sync type.
+var statxFlagNames = []flagName{
+	{unix.AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW"},
+	{unix.AT_NO_AUTOMOUNT, "AT_NO_AUTOMOUNT"},
+	{unix.AT_EMPTY_PATH, "AT_EMPTY_PATH"},
+}
+
+// statxSyncNames are the values of statx(2)'s AT_STATX_SYNC_TYPE field.
+var statxSyncNames = []flagName{
+	{unix.AT_STATX_SYNC_AS_STAT, "AT_STATX_SYNC_AS_STAT"},
+	{unix.AT_STATX_FORCE_SYNC, "AT_STATX_FORCE_SYNC"},
+	{unix.AT_STATX_DONT_SYNC, "AT_STATX_DONT_SYNC"},
+}
+
+// statxFlags prints the sync type first, always, as strace does:
+// AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW.
+func statxFlags(v uint64) string {
+	v = cUint(v)
+	s := formatEnum(v&atStatxSyncType, statxSyncNames, "")
+	if rest := v &^ atStatxSyncType; rest != 0 {
+		s += "|" + formatFlags(rest, statxFlagNames, "")
+	}
+	return s
+}

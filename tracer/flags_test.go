@@ -649,3 +649,27 @@ func TestFormatStruct(t *testing.T) {
 		})
 	}
 }
+
+func TestStatxFlags(t *testing.T) {
+	tests := map[uint64]string{
+		0:                                 "AT_STATX_SYNC_AS_STAT",
+		unix.AT_SYMLINK_NOFOLLOW:          "AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW",
+		unix.AT_STATX_DONT_SYNC:           "AT_STATX_DONT_SYNC",
+		unix.AT_STATX_FORCE_SYNC | 0x1000: "AT_STATX_FORCE_SYNC|AT_EMPTY_PATH",
+		atStatxSyncType:                   "0x6000",
+	}
+	for v, want := range tests {
+		if got := statxFlags(v); got != want {
+			t.Errorf("statxFlags(%#x) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestAccessMode(t *testing.T) {
+	tests := map[uint64]string{0: "F_OK", unix.R_OK: "R_OK", unix.R_OK | unix.W_OK | unix.X_OK: "R_OK|W_OK|X_OK", 8: "0x8"}
+	for v, want := range tests {
+		if got := accessMode(v); got != want {
+			t.Errorf("accessMode(%#x) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -126,7 +126,7 @@ var ops = [...]opSpec{
 	bpfCtraceOpCTRACE_OP_NEWFSTATAT: {name: "newfstatat", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "statbuf", kind: KindPtr}, {name: "flags", kind: KindFlags, format: atFlags}}},
 	bpfCtraceOpCTRACE_OP_STATX: {name: "statx", family: FamilyRuntime, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: atFlags},
+		dirfd, path, {name: "flags", kind: KindFlags, format: statxFlags},
 		{name: "mask", kind: KindFlags, format: statxMask}, {name: "statxbuf", kind: KindPtr}}},
 	bpfCtraceOpCTRACE_OP_ACCESS: {name: "access", family: FamilyRuntime, args: []argSpec{
 		path, {name: "mode", kind: KindFlags, format: accessMode}}},

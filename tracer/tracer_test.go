@@ -267,7 +267,7 @@ var syscallCases = []syscallCase{
 	{"runtime_newfstatat", "newfstatat", unix.ENOENT, map[string]string{
 		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-bind-source"`, "flags": "0"}, 0, runtimeComm},
 	{"runtime_statx", "statx", unix.ENOENT, map[string]string{
-		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-statx"`, "flags": "AT_SYMLINK_NOFOLLOW",
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-statx"`, "flags": "AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW",
 		"mask": "STATX_BASIC_STATS"}, 0, runtimeComm},
 	{"runtime_access", "access", unix.ENOENT, map[string]string{
 		"path": `"/nonexistent/ctrace-access"`, "mode": "R_OK|W_OK"}, 0, runtimeComm},
