@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -41,7 +42,7 @@ func (r *Resolver) connectLoop(ctx context.Context) {
 		start := time.Now()
 		live := false
 		if addr == "" {
-			err = errors.New("no containerd socket found (tried " + fmt.Sprint(r.candidates()) + ")")
+			err = errors.New("no containerd socket at " + strings.Join(r.candidates(), ", "))
 		} else {
 			live, err = r.session(ctx, addr, prune.C)
 		}

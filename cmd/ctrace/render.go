@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/benign"
+	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -33,13 +35,22 @@ func newRenderer(format string, w io.Writer, color bool) *renderer {
 	return r
 }
 
-// event writes one event; rule is the benign rule it matched, or nil.
+// event writes one event of a host process; rule is the benign rule it
+// matched, or nil.
 func (r *renderer) event(ev *tracer.Event, rule *benign.Rule) {
+	r.eventIn(ev, rule, nil)
+}
+
+// eventIn writes one event of container c (nil: a host process).
+func (r *renderer) eventIn(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
 	if r.json {
-		r.jsonEvent(ev, rule)
+		r.jsonEvent(ev, rule, c)
 		return
 	}
 	r.buf = appendText(r.buf[:0], ev, r.color)
+	if c != nil {
+		r.buf = insertContainer(r.buf, c)
+	}
 	r.buf = appendReasons(r.buf, ev, r.explain)
 	if rule != nil {
 		r.buf = append(r.buf, " [benign: "...)
@@ -133,7 +144,7 @@ func errnoName(e unix.Errno) string {
 
 // jsonEvent writes the documented schema (docs/json-schema.md). Later
 // fields may be added; these are never renamed.
-func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
+func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
 	e := r.log.Log().
 		Str("time", ev.Time.Format(time.RFC3339Nano)).
 		Str("syscall", ev.Syscall).
@@ -176,7 +187,13 @@ func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule) {
 		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)
 	e = e.Dict("proc", proc).
 		Array("reasons", jsonReasons(ev.Reasons)).
-		RawJSON("container", []byte("null"))
+		Func(func(e *zerolog.Event) {
+			if c == nil {
+				e.RawJSON("container", []byte("null"))
+			} else {
+				e.Dict("container", jsonContainer(c))
+			}
+		})
 	if rule != nil {
 		e = e.Bool("benign", true).Str("benign_rule", rule.Name)
 	}
@@ -334,4 +351,59 @@ func jsonReasons(rs []tracer.Reason) *zerolog.Array {
 		a.Dict(d)
 	}
 	return a
+}
+
+// insertContainer puts the container's name between the time and the
+// process of a text line that appendText wrote:
+//
+//	12:03:04.123456 default/test1 runc:[2:INIT][4242] ...
+//	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
+func insertContainer(b []byte, c *correlate.Container) []byte {
+	i := len("15:04:05.000000 ")
+	if len(b) < i {
+		return b
+	}
+	name := c.String()
+	b = append(b, make([]byte, len(name)+1)...)
+	copy(b[i+len(name)+1:], b[i:])
+	copy(b[i:], name)
+	b[i+len(name)] = ' '
+	return b
+}
+
+// jsonContainer is the event's "container" object, null for a host
+// process. id and namespace are always there for a container; the others
+// only when containerd told them (image is "" for a container made from a
+// rootfs, shim_pid 0 before the task exists), so that a consumer can tell
+// "unknown" from "empty" by "known".
+func jsonContainer(c *correlate.Container) *zerolog.Event {
+	if c == nil {
+		return nil
+	}
+	d := zerolog.Dict().Str("id", c.ID).Str("namespace", c.Namespace).
+		Bool("known", c.Known).Str("source", string(c.Source))
+	if c.Known {
+		d.Str("image", c.Image).Str("runtime", c.Runtime)
+	}
+	if c.ShimPID != 0 {
+		d.Uint32("shim_pid", c.ShimPID)
+	}
+	if kl := c.KubeLabels(); len(kl) > 0 {
+		keys := make([]string, 0, len(kl))
+		for k := range kl {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		ld := zerolog.Dict()
+		for _, k := range keys {
+			ld.Str(k, kl[k])
+		}
+		d.Dict("labels", ld)
+	}
+	for _, f := range [][2]string{{"pod", c.Pod}, {"pod_namespace", c.PodNamespace}, {"pod_uid", c.PodUID}, {"container_name", c.ContainerName}} {
+		if f[1] != "" {
+			d.Str(f[0], f[1])
+		}
+	}
+	return d
 }

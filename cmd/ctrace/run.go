@@ -17,6 +17,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/audit"
 	"github.com/ctrace-dev/ctrace/benign"
+	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -34,6 +35,7 @@ type runFlags struct {
 	showBenign bool
 	audit      bool
 	reasonWait time.Duration
+	ctr        containerFlags
 }
 
 func newRunCommand() *cobra.Command {
@@ -67,6 +69,7 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
+	f.ctr.register(fl)
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
 	return cmd
 }
@@ -112,6 +115,10 @@ func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
 
 func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	opts, err := f.tracerOptions(len(cmdArgs) > 0)
+	if err != nil {
+		return err
+	}
+	filter, err := f.ctr.filter()
 	if err != nil {
 		return err
 	}
@@ -176,25 +183,57 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		defer outMu.Unlock()
 		_ = out.Flush()
 	}
-	n, hidden := 0, 0
-	emit := func(ev *tracer.Event) {
+	// Containers: the resolver names each event's container; its queue
+	// holds an event briefly, in order, while containerd is asked about
+	// a container the event named before the event stream did.
+	resolver, err := openResolver(context.WithoutCancel(ctx), &f.ctr)
+	if err != nil {
+		return err
+	}
+	defer resolver.Close()
+	if len(f.ctr.containers) > 0 {
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		if resolver.WaitConnected(wctx) {
+			warnAmbiguous(resolver, &f.ctr)
+		}
+		wcancel()
+	}
+	var sum *summary
+	if f.ctr.summary || f.ctr.summaryFile != "" {
+		sum = newSummary()
+	}
+	n, hidden, failures := 0, 0, 0
+	emit := func(ev *tracer.Event, c *correlate.Container) {
 		outMu.Lock()
 		defer outMu.Unlock()
 		if f.count > 0 && n >= f.count {
 			return
 		}
+		if !filter.Match(c) {
+			return
+		}
 		rule, _ := benign.Match(ev)
-		if rule != nil && !r.json && !f.showBenign {
+		if rule == nil && ev.Failed() {
+			failures++
+		}
+		if rule != nil && (f.ctr.summary || !r.json) && !f.showBenign {
 			hidden++
 			return
 		}
-		r.event(ev, rule)
+		if sum != nil {
+			sum.add(ev, c)
+		}
+		if !f.ctr.summary {
+			r.eventIn(ev, rule, c)
+		}
 		n++
 		if f.count > 0 && n >= f.count {
 			cancel()
 		}
 	}
-	joiner, stopAudit := startAudit(ctx, f, emit, flush)
+	queue := resolver.NewQueue(correlate.QueueOptions{Out: emit, Wait: f.ctr.wait})
+	defer queue.Close()
+	joiner, stopAudit := startAudit(ctx, f, queue.Push, flush)
 	defer stopAudit()
 	sink := tracer.Sink{
 		Event: joiner.Process,
@@ -224,7 +263,13 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		}()
 	}
 	runErr := t.Run(ctx, sink)
-	stopAudit() // releases the events still held, in order
+	stopAudit()   // releases the events still held, in order
+	queue.Close() // and so does the container queue, behind it
+	if sum != nil {
+		if err := writeSummary(sum, &f.ctr, r.json, out); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	if err := out.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write output: %w", err)
 	}
@@ -252,6 +297,10 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 	if status != 0 {
 		return &exitError{code: status}
+	}
+	if f.ctr.failOnEvents && failures > 0 {
+		log.Warn().Int("failures", failures).Msgf("--fail-on-events: %d failures seen", failures)
+		return &exitError{code: exitFailures}
 	}
 	return nil
 }
