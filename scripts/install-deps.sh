@@ -6,6 +6,12 @@
 set -eu
 
 want=""
+
+# file_is_dynamic: whether an ELF binary names a program interpreter
+# (Debian's busybox package is dynamic; the tests need busybox-static).
+file_is_dynamic() {
+	grep -q -a -e '/lib64/ld-linux' -e '/lib/ld-' "$1"
+}
 case "${1:-test}" in
 generate)
 	command -v clang-19 >/dev/null || want="$want clang-19"
@@ -15,6 +21,12 @@ generate)
 test)
 	# bpftool: tests check that no program stays loaded after ctrace exits.
 	command -v bpftool >/dev/null || want="$want bpftool"
+	# The container tests (correlate/) start a private containerd that
+	# runs runc containers from a static busybox rootfs.
+	command -v containerd >/dev/null || want="$want containerd"
+	command -v containerd-shim-runc-v2 >/dev/null || want="$want containerd"
+	command -v runc >/dev/null || want="$want runc"
+	[ -x /bin/busybox ] && ! file_is_dynamic /bin/busybox || want="$want busybox-static"
 	;;
 *)
 	echo "usage: $0 test|generate" >&2
