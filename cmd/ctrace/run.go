@@ -220,7 +220,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			hidden++
 			return
 		}
-		if sum != nil {
+		if sum != nil && (rule == nil || f.showBenign) {
 			sum.add(ev, c)
 		}
 		if !f.ctr.summary {
