@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/benign"
+	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -80,12 +81,11 @@ func fullEvent() *tracer.Event {
 
 // TestSchemaDocumented renders an event with every optional field set and
 // checks that docs/json-schema.md documents each field the renderer
-// prints, in the section of the object that holds it. (When the renderer
-// learns to print a container, fullEvent should get one.)
+// prints, in the section of the object that holds it.
 func TestSchemaDocumented(t *testing.T) {
 	secs, _ := schemaSections(t)
 	var buf bytes.Buffer
-	newRenderer("json", &buf, false).event(fullEvent(), &benign.Rules[0])
+	newRenderer("json", &buf, false).eventIn(fullEvent(), &benign.Rules[0], fullContainer())
 	var ev map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &ev); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())
@@ -190,5 +190,15 @@ func TestSchemaExamples(t *testing.T) {
 		if !families[f] {
 			t.Errorf("%s has no example of the %s family", schemaDoc, f)
 		}
+	}
+}
+
+// fullContainer has every field the renderer can print.
+func fullContainer() *correlate.Container {
+	return &correlate.Container{
+		ID: "0123456789ab", Namespace: "k8s.io", Known: true, Source: correlate.SourceCgroup,
+		Image: "registry.example/web:1", Runtime: "io.containerd.runc.v2", ShimPID: 42,
+		Labels: map[string]string{"io.kubernetes.pod.name": "web-7d9f", "io.kubernetes.container.name": "nginx"},
+		Pod:    "web-7d9f", PodNamespace: "shop", PodUID: "uid-1", ContainerName: "nginx",
 	}
 }
