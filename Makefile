@@ -48,3 +48,24 @@ lint:
 
 clean:
 	rm -rf bin
+
+# Benchmarks (bench/, docs/BENCHMARKS.md). Run as root:
+#   sudo make bench         the full run (~10 minutes): writes docs/bench/ and
+#                           the results section of docs/BENCHMARKS.md
+#   sudo make bench-smoke   a quick check that the harness still works
+BENCH_FLAGS ?=
+.PHONY: bench bench-smoke bench-tools
+
+bench: build
+	bench/setup.sh full
+	$(MAKE) bench-tools
+	./bin/ctrace-bench $(BENCH_FLAGS)
+
+bench-smoke: build
+	bench/setup.sh smoke
+	$(MAKE) bench-tools
+	./bin/ctrace-bench -smoke $(BENCH_FLAGS)
+
+bench-tools:
+	$${CC:-cc} -O2 -Wall -static -pthread -o bin/ctrbench bench/loop/ctrbench.c
+	CGO_ENABLED=0 $(GO) build -o bin/ctrace-bench ./bench

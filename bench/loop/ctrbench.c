@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * ctrbench: the syscall loops that ctrace's benchmark harness (bench/) times.
+ * Built statically, so that no dynamic loader makes failing openat calls of
+ * its own before main: every failure the tracers see from a process named
+ * "ctrbench" is one this program made and counted.
+ *
+ *   ctrbench open    THREADS SECONDS FILE  openat(FILE)+close, succeeding
+ *   ctrbench getppid THREADS SECONDS       a syscall ctrace does not trace
+ *   ctrbench fail    THREADS SECONDS       failing openat, as fast as possible
+ *   ctrbench lat     RATE    SECONDS       failing openat at RATE calls/s, one
+ *                                          thread; the path carries the
+ *                                          CLOCK_MONOTONIC time of the call
+ *
+ * Each thread runs until SECONDS have passed, then one JSON line goes to
+ * stdout: iterations (calls that behaved as the mode expects), the summed
+ * time the threads ran, and the time per iteration of one thread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FAIL_PATH "/nonexistent-ctrbench/t"
+#define LAT_PREFIX "/nonexistent-ctrbench/lat/"
+
+enum mode { M_OPEN, M_GETPPID, M_FAIL, M_LAT };
+
+struct worker {
+	pthread_t th;
+	uint64_t iters;
+	uint64_t unexpected; /* calls that did not behave as the mode expects */
+	uint64_t ns;
+};
+
+static enum mode mode;
+static const char *file;
+static uint64_t duration_ns;
+static long rate;
+static pthread_barrier_t start;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Calls between two looks at the clock: cheap against a syscall, and short
+ * enough under strace (about 1 ms a call) to stop close to the deadline. */
+#define BATCH 64
+
+static void *run_loop(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t t0, end, t, n = 0, bad = 0;
+	int i, fd;
+
+	pthread_barrier_wait(&start);
+	t0 = now_ns();
+	end = t0 + duration_ns;
+	do {
+		for (i = 0; i < BATCH; i++) {
+			switch (mode) {
+			case M_OPEN:
+				fd = openat(AT_FDCWD, file, O_RDONLY | O_CLOEXEC);
+				if (fd >= 0) {
+					close(fd);
+					n++;
+				} else {
+					bad++;
+				}
+				break;
+			case M_GETPPID:
+				syscall(SYS_getppid);
+				n++;
+				break;
+			case M_FAIL:
+				fd = openat(AT_FDCWD, FAIL_PATH, O_RDONLY);
+				if (fd < 0) {
+					n++;
+				} else {
+					close(fd);
+					bad++;
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		t = now_ns();
+	} while (t < end);
+	w->iters = n;
+	w->unexpected = bad;
+	w->ns = t - t0;
+	return NULL;
+}
+
+/* One thread, RATE failing calls a second, each at its own scheduled time
+ * (late calls are not skipped: they go out back to back). */
+static void *run_lat(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t period = 1000000000ull / (uint64_t)rate;
+	uint64_t t0, next, t, n = 0, bad = 0;
+	char path[64];
+	int fd;
+
+	pthread_barrier_wait(&start);
+	t0 = now_ns();
+	next = t0;
+	for (;;) {
+		t = now_ns();
+		if (t - t0 >= duration_ns)
+			break;
+		if (t < next) {
+			if (next - t > 100000) {
+				struct timespec ts = {
+					.tv_sec = next / 1000000000ull,
+					.tv_nsec = next % 1000000000ull,
+				};
+				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+			}
+			continue;
+		}
+		next += period;
+		snprintf(path, sizeof(path), LAT_PREFIX "%llu", (unsigned long long)now_ns());
+		fd = openat(AT_FDCWD, path, O_RDONLY);
+		if (fd < 0) {
+			n++;
+		} else {
+			close(fd);
+			bad++;
+		}
+	}
+	w->iters = n;
+	w->unexpected = bad;
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ctrbench open|getppid|fail THREADS SECONDS [FILE]\n"
+			"       ctrbench lat RATE SECONDS\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *ws;
+	uint64_t iters = 0, bad = 0, ns = 0;
+	long threads = 1, i;
+	double secs;
+
+	if (argc < 4)
+		usage();
+	if (!strcmp(argv[1], "open"))
+		mode = M_OPEN;
+	else if (!strcmp(argv[1], "getppid"))
+		mode = M_GETPPID;
+	else if (!strcmp(argv[1], "fail"))
+		mode = M_FAIL;
+	else if (!strcmp(argv[1], "lat"))
+		mode = M_LAT;
+	else
+		usage();
+	if (mode == M_LAT)
+		rate = atol(argv[2]);
+	else
+		threads = atol(argv[2]);
+	secs = atof(argv[3]);
+	if (threads < 1 || threads > 1024 || secs <= 0 || (mode == M_LAT && rate < 1))
+		usage();
+	duration_ns = (uint64_t)(secs * 1e9);
+	if (mode == M_OPEN) {
+		if (argc < 5)
+			usage();
+		file = argv[4];
+	}
+
+	ws = calloc((size_t)threads, sizeof(*ws));
+	if (!ws)
+		return 1;
+	pthread_barrier_init(&start, NULL, (unsigned)threads);
+	for (i = 0; i < threads; i++) {
+		if (pthread_create(&ws[i].th, NULL, mode == M_LAT ? run_lat : run_loop, &ws[i])) {
+			perror("pthread_create");
+			return 1;
+		}
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(ws[i].th, NULL);
+		iters += ws[i].iters;
+		bad += ws[i].unexpected;
+		ns += ws[i].ns;
+	}
+	printf("{\"mode\":\"%s\",\"threads\":%ld,\"iterations\":%llu,\"unexpected\":%llu,"
+	       "\"thread_ns\":%llu,\"ns_per_iter\":%.3f}\n",
+	       argv[1], threads, (unsigned long long)iters, (unsigned long long)bad,
+	       (unsigned long long)ns, iters ? (double)ns / (double)iters : 0.0);
+	return bad ? 3 : 0;
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+)
+
+// sortedLoops orders loop keys: open before getppid, one thread first.
+func sortedLoops(m map[string]loopStat) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		ma, ta, _ := strings.Cut(a, "/")
+		mb, tb, _ := strings.Cut(b, "/")
+		if ma != mb {
+			return -strings.Compare(ma, mb) // open, getppid
+		}
+		if len(ta) != len(tb) {
+			return len(ta) - len(tb)
+		}
+		return strings.Compare(ta, tb)
+	})
+	return keys
+}
+
+func loopLabel(k string) string {
+	mode, th, _ := strings.Cut(k, "/")
+	if mode == "open" {
+		mode = "open+close"
+	}
+	th = strings.TrimSuffix(th, "t")
+	if th == "1" {
+		return mode + ", 1 thread"
+	}
+	return mode + ", " + th + " threads"
+}
+
+func overheadOf(res *results, tracer string) *overheadResult {
+	for i := range res.Overhead {
+		if res.Overhead[i].Tracer == tracer {
+			return &res.Overhead[i]
+		}
+	}
+	return nil
+}
+
+func throughputOf(res *results, prefix string) *throughputResult {
+	for i := range res.Throughput {
+		if res.Throughput[i].Name == prefix {
+			return &res.Throughput[i]
+		}
+	}
+	return nil
+}
+
+func pct(r float64) string { return fmt.Sprintf("%+.1f%%", (r-1)*100) }
+
+// targets compares the results with the targets of the benchmark's issue.
+func targets(res *results) []targetResult {
+	var out []targetResult
+	ct := overheadOf(res, "ctrace")
+	if ct != nil && ct.Unavailable == "" {
+		for _, spec := range []struct {
+			mode  string
+			limit float64
+			name  string
+		}{{"open", 1.05, "open+close"}, {"getppid", 1.02, "getppid (untraced)"}} {
+			var parts []string
+			met := true
+			for _, k := range sortedLoops(ct.Loops) {
+				if !strings.HasPrefix(k, spec.mode+"/") {
+					continue
+				}
+				r := ct.Loops[k].Ratio
+				parts = append(parts, fmt.Sprintf("%s %s", loopLabel(k), pct(r)))
+				met = met && r <= spec.limit
+			}
+			out = append(out, targetResult{
+				Target:   fmt.Sprintf("ctrace success-path overhead, %s: at most %s", spec.name, pct(spec.limit)),
+				Measured: strings.Join(parts, "; "), Met: met,
+			})
+		}
+		var parts []string
+		met := true
+		for _, peer := range []string{"opensnoop", "bpftrace", "perf-trace"} {
+			p := overheadOf(res, peer)
+			if p == nil || p.Unavailable != "" {
+				continue
+			}
+			for _, k := range sortedLoops(ct.Loops) {
+				if ct.Loops[k].Ratio >= p.Loops[k].Ratio {
+					met = false
+					parts = append(parts, fmt.Sprintf("%s: ctrace %.3fx >= %s %.3fx", loopLabel(k), ct.Loops[k].Ratio, peer, p.Loops[k].Ratio))
+				}
+			}
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "lower on every loop")
+		}
+		out = append(out, targetResult{Target: "ctrace overhead lower than every eBPF peer (opensnoop, bpftrace) and perf trace", Measured: strings.Join(parts, "; "), Met: met})
+		if s := overheadOf(res, "strace"); s != nil && s.Unavailable == "" {
+			r := s.Loops["open/1t"].Ratio
+			out = append(out, targetResult{Target: "strace orders of magnitude slower (about 230x expected on open+close)", Measured: fmt.Sprintf("%.0fx on open+close, 1 thread", r), Met: r >= 10})
+		}
+	}
+	if j := throughputOf(res, "ctrace -o json"); j != nil && j.Error == "" {
+		out = append(out, targetResult{
+			Target:   "at least 500,000 events/s decoded and written as JSON, no loss at the default ring buffer",
+			Measured: fmt.Sprintf("%.0f events/s delivered of %.0f/s produced, %d lost", j.DeliveredPerSec, j.ProducedPerSec, j.Lost),
+			Met:      j.DeliveredPerSec >= 500000 && j.Lost == 0,
+		})
+	}
+	var exact []string
+	allExact := true
+	maxCPU, maxRSS := 0.0, 0.0
+	for _, t := range res.Throughput {
+		if t.Name == "no tracer" || t.Error != "" {
+			continue
+		}
+		exact = append(exact, fmt.Sprintf("%s: %d = %d + %d", t.Name, t.Produced, t.Delivered, t.Lost))
+		allExact = allExact && t.Exact
+		maxCPU = max(maxCPU, t.CPUNSPerEvent)
+		maxRSS = max(maxRSS, t.MaxRSSMiB)
+	}
+	if len(exact) > 0 {
+		out = append(out,
+			targetResult{Target: "exact loss accounting: produced = delivered + lost", Measured: strings.Join(exact, "; "), Met: allExact},
+			targetResult{Target: "ctrace CPU under 2 us per event", Measured: fmt.Sprintf("at most %.2f us/event", maxCPU/1000), Met: maxCPU < 2000},
+			targetResult{Target: "peak RSS under 64 MiB", Measured: fmt.Sprintf("at most %.1f MiB", maxRSS), Met: maxRSS < 64},
+		)
+	}
+	if res.Startup.Runs > 0 {
+		out = append(out, targetResult{
+			Target:   "start-up (exec to ready) under 1 s",
+			Measured: fmt.Sprintf("median %.0f ms, max %.0f ms over %d starts", res.Startup.MedianMS, res.Startup.MaxMS, res.Startup.Runs),
+			Met:      res.Startup.MaxMS < 1000,
+		})
+	}
+	return out
+}
+
+const (
+	beginMark = "<!-- bench results: begin (written by make bench) -->"
+	endMark   = "<!-- bench results: end -->"
+)
+
+// updateMarkdown replaces the results section of path, or creates the file
+// with only that section.
+func updateMarkdown(path, section string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = []byte("# Benchmarks\n\n" + beginMark + "\n" + endMark + "\n")
+	} else if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no results section (%q ... %q)", path, beginMark, endMark)
+	}
+	s = s[:i+len(beginMark)] + "\n" + section + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// markdown renders the results as the section of docs/BENCHMARKS.md.
+func markdown(res *results, c *config) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("\nRun of %s, %.0f s in all (%d rounds of %g s loops). ", res.Started, res.Seconds, c.rounds, c.loopSec)
+	p("Machine: %s; %s CPUs (%s); kernel %s; %s.\n", res.Env["os"], res.Env["cpus"], res.Env["cpu"], res.Env["kernel"], res.Env["go"])
+	p("Tools: %s; %s; %s; %s; libbpf-tools %s.\n", res.Env["ctrace"], res.Env["strace"], res.Env["perf"], res.Env["bpftrace"], res.Env["libbpf-tools (opensnoop)"])
+	foreign := 0
+	for _, n := range res.Foreign {
+		if n > 0 {
+			foreign++
+		}
+	}
+	if foreign > 0 {
+		p("\nDuring %d of %d baseline runs other tracing eBPF programs were loaded on the node (up to %d, e.g. another ctrace under test): they slow the baseline and the traced runs alike and make the ratios smaller than on a quiet node.\n",
+			foreign, len(res.Foreign), slices.Max(res.Foreign))
+	}
+
+	p("\n### Targets\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range res.Targets {
+		met := "**no**"
+		if t.Met {
+			met = "yes"
+		}
+		p("| %s | %s | %s |\n", t.Target, t.Measured, met)
+	}
+
+	p("\n### Success-path overhead\n\nTime per iteration as a ratio to no tracer: median of the per-round ratios (each traced run against the untraced run just before it), with the lowest and highest ratio in brackets. The first row gives the untraced time per iteration.\n\n")
+	var loops []string
+	if len(res.Overhead) > 0 {
+		loops = sortedLoops(res.Overhead[0].Loops)
+	}
+	p("| tracer |")
+	for _, k := range loops {
+		p(" %s |", loopLabel(k))
+	}
+	p("\n|---|")
+	for range loops {
+		p("---|")
+	}
+	p("\n")
+	for _, o := range res.Overhead {
+		p("| %s |", o.Label)
+		if o.Unavailable != "" {
+			for range loops {
+				p(" n/a |")
+			}
+			p("\n")
+			continue
+		}
+		for _, k := range loops {
+			st := o.Loops[k]
+			if o.Tracer == "none" {
+				p(" %.0f ns |", st.NSPerIter)
+			} else if st.Ratio >= 100 {
+				p(" %.0fx (%.0f-%.0f) |", st.Ratio, st.RatioMin, st.RatioMax)
+			} else {
+				p(" %.3fx (%.3f-%.3f) |", st.Ratio, st.RatioMin, st.RatioMax)
+			}
+		}
+		p("\n")
+	}
+	for _, o := range res.Overhead {
+		if o.Unavailable != "" {
+			p("\n%s: not measured: `%s`\n", o.Label, strings.ReplaceAll(o.Unavailable, "`", "'"))
+		}
+	}
+	if c.png != "" {
+		p("\n![success-path overhead](bench/%s)\n", lastElem(c.png))
+	}
+
+	p("\n### Failure throughput\n\n`ctrbench fail`: failing openat on every CPU (%d threads) for %g s, traced with `ctrace run --comm ctrbench` (the filter is applied in the kernel, so produced, delivered and lost count the same calls). Delivered is counted on ctrace's stdout, read by the harness through a pipe. CPU is ctrace's own user+system time after it was ready, per delivered event; RSS is its peak resident set.\n\n", c.threads, c.tputSec)
+	p("| run | produced | produced/s | delivered | delivered/s | lost | produced = delivered + lost | CPU/event | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, t := range res.Throughput {
+		if t.Error != "" {
+			p("| %s | error: %s |||||||\n", t.Name, t.Error)
+			continue
+		}
+		if t.Name == "no tracer" {
+			p("| %s | %d | %.0f | | | | | | |\n", t.Name, t.Produced, t.ProducedPerSec)
+			continue
+		}
+		ok := "yes"
+		if !t.Exact {
+			ok = "**no**"
+		}
+		p("| %s | %d | %.0f | %d | %.0f | %d | %s | %.2f us | %.1f MiB |\n", t.Name, t.Produced, t.ProducedPerSec, t.Delivered, t.DeliveredPerSec, t.Lost, ok, t.CPUNSPerEvent/1000, t.MaxRSSMiB)
+	}
+
+	p("\n### Latency\n\nFrom a failing openat (`ctrbench lat`, one thread, paced; the path carries the call's CLOCK_MONOTONIC time) to its JSON line read from ctrace's stdout.\n\n| rate | events | lost | p50 | p99 | max |\n|---|---|---|---|---|---|\n")
+	for _, l := range res.Latency {
+		if l.Error != "" {
+			p("| %d/s | error: %s |||||\n", l.Rate, l.Error)
+			continue
+		}
+		p("| %d/s | %d of %d | %d | %.0f us | %.0f us | %.0f us |\n", l.Rate, l.Samples, l.Produced, l.Lost, l.P50US, l.P99US, l.MaxUS)
+	}
+
+	p("\n### Start-up\n\nFrom exec of `ctrace run` to its `ready:` line on stderr, over every ctrace start of the run: median %.0f ms, max %.0f ms (%d starts). Binary size %.1f MiB (`make build`, stripped).\n",
+		res.Startup.MedianMS, res.Startup.MaxMS, res.Startup.Runs, float64(res.Startup.BinaryBytes)/(1<<20))
+
+	if len(res.BPF) > 0 {
+		p("\n### Kernel-side cost per call\n\nctrace's programs under each loop (one thread, 1 s), from the kernel's run-time statistics (`kernel.bpf_stats_enabled`, on only for this step). The statistics add their own clock reads, so these times are upper bounds.\n\n| loop | program | runs per iteration | ns per run |\n|---|---|---|---|\n")
+		for _, s := range res.BPF {
+			p("| %s | %s | %.2f | %.0f |\n", loopLabel(s.Loop), s.Program, s.RunsPerIter, s.NSPerRun)
+		}
+	}
+	p("\nFull numbers: [bench/%s](bench/%s).\n\n", lastElem(c.out), lastElem(c.out))
+	return b.String()
+}
+
+func lastElem(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type results struct {
+	Started    string             `json:"started"`
+	Seconds    float64            `json:"seconds"`
+	Smoke      bool               `json:"smoke"`
+	Env        map[string]string  `json:"environment"`
+	Config     map[string]string  `json:"config"`
+	Overhead   []overheadResult   `json:"overhead"`
+	Throughput []throughputResult `json:"throughput"`
+	Latency    []latencyResult    `json:"latency"`
+	Startup    startupResult      `json:"startup"`
+	BPF        []bpfStat          `json:"bpf_stats,omitempty"`
+	// Foreign counts, before each pair of success-path runs, the tracing
+	// eBPF programs others had loaded on the node.
+	Foreign []int          `json:"foreign_tracing_programs"`
+	Targets []targetResult `json:"targets"`
+}
+
+type overheadResult struct {
+	Tracer      string              `json:"tracer"`
+	Label       string              `json:"label"`
+	Unavailable string              `json:"unavailable,omitempty"`
+	Loops       map[string]loopStat `json:"loops"` // open/1t, open/Nt, getppid/1t, getppid/Nt
+}
+
+type loopStat struct {
+	NSPerIter float64 `json:"ns_per_iter_median"`
+	Ratio     float64 `json:"ratio_median"` // to the no-tracer run just before, per round
+	RatioMin  float64 `json:"ratio_min,omitempty"`
+	RatioMax  float64 `json:"ratio_max,omitempty"`
+	Runs      int     `json:"runs"`
+}
+
+type throughputResult struct {
+	Name                 string  `json:"name"`
+	Produced             uint64  `json:"produced"`
+	ProducedPerSec       float64 `json:"produced_per_s"`
+	Delivered            uint64  `json:"delivered"`
+	DeliveredPerSec      float64 `json:"delivered_per_s"`
+	Lost                 uint64  `json:"lost"`
+	Other                uint64  `json:"other_lines"`
+	Exact                bool    `json:"exact"` // produced == delivered + lost
+	CPUSeconds           float64 `json:"cpu_s"`
+	CPUAfterReadySeconds float64 `json:"cpu_after_ready_s"`
+	CPUNSPerEvent        float64 `json:"cpu_ns_per_event"` // after ready, per delivered event
+	MaxRSSMiB            float64 `json:"max_rss_mib"`
+	StartupMS            float64 `json:"startup_ms"`
+	DrainMS              float64 `json:"drain_ms"` // generator end to ctrace's exit
+	Error                string  `json:"error,omitempty"`
+}
+
+type latencyResult struct {
+	Rate     int     `json:"rate_per_s"`
+	Output   string  `json:"output"`
+	Produced uint64  `json:"produced"`
+	Samples  int     `json:"samples"`
+	Lost     uint64  `json:"lost"`
+	P50US    float64 `json:"p50_us"`
+	P99US    float64 `json:"p99_us"`
+	MaxUS    float64 `json:"max_us"`
+	Error    string  `json:"error,omitempty"`
+}
+
+type startupResult struct {
+	Runs        int     `json:"runs"`
+	MedianMS    float64 `json:"median_ms"`
+	MaxMS       float64 `json:"max_ms"`
+	BinaryBytes int64   `json:"binary_bytes"`
+}
+
+type targetResult struct {
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+func environment(c *config) map[string]string {
+	env := map[string]string{
+		"go":      runtime.Version(),
+		"cpus":    strconv.Itoa(runtime.NumCPU()),
+		"kernel":  firstLine(command("uname", "-r")),
+		"os":      osRelease(),
+		"cpu":     cpuModel(),
+		"ctrace":  firstLine(command(c.ctrace, "version")),
+		"strace":  firstLine(command("strace", "-V")),
+		"perf":    firstLine(command("perf", "version")),
+		"cc":      firstLine(command("cc", "--version")),
+		"machine": firstLine(command("uname", "-m")),
+	}
+	if v := firstLine(command("bpftrace", "--version")); v != "" {
+		env["bpftrace"] = v
+	}
+	if v := firstLine(command("dpkg-query", "-W", "-f", "${Version}", "libbpf-tools")); v != "" {
+		env["libbpf-tools (opensnoop)"] = v
+	}
+	return env
+}
+
+func command(name string, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil && len(out) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(s)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func osRelease() string {
+	b, _ := os.ReadFile("/etc/os-release")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// ---- kernel-side cost ----------------------------------------------------
+
+type bpfStat struct {
+	Loop        string  `json:"loop"`
+	Program     string  `json:"program"`
+	Runs        uint64  `json:"runs"`
+	NSPerRun    float64 `json:"ns_per_run"`
+	RunsPerIter float64 `json:"runs_per_iteration"`
+}
+
+type progInfo struct {
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	RunTimeNS uint64 `json:"run_time_ns"`
+	RunCnt    uint64 `json:"run_cnt"`
+	Type      string `json:"type"`
+}
+
+// bpfStats runs the loops under ctrace with the kernel's BPF run-time
+// statistics on (kernel.bpf_stats_enabled), and reports what ctrace's
+// programs cost per run. The statistics cost time of their own, so they are
+// on only here, never while the loops are timed.
+func bpfStats(c *config, file string) ([]bpfStat, error) {
+	const knob = "/proc/sys/kernel/bpf_stats_enabled"
+	old, err := os.ReadFile(knob)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(knob, []byte("1"), 0); err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
+	s, err := startSession(peers["ctrace"], c.ctrace, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	ids := progIDs(s.cmd.Process.Pid)
+	snapshot := func() (map[string]progInfo, error) {
+		out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
+		if err != nil {
+			return nil, fmt.Errorf("bpftool prog show: %w", err)
+		}
+		var progs []progInfo
+		if err := json.Unmarshal(out, &progs); err != nil {
+			return nil, err
+		}
+		m := map[string]progInfo{}
+		for _, p := range progs {
+			if ids[p.ID] {
+				m[p.Name] = p
+			}
+		}
+		return m, nil
+	}
+	var out []bpfStat
+	for _, l := range [][]string{{"getppid", "1", "1"}, {"open", "1", "1", file}, {"fail", "1", "1"}} {
+		before, err := snapshot()
+		if err != nil {
+			return nil, err
+		}
+		r, err := runLoop(context.Background(), nil, c.loop, l...)
+		if err != nil {
+			return nil, err
+		}
+		after, err := snapshot()
+		if err != nil {
+			return nil, err
+		}
+		for name, a := range after {
+			b := before[name]
+			runs := a.RunCnt - b.RunCnt
+			if runs < r.Iterations/10 {
+				continue // programs this loop hardly touches
+			}
+			out = append(out, bpfStat{
+				Loop: l[0] + "/1t", Program: name, Runs: runs,
+				NSPerRun:    float64(a.RunTimeNS-b.RunTimeNS) / float64(runs),
+				RunsPerIter: float64(runs) / float64(r.Iterations),
+			})
+		}
+	}
+	return out, nil
+}
+
+// progIDs are the eBPF programs a process holds file descriptors of.
+func progIDs(pid int) map[int]bool {
+	ids := map[int]bool{}
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				if id, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+					ids[id] = true
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// foreignTracing counts the tracing eBPF programs loaded on the node by
+// others (another ctrace, a test suite): they slow the baseline too, so
+// the harness records how many there were while it ran.
+func foreignTracing() int {
+	out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
+	if err != nil {
+		return -1
+	}
+	var progs []progInfo
+	if json.Unmarshal(out, &progs) != nil {
+		return -1
+	}
+	n := 0
+	for _, p := range progs {
+		switch p.Type {
+		case "raw_tracepoint", "tracepoint", "tracing", "kprobe", "perf_event":
+			n++
+		}
+	}
+	return n
+}
