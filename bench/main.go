@@ -47,22 +47,34 @@ func main() {
 	var c config
 	flag.StringVar(&c.ctrace, "ctrace", "bin/ctrace", "ctrace binary")
 	flag.StringVar(&c.loop, "loop", "bin/ctrbench", "ctrbench binary (bench/loop)")
-	flag.IntVar(&c.rounds, "rounds", 5, "rounds of the success-path loops")
-	flag.Float64Var(&c.loopSec, "loop-seconds", 1, "seconds per success-path loop")
+	flag.IntVar(&c.rounds, "rounds", 8, "rounds of the success-path loops")
+	flag.Float64Var(&c.loopSec, "loop-seconds", 0.5, "seconds per success-path loop")
 	flag.Float64Var(&c.tputSec, "throughput-seconds", 10, "seconds of failing calls per throughput run")
 	flag.Float64Var(&c.latSec, "latency-seconds", 3, "seconds per latency run")
 	flag.StringVar(&c.out, "out", "docs/bench/results.json", "results file")
 	flag.StringVar(&c.md, "md", "docs/BENCHMARKS.md", "markdown file whose results section is rewritten (empty: none)")
 	flag.StringVar(&c.png, "png", "docs/bench/overhead.png", "plot (empty: none)")
-	flag.StringVar(&c.tracers, "tracers", "ctrace,ctrace-all-json,opensnoop,bpftrace,perf-trace,strace", "tracers to compare with no tracer")
+	flag.StringVar(&c.tracers, "tracers", "ctrace,empty-rawtp,ctrace-all-json,opensnoop,bpftrace,perf-trace,strace", "tracers to compare with no tracer")
 	flag.BoolVar(&c.smoke, "smoke", false, "a quick check that the harness works: one short round of ctrace only, results in /tmp")
 	flag.IntVar(&c.threads, "threads", runtime.NumCPU(), "threads of the multi-threaded loops and the throughput generator")
 	flag.StringVar(&c.smallBuffer, "small-buffer", "256K", "ring buffer of the run that must lose records")
+	floorMode := flag.Bool("floor", false, "only attach empty programs to the sys_enter and sys_exit raw tracepoints until SIGINT (a tracer of the loops)")
 	flag.Parse()
+	if *floorMode {
+		if err := floor(); err != nil {
+			fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	c.latRates = []int{1000, 100000}
 	if c.smoke {
 		c.rounds, c.loopSec, c.tputSec, c.latSec = 1, 0.2, 1, 0.5
-		c.tracers = "ctrace"
+		explicit := false
+		flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "tracers" })
+		if !explicit {
+			c.tracers = "ctrace"
+		}
 		c.out, c.md, c.png = "/tmp/ctrace-bench-smoke/results.json", "", "/tmp/ctrace-bench-smoke/overhead.png"
 		c.latRates = []int{1000}
 	}
@@ -76,6 +88,7 @@ func main() {
 var peers = map[string]tracer{
 	"none":            {Name: "none", Label: "no tracer"},
 	"ctrace":          {Name: "ctrace", Label: "ctrace run", Cmd: []string{"ctrace", "run"}, ReadyLine: true},
+	"empty-rawtp":     {Name: "empty-rawtp", Label: "empty raw tracepoint progs", Cmd: []string{"self", "-floor"}, ReadyLine: true},
 	"ctrace-all-json": {Name: "ctrace-all-json", Label: "ctrace run --all -o json", Cmd: []string{"ctrace", "run", "--all", "-o", "json"}, ReadyLine: true, DevNull: true},
 	"strace":          {Name: "strace", Label: "strace -f -Z -e trace=openat", Wrap: []string{"strace", "-f", "-Z", "-e", "trace=openat", "-o", "/dev/null"}},
 	"perf-trace":      {Name: "perf-trace", Label: "perf trace --failure -e openat", Cmd: []string{"perf", "trace", "--failure", "-e", "openat"}},
@@ -238,7 +251,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 	ns := map[string]map[string][]float64{}    // tracer -> loop -> ns/iter
 	ratio := map[string]map[string][]float64{} // tracer -> loop -> paired ratio
 	unavailable := map[string]string{}
-	var ready []float64
+	var ready, idleRSS []float64
 	var foreign []int
 	for _, n := range append([]string{"none"}, names...) {
 		ns[n], ratio[n] = map[string][]float64{}, map[string][]float64{}
@@ -288,7 +301,10 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 			}
 			got, err := runLoops(t)
 			if s != nil {
-				s.stop()
+				st := s.stop()
+				if n == "ctrace" {
+					idleRSS = append(idleRSS, float64(st.maxRSS)/(1<<20))
+				}
 			}
 			if err != nil {
 				unavailable[n] = err.Error()
@@ -323,6 +339,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 	if len(ready) > 0 {
 		st.MedianMS, st.MaxMS = median(ready), slices.Max(ready)
 	}
+	st.IdleRSSMiB = median(idleRSS)
 	return out, st, foreign, nil
 }
 

@@ -42,13 +42,13 @@ func writePlot(path string, res *results) error {
 
 	const (
 		scale  = 2
-		left   = 360
+		left   = 440
 		right  = 140
 		top    = 90
 		barH   = 14
 		gap    = 4
-		width  = 1280
-		legend = 40
+		width  = 1400
+		legend = 70
 	)
 	groupH := len(loops)*(barH+gap) + 18
 	height := top + len(rows)*groupH + legend + 50
@@ -79,7 +79,7 @@ func writePlot(path string, res *results) error {
 			xx := x(v)
 			fill(img, image.Rect(xx, top-6, xx+1, bottom), grey)
 			label := fmt.Sprintf("%gx", v)
-			drawText(img, xx-textWidth(label, 1)/2, bottom+6, label, 1, black)
+			drawText(img, xx-textWidth(label, scale)/2, bottom+6, label, scale, black)
 		}
 	}
 	fill(img, image.Rect(left, top-6, left+2, bottom), black)
@@ -97,12 +97,10 @@ func writePlot(path string, res *results) error {
 			drawText(img, max(x(v), left+1)+6, y+(barH-glyphH*scale)/2+1, label, scale, black)
 		}
 	}
-	lx := left
 	for j, k := range loops {
-		fill(img, image.Rect(lx, bottom+26, lx+14, bottom+40), colors[j%len(colors)])
-		name := loopLabel(k)
-		drawText(img, lx+20, bottom+26, name, scale, black)
-		lx += 20 + textWidth(name, scale) + 30
+		lx, ly := left+(j%2)*420, bottom+34+(j/2)*24
+		fill(img, image.Rect(lx, ly, lx+14, ly+14), colors[j%len(colors)])
+		drawText(img, lx+20, ly, loopLabel(k), scale, black)
 	}
 
 	f, err := os.Create(path)

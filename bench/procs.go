@@ -68,8 +68,15 @@ var lostRe = regexp.MustCompile(`lost_total=(\d+)`)
 // startSession starts a tracer and waits until it is attached.
 func startSession(t tracer, ctraceBin string, extra []string, onLine func([]byte, int64)) (*session, error) {
 	args := append(append([]string{}, t.Cmd...), extra...)
-	if args[0] == "ctrace" {
+	switch args[0] {
+	case "ctrace":
 		args[0] = ctraceBin
+	case "self":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		args[0] = self
 	}
 	s := &session{
 		cmd:    exec.Command(args[0], args[1:]...),

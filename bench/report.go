@@ -266,8 +266,8 @@ func markdown(res *results, c *config) string {
 		p("| %d/s | %d of %d | %d | %.0f us | %.0f us | %.0f us |\n", l.Rate, l.Samples, l.Produced, l.Lost, l.P50US, l.P99US, l.MaxUS)
 	}
 
-	p("\n### Start-up\n\nFrom exec of `ctrace run` to its `ready:` line on stderr, over every ctrace start of the run: median %.0f ms, max %.0f ms (%d starts). Binary size %.1f MiB (`make build`, stripped).\n",
-		res.Startup.MedianMS, res.Startup.MaxMS, res.Startup.Runs, float64(res.Startup.BinaryBytes)/(1<<20))
+	p("\n### Start-up\n\nFrom exec of `ctrace run` to its `ready:` line on stderr, over every ctrace start of the run: median %.0f ms, max %.0f ms (%d starts). Binary size %.1f MiB (`make build`, stripped). Peak RSS of `ctrace run` during the success-path loops (next to no events): median %.1f MiB.\n",
+		res.Startup.MedianMS, res.Startup.MaxMS, res.Startup.Runs, float64(res.Startup.BinaryBytes)/(1<<20), res.Startup.IdleRSSMiB)
 
 	if len(res.BPF) > 0 {
 		p("\n### Kernel-side cost per call\n\nctrace's programs under each loop (one thread, 1 s), from the kernel's run-time statistics (`kernel.bpf_stats_enabled`, on only for this step). The statistics add their own clock reads, so these times are upper bounds.\n\n| loop | program | runs per iteration | ns per run |\n|---|---|---|---|\n")

@@ -80,6 +80,9 @@ type startupResult struct {
 	MedianMS    float64 `json:"median_ms"`
 	MaxMS       float64 `json:"max_ms"`
 	BinaryBytes int64   `json:"binary_bytes"`
+	// Peak RSS of `ctrace run` (failures only) during the success-path
+	// loops, when it has next to nothing to read.
+	IdleRSSMiB float64 `json:"idle_max_rss_mib"`
 }
 
 type targetResult struct {
