@@ -1,0 +1,195 @@
+// Package deploy holds the Kubernetes manifests; its tests decode them into
+// the Kubernetes API types and check the fields that decide what ctrace
+// may do on a node.
+package deploy
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// decode reads a manifest into v, failing on any field v's type lacks
+// (a misspelt or misplaced key would otherwise be dropped silently by the
+// API server's lenient decoding in older clusters).
+func decode(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+const image = "ghcr.io/ctrace-dev/ctrace:latest"
+
+func mountsOf(c *corev1.Container) map[string]corev1.VolumeMount {
+	m := map[string]corev1.VolumeMount{}
+	for _, vm := range c.VolumeMounts {
+		m[vm.Name] = vm
+	}
+	return m
+}
+
+func hostPaths(t *testing.T, vols []corev1.Volume) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, v := range vols {
+		if v.HostPath == nil {
+			t.Errorf("volume %s is not a hostPath volume", v.Name)
+			continue
+		}
+		if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectory {
+			t.Errorf("volume %s: hostPath type should be Directory (never create paths on the node)", v.Name)
+		}
+		m[v.Name] = v.HostPath.Path
+	}
+	return m
+}
+
+func TestDebugPod(t *testing.T) {
+	var pod corev1.Pod
+	decode(t, "debug-pod.yaml", &pod)
+	if pod.Kind != "Pod" || pod.APIVersion != "v1" {
+		t.Fatalf("kind %s/%s", pod.APIVersion, pod.Kind)
+	}
+	s := pod.Spec
+	if s.NodeName != "NODE_NAME" {
+		t.Errorf("nodeName %q: the pod is pinned to the node being debugged (NODE_NAME placeholder)", s.NodeName)
+	}
+	if !s.HostPID || s.HostNetwork || s.HostIPC {
+		t.Errorf("hostPID=%v hostNetwork=%v hostIPC=%v; want only hostPID", s.HostPID, s.HostNetwork, s.HostIPC)
+	}
+	if s.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %s; a debug pod runs once", s.RestartPolicy)
+	}
+	if len(s.Containers) != 1 || len(s.InitContainers) != 0 {
+		t.Fatalf("%d containers, %d init containers; want one container", len(s.Containers), len(s.InitContainers))
+	}
+	c := &s.Containers[0]
+	if c.Image != image || !slices.Equal(c.Command, []string{"/ctrace"}) || !slices.Equal(c.Args, []string{"run"}) {
+		t.Errorf("image %s command %v args %v", c.Image, c.Command, c.Args)
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.Privileged == nil || !*sc.Privileged {
+		t.Errorf("the debug pod is privileged, as kubectl debug's sysadmin profile")
+	}
+	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-root": "/"}) {
+		t.Errorf("host paths %v; want only the node's root", got)
+	}
+	want := map[string]corev1.VolumeMount{"host-root": {Name: "host-root", MountPath: "/host", ReadOnly: true}}
+	if got := mountsOf(c); !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts %+v; want %+v", got, want)
+	}
+}
+
+func TestDaemonSet(t *testing.T) {
+	var ds appsv1.DaemonSet
+	decode(t, "daemonset.yaml", &ds)
+	if ds.Kind != "DaemonSet" || ds.APIVersion != "apps/v1" {
+		t.Fatalf("kind %s/%s", ds.APIVersion, ds.Kind)
+	}
+	if !reflect.DeepEqual(ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels) {
+		t.Errorf("selector %v does not match the template's labels %v", ds.Spec.Selector.MatchLabels, ds.Spec.Template.Labels)
+	}
+	s := ds.Spec.Template.Spec
+	if !s.HostPID || s.HostNetwork || s.HostIPC {
+		t.Errorf("hostPID=%v hostNetwork=%v hostIPC=%v; want only hostPID", s.HostPID, s.HostNetwork, s.HostIPC)
+	}
+	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
+		t.Errorf("the agent needs no Kubernetes API token")
+	}
+	if len(s.Tolerations) != 1 || s.Tolerations[0].Operator != corev1.TolerationOpExists || s.Tolerations[0].Key != "" {
+		t.Errorf("tolerations %+v; want one that tolerates every taint", s.Tolerations)
+	}
+	if len(s.Containers) != 1 {
+		t.Fatalf("%d containers", len(s.Containers))
+	}
+	c := &s.Containers[0]
+	if c.Image != image {
+		t.Errorf("image %s", c.Image)
+	}
+	if !slices.Equal(c.Args, []string{"run", "-o", "json", "--metrics-addr", ":9464"}) {
+		t.Errorf("args %v", c.Args)
+	}
+	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 9464 || c.Ports[0].Name != "metrics" {
+		t.Errorf("ports %+v", c.Ports)
+	}
+	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "metrics" {
+			t.Errorf("%s probe %+v; want GET /healthz on the metrics port", name, p)
+		}
+	}
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, lim := c.Resources.Requests[res], c.Resources.Limits[res]
+		if req.IsZero() || lim.IsZero() || req.Cmp(lim) > 0 {
+			t.Errorf("%s: request %s, limit %s", res, req.String(), lim.String())
+		}
+	}
+
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatal("no securityContext")
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("the agent is not privileged: it has the capabilities it uses")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("readOnlyRootFilesystem must be true")
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("capabilities must drop ALL")
+	}
+	if got := DaemonSetCapabilities(t); !slices.Equal(got, []string{"AUDIT_READ", "BPF", "PERFMON", "SYS_PTRACE", "SYS_RESOURCE"}) {
+		t.Errorf("added capabilities %v", got)
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeUnconfined {
+		t.Errorf("seccomp must be Unconfined: the default profile refuses bpf(2)")
+	}
+	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-proc": "/proc", "containerd": "/run/containerd"}) {
+		t.Errorf("host paths %v; want the node's /proc and containerd's socket directory only", got)
+	}
+	want := map[string]corev1.VolumeMount{
+		"host-proc":  {Name: "host-proc", MountPath: "/host/proc", ReadOnly: true},
+		"containerd": {Name: "containerd", MountPath: "/host/run/containerd", ReadOnly: true},
+	}
+	if got := mountsOf(c); !reflect.DeepEqual(got, want) {
+		t.Errorf("mounts %+v; want %+v", got, want)
+	}
+}
+
+// DaemonSetCapabilities are the capabilities the DaemonSet adds, sorted.
+func DaemonSetCapabilities(t testing.TB) []string {
+	var ds appsv1.DaemonSet
+	b, err := os.ReadFile("daemonset.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, &ds); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add {
+		out = append(out, string(c))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestStrictDecoding proves that the decoding above refuses what a typo
+// would produce.
+func TestStrictDecoding(t *testing.T) {
+	var pod corev1.Pod
+	bad := []byte("apiVersion: v1\nkind: Pod\nspec:\n  hostPIDs: true\n")
+	if err := yaml.UnmarshalStrict(bad, &pod); err == nil {
+		t.Fatal("hostPIDs (for hostPID) was accepted")
+	}
+}

@@ -1,0 +1,228 @@
+// Package metrics counts what ctrace run sees as Prometheus metrics and
+// serves them over HTTP, with /healthz for a node agent's probes.
+//
+// It is the last stage of the pipeline, beside the renderer: it reads
+// decoded, enriched events and never reaches back into the tracer.
+//
+// Label sets are bounded. ctrace_failures_total is labelled by syscall
+// (about twenty names), errno name, containerd namespace ("" for host
+// processes) and reason kind (five values); container IDs become labels
+// only with Options.ContainerLabels, and then at most Options.MaxContainers
+// of them: later containers are counted under container_id="other". The
+// number of series of the vector is capped at Options.MaxSeries; failures
+// beyond it are counted in one series whose labels are all "other", so that
+// the total stays exact.
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/benign"
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxSeries     = 2000
+	DefaultMaxContainers = 500
+)
+
+// Other is the label value that stands for everything beyond a cap.
+const Other = "other"
+
+// ReasonNone is the reason label of a failure no layer was named for.
+const ReasonNone = "none"
+
+// Options configure the metrics.
+type Options struct {
+	// ContainerLabels adds a container_id label to ctrace_failures_total.
+	ContainerLabels bool
+	// MaxContainers caps the distinct container_id values; 0 means
+	// DefaultMaxContainers.
+	MaxContainers int
+	// MaxSeries caps the series of ctrace_failures_total; 0 means
+	// DefaultMaxSeries.
+	MaxSeries int
+	// Version and Commit go into ctrace_build_info.
+	Version, Commit string
+	// RingbufBytes is the size of the tracer's ring buffer.
+	RingbufBytes int
+}
+
+// Metrics holds ctrace's collectors in a registry of its own. Its methods
+// are safe for concurrent use.
+type Metrics struct {
+	opts     Options
+	reg      *prometheus.Registry
+	failures *prometheus.CounterVec
+	benign   *prometheus.CounterVec
+	lost     prometheus.Counter
+	misses   prometheus.Counter
+
+	mu         sync.Mutex
+	series     map[string]bool // label tuples of failures in use
+	containers map[string]bool // container_id values in use
+	lostSeen   uint64
+}
+
+// New makes the metrics and registers them, with the Go and process
+// collectors.
+func New(opts Options) *Metrics {
+	if opts.MaxSeries <= 0 {
+		opts.MaxSeries = DefaultMaxSeries
+	}
+	if opts.MaxContainers <= 0 {
+		opts.MaxContainers = DefaultMaxContainers
+	}
+	labels := []string{"syscall", "errno", "container_namespace", "reason"}
+	if opts.ContainerLabels {
+		labels = append(labels, "container_id")
+	}
+	m := &Metrics{
+		opts: opts,
+		reg:  prometheus.NewRegistry(),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctrace_failures_total",
+			Help: "Failed traced syscalls, not counting known-harmless ones, by syscall, errno, containerd namespace (empty for host processes) and the kind of reason found (seccomp, capability, lsm, kernel_log, none).",
+		}, labels),
+		benign: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctrace_events_benign_total",
+			Help: "Failed traced syscalls recognised as known-harmless, by the rule that matched.",
+		}, []string{"rule"}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ctrace_events_lost_total",
+			Help: "Records the kernel could not send because the ring buffer was full.",
+		}),
+		misses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ctrace_correlation_misses_total",
+			Help: "Failures of a container whose containerd metadata could not be found (shown with the container id only).",
+		}),
+		series:     map[string]bool{},
+		containers: map[string]bool{},
+	}
+	ring := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ctrace_ringbuf_bytes",
+		Help: "Size of the ring buffer the kernel sends records through.",
+	})
+	ring.Set(float64(opts.RingbufBytes))
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ctrace_build_info",
+		Help: "Always 1; the labels say which ctrace is running.",
+	}, []string{"version", "commit", "goversion", "goarch"})
+	info.WithLabelValues(opts.Version, opts.Commit, runtime.Version(), runtime.GOARCH).Set(1)
+	m.reg.MustRegister(m.failures, m.benign, m.lost, m.misses, ring, info,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry is where the metrics are registered, for tests and handlers.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Observe counts one event that passed run's filters: c is its container
+// (nil for a host process), rule the benign rule it matched or nil.
+// Successful calls (--all) are not counted.
+func (m *Metrics) Observe(ev *tracer.Event, c *correlate.Container, rule *benign.Rule) {
+	if m == nil || !ev.Failed() {
+		return
+	}
+	if rule != nil {
+		m.benign.WithLabelValues(rule.Name).Inc()
+		return
+	}
+	ns, id := "", ""
+	if c != nil {
+		ns, id = c.Namespace, c.ID
+		if !c.Known {
+			m.misses.Inc()
+		}
+	}
+	values := []string{ev.Syscall, errnoName(ev.Errno), ns, ReasonLabel(ev.Reasons)}
+	m.mu.Lock()
+	if m.opts.ContainerLabels {
+		if id != "" && !m.containers[id] {
+			if len(m.containers) < m.opts.MaxContainers {
+				m.containers[id] = true
+			} else {
+				id = Other
+			}
+		}
+		values = append(values, id)
+	}
+	k := key(values)
+	if !m.series[k] {
+		if len(m.series) < m.opts.MaxSeries {
+			m.series[k] = true
+		} else {
+			for i := range values {
+				values[i] = Other
+			}
+		}
+	}
+	m.mu.Unlock()
+	m.failures.WithLabelValues(values...).Inc()
+}
+
+// Lost takes the kernel's running total of lost records.
+func (m *Metrics) Lost(total uint64) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if total > m.lostSeen {
+		m.lost.Add(float64(total - m.lostSeen))
+		m.lostSeen = total
+	}
+}
+
+// ReasonLabel is the reason label of a failure: the most specific layer
+// named among its reasons (a seccomp filter, then an LSM, then a missing
+// capability, then a kernel log line), or "none".
+func ReasonLabel(rs []tracer.Reason) string {
+	best, rank := ReasonNone, 0
+	for i := range rs {
+		r := 0
+		switch rs[i].Kind {
+		case tracer.ReasonSeccomp:
+			r = 4
+		case tracer.ReasonLSM:
+			r = 3
+		case tracer.ReasonCapability:
+			r = 2
+		case tracer.ReasonKernelLog:
+			r = 1
+		}
+		if r > rank {
+			best, rank = string(rs[i].Kind), r
+		}
+	}
+	return best
+}
+
+func errnoName(e unix.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "E" + strconv.Itoa(int(e))
+}
+
+func key(vs []string) string {
+	n := 0
+	for _, v := range vs {
+		n += len(v) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, v := range vs {
+		b = append(b, v...)
+		b = append(b, 0)
+	}
+	return string(b)
+}
