@@ -28,13 +28,15 @@ type checkItem struct {
 }
 
 type checkReport struct {
-	Kernel   string      `json:"kernel"`
-	Arch     string      `json:"arch"`
-	BTF      string      `json:"btf"`
-	Tracefs  string      `json:"tracefs"`
-	Lockdown string      `json:"lockdown"`
-	LSMs     []string    `json:"lsms"`
-	Items    []checkItem `json:"checks"`
+	Kernel   string   `json:"kernel"`
+	Arch     string   `json:"arch"`
+	BTF      string   `json:"btf"`
+	Tracefs  string   `json:"tracefs"`
+	Lockdown string   `json:"lockdown"`
+	LSMs     []string `json:"lsms"`
+	// Host is where the node's file system was found (--host-root).
+	Host  *hostInfo   `json:"host"`
+	Items []checkItem `json:"checks"`
 	// CanRun is whether `ctrace run` works on this node.
 	CanRun bool `json:"can_run"`
 }
@@ -100,7 +102,17 @@ func runCheck() *checkReport {
 	if !btfItem.OK {
 		btfItem.Detail = "no /sys/kernel/btf/vmlinux: the kernel needs CONFIG_DEBUG_INFO_BTF=y"
 	}
+	if !btfItem.OK {
+		if hr, err := resolveHostRoot(); err == nil {
+			if err := hr.CheckBTF(); err != nil {
+				btfItem.Detail = err.Error()
+			}
+		}
+	}
+	host, hostItems := checkHost()
+	rep.Host = host
 	rep.Items = append(rep.Items, priv, btfItem)
+	rep.Items = append(rep.Items, hostItems...)
 	if !priv.OK || !btfItem.OK {
 		return rep
 	}
@@ -186,7 +198,9 @@ func (rep *checkReport) writeText(w io.Writer) {
 	fmt.Fprintf(w, "btf       %s\n", orNone(rep.BTF))
 	fmt.Fprintf(w, "tracefs   %s\n", orNone(rep.Tracefs))
 	fmt.Fprintf(w, "lockdown  %s\n", orNone(rep.Lockdown))
-	fmt.Fprintf(w, "lsms      %s\n\n", orNone(strings.Join(rep.LSMs, ",")))
+	fmt.Fprintf(w, "lsms      %s\n", orNone(strings.Join(rep.LSMs, ",")))
+	rep.Host.writeText(w)
+	fmt.Fprintln(w)
 	for _, it := range rep.Items {
 		mark := "ok  "
 		if !it.OK {

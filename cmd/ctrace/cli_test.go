@@ -76,6 +76,8 @@ const (
 // returns the exit status.
 func trigger(name string) int {
 	switch name {
+	case "metrics":
+		return metricsTrigger()
 	case "filters":
 		// mount: ENOENT, openat: ENOENT, execve: EACCES (even for root,
 		// a file without any execute bit).

@@ -33,6 +33,9 @@ type containerFlags struct {
 	summary       bool
 	summaryFile   string
 	failOnEvents  bool
+	// procRoot is the node's /proc when ctrace runs in a container
+	// ("" means /proc); set from --host-root, not a flag of its own.
+	procRoot string
 }
 
 // exitFailures is ctrace's exit status under --fail-on-events when failures
@@ -72,7 +75,8 @@ func (f *containerFlags) filter() (correlate.Filter, error) {
 // what the kernel captured (the id).
 func openResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, error) {
 	return correlate.Open(ctx, correlate.Options{
-		Address: f.address,
+		Address:  f.address,
+		ProcRoot: f.procRoot,
 		Log: func(l correlate.Level, msg string) {
 			if l == correlate.LevelWarn {
 				log.Warn().Msg(msg)

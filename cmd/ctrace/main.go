@@ -45,7 +45,8 @@ would, with the process that made it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
-	root.AddCommand(newRunCommand(), newCheckCommand(), newVersionCommand(), newExecHelperCommand())
+	root.AddCommand(newRunCommand(), newCheckCommand(), newVersionCommand(), newExecHelperCommand(), newGenDocsCommand())
+	addHostRootFlag(root)
 	return root
 }
 

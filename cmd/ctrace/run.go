@@ -36,6 +36,7 @@ type runFlags struct {
 	audit      bool
 	reasonWait time.Duration
 	ctr        containerFlags
+	metrics    metricsFlags
 }
 
 func newRunCommand() *cobra.Command {
@@ -70,6 +71,7 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
+	f.metrics.register(fl)
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
 	return cmd
 }
@@ -125,6 +127,14 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := preflight(); err != nil {
 		return err
 	}
+	if err := f.useHostRoot(); err != nil {
+		return err
+	}
+	met, stopMetrics, err := f.metrics.start(opts.BufferSize)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	t, err := tracer.Open(opts)
 	if err != nil {
 		return err
@@ -213,6 +223,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			return
 		}
 		rule, _ := benign.Match(ev)
+		met.Observe(ev, c, rule)
 		if rule == nil && ev.Failed() {
 			failures++
 		}
@@ -241,6 +252,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		// large blocks.
 		Idle: flush,
 		Lost: func(delta, total uint64) {
+			met.Lost(total)
 			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).
 				Msg("ring buffer full: records lost; raise --buffer-size or narrow the filters")
 		},

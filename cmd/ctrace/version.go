@@ -8,10 +8,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Set at build time: go build -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time: go build -ldflags "-X main.version=... -X main.commit=...
+// -X main.buildDate=2006-01-02T15:04:05Z" (make build and make release do).
 var (
-	version = "dev"
-	commit  = ""
+	version   = "dev"
+	commit    = ""
+	buildDate = "" // RFC 3339; the commit's date in releases
 )
 
 func newVersionCommand() *cobra.Command {
@@ -21,8 +23,12 @@ func newVersionCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, ebpfVersion := buildInfo()
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "ctrace %s\ncommit: %s\ngo: %s\ncilium/ebpf: %s\n",
-				version, c, runtime.Version(), ebpfVersion)
+			out := fmt.Sprintf("ctrace %s\ncommit: %s\n", version, c)
+			if buildDate != "" {
+				out += "built: " + buildDate + "\n"
+			}
+			out += fmt.Sprintf("go: %s\ncilium/ebpf: %s\n", runtime.Version(), ebpfVersion)
+			_, err := fmt.Fprint(cmd.OutOrStdout(), out)
 			return err
 		},
 	}

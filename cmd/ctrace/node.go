@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rs/zerolog/log"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/hostroot"
+	"github.com/ctrace-dev/ctrace/metrics"
+)
+
+// hostRootFlag is --host-root, shared by run and check.
+var hostRootFlag string
+
+func addHostRootFlag(root *cobra.Command) {
+	root.PersistentFlags().StringVar(&hostRootFlag, "host-root", "",
+		"where the node's root file system is mounted when ctrace runs in a container; default: "+hostroot.DefaultMount+
+			" when "+hostroot.DefaultMount+"/proc or "+hostroot.DefaultMount+"/run/containerd exists, else /")
+}
+
+// resolveHostRoot finds the node's file system (see package hostroot).
+func resolveHostRoot() (*hostroot.Root, error) {
+	hr, err := hostroot.Resolve(hostRootFlag, correlate.KnownAddresses)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return hr, nil
+}
+
+// metricsFlags are run's flags about Prometheus metrics.
+type metricsFlags struct {
+	addr            string
+	containerLabels bool
+	maxSeries       int
+}
+
+func (f *metricsFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.addr, "metrics-addr", "", "serve Prometheus metrics at /metrics and a health check at /healthz on this address; a bare port (9464) listens on 127.0.0.1 only, :9464 on every interface; off by default")
+	fl.BoolVar(&f.containerLabels, "metrics-container-labels", false, fmt.Sprintf("label ctrace_failures_total by container id too (at most %d containers; later ones count as \"other\")", metrics.DefaultMaxContainers))
+	fl.IntVar(&f.maxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "cap on the series of ctrace_failures_total; failures beyond it count in one series labelled \"other\"")
+}
+
+// start serves the metrics when --metrics-addr is set; it returns nil
+// metrics (whose methods do nothing) and a no-op stop otherwise. The bound
+// address goes to stderr, so that a port chosen by the kernel (:0) can be
+// found.
+func (f *metricsFlags) start(ringbuf int) (*metrics.Metrics, func(), error) {
+	if f.addr == "" {
+		return nil, func() {}, nil
+	}
+	if _, err := metrics.ListenAddr(f.addr); err != nil {
+		return nil, nil, usageError("--metrics-addr: %v", err)
+	}
+	m := metrics.New(metrics.Options{
+		ContainerLabels: f.containerLabels,
+		MaxSeries:       f.maxSeries,
+		Version:         version,
+		Commit:          commit,
+		RingbufBytes:    ringbuf,
+	})
+	srv, err := metrics.Serve(f.addr, m, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	log.Info().Str("addr", srv.Addr()).Msgf("metrics: http://%s/metrics", srv.Addr())
+	return m, func() {
+		if err := srv.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "metrics server: %v\n", err)
+		}
+	}, nil
+}
+
+// useHostRoot points container attribution at the node's /proc and
+// containerd socket when ctrace runs in a container with the node's root
+// mounted (--host-root, or /host detected), and says so.
+func (f *runFlags) useHostRoot() error {
+	hr, err := resolveHostRoot()
+	if err != nil {
+		return err
+	}
+	if hr.OnHost() {
+		return nil
+	}
+	log.Info().Msg(hr.Summary())
+	if hr.MountNSKnown && hr.SameMountNS {
+		log.Warn().Msgf("--host-root %s, but ctrace runs in the node's own mount namespace", hr.Path)
+	}
+	f.ctr.procRoot = hr.Proc
+	if f.ctr.address == "" && hr.Containerd != "" {
+		f.ctr.address = hr.Containerd
+	}
+	return nil
+}
+
+// hostInfo is what `ctrace check` says about the node's file system as
+// ctrace sees it.
+type hostInfo struct {
+	Root       string `json:"root"`
+	How        string `json:"how"`
+	Proc       string `json:"proc"`
+	BTF        string `json:"btf"`
+	Cgroup     string `json:"cgroup"`
+	Containerd string `json:"containerd"`
+	// OwnMountNS is true when ctrace runs in a mount namespace other than
+	// the node's (that of the host's pid 1); null when unknown.
+	OwnMountNS *bool `json:"own_mount_ns"`
+}
+
+// checkHost resolves the host root for `ctrace check`, with the items
+// that say what was found under it.
+func checkHost() (*hostInfo, []checkItem) {
+	hr, err := resolveHostRoot()
+	if err != nil {
+		return nil, []checkItem{{Name: "host-root", Required: true, Detail: err.Error()}}
+	}
+	h := &hostInfo{Root: hr.Path, How: hr.How, Proc: hr.Proc, BTF: hr.BTF, Cgroup: hr.Cgroup, Containerd: hr.Containerd}
+	if hr.MountNSKnown {
+		own := !hr.SameMountNS
+		h.OwnMountNS = &own
+	}
+	var items []checkItem
+	ctrd := checkItem{Name: "containerd", OK: hr.Containerd != "", Mechanism: hr.Containerd}
+	if !ctrd.OK {
+		ctrd.Detail = "no containerd socket at " + joinUnder(hr, correlate.KnownAddresses) + ": events carry container ids only"
+	}
+	items = append(items, ctrd)
+	cg := checkItem{Name: "cgroup2", OK: hr.Cgroup != "", Mechanism: hr.Cgroup}
+	if !cg.OK {
+		cg.Detail = "no cgroup v2 hierarchy found under " + hr.Join("/sys/fs/cgroup")
+	}
+	items = append(items, cg)
+	return h, items
+}
+
+func joinUnder(hr *hostroot.Root, ps []string) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		s += hr.Join(p)
+	}
+	return s
+}
+
+func (h *hostInfo) writeText(w io.Writer) {
+	if h == nil {
+		return
+	}
+	fmt.Fprintf(w, "host root %s (%s)\n", h.Root, h.How)
+	if h.Root != "/" {
+		fmt.Fprintf(w, "  proc    %s\n", h.Proc)
+		fmt.Fprintf(w, "  btf     %s\n", orNone(h.BTF))
+		fmt.Fprintf(w, "  cgroup  %s\n", orNone(h.Cgroup))
+		fmt.Fprintf(w, "  containerd %s\n", orNone(h.Containerd))
+		if h.OwnMountNS != nil {
+			if *h.OwnMountNS {
+				fmt.Fprintln(w, "  ctrace runs in its own mount namespace; paths above are the node's")
+			} else {
+				fmt.Fprintln(w, "  ctrace runs in the node's mount namespace")
+			}
+		}
+	}
+}
