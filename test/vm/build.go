@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// packages are the test binaries run in every guest, fastest first.
+var packages = []string{"benign", "audit", "tracer", "cmd/ctrace"}
+
+//go:embed init.sh
+var initScript []byte
+
+//go:embed goshim.sh
+var goShim []byte
+
+// prebuilt is a binary the host builds for a test that would build it
+// with the Go toolchain in the guest.
+type prebuilt struct {
+	Verb    string // "build" or "test"
+	Pkg     string // the package directory in the guest
+	LDFlags string
+	Path    string // the host-built binary
+}
+
+// build holds the host-built binaries that go into every guest.
+type build struct {
+	Ctrace   string
+	Tests    map[string]string // package -> test binary
+	Prebuilt []prebuilt
+}
+
+// buildAll compiles the static ctrace binary and the test binaries.
+func buildAll(repo, dir string) (*build, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	b := &build{Ctrace: filepath.Join(dir, "ctrace"), Tests: map[string]string{}}
+	gobuild := func(args ...string) error {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := gobuild("build", "-trimpath", "-o", b.Ctrace, "./cmd/ctrace"); err != nil {
+		return nil, err
+	}
+	for _, p := range packages {
+		out := filepath.Join(dir, strings.ReplaceAll(p, "/", "_")+".test")
+		if err := gobuild("test", "-c", "-o", out, "./"+p); err != nil {
+			return nil, err
+		}
+		b.Tests[p] = out
+	}
+	// cmd/ctrace's tests build the binary they drive with the version
+	// they stamp, and the audit test binary as a sandboxed child.
+	ld, err := cliTestLDFlags(filepath.Join(repo, "cmd/ctrace/cli_test.go"))
+	if err != nil {
+		return nil, err
+	}
+	cli := filepath.Join(dir, "ctrace-clitest")
+	if err := gobuild("build", "-o", cli, "-ldflags", ld, "./cmd/ctrace"); err != nil {
+		return nil, err
+	}
+	b.Prebuilt = append(b.Prebuilt,
+		prebuilt{Verb: "build", Pkg: "/ctrace/cmd/ctrace", LDFlags: ld, Path: cli},
+		prebuilt{Verb: "test", Pkg: "/ctrace/audit", Path: b.Tests["audit"]})
+	return b, nil
+}
+
+var stampRE = regexp.MustCompile(`(?m)^\s*(testVersion|testCommit)\s*=\s*"([^"]*)"`)
+
+// cliTestLDFlags reads the version and commit that cmd/ctrace's tests
+// stamp into the binary they build, and returns their -ldflags.
+func cliTestLDFlags(file string) (string, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	v := map[string]string{}
+	for _, m := range stampRE.FindAllSubmatch(src, -1) {
+		v[string(m[1])] = string(m[2])
+	}
+	if v["testVersion"] == "" || v["testCommit"] == "" {
+		return "", fmt.Errorf("%s: no testVersion/testCommit constants: the guest cannot prebuild the binary its tests build", file)
+	}
+	return "-X main.version=" + v["testVersion"] + " -X main.commit=" + v["testCommit"], nil
+}
+
+// guestOptions tune what the guest runs.
+type guestOptions struct {
+	TestTimeout string // -test.timeout of each test binary
+	TestRun     string // -test.run, empty for all
+	Modules     []string
+	Setup       []byte            // an optional setup script, run before the check
+	Extra       map[string]string // guest path -> host file
+}
+
+// writeInitramfs assembles the guest's userland.
+func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c := newCPIO(f)
+	for _, d := range []string{"/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/mnt", "/var/tmp", "/etc/ctrace-vm.d"} {
+		c.mkdirAll(d)
+	}
+	c.charDev("/dev/console", 5, 1)
+	c.charDev("/dev/ttyS1", 4, 65)
+	c.file("/init", 0o755, initScript)
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("busybox not found: install busybox-static")
+	}
+	if out, err := exec.Command("file", "-L", busybox).Output(); err == nil && !bytes.Contains(out, []byte("static")) {
+		return fmt.Errorf("%s is dynamically linked: install busybox-static", busybox)
+	}
+	c.copyFile("/bin/busybox", busybox, 0o755)
+	applets, err := exec.Command(busybox, "--list-full").Output()
+	if err != nil {
+		return fmt.Errorf("busybox --list-full: %v", err)
+	}
+	for _, a := range strings.Fields(string(applets)) {
+		if a != "bin/busybox" {
+			c.symlink("/"+a, "/bin/busybox")
+		}
+	}
+	c.file("/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"))
+	c.file("/etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
+	c.file("/etc/hostname", 0o644, []byte("ctrace-vm\n"))
+	c.copyFile("/usr/bin/ctrace", b.Ctrace, 0o755)
+	c.file("/usr/local/bin/go", 0o755, goShim)
+	var pre strings.Builder
+	for i, p := range b.Prebuilt {
+		dst := fmt.Sprintf("/opt/prebuilt/%d", i)
+		c.copyFile(dst, p.Path, 0o755)
+		fmt.Fprintf(&pre, "%s|%s|%s\t%s\n", p.Verb, p.Pkg, p.LDFlags, dst)
+	}
+	c.file("/etc/ctrace-vm.d/prebuilt", 0o644, []byte(pre.String()))
+	for _, p := range packages {
+		c.copyFile("/ctrace/"+p+"/"+filepath.Base(p)+".test", b.Tests[p], 0o755)
+	}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
+	c.file("/etc/ctrace-vm.conf", 0o644, []byte(conf.String()))
+	if o.Setup != nil {
+		c.file("/etc/ctrace-vm.d/setup.sh", 0o755, o.Setup)
+	}
+	for _, dst := range sortedKeys(o.Extra) {
+		c.copyFile(dst, o.Extra[dst], 0o755)
+	}
+	for _, m := range o.Modules {
+		data, err := moduleFile(k.Modules, m)
+		if err != nil {
+			return err
+		}
+		c.file("/lib/modules/"+filepath.Base(m)+".ko", 0o644, data)
+	}
+	if err := c.close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// moduleFile reads a kernel module (kernel/fs/overlayfs/overlay), xz
+// compressed or not, uncompressed: busybox insmod takes plain .ko files.
+func moduleFile(dir, m string) ([]byte, error) {
+	p := filepath.Join(dir, "kernel", m+".ko")
+	if data, err := os.ReadFile(p); err == nil {
+		return data, nil
+	}
+	for _, ext := range []string{".xz", ".zst"} {
+		if _, err := os.Stat(p + ext); err != nil {
+			continue
+		}
+		tool := map[string]string{".xz": "xz", ".zst": "zstd"}[ext]
+		out, err := exec.Command(tool, "-dc", p+ext).Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s -dc %s: %v", tool, p+ext, err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("module %s not found in %s", m, dir)
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The kernels come from Debian's archive through apt, with a private
+// sources list, lists directory and package cache under the cache
+// directory: the system's apt configuration is never read for sources
+// nor written.
+const mirror = "http://deb.debian.org/debian"
+
+// flavour is the Debian kernel flavour: small, with BTF, BPF LSM,
+// AppArmor and kprobes built in.
+const flavour = "cloud-amd64"
+
+type apt struct {
+	dir string // cache dir/apt
+}
+
+func (a apt) opts() []string {
+	return []string{
+		"-o", "Dir::Etc::SourceList=" + filepath.Join(a.dir, "sources.list"),
+		"-o", "Dir::Etc::SourceParts=" + filepath.Join(a.dir, "sources.list.d"),
+		"-o", "Dir::Etc::Preferences=" + filepath.Join(a.dir, "preferences"),
+		"-o", "Dir::Etc::PreferencesParts=" + filepath.Join(a.dir, "preferences.d"),
+		"-o", "Dir::State::Lists=" + filepath.Join(a.dir, "lists"),
+		"-o", "Dir::State::status=/dev/null",
+		"-o", "Dir::Cache=" + filepath.Join(a.dir, "cache"),
+		"-o", "APT::Sandbox::User=root",
+		"-q",
+	}
+}
+
+// setup writes the private sources list for the suites.
+func (a apt) setup(suites []string) error {
+	for _, d := range []string{"sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(a.dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	for _, s := range suites {
+		fmt.Fprintf(&b, "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n", mirror, s)
+	}
+	p := filepath.Join(a.dir, "sources.list")
+	if old, err := os.ReadFile(p); err == nil && string(old) == b.String() {
+		return nil
+	}
+	// New suites: the lists must be fetched again.
+	os.Remove(filepath.Join(a.dir, "updated"))
+	return os.WriteFile(p, []byte(b.String()), 0o644)
+}
+
+// update refreshes the package lists when they are missing or older
+// than a day.
+func (a apt) update() error {
+	stamp := filepath.Join(a.dir, "updated")
+	if st, err := os.Stat(stamp); err == nil && time.Since(st.ModTime()) < 24*time.Hour {
+		return nil
+	}
+	cmd := exec.Command("apt-get", append(a.opts(), "update")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get update (private lists in %s): %v\n%s", a.dir, err, out)
+	}
+	return os.WriteFile(stamp, nil, 0o644)
+}
+
+// imagePackage finds the versioned kernel image package that the
+// flavour's meta package depends on in the version for k: e.g.
+// linux-image-5.10.0-32-cloud-amd64 (= 5.10.223-1).
+func (a apt) imagePackage(k kernel) (name, version string, err error) {
+	meta := "linux-image-" + flavour
+	out, err := exec.Command("apt-cache", append(a.opts(), "show", meta)...).Output()
+	if err != nil {
+		return "", "", fmt.Errorf("apt-cache show %s: %v", meta, err)
+	}
+	for _, stanza := range bytes.Split(out, []byte("\n\n")) {
+		fields := map[string]string{}
+		sc := bufio.NewScanner(bytes.NewReader(stanza))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ": "); ok {
+				fields[k] = v
+			}
+		}
+		if !strings.HasPrefix(fields["Version"], k.Name+".") {
+			continue
+		}
+		dep := strings.TrimSpace(strings.Split(fields["Depends"], ",")[0])
+		n, v, ok := strings.Cut(dep, " (= ")
+		if !ok {
+			return "", "", fmt.Errorf("%s %s: unexpected Depends %q", meta, fields["Version"], fields["Depends"])
+		}
+		return n, strings.TrimSuffix(v, ")"), nil
+	}
+	return "", "", fmt.Errorf("no %s %s.x in the %s lists", meta, k.Name, k.Suite)
+}
+
+// download fetches a package's .deb into dir, unless it is there.
+func (a apt) download(dir, name, version string) (string, error) {
+	if m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb")); len(m) > 0 {
+		for _, p := range m {
+			if strings.Contains(filepath.Base(p), "_"+strings.ReplaceAll(version, ":", "%3a")+"_") {
+				return p, nil
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("apt-get", append(a.opts(), "download", name+"="+version)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("apt-get download %s=%s: %v\n%s", name, version, err, out)
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb"))
+	if len(m) == 0 {
+		return "", fmt.Errorf("apt-get download %s left no .deb in %s", name, dir)
+	}
+	return m[0], nil
+}
+
+// fetchedKernel is an unpacked kernel package.
+type fetchedKernel struct {
+	Release string // uname -r, e.g. 5.10.0-32-cloud-amd64
+	Version string // the Debian package version
+	Vmlinuz string
+	Modules string // the lib/modules/RELEASE directory
+}
+
+// fetchKernel downloads (once) and unpacks (once) the kernel for k.
+func fetchKernel(a apt, cache string, k kernel) (*fetchedKernel, error) {
+	name, version, err := a.imagePackage(k)
+	if err != nil {
+		return nil, err
+	}
+	deb, err := a.download(filepath.Join(cache, "debs"), name, version)
+	if err != nil {
+		return nil, err
+	}
+	release := strings.TrimPrefix(name, "linux-image-")
+	root := filepath.Join(cache, "kernels", release+"_"+version)
+	if _, err := os.Stat(filepath.Join(root, ".unpacked")); err != nil {
+		os.RemoveAll(root)
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, err
+		}
+		if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("unpack %s: %v\n%s", deb, err, out)
+		}
+		if err := os.WriteFile(filepath.Join(root, ".unpacked"), nil, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	fk := &fetchedKernel{Release: release, Version: version, Vmlinuz: filepath.Join(root, "boot", "vmlinuz-"+release)}
+	// Merged /usr (trixie) keeps the modules under usr/lib.
+	for _, d := range []string{"lib/modules", "usr/lib/modules"} {
+		if p := filepath.Join(root, d, release); isDir(p) {
+			fk.Modules = p
+		}
+	}
+	if fk.Modules == "" {
+		return nil, fmt.Errorf("%s: no modules directory for %s", deb, release)
+	}
+	return fk, nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}

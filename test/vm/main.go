@@ -1,0 +1,183 @@
+// Command vm runs ctrace's test suite on several kernels: it fetches
+// Debian's cloud kernels with apt (private sources and lists, cached),
+// builds an initramfs with busybox, ctrace and the compiled test
+// binaries, boots each kernel under qemu with software emulation, and
+// reports per kernel what passed and what failed. Each kernel's
+// `ctrace check -o json` is kept, and the README's feature-by-kernel
+// table is generated from them.
+//
+//	go run ./test/vm                 every kernel
+//	go run ./test/vm -kernels 6.1    one
+//
+// It exits non-zero when any kernel fails.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	home, _ := os.UserHomeDir()
+	defCache := os.Getenv("CTRACE_VM_CACHE")
+	if defCache == "" {
+		defCache = filepath.Join(home, ".cache", "ctrace-vmtest")
+	}
+	var (
+		list        = flag.String("kernels", os.Getenv("KERNEL"), "kernels to boot, comma-separated (5.10,6.1,6.12); empty for all")
+		cache       = flag.String("cache", defCache, "cache directory for packages, kernels, builds and logs ($CTRACE_VM_CACHE)")
+		timeout     = flag.Duration("timeout", 30*time.Minute, "time limit of one kernel's boot, tests included")
+		testTimeout = flag.String("test-timeout", "25m", "-test.timeout of each test binary in the guest")
+		run         = flag.String("run", "", "-test.run of the test binaries, to run only some tests")
+		parallel    = flag.Int("parallel", 1, "kernels booted at once")
+		cpus        = flag.Int("cpus", 2, "virtual CPUs of each guest")
+		memory      = flag.String("memory", "1536", "memory of each guest, in MiB")
+		checks      = flag.String("checks", "test/vm/checks", "where each kernel's `ctrace check -o json` is kept")
+		update      = flag.Bool("update-docs", true, "regenerate the README's and docs/kernels.md's tables from the checks")
+		host        = flag.Bool("host", true, "also record the host kernel's `ctrace check -o json` (needs root)")
+		src         = flag.String("src", "", "build ctrace and its tests from this checkout instead of this one")
+	)
+	flag.Parse()
+	ks, unknown := selectKernels(*list)
+	if len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "unknown kernel %s; known: %s\n", strings.Join(unknown, ","), kernelNames())
+		os.Exit(2)
+	}
+	repo, err := repoRoot()
+	if err != nil {
+		fatal(err)
+	}
+	if err := os.Chdir(repo); err != nil {
+		fatal(err)
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		fatal(fmt.Errorf("qemu-system-x86_64 not found: apt-get install qemu-system-x86"))
+	}
+
+	t0 := time.Now()
+	a := apt{dir: filepath.Join(*cache, "apt")}
+	var suites []string
+	for _, k := range kernels {
+		suites = append(suites, k.Suite)
+	}
+	if err := a.setup(suites); err != nil {
+		fatal(err)
+	}
+	if err := a.update(); err != nil {
+		fatal(err)
+	}
+	fks := make([]*fetchedKernel, len(ks))
+	for i, k := range ks {
+		if fks[i], err = fetchKernel(a, *cache, k); err != nil {
+			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+		}
+	}
+	from := repo
+	if *src != "" {
+		from = *src
+	}
+	b, err := buildAll(from, filepath.Join(*cache, "build"))
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Printf("vmtest: kernels fetched and binaries built in %s\n", time.Since(t0).Round(time.Second))
+
+	if *host {
+		if err := hostCheck(b.Ctrace, *checks); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: host check: %v\n", err)
+		}
+	}
+
+	outcomes := make([]*outcome, len(ks))
+	sem := make(chan struct{}, max(*parallel, 1))
+	var wg sync.WaitGroup
+	for i, k := range ks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			dir := filepath.Join(*cache, "run", k.Name)
+			outcomes[i] = runKernel(k, fks[i], b, runOptions{
+				Dir: dir, Timeout: *timeout, CPUs: *cpus, Memory: *memory,
+				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Modules: []string{"fs/overlayfs/overlay"}},
+			})
+			fmt.Println(outcomes[i].summary())
+		}()
+	}
+	wg.Wait()
+
+	failed := 0
+	for _, o := range outcomes {
+		if o.Check != nil {
+			if err := os.MkdirAll(*checks, 0o755); err == nil {
+				os.WriteFile(filepath.Join(*checks, o.Kernel.Name+".json"), append(o.CheckJSON, '\n'), 0o644)
+			}
+		}
+		if !o.ok() {
+			failed++
+		}
+	}
+	if *update {
+		if err := updateDocs(*checks); err != nil {
+			fmt.Fprintf(os.Stderr, "vmtest: tables: %v\n", err)
+		}
+	}
+	fmt.Println()
+	for _, o := range outcomes {
+		if !o.ok() {
+			o.printFailure(os.Stdout)
+		}
+	}
+	fmt.Println("vmtest: summary")
+	for _, o := range outcomes {
+		fmt.Println("  " + o.summary())
+	}
+	fmt.Printf("vmtest: %d of %d kernels failed; %s in all; logs in %s\n", failed, len(outcomes),
+		time.Since(t0).Round(time.Second), filepath.Join(*cache, "run"))
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+func kernelNames() string {
+	var n []string
+	for _, k := range kernels {
+		n = append(n, k.Name)
+	}
+	return strings.Join(n, ",")
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module root: %v", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// hostCheck records the running kernel's `ctrace check -o json`.
+func hostCheck(ctrace, dir string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("not root: the host column is not refreshed")
+	}
+	out, err := exec.Command(ctrace, "check", "-o", "json").Output()
+	if len(out) == 0 {
+		return fmt.Errorf("ctrace check: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "host.json"), out, 0o644)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "vmtest:", err)
+	os.Exit(1)
+}
