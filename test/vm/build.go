@@ -98,8 +98,9 @@ func cliTestLDFlags(file string) (string, error) {
 
 // guestOptions tune what the guest runs.
 type guestOptions struct {
-	TestTimeout string // -test.timeout of each test binary
-	TestRun     string // -test.run, empty for all
+	TestTimeout string            // -test.timeout of each test binary
+	TestRun     string            // -test.run, empty for all
+	Skip        map[string]string // package -> -test.skip
 	Modules     []string
 	Setup       []byte            // an optional setup script, run before the check
 	Extra       map[string]string // guest path -> host file
@@ -153,6 +154,9 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
+	for _, p := range sortedKeys(o.Skip) {
+		fmt.Fprintf(&conf, "SKIP_%s='%s'\n", strings.ReplaceAll(p, "/", "_"), o.Skip[p])
+	}
 	c.file("/etc/ctrace-vm.conf", 0o644, []byte(conf.String()))
 	if o.Setup != nil {
 		c.file("/etc/ctrace-vm.d/setup.sh", 0o755, o.Setup)

@@ -106,7 +106,7 @@ func main() {
 			dir := filepath.Join(*cache, "run", k.Name)
 			outcomes[i] = runKernel(k, fks[i], b, runOptions{
 				Dir: dir, Timeout: *timeout, CPUs: *cpus, Memory: *memory,
-				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Modules: []string{"fs/overlayfs/overlay"}},
+				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Modules: []string{"fs/overlayfs/overlay"}},
 			})
 			fmt.Println(outcomes[i].summary())
 		}()
