@@ -69,3 +69,15 @@ bench-smoke: build
 bench-tools:
 	$${CC:-cc} -O2 -Wall -static -pthread -o bin/ctrbench bench/loop/ctrbench.c
 	CGO_ENABLED=0 $(GO) build -o bin/ctrace-bench ./bench
+
+# Boot Debian's 5.10, 6.1 and 6.12 kernels under qemu (software emulation)
+# and run the tests inside each (test/vm); one line per kernel, the whole
+# log of a failing one, and the README's kernel table regenerated from
+# each kernel's `ctrace check -o json`. As root. `make vmtest KERNEL=6.1`
+# boots one kernel; VMTEST_ARGS passes flags (go run ./test/vm -help).
+KERNEL ?=
+VMTEST_ARGS ?=
+.PHONY: vmtest
+vmtest:
+	test/vm/deps.sh
+	$(GO) run ./test/vm -kernels "$(KERNEL)" $(VMTEST_ARGS)
