@@ -6,7 +6,12 @@
 GO ?= $(firstword $(shell command -v go 2>/dev/null) $(wildcard /usr/local/go/bin/go) go)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# The commit's time, not the build's: rebuilding a commit gives the same
+# binaries, man pages and images.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DATE := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
+export SOURCE_DATE_EPOCH
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
 BIN := bin/ctrace
 # Arguments for `make run`, e.g. make run ARGS="-e %mount -o json".
 ARGS ?=
@@ -47,7 +52,7 @@ lint:
 	$(GO) tool staticcheck ./...
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
 # Benchmarks (bench/, docs/BENCHMARKS.md). Run as root:
 #   sudo make bench         the full run (~10 minutes): writes docs/bench/ and
@@ -69,6 +74,47 @@ bench-smoke: build
 bench-tools:
 	$${CC:-cc} -O2 -Wall -static -pthread -o bin/ctrbench bench/loop/ctrbench.c
 	CGO_ENABLED=0 $(GO) build -o bin/ctrace-bench ./bench
+
+# Container image and release archives (docs/kubernetes.md).
+#   make image      bin/ctrace-image-$(ARCH).tar: an OCI image layout of a
+#                   FROM-scratch image holding the static binary; no Docker
+#                   daemon, no registry (ctr image import loads it)
+#   make release    dist/: static binaries for linux/amd64 and linux/arm64,
+#                   their images, man pages, shell completions, SHA256SUMS
+ARCH ?= $(shell $(GO) env GOARCH)
+RELEASE_ARCHES := amd64 arm64
+DIST := dist
+.PHONY: image release
+
+# bpf2go's output for an architecture: without it, that build cannot embed
+# the eBPF programs.
+bpf-objects-%:
+	@obj=tracer/bpf_$(if $(filter amd64,$*),x86,$*)_bpfel.o; test -f $$obj || { \
+		echo "release: no eBPF objects for $* ($$obj): run make generate once bpf/ builds for $*" >&2; exit 1; }
+
+bin/ctrace-linux-%: bpf-objects-% FORCE
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/ctrace
+
+image: bin/ctrace-linux-$(ARCH)
+	$(GO) run ./build/image -binary bin/ctrace-linux-$(ARCH) -arch $(ARCH) \
+		-version $(VERSION) -commit $(COMMIT) -o bin/ctrace-image-$(ARCH).tar
+
+release: $(addprefix bin/ctrace-linux-,$(RELEASE_ARCHES))
+	rm -rf $(DIST) && mkdir -p $(DIST)/share
+	$(GO) run ./cmd/ctrace gendocs --man $(DIST)/share/man/man8 --completions $(DIST)/share/completions
+	set -e; for a in $(RELEASE_ARCHES); do \
+		d=ctrace-$(VERSION)-linux-$$a; mkdir -p $(DIST)/$$d; \
+		cp bin/ctrace-linux-$$a $(DIST)/$$d/ctrace; cp -r $(DIST)/share/* README.md $(DIST)/$$d/; \
+		tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+			-C $(DIST) -czf $(DIST)/$$d.tar.gz $$d; rm -rf $(DIST)/$$d; \
+		cp bin/ctrace-linux-$$a $(DIST)/ctrace-linux-$$a; \
+		$(GO) run ./build/image -binary bin/ctrace-linux-$$a -arch $$a -version $(VERSION) \
+			-commit $(COMMIT) -o $(DIST)/ctrace-image-$(VERSION)-linux-$$a.tar; \
+	done
+	rm -rf $(DIST)/share
+	cd $(DIST) && sha256sum ctrace-* > SHA256SUMS && cat SHA256SUMS
+
+FORCE:
 
 # Boot Debian's 5.10, 6.1 and 6.12 kernels under qemu (software emulation)
 # and run the tests inside each (test/vm); one line per kernel, the whole
