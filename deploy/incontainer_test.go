@@ -243,4 +243,3 @@ func goarch(t *testing.T) string {
 	}
 	return strings.TrimSpace(string(out))
 }
-

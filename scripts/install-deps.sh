@@ -27,6 +27,8 @@ test)
 	command -v containerd-shim-runc-v2 >/dev/null || want="$want containerd"
 	command -v runc >/dev/null || want="$want runc"
 	[ -x /bin/busybox ] && ! file_is_dynamic /bin/busybox || want="$want busybox-static"
+	# promtool (package prometheus): the metrics test checks a real scrape.
+	command -v promtool >/dev/null || want="$want prometheus"
 	;;
 *)
 	echo "usage: $0 test|generate" >&2
