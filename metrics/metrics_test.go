@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/benign"
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"9464": "127.0.0.1:9464", ":9464": ":9464", "0.0.0.0:9464": "0.0.0.0:9464",
+		"127.0.0.1:0": "127.0.0.1:0", "[::1]:9464": "[::1]:9464",
+	} {
+		if got, err := ListenAddr(in); err != nil || got != want {
+			t.Errorf("ListenAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "70000", "host", "host:port", ":99999"} {
+		if got, err := ListenAddr(bad); err == nil {
+			t.Errorf("ListenAddr(%q) = %q, accepted", bad, got)
+		}
+	}
+}
+
+func failure(sc string, e unix.Errno, rs ...tracer.Reason) *tracer.Event {
+	return &tracer.Event{Syscall: sc, Errno: e, Ret: -int64(e), Reasons: rs}
+}
+
+func TestObserveAndCaps(t *testing.T) {
+	m := New(Options{ContainerLabels: true, MaxContainers: 2, MaxSeries: 4})
+	web := &correlate.Container{ID: "web", Namespace: "k8s.io", Known: true}
+	m.Observe(failure("mount", unix.EPERM, tracer.Reason{Kind: tracer.ReasonKernelLog}, tracer.Reason{Kind: tracer.ReasonCapability}), web, nil)
+	m.Observe(failure("mount", unix.EPERM, tracer.Reason{Kind: tracer.ReasonCapability}), web, nil)
+	m.Observe(failure("openat", unix.ENOENT), nil, nil)
+	m.Observe(&tracer.Event{Syscall: "openat"}, nil, nil) // a success (--all): not counted
+	m.Observe(failure("mount", unix.ENOENT), nil, &benign.Rule{Name: "runc-masked-path"})
+	// Unknown to containerd: a correlation miss.
+	m.Observe(failure("setns", unix.EINVAL), &correlate.Container{ID: "gone", Namespace: "k8s.io"}, nil)
+	// A third container is beyond MaxContainers.
+	m.Observe(failure("setns", unix.EINVAL), &correlate.Container{ID: "third", Namespace: "k8s.io", Known: true}, nil)
+	// Series 5 and 6 are beyond MaxSeries.
+	m.Observe(failure("chroot", unix.EPERM), nil, nil)
+	m.Observe(failure("execve", unix.EACCES), nil, nil)
+
+	get := func(vs ...string) float64 { return testutil.ToFloat64(m.failures.WithLabelValues(vs...)) }
+	checks := []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"mount", "EPERM", "k8s.io", "capability", "web"}, 2},
+		{[]string{"openat", "ENOENT", "", "none", ""}, 1},
+		{[]string{"setns", "EINVAL", "k8s.io", "none", "gone"}, 1},
+		{[]string{"setns", "EINVAL", "k8s.io", "none", "other"}, 1},
+		{[]string{"other", "other", "other", "other", "other"}, 2},
+	}
+	for _, c := range checks {
+		if got := get(c.labels...); got != c.want {
+			t.Errorf("ctrace_failures_total%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.failures); n != 5 {
+		t.Errorf("%d series, want 4 and the overflow one", n)
+	}
+	if got := testutil.ToFloat64(m.benign.WithLabelValues("runc-masked-path")); got != 1 {
+		t.Errorf("benign %v", got)
+	}
+	if got := testutil.ToFloat64(m.misses); got != 1 {
+		t.Errorf("misses %v", got)
+	}
+	m.Lost(3)
+	m.Lost(3)
+	m.Lost(10)
+	if got := testutil.ToFloat64(m.lost); got != 10 {
+		t.Errorf("lost %v, want the kernel's total 10", got)
+	}
+	var nilM *Metrics
+	nilM.Observe(failure("mount", unix.EPERM), nil, nil) // off: no-op
+	nilM.Lost(1)
+}
+
+func TestReasonLabel(t *testing.T) {
+	if got := ReasonLabel(nil); got != ReasonNone {
+		t.Errorf("%s", got)
+	}
+	rs := []tracer.Reason{{Kind: tracer.ReasonKernelLog}, {Kind: tracer.ReasonSeccomp}, {Kind: tracer.ReasonCapability}}
+	if got := ReasonLabel(rs); got != "seccomp" {
+		t.Errorf("%s", got)
+	}
+}
