@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -31,6 +32,7 @@ type prebuilt struct {
 
 // build holds the host-built binaries that go into every guest.
 type build struct {
+	Src      string // the checkout the binaries were built from
 	Ctrace   string
 	Tests    map[string]string // package -> test binary
 	Prebuilt []prebuilt
@@ -41,7 +43,7 @@ func buildAll(repo, dir string) (*build, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b := &build{Ctrace: filepath.Join(dir, "ctrace"), Tests: map[string]string{}}
+	b := &build{Src: repo, Ctrace: filepath.Join(dir, "ctrace"), Tests: map[string]string{}}
 	gobuild := func(args ...string) error {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = repo
@@ -152,6 +154,11 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	for _, p := range packages {
 		c.copyFile("/ctrace/"+p+"/"+filepath.Base(p)+".test", b.Tests[p], 0o755)
 	}
+	// Tests read files of the checkout: the documentation they check,
+	// their testdata.
+	if err := addDataFiles(c, b.Src); err != nil {
+		return err
+	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
 	for _, p := range sortedKeys(o.Skip) {
@@ -196,4 +203,30 @@ func moduleFile(dir, m string) ([]byte, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("module %s not found in %s", m, dir)
+}
+
+// addDataFiles adds the checkout's docs/ and testdata/ directories under
+// /ctrace, where the test binaries run.
+func addDataFiles(c *cpioWriter, src string) error {
+	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") && rel != "." {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if parts[0] != "docs" && !slices.Contains(parts[:len(parts)-1], "testdata") {
+			return nil
+		}
+		if info, err := d.Info(); err != nil || !info.Mode().IsRegular() || info.Size() > 8<<20 {
+			return nil
+		}
+		c.copyFile("/ctrace/"+filepath.ToSlash(rel), p, 0o644)
+		return nil
+	})
 }

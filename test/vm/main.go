@@ -35,6 +35,7 @@ func main() {
 		timeout     = flag.Duration("timeout", 30*time.Minute, "time limit of one kernel's boot, tests included")
 		testTimeout = flag.String("test-timeout", "25m", "-test.timeout of each test binary in the guest")
 		run         = flag.String("run", "", "-test.run of the test binaries, to run only some tests")
+		stall       = flag.Duration("stall", 6*time.Minute, "stop a guest that printed nothing for this long (a quarter of it after a kernel lockup report)")
 		parallel    = flag.Int("parallel", 1, "kernels booted at once")
 		cpus        = flag.Int("cpus", 2, "virtual CPUs of each guest")
 		memory      = flag.String("memory", "1536", "memory of each guest, in MiB")
@@ -105,7 +106,7 @@ func main() {
 			defer func() { <-sem }()
 			dir := filepath.Join(*cache, "run", k.Name)
 			outcomes[i] = runKernel(k, fks[i], b, runOptions{
-				Dir: dir, Timeout: *timeout, CPUs: *cpus, Memory: *memory,
+				Dir: dir, Timeout: *timeout, Stall: *stall, CPUs: *cpus, Memory: *memory,
 				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Modules: []string{"fs/overlayfs/overlay"}},
 			})
 			fmt.Println(outcomes[i].summary())

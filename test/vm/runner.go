@@ -13,6 +13,7 @@ import (
 type runOptions struct {
 	Dir     string
 	Timeout time.Duration
+	Stall   time.Duration
 	CPUs    int
 	Memory  string
 	Guest   guestOptions
@@ -47,7 +48,7 @@ func runKernel(k kernel, fk *fetchedKernel, b *build, o runOptions) *outcome {
 	}
 	out.Guest, out.Console, out.Elapsed, out.Err = boot(bootOptions{
 		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPUs: o.CPUs,
-		Timeout: o.Timeout, Dir: o.Dir,
+		Timeout: o.Timeout, Stall: o.Stall, Dir: o.Dir,
 	})
 	os.Remove(initrd)
 	out.Result = parseGuest(out.Guest)
@@ -64,6 +65,9 @@ func kernelErrors(console []byte) []string {
 	var out []string
 	for _, l := range strings.Split(string(console), "\n") {
 		if kernelErrRE.MatchString(l) {
+			if len(out) == 10 {
+				return append(out, "(more on the console)")
+			}
 			out = append(out, strings.TrimSpace(l))
 		}
 	}
