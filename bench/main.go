@@ -67,7 +67,7 @@ func main() {
 		}
 		return
 	}
-	c.latRates = []int{1000, 100000}
+	c.latRates = []int{1000, 20000, 100000}
 	if c.smoke {
 		c.rounds, c.loopSec, c.tputSec, c.latSec = 1, 0.2, 1, 0.5
 		explicit := false
@@ -158,7 +158,7 @@ func run(c *config) error {
 	}
 	if !c.smoke {
 		logf("kernel-side cost (bpf_stats)")
-		res.BPF, err = bpfStats(c, file)
+		res.BPF, res.Programs, err = bpfStats(c, file)
 		if err != nil {
 			logf("bpf_stats: %v", err)
 		}
@@ -250,15 +250,18 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 	loops := []loopSpec{{"open", 1}, {"open", c.threads}, {"getppid", 1}, {"getppid", c.threads}}
 	ns := map[string]map[string][]float64{}    // tracer -> loop -> ns/iter
 	ratio := map[string]map[string][]float64{} // tracer -> loop -> paired ratio
+	cpu := map[string]map[string][]float64{}   // the same from the threads' CPU time
+	cpuRatio := map[string]map[string][]float64{}
 	unavailable := map[string]string{}
-	var ready, idleRSS []float64
+	var ready, readyCPU, idleRSS []float64
 	var foreign []int
 	for _, n := range append([]string{"none"}, names...) {
 		ns[n], ratio[n] = map[string][]float64{}, map[string][]float64{}
+		cpu[n], cpuRatio[n] = map[string][]float64{}, map[string][]float64{}
 	}
 	ctx := context.Background()
-	runLoops := func(t tracer) (map[string]float64, error) {
-		out := map[string]float64{}
+	runLoops := func(t tracer) (map[string]loopResult, error) {
+		out := map[string]loopResult{}
 		for _, l := range loops {
 			args := []string{l.Mode, strconv.Itoa(l.Threads), fmt.Sprint(c.loopSec)}
 			if l.Mode == "open" {
@@ -268,7 +271,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 			if err != nil {
 				return nil, err
 			}
-			out[l.key()] = r.NSPerIter
+			out[l.key()] = r
 		}
 		return out, nil
 	}
@@ -297,6 +300,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 				}
 				if strings.HasPrefix(n, "ctrace") {
 					ready = append(ready, s.readyAt.Seconds()*1000)
+					readyCPU = append(readyCPU, s.cpuAtReady.Seconds()*1000)
 				}
 			}
 			got, err := runLoops(t)
@@ -312,11 +316,16 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 				continue
 			}
 			for k, v := range base {
-				ns["none"][k] = append(ns["none"][k], v)
-				ns[n][k] = append(ns[n][k], got[k])
-				ratio[n][k] = append(ratio[n][k], got[k]/v)
+				ns["none"][k] = append(ns["none"][k], v.NSPerIter)
+				ns[n][k] = append(ns[n][k], got[k].NSPerIter)
+				ratio[n][k] = append(ratio[n][k], got[k].NSPerIter/v.NSPerIter)
+				cpu["none"][k] = append(cpu["none"][k], v.CPUPerIter)
+				cpu[n][k] = append(cpu[n][k], got[k].CPUPerIter)
+				cpuRatio[n][k] = append(cpuRatio[n][k], got[k].CPUPerIter/v.CPUPerIter)
 			}
-			logf("round %d %-16s open/1t %.2fx getppid/1t %.2fx", round+1, n, got["open/1t"]/base["open/1t"], got["getppid/1t"]/base["getppid/1t"])
+			logf("round %d %-16s open/1t %.2fx (cpu %.2fx) getppid/1t %.2fx (cpu %.2fx)", round+1, n,
+				ratio[n]["open/1t"][len(ratio[n]["open/1t"])-1], cpuRatio[n]["open/1t"][len(cpuRatio[n]["open/1t"])-1],
+				ratio[n]["getppid/1t"][len(ratio[n]["getppid/1t"])-1], cpuRatio[n]["getppid/1t"][len(cpuRatio[n]["getppid/1t"])-1])
 		}
 	}
 	var out []overheadResult
@@ -324,11 +333,12 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 		o := overheadResult{Tracer: n, Label: peers[n].Label, Unavailable: unavailable[n], Loops: map[string]loopStat{}}
 		for _, l := range loops {
 			k := l.key()
-			st := loopStat{NSPerIter: median(ns[n][k]), Runs: len(ns[n][k])}
+			st := loopStat{NSPerIter: median(ns[n][k]), Runs: len(ns[n][k]), CPUPerIter: median(cpu[n][k])}
 			if n == "none" {
-				st.Ratio = 1
+				st.Ratio, st.CPURatio = 1, 1
 			} else if len(ratio[n][k]) > 0 {
 				st.Ratio = median(ratio[n][k])
+				st.CPURatio = median(cpuRatio[n][k])
 				st.RatioMin, st.RatioMax = slices.Min(ratio[n][k]), slices.Max(ratio[n][k])
 			}
 			o.Loops[k] = st
@@ -340,6 +350,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 		st.MedianMS, st.MaxMS = median(ready), slices.Max(ready)
 	}
 	st.IdleRSSMiB = median(idleRSS)
+	st.CPUMS = median(readyCPU)
 	return out, st, foreign, nil
 }
 

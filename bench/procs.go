@@ -291,6 +291,7 @@ type loopResult struct {
 	Unexpected uint64  `json:"unexpected"`
 	ThreadNS   uint64  `json:"thread_ns"`
 	NSPerIter  float64 `json:"ns_per_iter"`
+	CPUPerIter float64 `json:"cpu_ns_per_iter"`
 }
 
 // runLoop runs ctrbench, under wrap when set.

@@ -26,8 +26,11 @@ type results struct {
 	BPF        []bpfStat          `json:"bpf_stats,omitempty"`
 	// Foreign counts, before each pair of success-path runs, the tracing
 	// eBPF programs others had loaded on the node.
-	Foreign []int          `json:"foreign_tracing_programs"`
-	Targets []targetResult `json:"targets"`
+	Foreign []int `json:"foreign_tracing_programs"`
+	// Programs is what ctrace loaded: how many, and the instructions the
+	// verifier went through for them (start-up's system time).
+	Programs *programsResult `json:"programs,omitempty"`
+	Targets  []targetResult  `json:"targets"`
 }
 
 type overheadResult struct {
@@ -43,6 +46,12 @@ type loopStat struct {
 	RatioMin  float64 `json:"ratio_min,omitempty"`
 	RatioMax  float64 `json:"ratio_max,omitempty"`
 	Runs      int     `json:"runs"`
+	// The same from the loop threads' own CPU time, which leaves out the
+	// time other tasks of this shared machine took the CPU from them, and
+	// the work tracers do in their own processes (strace's, perf's and
+	// the ring-buffer readers').
+	CPUPerIter float64 `json:"cpu_ns_per_iter_median"`
+	CPURatio   float64 `json:"cpu_ratio_median"`
 }
 
 type throughputResult struct {
@@ -83,6 +92,8 @@ type startupResult struct {
 	// Peak RSS of `ctrace run` (failures only) during the success-path
 	// loops, when it has next to nothing to read.
 	IdleRSSMiB float64 `json:"idle_max_rss_mib"`
+	// CPU time (user + system, 10 ms resolution) ctrace used up to ready.
+	CPUMS float64 `json:"cpu_to_ready_ms_median"`
 }
 
 type targetResult struct {
@@ -150,7 +161,15 @@ func osRelease() string {
 
 // ---- kernel-side cost ----------------------------------------------------
 
+type programsResult struct {
+	Count         int    `json:"count"`
+	VerifiedInsns uint64 `json:"verified_insns"`
+	XlatedBytes   uint64 `json:"xlated_bytes"`
+	Largest       string `json:"largest"`
+}
+
 type bpfStat struct {
+	Tracer      string  `json:"tracer"`
 	Loop        string  `json:"loop"`
 	Program     string  `json:"program"`
 	Runs        uint64  `json:"runs"`
@@ -164,58 +183,96 @@ type progInfo struct {
 	RunTimeNS uint64 `json:"run_time_ns"`
 	RunCnt    uint64 `json:"run_cnt"`
 	Type      string `json:"type"`
+	Verified  uint64 `json:"verified_insns"`
+	Xlated    uint64 `json:"bytes_xlated"`
 }
 
-// bpfStats runs the loops under ctrace with the kernel's BPF run-time
-// statistics on (kernel.bpf_stats_enabled), and reports what ctrace's
-// programs cost per run. The statistics cost time of their own, so they are
-// on only here, never while the loops are timed.
-func bpfStats(c *config, file string) ([]bpfStat, error) {
+// bpfStats runs the loops under ctrace and under the floor (empty
+// programs) with the kernel's BPF run-time statistics on
+// (kernel.bpf_stats_enabled), and reports what each program costs per run.
+// The statistics cost time of their own, which the floor's row shows, so
+// they are on only here, never while the loops are timed.
+func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 	const knob = "/proc/sys/kernel/bpf_stats_enabled"
 	old, err := os.ReadFile(knob)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.WriteFile(knob, []byte("1"), 0); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
-	s, err := startSession(peers["ctrace"], c.ctrace, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer s.stop()
-	ids := progIDs(s.cmd.Process.Pid)
-	snapshot := func() (map[string]progInfo, error) {
-		out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
+	var out []bpfStat
+	var progs *programsResult
+	for _, name := range []string{"ctrace", "empty-rawtp"} {
+		s, err := startSession(peers[name], c.ctrace, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("bpftool prog show: %w", err)
+			return out, progs, err
 		}
-		var progs []progInfo
-		if err := json.Unmarshal(out, &progs); err != nil {
-			return nil, err
+		st, pr, err := progStats(c, file, name, progIDs(s.cmd.Process.Pid))
+		s.stop()
+		if err != nil {
+			return out, progs, err
 		}
+		out = append(out, st...)
+		if name == "ctrace" {
+			progs = pr
+		}
+	}
+	return out, progs, nil
+}
+
+func listProgs() ([]progInfo, error) {
+	out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
+	if err != nil {
+		return nil, fmt.Errorf("bpftool prog show: %w", err)
+	}
+	var progs []progInfo
+	err = json.Unmarshal(out, &progs)
+	return progs, err
+}
+
+func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *programsResult, error) {
+	snapshot := func() (map[string]progInfo, error) {
+		progs, err := listProgs()
 		m := map[string]progInfo{}
 		for _, p := range progs {
 			if ids[p.ID] {
 				m[p.Name] = p
 			}
 		}
-		return m, nil
+		return m, err
+	}
+	first, err := snapshot()
+	if err != nil {
+		return nil, nil, err
+	}
+	pr := &programsResult{Count: len(first)}
+	var most uint64
+	for name, p := range first {
+		pr.VerifiedInsns += p.Verified
+		pr.XlatedBytes += p.Xlated
+		if p.Verified > most {
+			most, pr.Largest = p.Verified, fmt.Sprintf("%s (%d instructions verified)", name, p.Verified)
+		}
+	}
+	loops := [][]string{{"getppid", "1", "1"}, {"open", "1", "1", file}, {"fail", "1", "1"}}
+	if tracer != "ctrace" {
+		loops = loops[:1]
 	}
 	var out []bpfStat
-	for _, l := range [][]string{{"getppid", "1", "1"}, {"open", "1", "1", file}, {"fail", "1", "1"}} {
+	for _, l := range loops {
 		before, err := snapshot()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r, err := runLoop(context.Background(), nil, c.loop, l...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		after, err := snapshot()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for name, a := range after {
 			b := before[name]
@@ -224,13 +281,13 @@ func bpfStats(c *config, file string) ([]bpfStat, error) {
 				continue // programs this loop hardly touches
 			}
 			out = append(out, bpfStat{
-				Loop: l[0] + "/1t", Program: name, Runs: runs,
+				Tracer: tracer, Loop: l[0] + "/1t", Program: name, Runs: runs,
 				NSPerRun:    float64(a.RunTimeNS-b.RunTimeNS) / float64(runs),
 				RunsPerIter: float64(runs) / float64(r.Iterations),
 			})
 		}
 	}
-	return out, nil
+	return out, pr, nil
 }
 
 // progIDs are the eBPF programs a process holds file descriptors of.
@@ -258,12 +315,8 @@ func progIDs(pid int) map[int]bool {
 // others (another ctrace, a test suite): they slow the baseline too, so
 // the harness records how many there were while it ran.
 func foreignTracing() int {
-	out, err := exec.Command("bpftool", "prog", "show", "-j").Output()
+	progs, err := listProgs()
 	if err != nil {
-		return -1
-	}
-	var progs []progInfo
-	if json.Unmarshal(out, &progs) != nil {
 		return -1
 	}
 	n := 0

@@ -14,7 +14,10 @@
  *
  * Each thread runs until SECONDS have passed, then one JSON line goes to
  * stdout: iterations (calls that behaved as the mode expects), the summed
- * time the threads ran, and the time per iteration of one thread.
+ * time the threads ran, the time per iteration of one thread, and the CPU
+ * time per iteration the threads themselves used (CLOCK_THREAD_CPUTIME_ID:
+ * it leaves out the time other tasks had the CPU, but also the work of a
+ * tracer in its own process).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,6 +41,7 @@ struct worker {
 	uint64_t iters;
 	uint64_t unexpected; /* calls that did not behave as the mode expects */
 	uint64_t ns;
+	uint64_t cpu_ns; /* the thread's own CPU time, user and system */
 };
 
 static enum mode mode;
@@ -46,12 +50,17 @@ static uint64_t duration_ns;
 static long rate;
 static pthread_barrier_t start;
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Calls between two looks at the clock: cheap against a syscall, and short
@@ -61,10 +70,11 @@ static uint64_t now_ns(void)
 static void *run_loop(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t t0, end, t, n = 0, bad = 0;
+	uint64_t t0, c0, end, t, n = 0, bad = 0;
 	int i, fd;
 
 	pthread_barrier_wait(&start);
+	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	t0 = now_ns();
 	end = t0 + duration_ns;
 	do {
@@ -98,6 +108,7 @@ static void *run_loop(void *arg)
 		}
 		t = now_ns();
 	} while (t < end);
+	w->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
 	w->iters = n;
 	w->unexpected = bad;
 	w->ns = t - t0;
@@ -157,7 +168,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct worker *ws;
-	uint64_t iters = 0, bad = 0, ns = 0;
+	uint64_t iters = 0, bad = 0, ns = 0, cpu = 0;
 	long threads = 1, i;
 	double secs;
 
@@ -202,10 +213,12 @@ int main(int argc, char **argv)
 		iters += ws[i].iters;
 		bad += ws[i].unexpected;
 		ns += ws[i].ns;
+		cpu += ws[i].cpu_ns;
 	}
 	printf("{\"mode\":\"%s\",\"threads\":%ld,\"iterations\":%llu,\"unexpected\":%llu,"
-	       "\"thread_ns\":%llu,\"ns_per_iter\":%.3f}\n",
+	       "\"thread_ns\":%llu,\"ns_per_iter\":%.3f,\"cpu_ns_per_iter\":%.3f}\n",
 	       argv[1], threads, (unsigned long long)iters, (unsigned long long)bad,
-	       (unsigned long long)ns, iters ? (double)ns / (double)iters : 0.0);
+	       (unsigned long long)ns, iters ? (double)ns / (double)iters : 0.0,
+	       iters ? (double)cpu / (double)iters : 0.0);
 	return bad ? 3 : 0;
 }
