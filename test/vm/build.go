@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +20,9 @@ var initScript []byte
 
 //go:embed goshim.sh
 var goShim []byte
+
+//go:embed scenarios/*.sh
+var scenarios embed.FS
 
 // prebuilt is a binary the host builds for a test that would build it
 // with the Go toolchain in the guest.
@@ -103,6 +106,7 @@ type guestOptions struct {
 	TestTimeout string            // -test.timeout of each test binary
 	TestRun     string            // -test.run, empty for all
 	Skip        map[string]string // package -> -test.skip
+	Scenarios   []string
 	Modules     []string
 	Setup       []byte            // an optional setup script, run before the check
 	Extra       map[string]string // guest path -> host file
@@ -161,6 +165,14 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
+	fmt.Fprintf(&conf, "SCENARIOS=%q\n", strings.Join(o.Scenarios, " "))
+	for _, sc := range o.Scenarios {
+		data, err := scenarios.ReadFile("scenarios/" + sc + ".sh")
+		if err != nil {
+			return err
+		}
+		c.file("/ctrace/scenarios/"+sc+".sh", 0o755, data)
+	}
 	for _, p := range sortedKeys(o.Skip) {
 		fmt.Fprintf(&conf, "SKIP_%s='%s'\n", strings.ReplaceAll(p, "/", "_"), o.Skip[p])
 	}
@@ -229,4 +241,42 @@ func addDataFiles(c *cpioWriter, src string) error {
 		c.copyFile("/ctrace/"+filepath.ToSlash(rel), p, 0o644)
 		return nil
 	})
+}
+
+// hostTools are programs of the host that tests run when present (they
+// fail under CI=true without them); each goes to the guest with the
+// shared libraries it links.
+var hostTools = []string{"promtool"}
+
+// hostToolFiles returns guest path -> host path for the host tools found.
+func hostToolFiles() (map[string]string, error) {
+	files := map[string]string{}
+	for _, t := range hostTools {
+		p, err := exec.LookPath(t)
+		if err != nil {
+			continue
+		}
+		files["/usr/bin/"+t] = p
+		out, err := exec.Command("ldd", p).Output()
+		if err != nil {
+			// A static binary: ldd says so and fails.
+			continue
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			// "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+			// "/lib64/ld-linux-x86-64.so.2 (0x...)"
+			f := strings.Fields(l)
+			for _, w := range f {
+				if strings.HasPrefix(w, "/") {
+					real, err := filepath.EvalSymlinks(w)
+					if err != nil {
+						return nil, fmt.Errorf("%s needs %s: %v", t, w, err)
+					}
+					files[w] = real
+					break
+				}
+			}
+		}
+	}
+	return files, nil
 }

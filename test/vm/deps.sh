@@ -12,6 +12,8 @@ if ! command -v busybox >/dev/null || ! file -L "$(command -v busybox)" 2>/dev/n
 fi
 command -v dpkg-deb >/dev/null || want="$want dpkg"
 command -v xz >/dev/null || want="$want xz-utils"
+# promtool (package prometheus): the metrics test runs it, in the guests too.
+command -v promtool >/dev/null || want="$want prometheus"
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || want="$want debian-archive-keyring"
 [ -z "$want" ] && exit 0
 if ! command -v apt-get >/dev/null || [ "$(id -u)" -ne 0 ]; then

@@ -176,3 +176,61 @@ func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
 }
+
+// fetchUserland downloads (once) Debian packages of a suite for the
+// guest and returns the files to add: guest path -> host path. The
+// AppArmor scenario needs apparmor_parser, a dynamically linked program,
+// with the C library of its own suite.
+func fetchUserland(a apt, cache, suite string) (map[string]string, error) {
+	roots := map[string]string{}
+	for _, pkg := range []string{"apparmor", "libc6"} {
+		dir := filepath.Join(cache, "debs", suite)
+		m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+		if len(m) == 0 {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			cmd := exec.Command("apt-get", append(a.opts(), "download", pkg+"/"+suite)...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("apt-get download %s/%s: %v\n%s", pkg, suite, err, out)
+			}
+			if m, _ = filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 0 {
+				return nil, fmt.Errorf("apt-get download %s/%s left no .deb", pkg, suite)
+			}
+		}
+		root := filepath.Join(cache, "userland", strings.TrimSuffix(filepath.Base(m[0]), ".deb"))
+		if _, err := os.Stat(filepath.Join(root, ".unpacked")); err != nil {
+			os.RemoveAll(root)
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				return nil, err
+			}
+			if out, err := exec.Command("dpkg-deb", "-x", m[0], root).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("unpack %s: %v\n%s", m[0], err, out)
+			}
+			if err := os.WriteFile(filepath.Join(root, ".unpacked"), nil, 0o644); err != nil {
+				return nil, err
+			}
+		}
+		roots[pkg] = root
+	}
+	find := func(root string, rels ...string) string {
+		for _, r := range rels {
+			if st, err := os.Stat(filepath.Join(root, r)); err == nil && st.Mode().IsRegular() {
+				return filepath.Join(root, r)
+			}
+		}
+		return ""
+	}
+	files := map[string]string{
+		"/sbin/apparmor_parser":           find(roots["apparmor"], "sbin/apparmor_parser", "usr/sbin/apparmor_parser"),
+		"/lib/x86_64-linux-gnu/libc.so.6": find(roots["libc6"], "lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libc.so.6"),
+		"/lib64/ld-linux-x86-64.so.2":     find(roots["libc6"], "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+	}
+	for g, h := range files {
+		if h == "" {
+			return nil, fmt.Errorf("%s not found in the %s packages", g, suite)
+		}
+	}
+	return files, nil
+}

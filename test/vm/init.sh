@@ -22,7 +22,9 @@ exec >/dev/ttyS1 2>&1 </dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+# /tmp stays on the root file system, as on most hosts: tests expect
+# pivot_root into a directory under /tmp to fail with EBUSY (same mount as
+# the root), and a tmpfs /tmp would make it EINVAL.
 mount -t tmpfs tmpfs /run
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
@@ -76,6 +78,12 @@ for p in $PACKAGES; do
 	(cd "/ctrace/$p" && exec "./$name.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" ${TEST_RUN:+-test.run="$TEST_RUN"} ${skip:+-test.skip="$skip"})
 	status=$?
 	echo "@@ctrace-vm end test $p status=$status seconds=$(($(date +%s) - start))"
+done
+for sc in $SCENARIOS; do
+	echo "@@ctrace-vm begin test scenario/$sc"
+	start=$(date +%s)
+	/bin/sh "/ctrace/scenarios/$sc.sh"
+	echo "@@ctrace-vm end test scenario/$sc status=$? seconds=$(($(date +%s) - start))"
 done
 echo "@@ctrace-vm done"
 sync

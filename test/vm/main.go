@@ -15,9 +15,11 @@ package main
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +39,8 @@ func main() {
 		run         = flag.String("run", "", "-test.run of the test binaries, to run only some tests")
 		stall       = flag.Duration("stall", 6*time.Minute, "stop a guest that printed nothing for this long (a quarter of it after a kernel lockup report)")
 		parallel    = flag.Int("parallel", 1, "kernels booted at once")
+		cpu         = flag.String("cpu", "", "qemu's -cpu model for every kernel (default: max, or the kernel's own)")
+		threads     = flag.String("tcg-thread", "single", "TCG's thread mode: single (one host thread for all virtual CPUs) or multi; multi crashed the 6.12 guest (double fault in cmpxchg16b) with qemu 7.2")
 		cpus        = flag.Int("cpus", 2, "virtual CPUs of each guest")
 		memory      = flag.String("memory", "1536", "memory of each guest, in MiB")
 		checks      = flag.String("checks", "test/vm/checks", "where each kernel's `ctrace check -o json` is kept")
@@ -73,10 +77,23 @@ func main() {
 	if err := a.update(); err != nil {
 		fatal(err)
 	}
+	tools, err := hostToolFiles()
+	if err != nil {
+		fatal(err)
+	}
 	fks := make([]*fetchedKernel, len(ks))
+	extras := make([]map[string]string, len(ks))
 	for i, k := range ks {
 		if fks[i], err = fetchKernel(a, *cache, k); err != nil {
 			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+		}
+		extras[i] = maps.Clone(tools)
+		if slices.Contains(k.Scenarios, "apparmor-mount") {
+			files, err := fetchUserland(a, *cache, k.Suite)
+			if err != nil {
+				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+			}
+			maps.Copy(extras[i], files)
 		}
 	}
 	from := repo
@@ -106,8 +123,9 @@ func main() {
 			defer func() { <-sem }()
 			dir := filepath.Join(*cache, "run", k.Name)
 			outcomes[i] = runKernel(k, fks[i], b, runOptions{
-				Dir: dir, Timeout: *timeout, Stall: *stall, CPUs: *cpus, Memory: *memory,
-				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Modules: []string{"fs/overlayfs/overlay"}},
+				Dir: dir, Timeout: *timeout, Stall: *stall, CPU: *cpu, Threads: *threads, CPUs: *cpus, Memory: *memory,
+				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Scenarios: k.Scenarios,
+					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"}},
 			})
 			fmt.Println(outcomes[i].summary())
 		}()

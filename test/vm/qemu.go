@@ -17,6 +17,8 @@ type bootOptions struct {
 	Initrd  string
 	Append  string
 	Memory  string
+	CPU     string // qemu's -cpu
+	Threads string // TCG's thread=: single or multi
 	CPUs    int
 	Timeout time.Duration
 	// Stall stops a guest that printed nothing for this long; a guest
@@ -37,7 +39,7 @@ func boot(o bootOptions) (guest, console []byte, elapsed time.Duration, err erro
 	defer cancel()
 	// -enable-kvm is not used: on nested or kvm-less hosts it hangs.
 	args := []string{
-		"-accel", "tcg", "-cpu", "max", "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
+		"-accel", "tcg,thread=" + o.Threads, "-cpu", o.CPU, "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
 		"-nographic", "-no-reboot", "-monitor", "none",
 		"-kernel", o.Kernel, "-initrd", o.Initrd,
 		"-append", strings.TrimSpace("console=ttyS0 rdinit=/init panic=-1 oops=panic " + o.Append),

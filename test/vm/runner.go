@@ -14,6 +14,8 @@ type runOptions struct {
 	Dir     string
 	Timeout time.Duration
 	Stall   time.Duration
+	CPU     string
+	Threads string
 	CPUs    int
 	Memory  string
 	Guest   guestOptions
@@ -47,7 +49,7 @@ func runKernel(k kernel, fk *fetchedKernel, b *build, o runOptions) *outcome {
 		return out
 	}
 	out.Guest, out.Console, out.Elapsed, out.Err = boot(bootOptions{
-		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPUs: o.CPUs,
+		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPU: cpuModel(o.CPU, k), Threads: o.Threads, CPUs: o.CPUs,
 		Timeout: o.Timeout, Stall: o.Stall, Dir: o.Dir,
 	})
 	os.Remove(initrd)
@@ -132,7 +134,11 @@ func (o *outcome) problems() []string {
 			p = append(p, fmt.Sprintf("%s: exit status %d, failed: %s", s.Name, s.Status, strings.Join(s.counts().Failed, " ")))
 		}
 	}
-	for _, pkg := range packages {
+	want := append([]string{}, packages...)
+	for _, sc := range o.Kernel.Scenarios {
+		want = append(want, "scenario/"+sc)
+	}
+	for _, pkg := range want {
 		if !ran[pkg] && o.Result.Done {
 			p = append(p, pkg+": did not run")
 		}
@@ -168,4 +174,15 @@ func (o *outcome) printFailure(w io.Writer) {
 	}
 	fmt.Fprintf(w, "==== guest output (%s):\n%s\n", filepath.Join(o.Dir, "guest.log"), o.Guest)
 	fmt.Fprintf(w, "==== kernel console (%s):\n%s\n==== end of kernel %s\n\n", filepath.Join(o.Dir, "console.log"), o.Console, o.Kernel.Name)
+}
+
+// cpuModel is the -cpu flag's value for k, unless the user set one.
+func cpuModel(flag string, k kernel) string {
+	if flag != "" {
+		return flag
+	}
+	if k.CPU != "" {
+		return k.CPU
+	}
+	return "max"
 }

@@ -1,0 +1,37 @@
+#!/bin/sh
+# AppArmor denies a mount, and ctrace names AppArmor as the reason: a
+# profile that allows everything but mount, a shell that asks to change to
+# it on exec and then execs mount, and ctrace run --audit watching it.
+# Prints one go-test-like result line.
+set -u
+name=apparmor-mount-denied
+fail() {
+	echo "$*"
+	echo "--- FAIL: $name"
+	exit 1
+}
+grep -q apparmor /sys/kernel/security/lsm || fail "AppArmor is not an active LSM: $(cat /sys/kernel/security/lsm)"
+cat >/tmp/ctrace-deny-mount <<'PROFILE'
+profile ctrace-deny-mount {
+  file,
+  capability,
+  signal,
+  deny mount,
+}
+PROFILE
+apparmor_parser --skip-cache -r /tmp/ctrace-deny-mount || fail "apparmor_parser could not load the profile"
+grep ctrace-deny-mount /sys/kernel/security/apparmor/profiles
+mkdir -p /tmp/aa-target
+ctrace run --audit -o json -e mount -- \
+	/bin/sh -c 'echo "exec ctrace-deny-mount" >/proc/self/attr/exec && exec mount -t tmpfs none /tmp/aa-target' \
+	>/tmp/aa.json 2>/tmp/aa.err
+echo "ctrace run exited with status $?"
+echo "stderr:"
+cat /tmp/aa.err
+echo "events:"
+cat /tmp/aa.json
+ev=$(grep '"syscall":"mount"' /tmp/aa.json | grep '"errno":"EACCES"')
+[ -n "$ev" ] || fail "no failing mount (EACCES) event"
+echo "$ev" | grep -q '"kind":"lsm"' || fail "the mount event has no lsm reason"
+echo "$ev" | grep -q 'apparmor' || fail "the lsm reason does not name AppArmor"
+echo "--- PASS: $name"
