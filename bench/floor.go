@@ -11,13 +11,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// floor attaches programs that do nothing (return 0) to the sys_enter and
-// sys_exit raw tracepoints, as ctrace attaches its dispatchers, writes a
-// ready line on stderr and waits for SIGINT. Under it, the loops pay only
-// for syscall tracing being on (the kernel's slower syscall path and the
-// calls into the programs): the least any design built on these two
-// tracepoints can cost.
-func floor() error {
+// tracedSyscalls are the syscalls ctrace attaches to (tracer/syscalls_*.go),
+// by their tracepoint names.
+var tracedSyscalls = []string{
+	"mount", "umount", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
+	"open_tree", "mount_setattr", "pivot_root", "chroot", "open", "openat",
+	"openat2", "setns", "unshare", "clone", "clone3", "execve", "execveat",
+	"newfstatat", "statx", "access", "faccessat", "faccessat2", "mkdir",
+	"mkdirat", "symlink", "symlinkat", "chdir",
+}
+
+// floor attaches programs that do nothing (return 0), writes a ready line
+// on stderr and waits for SIGINT. Under it, the loops pay only for the
+// attachment itself: the kernel's slower syscall path that any syscall
+// tracing turns on, and the calls into the programs. It is the least a
+// design built on that attachment can cost.
+//
+//	rawtp    the sys_enter and sys_exit raw tracepoints, as ctrace attaches
+//	         its dispatchers
+//	openat   the syscalls:sys_enter_openat and sys_exit_openat tracepoints,
+//	         as opensnoop and the bpftrace program attach
+//	all      syscalls:sys_enter_* and sys_exit_* of every syscall ctrace
+//	         traces: the design of one program per syscall
+func floor(kind string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGINT, unix.SIGTERM)
 	var links []link.Link
@@ -26,24 +42,54 @@ func floor() error {
 			l.Close()
 		}
 	}()
-	for _, tp := range []string{"sys_enter", "sys_exit"} {
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name:         "bench_" + tp,
-			Type:         ebpf.RawTracepoint,
+	load := func(t ebpf.ProgramType) (*ebpf.Program, error) {
+		return ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name:         "bench_floor",
+			Type:         t,
 			License:      "GPL",
 			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
 		})
+	}
+	var what string
+	switch kind {
+	case "rawtp":
+		prog, err := load(ebpf.RawTracepoint)
 		if err != nil {
-			return fmt.Errorf("load %s program: %w", tp, err)
+			return err
 		}
 		defer prog.Close()
-		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: prog})
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", tp, err)
+		for _, tp := range []string{"sys_enter", "sys_exit"} {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: prog})
+			if err != nil {
+				return fmt.Errorf("attach %s: %w", tp, err)
+			}
+			links = append(links, l)
 		}
-		links = append(links, l)
+		what = "sys_enter and sys_exit raw tracepoints"
+	case "openat", "all":
+		prog, err := load(ebpf.TracePoint)
+		if err != nil {
+			return err
+		}
+		defer prog.Close()
+		names := []string{"openat"}
+		if kind == "all" {
+			names = tracedSyscalls
+		}
+		for _, sc := range names {
+			for _, dir := range []string{"sys_enter_", "sys_exit_"} {
+				l, err := link.Tracepoint("syscalls", dir+sc, prog, nil)
+				if err != nil {
+					return fmt.Errorf("attach syscalls:%s%s: %w", dir, sc, err)
+				}
+				links = append(links, l)
+			}
+		}
+		what = fmt.Sprintf("%d syscall tracepoints", len(links))
+	default:
+		return fmt.Errorf("unknown floor %q: rawtp, openat or all", kind)
 	}
-	fmt.Fprintln(os.Stderr, "ready: empty programs on sys_enter and sys_exit")
+	fmt.Fprintf(os.Stderr, "ready: empty programs on %s\n", what)
 	<-sig
 	return nil
 }

@@ -47,21 +47,21 @@ func main() {
 	var c config
 	flag.StringVar(&c.ctrace, "ctrace", "bin/ctrace", "ctrace binary")
 	flag.StringVar(&c.loop, "loop", "bin/ctrbench", "ctrbench binary (bench/loop)")
-	flag.IntVar(&c.rounds, "rounds", 8, "rounds of the success-path loops")
+	flag.IntVar(&c.rounds, "rounds", 7, "rounds of the success-path loops")
 	flag.Float64Var(&c.loopSec, "loop-seconds", 0.5, "seconds per success-path loop")
 	flag.Float64Var(&c.tputSec, "throughput-seconds", 10, "seconds of failing calls per throughput run")
 	flag.Float64Var(&c.latSec, "latency-seconds", 3, "seconds per latency run")
 	flag.StringVar(&c.out, "out", "docs/bench/results.json", "results file")
 	flag.StringVar(&c.md, "md", "docs/BENCHMARKS.md", "markdown file whose results section is rewritten (empty: none)")
 	flag.StringVar(&c.png, "png", "docs/bench/overhead.png", "plot (empty: none)")
-	flag.StringVar(&c.tracers, "tracers", "ctrace,empty-rawtp,ctrace-all-json,opensnoop,bpftrace,perf-trace,strace", "tracers to compare with no tracer")
+	flag.StringVar(&c.tracers, "tracers", "ctrace,empty-rawtp,empty-tp-openat,empty-tp-all,ctrace-all-json,opensnoop,bpftrace,perf-trace,strace", "tracers to compare with no tracer")
 	flag.BoolVar(&c.smoke, "smoke", false, "a quick check that the harness works: one short round of ctrace only, results in /tmp")
 	flag.IntVar(&c.threads, "threads", runtime.NumCPU(), "threads of the multi-threaded loops and the throughput generator")
 	flag.StringVar(&c.smallBuffer, "small-buffer", "256K", "ring buffer of the run that must lose records")
-	floorMode := flag.Bool("floor", false, "only attach empty programs to the sys_enter and sys_exit raw tracepoints until SIGINT (a tracer of the loops)")
+	floorKind := flag.String("floor", "", "only attach empty programs until SIGINT (a tracer of the loops): rawtp, openat or all (see floor.go)")
 	flag.Parse()
-	if *floorMode {
-		if err := floor(); err != nil {
+	if *floorKind != "" {
+		if err := floor(*floorKind); err != nil {
 			fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
 			os.Exit(1)
 		}
@@ -88,7 +88,9 @@ func main() {
 var peers = map[string]tracer{
 	"none":            {Name: "none", Label: "no tracer"},
 	"ctrace":          {Name: "ctrace", Label: "ctrace run", Cmd: []string{"ctrace", "run"}, ReadyLine: true},
-	"empty-rawtp":     {Name: "empty-rawtp", Label: "empty raw tracepoint progs", Cmd: []string{"self", "-floor"}, ReadyLine: true},
+	"empty-rawtp":     {Name: "empty-rawtp", Label: "empty progs: raw sys_enter/exit", Cmd: []string{"self", "-floor", "rawtp"}, ReadyLine: true},
+	"empty-tp-openat": {Name: "empty-tp-openat", Label: "empty progs: openat tracepoints", Cmd: []string{"self", "-floor", "openat"}, ReadyLine: true},
+	"empty-tp-all":    {Name: "empty-tp-all", Label: "empty progs: 60 syscall tracepoints", Cmd: []string{"self", "-floor", "all"}, ReadyLine: true},
 	"ctrace-all-json": {Name: "ctrace-all-json", Label: "ctrace run --all -o json", Cmd: []string{"ctrace", "run", "--all", "-o", "json"}, ReadyLine: true, DevNull: true},
 	"strace":          {Name: "strace", Label: "strace -f -Z -e trace=openat", Wrap: []string{"strace", "-f", "-Z", "-e", "trace=openat", "-o", "/dev/null"}},
 	"perf-trace":      {Name: "perf-trace", Label: "perf trace --failure -e openat", Cmd: []string{"perf", "trace", "--failure", "-e", "openat"}},
