@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
@@ -81,6 +82,11 @@ type Tracer struct {
 func Open(opts Options) (*Tracer, error) {
 	if len(opts.Syscalls) == 0 {
 		opts.Syscalls, _ = ParseSyscalls(nil)
+	}
+	// Kernels before 5.11 charge eBPF maps to RLIMIT_MEMLOCK; later ones
+	// to the memory cgroup, and then this does nothing.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK, which this kernel charges eBPF maps to (needs CAP_SYS_RESOURCE): %w", err)
 	}
 	spec, err := loadBpf()
 	if err != nil {
