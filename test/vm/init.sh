@@ -46,6 +46,7 @@ echo "kernel $(uname -r)"
 echo "cmdline $(cat /proc/cmdline)"
 echo "lsm $(cat /sys/kernel/security/lsm 2>/dev/null)"
 echo "cpus $(nproc)"
+echo "tools $(command -v promtool apparmor_parser | tr '\n' ' ')"
 for m in /lib/modules/*.ko; do
 	[ -e "$m" ] || continue
 	insmod "$m" && echo "module $(basename "$m" .ko) loaded" || echo "module $(basename "$m" .ko) FAILED"
