@@ -42,9 +42,9 @@ func floor(kind string) error {
 			l.Close()
 		}
 	}()
-	load := func(t ebpf.ProgramType) (*ebpf.Program, error) {
+	load := func(t ebpf.ProgramType, name string) (*ebpf.Program, error) {
 		return ebpf.NewProgram(&ebpf.ProgramSpec{
-			Name:         "bench_floor",
+			Name:         name,
 			Type:         t,
 			License:      "GPL",
 			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
@@ -53,12 +53,13 @@ func floor(kind string) error {
 	var what string
 	switch kind {
 	case "rawtp":
-		prog, err := load(ebpf.RawTracepoint)
-		if err != nil {
-			return err
-		}
-		defer prog.Close()
 		for _, tp := range []string{"sys_enter", "sys_exit"} {
+			// One program each, so that bpf_stats tells them apart.
+			prog, err := load(ebpf.RawTracepoint, "floor_"+tp)
+			if err != nil {
+				return err
+			}
+			defer prog.Close()
 			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: prog})
 			if err != nil {
 				return fmt.Errorf("attach %s: %w", tp, err)
@@ -67,7 +68,7 @@ func floor(kind string) error {
 		}
 		what = "sys_enter and sys_exit raw tracepoints"
 	case "openat", "all":
-		prog, err := load(ebpf.TracePoint)
+		prog, err := load(ebpf.TracePoint, "floor_tp")
 		if err != nil {
 			return err
 		}

@@ -293,8 +293,11 @@ func markdown(res *results, c *config) string {
 	p("\n### Start-up\n\nFrom exec of `ctrace run` to its `ready:` line on stderr, over every ctrace start of the run: median %.0f ms, max %.0f ms (%d starts). Binary size %.1f MiB (`make build`, stripped). CPU time used up to ready (user+system): median %.0f ms. Peak RSS of `ctrace run` during the success-path loops (next to no events): median %.1f MiB.\n",
 		res.Startup.MedianMS, res.Startup.MaxMS, res.Startup.Runs, float64(res.Startup.BinaryBytes)/(1<<20), res.Startup.CPUMS, res.Startup.IdleRSSMiB)
 	if pr := res.Programs; pr != nil {
-		p("ctrace loaded %d eBPF programs, %d KiB of instructions; the verifier went through %d instructions in all, most for %s.\n",
-			pr.Count, pr.XlatedBytes/1024, pr.VerifiedInsns, pr.Largest)
+		p("ctrace loaded %d eBPF programs, %d KiB of instructions after the verifier's rewriting", pr.Count, pr.XlatedBytes/1024)
+		if pr.VerifiedInsns > 0 { // bpftool 7.1 does not report it
+			p("; the verifier went through %d instructions in all, most for %s", pr.VerifiedInsns, pr.Largest)
+		}
+		p(".\n")
 	}
 
 	if len(res.BPF) > 0 {
