@@ -160,7 +160,7 @@ func familyItems(t *tracer.Tracer) []checkItem {
 	}
 	var items []checkItem
 	for _, fam := range tracer.Families() {
-		it := checkItem{Name: "syscalls:" + string(fam), Mechanism: "syscalls:sys_exit_* tracepoints", OK: true}
+		it := checkItem{Name: "syscalls:" + string(fam), Mechanism: "raw_tracepoint/sys_exit, a tail call per traced syscall", OK: true}
 		var missing []string
 		for _, s := range tracer.Syscalls() {
 			if tracer.FamilyOf(s) != fam {
