@@ -198,10 +198,18 @@ enum arg_kind {
 
 static __always_inline bool errno_passes(long ret)
 {
+	__u64 e, word;
+
 	if (ret >= 0 || ret < -4095)
 		return false;
-	__u32 e = -ret;
-	return (errno_mask[(e >> 6) & 63] >> (e & 63)) & 1;
+	/* 64-bit arithmetic and an explicit bound: verifiers before 6.2 lose
+	 * the bound of a masked 32-bit index into .rodata. */
+	e = -ret;
+	word = e >> 6;
+	barrier_var(word);
+	if (word >= 64)
+		return false;
+	return (errno_mask[word] >> (e & 63)) & 1;
 }
 
 #if defined(__TARGET_ARCH_arm64)
