@@ -452,9 +452,27 @@ func decodeLog(raw []byte) (tid uint32, boot time.Duration, msg string, err erro
 	if int(h.Len) != len(raw)-logHead {
 		return 0, 0, "", fmt.Errorf("%w: log record says %d bytes of text, has %d", ErrBadField, h.Len, len(raw)-logHead)
 	}
-	// printk lines end in a newline; the message is the line.
-	msg = strings.TrimRight(string(raw[logHead:]), "\n\x00")
+	// printk lines end in a newline; the message is the line. Kernels
+	// before 5.15 or so pass the console's text, with its timestamp.
+	msg = stripLogTime(strings.TrimRight(string(raw[logHead:]), "\n\x00"))
 	return h.Tid, time.Duration(h.TsNs), msg, nil
+}
+
+// stripLogTime removes a console timestamp, "[   56.577528] ", from the
+// start of a kernel log line.
+func stripLogTime(s string) string {
+	if !strings.HasPrefix(s, "[") {
+		return s
+	}
+	end := strings.Index(s, "] ")
+	if end < 0 {
+		return s
+	}
+	stamp := strings.TrimSpace(s[1:end])
+	if _, err := strconv.ParseFloat(stamp, 64); err != nil || !strings.Contains(stamp, ".") {
+		return s
+	}
+	return s[end+2:]
 }
 
 // recordType returns the type of a raw ring buffer record (the first

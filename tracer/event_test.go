@@ -340,6 +340,20 @@ func TestDecodeLog(t *testing.T) {
 	}
 }
 
+func TestStripLogTime(t *testing.T) {
+	tests := map[string]string{
+		"[   56.577528] tmpfs: Bad value for 'size'": "tmpfs: Bad value for 'size'",
+		"tmpfs: Bad value for 'size'":                "tmpfs: Bad value for 'size'",
+		"[sda] Attached SCSI disk":                   "[sda] Attached SCSI disk",
+		"[12.5]":                                     "[12.5]",
+	}
+	for in, want := range tests {
+		if got := stripLogTime(in); got != want {
+			t.Errorf("stripLogTime(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestPendingLogs(t *testing.T) {
 	var p pendingLogs
 	p.add(1, 1, "from a call that succeeded")
