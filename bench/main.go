@@ -59,7 +59,15 @@ func main() {
 	flag.IntVar(&c.threads, "threads", runtime.NumCPU(), "threads of the multi-threaded loops and the throughput generator")
 	flag.StringVar(&c.smallBuffer, "small-buffer", "256K", "ring buffer of the run that must lose records")
 	floorKind := flag.String("floor", "", "only attach empty programs until SIGINT (a tracer of the loops): rawtp, openat or all (see floor.go)")
+	render := flag.String("render", "", "only rewrite the plot and the markdown from this results file")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(&c, *render); err != nil {
+			fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *floorKind != "" {
 		if err := floor(*floorKind); err != nil {
 			fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
@@ -200,6 +208,34 @@ func run(c *config) error {
 	}
 	if err := smokeCheck(res, c); err != nil {
 		return err
+	}
+	return nil
+}
+
+// rerender rewrites the plot and the markdown section from a results file,
+// after a change to how they are drawn.
+func rerender(c *config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return err
+	}
+	c.out = path
+	c.rounds, _ = strconv.Atoi(res.Config["rounds"])
+	c.loopSec, _ = strconv.ParseFloat(res.Config["loop_seconds"], 64)
+	c.tputSec, _ = strconv.ParseFloat(res.Config["throughput_seconds"], 64)
+	c.threads, _ = strconv.Atoi(res.Config["threads"])
+	res.Targets = targets(&res)
+	if c.png != "" {
+		if err := writePlot(c.png, &res); err != nil {
+			return err
+		}
+	}
+	if c.md != "" {
+		return updateMarkdown(c.md, markdown(&res, c))
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func writePlot(path string, res *results) error {
 
 	const (
 		scale  = 2
-		left   = 440
+		left   = 470
 		right  = 140
 		top    = 90
 		barH   = 14
