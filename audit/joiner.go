@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -56,7 +57,8 @@ type Joiner struct {
 	timer   *time.Timer
 	closed  bool
 	stats   JoinerStats
-	waiting int // queued events not yet done
+	waiting int           // queued events not yet done
+	settled chan struct{} // closed when waiting drops to zero; see Settle
 }
 
 type pending struct {
@@ -144,6 +146,31 @@ func (j *Joiner) Close() {
 	j.release(time.Now())
 }
 
+// Settle blocks until no event is held any more (each was joined or
+// reached its deadline, at most Wait after it came) or ctx ends. Call it
+// before Close at the end of a run, while records are still read: the
+// denials of the last failures, those of a command that failed and
+// exited at once, are often still on their way.
+func (j *Joiner) Settle(ctx context.Context) {
+	for {
+		j.mu.Lock()
+		if j.waiting == 0 || j.closed {
+			j.mu.Unlock()
+			return
+		}
+		if j.settled == nil {
+			j.settled = make(chan struct{})
+		}
+		ch := j.settled
+		j.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // join looks for p's denial and attaches it.
 func (j *Joiner) join(p *pending) bool {
 	reasons, ok := j.m.Match(p.ev)
@@ -183,6 +210,10 @@ func (j *Joiner) release(now time.Time) bool {
 	j.queue = j.queue[n:]
 	if len(j.queue) == 0 {
 		j.queue = nil
+	}
+	if j.waiting == 0 && j.settled != nil {
+		close(j.settled)
+		j.settled = nil
 	}
 	j.arm()
 	return n > 0

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -169,6 +170,51 @@ func TestJoinerDeadline(t *testing.T) {
 	}
 	if s := j.Stats(); s.Held != 2 || s.Expired != 2 || s.Joined != 0 {
 		t.Errorf("stats = %+v", s)
+	}
+}
+
+// TestJoinerSettle: at the end of a run Settle waits for the denial of a
+// held event that is still on its way, and for the deadline of one whose
+// denial never comes, and no longer.
+func TestJoinerSettle(t *testing.T) {
+	const wait = 300 * time.Millisecond
+	o := &outLog{}
+	j := NewJoiner(JoinerOptions{Wait: wait, Out: o.out})
+	defer j.Close()
+	j.Process(testEvent(1, unix.EACCES))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		for _, r := range denialRecords(t, 1) {
+			j.Record(r)
+		}
+	}()
+	start := time.Now()
+	j.Settle(context.Background())
+	if d := time.Since(start); d >= wait {
+		t.Errorf("Settle returned after %v, want as soon as the denial came (before %v)", d, wait)
+	}
+	if got := o.tids(); !equalTIDs(got, 1) {
+		t.Fatalf("passed on %v after Settle, want [1]", got)
+	}
+	checkLandlockReason(t, o.evs[0].Reasons)
+
+	j.Process(testEvent(2, unix.EPERM)) // no denial will come
+	start = time.Now()
+	j.Settle(context.Background())
+	if d := time.Since(start); d < wait-10*time.Millisecond || d > wait+200*time.Millisecond {
+		t.Errorf("Settle without a denial returned after %v, want about the deadline, %v", d, wait)
+	}
+	if got := o.tids(); !equalTIDs(got, 1, 2) {
+		t.Fatalf("passed on %v after the second Settle, want [1 2]", got)
+	}
+
+	j.Process(testEvent(3, unix.EPERM))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	j.Settle(ctx)
+	if d := time.Since(start); d > wait/2 {
+		t.Errorf("Settle ignored its context: returned after %v", d)
 	}
 }
 

@@ -376,7 +376,10 @@ func startAudit(ctx context.Context, f *runFlags, out func(*tracer.Event), flush
 	}
 	j := audit.NewJoiner(audit.JoinerOptions{Wait: wait, Out: out, Flush: flush})
 	var wg sync.WaitGroup
-	rctx, stop := context.WithCancel(ctx)
+	// The reader outlives ctx: when the command exits or ^C ends the
+	// run, the denials of the last failures may still be on their way,
+	// and the joiner is given until their deadlines to take them.
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	if rd != nil {
 		wg.Add(1)
 		go func() {
@@ -390,6 +393,9 @@ func startAudit(ctx context.Context, f *runFlags, out func(*tracer.Event), flush
 	var once sync.Once
 	return j, func() {
 		once.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), wait+time.Second)
+			j.Settle(sctx)
+			cancel()
 			stop()
 			j.Close()
 			wg.Wait()
