@@ -3,10 +3,11 @@
  * ctrace kernel side. Two raw tracepoint programs see every syscall:
  * sys_exit looks the syscall number up and tail-calls the exit program of
  * a traced syscall, sys_enter marks calls of tasks under a seccomp filter.
- * (One syscalls:sys_exit_* tracepoint per syscall would be simpler, but
- * each enabled syscall event adds its own cost to every syscall of every
- * task, traced or not: about 150 ns apiece on the development machine, 10 us
- * for sixty of them. Two raw tracepoints cost a map lookup.)
+ * (One syscalls:sys_exit_* tracepoint per syscall would need the
+ * arguments of the call without the raw tracepoint's pt_regs pointer,
+ * i.e. bpf_task_pt_regs, 5.15+, and tracefs to find the events. Either
+ * design puts every task on the kernel's slower traced-syscall path; what
+ * each costs on top of that is measured in docs/BENCHMARKS.md.)
  *
  * The success path is a lookup, a load and a compare: the dispatcher tests
  * the return value first and returns at once for calls that succeeded
