@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,7 @@ type runFlags struct {
 	reasonWait time.Duration
 	ctr        containerFlags
 	metrics    metricsFlags
+	cpuProfile string
 }
 
 func newRunCommand() *cobra.Command {
@@ -72,6 +74,9 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
 	f.metrics.register(fl)
+	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
+	_ = fl.MarkHidden("cpuprofile")
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
 	return cmd
 }
@@ -261,6 +266,13 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		},
 	}
 
+	if f.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	log.Info().Int("syscalls", len(t.Attached())).Msgf("ready: tracing %d syscalls", len(t.Attached()))
 
 	var exited chan int // the command's exit status
@@ -315,6 +327,25 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return &exitError{code: exitFailures}
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process from now until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	fh, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(fh); err != nil {
+		_ = fh.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := fh.Close(); err != nil {
+			log.Warn().Msgf("--cpuprofile: %v", err)
+		}
+	}, nil
 }
 
 // errnoValue returns the errno of a name such as "EPERM", or 0.
