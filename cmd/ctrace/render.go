@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/benign"
@@ -23,16 +22,12 @@ type renderer struct {
 	// explain makes text output say so when no reason was found.
 	explain bool
 	w       io.Writer
-	log     zerolog.Logger
 	buf     []byte
+	keys    []string // scratch for sorting label keys
 }
 
 func newRenderer(format string, w io.Writer, color bool) *renderer {
-	r := &renderer{json: format == "json", color: color && format == "text", w: w}
-	if r.json {
-		r.log = zerolog.New(w)
-	}
-	return r
+	return &renderer{json: format == "json", color: color && format == "text", w: w}
 }
 
 // event writes one event of a host process; rule is the benign rule it
@@ -128,6 +123,22 @@ func appendText(b []byte, ev *tracer.Event, color bool) []byte {
 // errnoMessage is the error's message as strerror(3), and so strace, print
 // it: Go's messages are glibc's with the first letter in lower case.
 func errnoMessage(e unix.Errno) string {
+	if e < unix.Errno(len(errnoMessages)) {
+		return errnoMessages[e]
+	}
+	return makeErrnoMessage(e)
+}
+
+// errnoMessages holds the messages of the errnos that exist, so that an
+// event does not build its message again.
+var errnoMessages = func() (t [256]string) {
+	for i := range t {
+		t[i] = makeErrnoMessage(unix.Errno(i))
+	}
+	return t
+}()
+
+func makeErrnoMessage(e unix.Errno) string {
 	m := e.Error()
 	if m != "" && m[0] >= 'a' && m[0] <= 'z' {
 		m = string(m[0]-'a'+'A') + m[1:]
@@ -145,111 +156,128 @@ func errnoName(e unix.Errno) string {
 // jsonEvent writes the documented schema (docs/json-schema.md). Later
 // fields may be added; these are never renamed.
 func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
-	e := r.log.Log().
-		Str("time", ev.Time.Format(time.RFC3339Nano)).
-		Str("syscall", ev.Syscall).
-		Str("family", string(ev.Family))
+	r.buf = r.appendJSON(r.buf[:0], ev, rule, c)
+	_, _ = r.w.Write(r.buf)
+}
+
+func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
+	b = append(b, `{"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano) // nothing in it to escape
+	b = append(b, '"')
+	b = jsonStr(b, "syscall", ev.Syscall)
+	b = jsonStr(b, "family", string(ev.Family))
 	if ev.Failed() {
-		e = e.Int64("ret", -1).
-			Str("errno", errnoName(ev.Errno)).
-			Str("error", errnoMessage(ev.Errno))
+		b = jsonInt(b, "ret", -1)
+		b = jsonStr(b, "errno", errnoName(ev.Errno))
+		b = jsonStr(b, "error", errnoMessage(ev.Errno))
 	} else {
-		e = e.Int64("ret", ev.Ret)
+		b = jsonInt(b, "ret", ev.Ret)
 	}
-	args := zerolog.Dict()
-	var truncated []string
+	b = append(jsonKey(b, "args"), '{')
+	truncated := false
 	for i := range ev.Args {
 		a := &ev.Args[i]
-		if a.Truncated {
-			truncated = append(truncated, a.Name)
-		}
+		truncated = truncated || a.Truncated
 		if ev.NoArgs || a.Unused {
 			continue
 		}
-		jsonArg(args, a)
+		b = jsonArg(b, a)
 	}
-	e = e.Dict("args", args)
-	if len(truncated) > 0 {
-		e = e.Strs("truncated", truncated)
+	b = append(b, '}')
+	if truncated {
+		b = append(jsonKey(b, "truncated"), '[')
+		n := 0
+		for i := range ev.Args {
+			if ev.Args[i].Truncated {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, ev.Args[i].Name)
+				n++
+			}
+		}
+		b = append(b, ']')
 	}
 	p := &ev.Proc
-	proc := zerolog.Dict().
-		Uint32("pid", p.PID).Uint32("tid", p.TID).Uint32("ppid", p.PPID).
-		Str("comm", p.Comm).Uint32("uid", p.UID).Uint32("gid", p.GID).
-		Uint64("cgroup_id", p.CgroupID)
+	b = append(jsonKey(b, "proc"), '{')
+	b = jsonUint(b, "pid", uint64(p.PID))
+	b = jsonUint(b, "tid", uint64(p.TID))
+	b = jsonUint(b, "ppid", uint64(p.PPID))
+	b = jsonStr(b, "comm", p.Comm)
+	b = jsonUint(b, "uid", uint64(p.UID))
+	b = jsonUint(b, "gid", uint64(p.GID))
+	b = jsonUint(b, "cgroup_id", p.CgroupID)
 	if p.Cgroup != "" {
-		proc.Str("cgroup", p.Cgroup)
+		b = jsonStr(b, "cgroup", p.Cgroup)
 	}
 	if p.Cmdline != nil {
-		proc.Strs("cmdline", p.Cmdline)
+		b = jsonStrs(b, "cmdline", p.Cmdline)
 	}
-	proc.Uint32("mntns", p.MntNS).Uint32("pidns", p.PidNS).
-		Uint32("netns", p.NetNS).Uint32("userns", p.UserNS)
-	e = e.Dict("proc", proc).
-		Array("reasons", jsonReasons(ev.Reasons)).
-		Func(func(e *zerolog.Event) {
-			if c == nil {
-				e.RawJSON("container", []byte("null"))
-			} else {
-				e.Dict("container", jsonContainer(c))
-			}
-		})
+	b = jsonUint(b, "mntns", uint64(p.MntNS))
+	b = jsonUint(b, "pidns", uint64(p.PidNS))
+	b = jsonUint(b, "netns", uint64(p.NetNS))
+	b = jsonUint(b, "userns", uint64(p.UserNS))
+	b = append(b, '}')
+	b = jsonReasons(b, ev.Reasons)
+	if c == nil {
+		b = jsonNull(b, "container")
+	} else {
+		b = r.jsonContainer(b, c)
+	}
 	if rule != nil {
-		e = e.Bool("benign", true).Str("benign_rule", rule.Name)
+		b = jsonBool(b, "benign", true)
+		b = jsonStr(b, "benign_rule", rule.Name)
 	}
-	e.Send()
+	return append(b, '}', '\n')
 }
 
-func jsonArg(d *zerolog.Event, a *tracer.Arg) {
+func jsonArg(b []byte, a *tracer.Arg) []byte {
 	switch a.Kind {
 	case tracer.KindInt:
-		d.Int64(a.Name, a.Int())
+		return jsonInt(b, a.Name, a.Int())
 	case tracer.KindSize:
-		d.Uint64(a.Name, a.Raw)
+		return jsonUint(b, a.Name, a.Raw)
 	case tracer.KindFlags, tracer.KindMode:
-		d.Str(a.Name, a.Text)
+		return jsonStr(b, a.Name, a.Text)
 	case tracer.KindFD:
-		fd := zerolog.Dict().Int64("fd", a.Int())
+		b = append(jsonKey(b, a.Name), '{')
+		b = jsonInt(b, "fd", a.Int())
 		if a.IsATFDCWD() {
-			fd.Bool("at_fdcwd", true)
+			b = jsonBool(b, "at_fdcwd", true)
 		} else if a.Str != "" {
-			fd.Str("path", a.Str)
+			b = jsonStr(b, "path", a.Str)
 		}
-		d.Dict(a.Name, fd)
+		return append(b, '}')
 	case tracer.KindString:
 		if a.Raw == 0 && !a.After {
-			d.RawJSON(a.Name, []byte("null"))
+			return jsonNull(b, a.Name)
 		} else if a.Read && !a.Fault {
-			d.Str(a.Name, a.Str)
-		} else {
-			d.Str(a.Name, a.String())
+			return jsonStr(b, a.Name, a.Str)
 		}
+		return jsonStr(b, a.Name, a.String())
 	case tracer.KindStruct:
 		if !a.Read || a.Fault {
-			d.Str(a.Name, a.String())
-			return
+			return jsonStr(b, a.Name, a.String())
 		}
-		s := zerolog.Dict()
+		b = append(jsonKey(b, a.Name), '{')
 		for _, f := range a.Fields {
 			if f.Text != "" {
-				s.Str(f.Name, f.Text)
+				b = jsonStr(b, f.Name, f.Text)
 			} else {
-				s.Uint64(f.Name, f.Value)
+				b = jsonUint(b, f.Name, f.Value)
 			}
 		}
-		d.Dict(a.Name, s)
+		return append(b, '}')
 	case tracer.KindArgv:
 		if a.Read {
-			d.Strs(a.Name, a.Argv)
-		} else {
-			d.Str(a.Name, a.String())
+			return jsonStrs(b, a.Name, a.Argv)
 		}
+		return jsonStr(b, a.Name, a.String())
 	default: // KindPtr, KindBytes
 		if a.Raw == 0 && !a.Read {
-			d.RawJSON(a.Name, []byte("null"))
-		} else {
-			d.Str(a.Name, strings.TrimSpace(a.String()))
+			return jsonNull(b, a.Name)
 		}
+		return jsonStr(b, a.Name, strings.TrimSpace(a.String()))
 	}
 }
 
@@ -333,24 +361,33 @@ func mapUID(m string, uid uint32) (uint32, bool) {
 	return 0, false
 }
 
-func jsonReasons(rs []tracer.Reason) *zerolog.Array {
-	a := zerolog.Arr()
+func jsonReasons(b []byte, rs []tracer.Reason) []byte {
+	b = append(jsonKey(b, "reasons"), '[')
 	for i := range rs {
 		r := &rs[i]
-		d := zerolog.Dict().Str("kind", string(r.Kind))
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		b = jsonStr(b, "kind", string(r.Kind))
 		switch r.Kind {
 		case tracer.ReasonCapability:
-			d.Str("cap", r.Cap).Uint32("userns", r.UserNS).Bool("init_userns", r.InitUserNS).
-				Uint32("userns_owner_uid", r.UserNSOwnerUID).Uint32("caller_userns", r.CallerUserNS).
-				Str("caller_uid_map", r.CallerUIDMap)
+			b = jsonStr(b, "cap", r.Cap)
+			b = jsonUint(b, "userns", uint64(r.UserNS))
+			b = jsonBool(b, "init_userns", r.InitUserNS)
+			b = jsonUint(b, "userns_owner_uid", uint64(r.UserNSOwnerUID))
+			b = jsonUint(b, "caller_userns", uint64(r.CallerUserNS))
+			b = jsonStr(b, "caller_uid_map", r.CallerUIDMap)
 		case tracer.ReasonKernelLog:
-			d.Str("message", r.Message)
+			b = jsonStr(b, "message", r.Message)
 		case tracer.ReasonLSM:
-			d.Str("hook", r.Hook).Str("lsm", r.LSM).Str("detail", r.Detail)
+			b = jsonStr(b, "hook", r.Hook)
+			b = jsonStr(b, "lsm", r.LSM)
+			b = jsonStr(b, "detail", r.Detail)
 		}
-		a.Dict(d)
+		b = append(b, '}')
 	}
-	return a
+	return append(b, ']')
 }
 
 // insertContainer puts the container's name between the time and the
@@ -371,39 +408,42 @@ func insertContainer(b []byte, c *correlate.Container) []byte {
 	return b
 }
 
-// jsonContainer is the event's "container" object, null for a host
-// process. id and namespace are always there for a container; the others
-// only when containerd told them (image is "" for a container made from a
-// rootfs, shim_pid 0 before the task exists), so that a consumer can tell
+// jsonContainer appends the event's "container" object, for an event of
+// a container. id and namespace are always there; the others only when
+// containerd told them (image is "" for a container made from a rootfs,
+// shim_pid 0 before the task exists), so that a consumer can tell
 // "unknown" from "empty" by "known".
-func jsonContainer(c *correlate.Container) *zerolog.Event {
-	if c == nil {
-		return nil
-	}
-	d := zerolog.Dict().Str("id", c.ID).Str("namespace", c.Namespace).
-		Bool("known", c.Known).Str("source", string(c.Source))
+func (r *renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
+	b = append(jsonKey(b, "container"), '{')
+	b = jsonStr(b, "id", c.ID)
+	b = jsonStr(b, "namespace", c.Namespace)
+	b = jsonBool(b, "known", c.Known)
+	b = jsonStr(b, "source", string(c.Source))
 	if c.Known {
-		d.Str("image", c.Image).Str("runtime", c.Runtime)
+		b = jsonStr(b, "image", c.Image)
+		b = jsonStr(b, "runtime", c.Runtime)
 	}
 	if c.ShimPID != 0 {
-		d.Uint32("shim_pid", c.ShimPID)
+		b = jsonUint(b, "shim_pid", uint64(c.ShimPID))
 	}
 	if kl := c.KubeLabels(); len(kl) > 0 {
-		keys := make([]string, 0, len(kl))
+		keys := r.keys[:0]
 		for k := range kl {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		ld := zerolog.Dict()
+		b = append(jsonKey(b, "labels"), '{')
 		for _, k := range keys {
-			ld.Str(k, kl[k])
+			b = jsonStr(b, k, kl[k])
 		}
-		d.Dict("labels", ld)
+		b = append(b, '}')
+		clear(keys)
+		r.keys = keys
 	}
-	for _, f := range [][2]string{{"pod", c.Pod}, {"pod_namespace", c.PodNamespace}, {"pod_uid", c.PodUID}, {"container_name", c.ContainerName}} {
+	for _, f := range [...][2]string{{"pod", c.Pod}, {"pod_namespace", c.PodNamespace}, {"pod_uid", c.PodUID}, {"container_name", c.ContainerName}} {
 		if f[1] != "" {
-			d.Str(f[0], f[1])
+			b = jsonStr(b, f[0], f[1])
 		}
 	}
-	return d
+	return append(b, '}')
 }
