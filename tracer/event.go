@@ -137,111 +137,118 @@ func (a *Arg) Int() int64 { return int64(int32(uint32(a.Raw))) }
 func (a *Arg) IsATFDCWD() bool { return a.Kind == KindFD && a.Int() == unix.AT_FDCWD }
 
 // String renders the argument as strace does.
-func (a *Arg) String() string {
+func (a *Arg) String() string { return string(a.AppendTo(nil)) }
+
+// AppendTo appends the argument as String renders it.
+func (a *Arg) AppendTo(b []byte) []byte {
 	switch a.Kind {
 	case KindInt:
-		return strconv.FormatInt(a.Int(), 10)
+		return strconv.AppendInt(b, a.Int(), 10)
 	case KindSize:
-		return strconv.FormatUint(a.Raw, 10)
+		return strconv.AppendUint(b, a.Raw, 10)
 	case KindFlags, KindMode:
-		return a.Text
+		return append(b, a.Text...)
 	case KindFD:
 		if a.IsATFDCWD() {
-			return "AT_FDCWD"
+			return append(b, "AT_FDCWD"...)
 		}
-		s := strconv.FormatInt(a.Int(), 10)
+		b = strconv.AppendInt(b, a.Int(), 10)
 		if a.Str != "" {
-			s += "<" + a.Str + ">"
+			b = append(b, '<')
+			b = append(b, a.Str...)
+			b = append(b, '>')
 		}
-		return s
+		return b
 	case KindString:
 		if a.Raw == 0 {
-			return "NULL"
+			return append(b, "NULL"...)
 		}
 		if !a.Read || a.Fault {
-			return ptr(a.Raw)
+			return appendPtr(b, a.Raw)
 		}
-		s := Quote(a.Str)
+		b = appendQuote(b, a.Str)
 		if a.Truncated {
-			s += "..."
+			b = append(b, "..."...)
 		}
-		return s
+		return b
 	case KindStruct:
 		if a.Raw == 0 {
-			return "NULL"
+			return append(b, "NULL"...)
 		}
 		if !a.Read || a.Fault {
-			return ptr(a.Raw)
+			return appendPtr(b, a.Raw)
 		}
-		return formatStruct(a.Fields)
+		return appendStruct(b, a.Fields)
 	case KindBytes:
 		if !a.Read || a.Fault {
-			return ptr(a.Raw)
+			return appendPtr(b, a.Raw)
 		}
-		s := Quote(string(a.Bytes))
+		b = appendQuote(b, a.Bytes)
 		if a.Truncated {
-			s += "..."
+			b = append(b, "..."...)
 		}
-		return s
+		return b
 	case KindArgv:
 		if a.Raw == 0 && !a.After {
-			return "NULL"
+			return append(b, "NULL"...)
 		}
 		if !a.Read || (a.Fault && len(a.Argv) == 0) {
-			return ptr(a.Raw)
+			return appendPtr(b, a.Raw)
 		}
-		q := make([]string, len(a.Argv))
+		b = append(b, '[')
 		for i, s := range a.Argv {
-			q[i] = Quote(s)
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendQuote(b, s)
 		}
-		s := "[" + strings.Join(q, ", ")
 		if a.Truncated {
-			s += ", ..."
+			b = append(b, ", ..."...)
 		}
-		return s + "]"
+		return append(b, ']')
 	}
-	return ptr(a.Raw)
+	return appendPtr(b, a.Raw)
 }
 
-func ptr(v uint64) string {
+func ptr(v uint64) string { return string(appendPtr(nil, v)) }
+
+func appendPtr(b []byte, v uint64) []byte {
 	if v == 0 {
-		return "NULL"
+		return append(b, "NULL"...)
 	}
-	return "0x" + strconv.FormatUint(v, 16)
+	return strconv.AppendUint(append(b, "0x"...), v, 16)
 }
 
 // Quote quotes s as strace quotes C strings: printable ASCII as is, the
 // usual escapes, and octal for other bytes.
-func Quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+func Quote(s string) string { return string(appendQuote(nil, s)) }
+
+func appendQuote[S string | []byte](b []byte, s S) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch c {
 		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			b = append(b, '\\', c)
 		case '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		case '\t':
-			b.WriteString(`\t`)
+			b = append(b, `\t`...)
 		case '\r':
-			b.WriteString(`\r`)
+			b = append(b, `\r`...)
 		case '\v':
-			b.WriteString(`\v`)
+			b = append(b, `\v`...)
 		case '\f':
-			b.WriteString(`\f`)
+			b = append(b, `\f`...)
 		default:
 			if c < ' ' || c > '~' {
-				fmt.Fprintf(&b, `\%o`, c)
+				b = strconv.AppendUint(append(b, '\\'), uint64(c), 8)
 			} else {
-				b.WriteByte(c)
+				b = append(b, c)
 			}
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }
 
 // Errors of Decode. A malformed record is reported and skipped; it never

@@ -671,25 +671,25 @@ func decodeMountAttr(b []byte) []structField {
 // formatStruct prints decoded fields as strace prints a structure:
 // "{flags=O_RDONLY|O_CLOEXEC, resolve=RESOLVE_BENEATH}", with a "..." where
 // user memory ran out.
-func formatStruct(fs []structField) string {
-	var b strings.Builder
-	b.WriteByte('{')
+func formatStruct(fs []structField) string { return string(appendStruct(nil, fs)) }
+
+func appendStruct(b []byte, fs []structField) []byte {
+	b = append(b, '{')
 	for i, f := range fs {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
 		if f.Name == structMore {
-			b.WriteString(structMore)
+			b = append(b, structMore...)
 			continue
 		}
-		b.WriteString(f.Name)
-		b.WriteByte('=')
+		b = append(b, f.Name...)
+		b = append(b, '=')
 		if f.Text != "" {
-			b.WriteString(f.Text)
+			b = append(b, f.Text...)
 		} else {
-			b.WriteString(strconv.FormatUint(f.Value, 10))
+			b = strconv.AppendUint(b, f.Value, 10)
 		}
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }

@@ -100,7 +100,7 @@ func appendText(b []byte, ev *tracer.Event, color bool) []byte {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = append(b, ev.Args[i].String()...)
+		b = ev.Args[i].AppendTo(b)
 	}
 	b = append(b, ") = "...)
 	if !ev.Failed() {
