@@ -111,7 +111,7 @@ func sum(fams map[string]*dto.MetricFamily, name string) float64 {
 
 func TestMetrics(t *testing.T) {
 	requireRootCheck(t)
-	p := start(t, 30*time.Second, quietEnv, "run", "-o", "json", "--comm", metricsComm,
+	p := start(t, runLimit, quietEnv, "run", "-o", "json", "--comm", metricsComm,
 		"--metrics-addr", "127.0.0.1:0")
 	p.waitReady(t)
 	addr := metricsAddr(t, p)
