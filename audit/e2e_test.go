@@ -61,7 +61,7 @@ func TestEndToEnd(t *testing.T) {
 	tm := newTimings()
 	j := NewJoiner(JoinerOptions{Wait: DefaultWait, Out: func(ev *tracer.Event) {
 		tm.mu.Lock()
-		tm.out[ev.Proc.PID] = ev
+		tm.out[ev.Proc.PID] = ev.Clone()
 		tm.outAt[ev.Proc.PID] = time.Now()
 		tm.mu.Unlock()
 	}})

@@ -28,7 +28,8 @@ type JoinerOptions struct {
 	// Out receives every event, in the order Process was called, with
 	// the LSM reasons found appended. Calls are serialized but may come
 	// from the goroutine of Process, of Record or of a timer; Out must
-	// not call back into the Joiner.
+	// not call back into the Joiner. The event is valid until Out
+	// returns (it may be the one given to Process).
 	Out func(*tracer.Event)
 	// Flush, if set, is called after events were released by a record or
 	// a timer rather than by Process: the moment to flush buffered output.
@@ -82,14 +83,19 @@ func (j *Joiner) SetWait(d time.Duration) {
 }
 
 // Process takes one event; it has the signature of tracer.Sink.Event.
-// The event is copied, so the caller may reuse it.
+// An event that is held, or queued behind one that is, is cloned, so the
+// caller may reuse it.
 func (j *Joiner) Process(ev *tracer.Event) {
-	e := *ev
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	hold := j.opts.Wait > 0 && !j.closed && mayExplain(ev)
+	if !hold && len(j.queue) == 0 {
+		j.opts.Out(ev)
+		return
+	}
 	now := time.Now()
-	p := &pending{ev: &e, arrived: now, done: true}
-	if j.opts.Wait > 0 && !j.closed && mayExplain(&e) {
+	p := &pending{ev: ev.Clone(), arrived: now, done: true}
+	if hold {
 		if !j.join(p) {
 			p.done = false
 			p.deadline = now.Add(j.opts.Wait)

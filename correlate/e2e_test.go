@@ -114,7 +114,7 @@ func startTracing(t *testing.T) *tracing {
 		tg.cond = sync.NewCond(&tg.mu)
 		tg.q = r.NewQueue(QueueOptions{Out: func(ev *tracer.Event, c *Container) {
 			tg.mu.Lock()
-			tg.recs = append(tg.recs, record{ev, c})
+			tg.recs = append(tg.recs, record{ev.Clone(), c})
 			tg.cond.Broadcast()
 			tg.mu.Unlock()
 		}})
@@ -123,7 +123,7 @@ func startTracing(t *testing.T) *tracing {
 			defer tr.Close()
 			_ = tr.Run(ctx, tracer.Sink{Event: func(ev *tracer.Event) {
 				tg.mu.Lock()
-				tg.raw = append(tg.raw, ev)
+				tg.raw = append(tg.raw, ev.Clone())
 				tg.mu.Unlock()
 				tg.q.Push(ev)
 			}})

@@ -24,7 +24,8 @@ const (
 type QueueOptions struct {
 	// Out receives every event, in the order pushed, with its container
 	// (nil for a host process). It is called from Push's goroutine or
-	// the queue's own, never from two at once.
+	// the queue's own, never from two at once. The event is valid until
+	// Out returns (it may be the one given to Push).
 	Out func(*tracer.Event, *Container)
 	// Wait bounds how long an event is held; 0 means DefaultWait.
 	Wait time.Duration
@@ -69,7 +70,8 @@ func (r *Resolver) NewQueue(opts QueueOptions) *Queue {
 	return q
 }
 
-// Push passes ev on now, or holds it as the Queue's documentation says.
+// Push passes ev on now, or holds a clone of it as the Queue's
+// documentation says: the caller may reuse ev.
 func (q *Queue) Push(ev *tracer.Event) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -85,7 +87,7 @@ func (q *Queue) Push(ev *tracer.Event) {
 			return
 		}
 	}
-	q.items = append(q.items, held{ev: ev, deadline: time.Now().Add(q.opts.Wait)})
+	q.items = append(q.items, held{ev: ev.Clone(), deadline: time.Now().Add(q.opts.Wait)})
 	q.wake()
 }
 

@@ -15,10 +15,23 @@ func BenchmarkDecode(b *testing.B) {
 	raw := newRecord(bpfCtraceOpCTRACE_OP_OPENAT, -int64(unix.ENOENT),
 		atFDCWD, 0x7ffc1000, unix.O_RDONLY|unix.O_CLOEXEC, 0).
 		str(1, "/nonexistent-ctrbench/t").bytes()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(raw); err != nil {
-			b.Fatal(err)
+	b.Run("fresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Decode(raw); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	// As Run decodes: into the same Event, with the decoder's caches.
+	b.Run("reused", func(b *testing.B) {
+		var d decoder
+		var ev Event
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := d.decode(raw, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

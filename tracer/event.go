@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,17 @@ type Reason struct {
 	Hook   string
 	LSM    string
 	Detail string
+}
+
+// Clone returns a copy of e that shares nothing a Tracer reuses for the
+// next record: what a sink keeps after Sink.Event returns. Strings and
+// the slices inside arguments are never changed once decoded, and are
+// shared.
+func (e *Event) Clone() *Event {
+	c := *e
+	c.Args = slices.Clone(e.Args)
+	c.Reasons = slices.Clone(e.Reasons)
+	return &c
 }
 
 // Failed reports whether the call failed.
@@ -274,25 +286,59 @@ var (
 // malformed or truncated record.
 func Decode(raw []byte) (Event, error) {
 	var ev Event
+	err := (*decoder)(nil).decode(raw, &ev)
+	return ev, err
+}
+
+// decoder decodes one record after another into the same Event, keeping
+// what the next record is likely to need again, so that a storm of
+// failures is decoded without allocating more than its strings.
+type decoder struct {
+	// comms holds the names of the processes seen, by the kernel's
+	// bytes: a storm comes from a few processes.
+	comms map[[len(bpfCtraceEvent{}.Comm)]int8]string
+	// texts holds the last rendering of each flag or mode argument of
+	// each call: a process that fails repeats its flags.
+	texts [bpfCtraceOpCTRACE_OP_MAX][len(bpfCtraceEvent{}.Args)]argText
+}
+
+type argText struct {
+	raw  uint64
+	text string
+	set  bool
+}
+
+// maxComms bounds decoder.comms; past it, it starts again.
+const maxComms = 1024
+
+// decode decodes raw into ev, reusing ev's slices. A nil decoder keeps
+// nothing and reuses nothing that ev holds.
+func (d *decoder) decode(raw []byte, ev *Event) error {
+	var args []Arg
+	var reasons []Reason
+	if d != nil {
+		args, reasons = ev.Args[:0], ev.Reasons[:0]
+	}
+	*ev = Event{}
 	if len(raw) < eventSize {
-		return ev, fmt.Errorf("%w: %d bytes, want at least %d", ErrShortRecord, len(raw), eventSize)
+		return fmt.Errorf("%w: %d bytes, want at least %d", ErrShortRecord, len(raw), eventSize)
 	}
 	var h bpfCtraceEvent
 	// The kernel writes the header in host byte order and layout, which
 	// bpf2go's struct reproduces (structs.HostLayout).
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), eventSize), raw)
 	if h.Type != uint16(bpfCtraceRecordTypeCTRACE_REC_EVENT) {
-		return ev, fmt.Errorf("%w: record type %d", ErrNotEvent, h.Type)
+		return fmt.Errorf("%w: record type %d", ErrNotEvent, h.Type)
 	}
 	op := Op(h.Op)
 	if !validOp(op) {
-		return ev, fmt.Errorf("%w %d", ErrUnknownOp, h.Op)
+		return fmt.Errorf("%w %d", ErrUnknownOp, h.Op)
 	}
 	if int(h.Size) != len(raw)-eventSize {
-		return ev, fmt.Errorf("%w: header says %d bytes of fields, record has %d", ErrBadField, h.Size, len(raw)-eventSize)
+		return fmt.Errorf("%w: header says %d bytes of fields, record has %d", ErrBadField, h.Size, len(raw)-eventSize)
 	}
 	spec := &ops[op]
-	ev = Event{
+	*ev = Event{
 		Boot:    time.Duration(h.TsNs),
 		Op:      op,
 		Syscall: spec.name,
@@ -301,10 +347,11 @@ func Decode(raw []byte) (Event, error) {
 		NoArgs:  h.Flags&uint16(bpfCtraceEventFlagCTRACE_EV_NO_ARGS) != 0,
 		Proc: Proc{
 			PID: h.Pid, TID: h.Tid, PPID: h.Ppid,
-			Comm: cString(unsafe.Slice((*byte)(unsafe.Pointer(&h.Comm[0])), len(h.Comm))),
+			Comm: d.comm(&h.Comm),
 			UID:  h.Uid, GID: h.Gid, CgroupID: h.CgroupId,
 			MntNS: h.Mntns, PidNS: h.Pidns, NetNS: h.Netns, UserNS: h.Userns,
 		},
+		Reasons: reasons,
 	}
 	if h.Ret < 0 && h.Ret >= -4095 {
 		ev.Errno = unix.Errno(-h.Ret)
@@ -313,39 +360,41 @@ func Decode(raw []byte) (Event, error) {
 		ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonSeccomp})
 	}
 	ev.nlogs = int(h.Nlogs)
-	ev.Args = make([]Arg, len(spec.args))
+	if cap(args) >= len(spec.args) {
+		ev.Args = args[:len(spec.args)]
+		clear(ev.Args)
+	} else {
+		ev.Args = make([]Arg, len(spec.args))
+	}
 	for i, as := range spec.args {
 		a := &ev.Args[i]
 		a.Name, a.Kind, a.Raw = as.name, as.kind, h.Args[i]
-		switch as.kind {
-		case KindFlags:
-			a.Text = as.format(a.Raw)
-		case KindMode:
-			a.Text = fileMode(a.Raw)
+		if as.kind == KindFlags || as.kind == KindMode {
+			a.Text = d.argText(op, i, as, a.Raw)
 		}
 	}
-	markUnused(&ev)
+	markUnused(ev)
 	data := raw[eventSize:]
 	for n := 0; n < int(h.Nfields); n++ {
 		if len(data) < fieldSize {
-			return ev, fmt.Errorf("%w %d: %d bytes left, want a %d-byte header", ErrBadField, n, len(data), fieldSize)
+			return fmt.Errorf("%w %d: %d bytes left, want a %d-byte header", ErrBadField, n, len(data), fieldSize)
 		}
 		var f bpfCtraceField
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&f)), fieldSize), data)
 		end := fieldSize + int(f.Len)
 		if end > len(data) {
-			return ev, fmt.Errorf("%w %d: length %d past the record's end", ErrBadField, n, f.Len)
+			return fmt.Errorf("%w %d: length %d past the record's end", ErrBadField, n, f.Len)
 		}
 		switch {
 		case f.Arg == argNone:
-			if err := decodeContext(&ev, f, data[fieldSize:end]); err != nil {
-				return ev, fmt.Errorf("%w %d: %v", ErrBadField, n, err)
+			if err := decodeContext(ev, f, data[fieldSize:end]); err != nil {
+				return fmt.Errorf("%w %d: %v", ErrBadField, n, err)
 			}
 		case int(f.Arg) >= len(ev.Args):
-			return ev, fmt.Errorf("%w %d: argument %d, %s has %d", ErrBadField, n, f.Arg, spec.name, len(ev.Args))
+			return fmt.Errorf("%w %d: argument %d, %s has %d", ErrBadField, n, f.Arg, spec.name, len(ev.Args))
 		default:
 			if err := decodeField(&ev.Args[f.Arg], spec.args[f.Arg], f, data[fieldSize:end]); err != nil {
-				return ev, fmt.Errorf("%w %d (%s): %v", ErrBadField, n, ev.Args[f.Arg].Name, err)
+				return fmt.Errorf("%w %d (%s): %v", ErrBadField, n, ev.Args[f.Arg].Name, err)
 			}
 		}
 		pad := (end + 7) &^ 7
@@ -354,7 +403,43 @@ func Decode(raw []byte) (Event, error) {
 		}
 		data = data[pad:]
 	}
-	return ev, nil
+	return nil
+}
+
+// comm returns the process name in a kernel comm array.
+func (d *decoder) comm(c *[len(bpfCtraceEvent{}.Comm)]int8) string {
+	if d == nil {
+		return cString(unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c)))
+	}
+	if s, ok := d.comms[*c]; ok {
+		return s
+	}
+	if d.comms == nil || len(d.comms) >= maxComms {
+		d.comms = make(map[[len(bpfCtraceEvent{}.Comm)]int8]string)
+	}
+	s := cString(unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c)))
+	d.comms[*c] = s
+	return s
+}
+
+// argText renders argument i of op, a flag set or a mode.
+func (d *decoder) argText(op Op, i int, as argSpec, raw uint64) string {
+	var t *argText
+	if d != nil {
+		if t = &d.texts[op][i]; t.set && t.raw == raw {
+			return t.text
+		}
+	}
+	var s string
+	if as.kind == KindFlags {
+		s = as.format(raw)
+	} else {
+		s = fileMode(raw)
+	}
+	if t != nil {
+		*t = argText{raw: raw, text: s, set: true}
+	}
+	return s
 }
 
 // argNone is ctrace_field.arg of fields that belong to no argument

@@ -13,6 +13,8 @@ import (
 // Sink receives what Run reads. Event is required; the others may be nil.
 type Sink struct {
 	// Event is called for every decoded record, in ring-buffer order.
+	// The Event is valid only until Event returns: the next record is
+	// decoded into it. A sink that keeps an event keeps its Clone.
 	Event func(*Event)
 	// Lost is called when the kernel could not send some records because
 	// the ring buffer was full: delta since the last call, and the total.
@@ -33,18 +35,27 @@ const pollEvery = 200 * time.Millisecond
 // Run must not be called twice at once.
 func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	var rec ringbuf.Record
-	lastPoll := time.Now()
+	// Every record is decoded into ev: Sink.Event does not keep it.
+	var ev Event
+	var dec decoder
+	now := time.Now()
+	lastPoll := now
+	var deadline time.Time
 	draining := false
 	for {
 		if !draining && ctx.Err() != nil {
 			// Whatever the kernel wrote before now is still read.
 			draining = true
 			t.rd.SetDeadline(time.Now())
-		} else if !draining {
-			t.rd.SetDeadline(time.Now().Add(pollEvery))
+		} else if !draining && deadline.Sub(now) < pollEvery/2 {
+			// Moved on only now and then: a record costs one clock
+			// read, and the wait it bounds ends no later than before.
+			deadline = now.Add(pollEvery)
+			t.rd.SetDeadline(deadline)
 		}
 		err := t.rd.ReadInto(&rec)
-		if time.Since(lastPoll) >= pollEvery || err != nil {
+		now = time.Now()
+		if now.Sub(lastPoll) >= pollEvery || err != nil {
 			t.pollLost(sink)
 			lastPoll = time.Now()
 		}
@@ -74,8 +85,7 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			t.logs.add(tid, boot, msg)
 			continue
 		}
-		ev, err := Decode(rec.RawSample)
-		if err != nil {
+		if err := dec.decode(rec.RawSample, &ev); err != nil {
 			if sink.Malformed != nil {
 				sink.Malformed(rec.RawSample, err)
 			}

@@ -60,7 +60,7 @@ func (c *collector) sink() Sink {
 	return Sink{
 		Event: func(ev *Event) {
 			c.mu.Lock()
-			c.events = append(c.events, *ev)
+			c.events = append(c.events, *ev.Clone())
 			c.mu.Unlock()
 		},
 		Lost: func(_, total uint64) {
