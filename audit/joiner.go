@@ -183,7 +183,7 @@ func (j *Joiner) join(p *pending) bool {
 	if !ok {
 		return false
 	}
-	p.ev.Reasons = append(p.ev.Reasons, reasons...)
+	p.ev.Reasons = mergeLSM(p.ev.Reasons, reasons)
 	j.stats.Joined++
 	return true
 }

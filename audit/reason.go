@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,38 @@ func denial(r *Record) (tracer.Reason, bool) {
 		return selinuxReason(r)
 	}
 	return tracer.Reason{}, false
+}
+
+// mergeLSM adds the LSM reasons read from audit records to an event's
+// reasons. Where the kernel side already recorded the refusing hook
+// (fexit on security_*), it could only name the candidate LSMs ("landlock|
+// apparmor|bpf"); the audit record names the one that refused, so the two
+// become one reason: the LSM and its words from the record, the hook's
+// return value kept in the detail. Other reasons are appended.
+func mergeLSM(have, found []tracer.Reason) []tracer.Reason {
+	fromHooks := len(have)
+	merged := make([]bool, fromHooks)
+	for _, r := range found {
+		i := -1
+		for j, h := range have[:fromHooks] {
+			if !merged[j] && h.Kind == tracer.ReasonLSM && slices.Contains(strings.Split(h.LSM, "|"), r.LSM) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			have = append(have, r)
+			continue
+		}
+		if have[i].Detail != "" {
+			if r.Detail != "" {
+				r.Detail += "; "
+			}
+			r.Detail += have[i].Detail
+		}
+		have[i], merged[i] = r, true
+	}
+	return have
 }
 
 // landlockReason: "domain=10b8f7b05 blockers=fs.read_file path="/etc/hostname"

@@ -35,4 +35,10 @@ ev=$(grep '"syscall":"mount"' /tmp/aa.json | grep '"errno":"EACCES"')
 [ -n "$ev" ] || fail "no failing mount (EACCES) event"
 echo "$ev" | grep -q '"kind":"lsm"' || fail "the mount event has no lsm reason"
 echo "$ev" | grep -q '"lsm":"apparmor"' || fail "no lsm reason names AppArmor alone"
+# One denial, one reason: the LSM hook seen in the kernel (fexit) and the
+# audit record that names AppArmor are merged.
+first=$(echo "$ev" | head -n 1)
+n=$(echo "$first" | grep -o '"kind":"lsm"' | wc -l)
+[ "$n" -eq 1 ] || fail "$n lsm reasons on one denied mount, want 1"
+echo "$first" | grep -q 'profile=ctrace-deny-mount' || fail "the reason lacks AppArmor's profile"
 echo "--- PASS: $name"
