@@ -91,6 +91,32 @@ func jsonKey(b []byte, key string) []byte {
 	return append(b, ':')
 }
 
+// jsonKeyLit is jsonKey for a key that needs no escaping, given quoted
+// and with its colon, as in `"pid":`: most keys are such constants, and
+// are then not scanned for every event.
+func jsonKeyLit(b []byte, quoted string) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	return append(b, quoted...)
+}
+
+func jsonStrLit(b []byte, quoted, v string) []byte {
+	return appendJSONString(jsonKeyLit(b, quoted), v)
+}
+
+func jsonIntLit(b []byte, quoted string, v int64) []byte {
+	return strconv.AppendInt(jsonKeyLit(b, quoted), v, 10)
+}
+
+func jsonUintLit(b []byte, quoted string, v uint64) []byte {
+	return strconv.AppendUint(jsonKeyLit(b, quoted), v, 10)
+}
+
+func jsonBoolLit(b []byte, quoted string, v bool) []byte {
+	return strconv.AppendBool(jsonKeyLit(b, quoted), v)
+}
+
 func jsonStr(b []byte, key, v string) []byte {
 	return appendJSONString(jsonKey(b, key), v)
 }
@@ -101,10 +127,6 @@ func jsonInt(b []byte, key string, v int64) []byte {
 
 func jsonUint(b []byte, key string, v uint64) []byte {
 	return strconv.AppendUint(jsonKey(b, key), v, 10)
-}
-
-func jsonBool(b []byte, key string, v bool) []byte {
-	return strconv.AppendBool(jsonKey(b, key), v)
 }
 
 func jsonNull(b []byte, key string) []byte {

@@ -164,16 +164,16 @@ func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = append(b, `{"time":"`...)
 	b = ev.Time.AppendFormat(b, time.RFC3339Nano) // nothing in it to escape
 	b = append(b, '"')
-	b = jsonStr(b, "syscall", ev.Syscall)
-	b = jsonStr(b, "family", string(ev.Family))
+	b = jsonStrLit(b, `"syscall":`, ev.Syscall)
+	b = jsonStrLit(b, `"family":`, string(ev.Family))
 	if ev.Failed() {
-		b = jsonInt(b, "ret", -1)
-		b = jsonStr(b, "errno", errnoName(ev.Errno))
-		b = jsonStr(b, "error", errnoMessage(ev.Errno))
+		b = jsonIntLit(b, `"ret":`, -1)
+		b = jsonStrLit(b, `"errno":`, errnoName(ev.Errno))
+		b = jsonStrLit(b, `"error":`, errnoMessage(ev.Errno))
 	} else {
-		b = jsonInt(b, "ret", ev.Ret)
+		b = jsonIntLit(b, `"ret":`, ev.Ret)
 	}
-	b = append(jsonKey(b, "args"), '{')
+	b = append(jsonKeyLit(b, `"args":`), '{')
 	truncated := false
 	for i := range ev.Args {
 		a := &ev.Args[i]
@@ -185,7 +185,7 @@ func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	}
 	b = append(b, '}')
 	if truncated {
-		b = append(jsonKey(b, "truncated"), '[')
+		b = append(jsonKeyLit(b, `"truncated":`), '[')
 		n := 0
 		for i := range ev.Args {
 			if ev.Args[i].Truncated {
@@ -199,34 +199,34 @@ func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 		b = append(b, ']')
 	}
 	p := &ev.Proc
-	b = append(jsonKey(b, "proc"), '{')
-	b = jsonUint(b, "pid", uint64(p.PID))
-	b = jsonUint(b, "tid", uint64(p.TID))
-	b = jsonUint(b, "ppid", uint64(p.PPID))
-	b = jsonStr(b, "comm", p.Comm)
-	b = jsonUint(b, "uid", uint64(p.UID))
-	b = jsonUint(b, "gid", uint64(p.GID))
-	b = jsonUint(b, "cgroup_id", p.CgroupID)
+	b = append(jsonKeyLit(b, `"proc":`), '{')
+	b = jsonUintLit(b, `"pid":`, uint64(p.PID))
+	b = jsonUintLit(b, `"tid":`, uint64(p.TID))
+	b = jsonUintLit(b, `"ppid":`, uint64(p.PPID))
+	b = jsonStrLit(b, `"comm":`, p.Comm)
+	b = jsonUintLit(b, `"uid":`, uint64(p.UID))
+	b = jsonUintLit(b, `"gid":`, uint64(p.GID))
+	b = jsonUintLit(b, `"cgroup_id":`, p.CgroupID)
 	if p.Cgroup != "" {
-		b = jsonStr(b, "cgroup", p.Cgroup)
+		b = jsonStrLit(b, `"cgroup":`, p.Cgroup)
 	}
 	if p.Cmdline != nil {
 		b = jsonStrs(b, "cmdline", p.Cmdline)
 	}
-	b = jsonUint(b, "mntns", uint64(p.MntNS))
-	b = jsonUint(b, "pidns", uint64(p.PidNS))
-	b = jsonUint(b, "netns", uint64(p.NetNS))
-	b = jsonUint(b, "userns", uint64(p.UserNS))
+	b = jsonUintLit(b, `"mntns":`, uint64(p.MntNS))
+	b = jsonUintLit(b, `"pidns":`, uint64(p.PidNS))
+	b = jsonUintLit(b, `"netns":`, uint64(p.NetNS))
+	b = jsonUintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
 	if c == nil {
-		b = jsonNull(b, "container")
+		b = append(jsonKeyLit(b, `"container":`), "null"...)
 	} else {
 		b = r.jsonContainer(b, c)
 	}
 	if rule != nil {
-		b = jsonBool(b, "benign", true)
-		b = jsonStr(b, "benign_rule", rule.Name)
+		b = jsonBoolLit(b, `"benign":`, true)
+		b = jsonStrLit(b, `"benign_rule":`, rule.Name)
 	}
 	return append(b, '}', '\n')
 }
@@ -241,11 +241,11 @@ func jsonArg(b []byte, a *tracer.Arg) []byte {
 		return jsonStr(b, a.Name, a.Text)
 	case tracer.KindFD:
 		b = append(jsonKey(b, a.Name), '{')
-		b = jsonInt(b, "fd", a.Int())
+		b = jsonIntLit(b, `"fd":`, a.Int())
 		if a.IsATFDCWD() {
-			b = jsonBool(b, "at_fdcwd", true)
+			b = jsonBoolLit(b, `"at_fdcwd":`, true)
 		} else if a.Str != "" {
-			b = jsonStr(b, "path", a.Str)
+			b = jsonStrLit(b, `"path":`, a.Str)
 		}
 		return append(b, '}')
 	case tracer.KindString:
@@ -362,28 +362,28 @@ func mapUID(m string, uid uint32) (uint32, bool) {
 }
 
 func jsonReasons(b []byte, rs []tracer.Reason) []byte {
-	b = append(jsonKey(b, "reasons"), '[')
+	b = append(jsonKeyLit(b, `"reasons":`), '[')
 	for i := range rs {
 		r := &rs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '{')
-		b = jsonStr(b, "kind", string(r.Kind))
+		b = jsonStrLit(b, `"kind":`, string(r.Kind))
 		switch r.Kind {
 		case tracer.ReasonCapability:
-			b = jsonStr(b, "cap", r.Cap)
-			b = jsonUint(b, "userns", uint64(r.UserNS))
-			b = jsonBool(b, "init_userns", r.InitUserNS)
-			b = jsonUint(b, "userns_owner_uid", uint64(r.UserNSOwnerUID))
-			b = jsonUint(b, "caller_userns", uint64(r.CallerUserNS))
-			b = jsonStr(b, "caller_uid_map", r.CallerUIDMap)
+			b = jsonStrLit(b, `"cap":`, r.Cap)
+			b = jsonUintLit(b, `"userns":`, uint64(r.UserNS))
+			b = jsonBoolLit(b, `"init_userns":`, r.InitUserNS)
+			b = jsonUintLit(b, `"userns_owner_uid":`, uint64(r.UserNSOwnerUID))
+			b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
+			b = jsonStrLit(b, `"caller_uid_map":`, r.CallerUIDMap)
 		case tracer.ReasonKernelLog:
-			b = jsonStr(b, "message", r.Message)
+			b = jsonStrLit(b, `"message":`, r.Message)
 		case tracer.ReasonLSM:
-			b = jsonStr(b, "hook", r.Hook)
-			b = jsonStr(b, "lsm", r.LSM)
-			b = jsonStr(b, "detail", r.Detail)
+			b = jsonStrLit(b, `"hook":`, r.Hook)
+			b = jsonStrLit(b, `"lsm":`, r.LSM)
+			b = jsonStrLit(b, `"detail":`, r.Detail)
 		}
 		b = append(b, '}')
 	}
@@ -414,17 +414,17 @@ func insertContainer(b []byte, c *correlate.Container) []byte {
 // shim_pid 0 before the task exists), so that a consumer can tell
 // "unknown" from "empty" by "known".
 func (r *renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
-	b = append(jsonKey(b, "container"), '{')
-	b = jsonStr(b, "id", c.ID)
-	b = jsonStr(b, "namespace", c.Namespace)
-	b = jsonBool(b, "known", c.Known)
-	b = jsonStr(b, "source", string(c.Source))
+	b = append(jsonKeyLit(b, `"container":`), '{')
+	b = jsonStrLit(b, `"id":`, c.ID)
+	b = jsonStrLit(b, `"namespace":`, c.Namespace)
+	b = jsonBoolLit(b, `"known":`, c.Known)
+	b = jsonStrLit(b, `"source":`, string(c.Source))
 	if c.Known {
-		b = jsonStr(b, "image", c.Image)
-		b = jsonStr(b, "runtime", c.Runtime)
+		b = jsonStrLit(b, `"image":`, c.Image)
+		b = jsonStrLit(b, `"runtime":`, c.Runtime)
 	}
 	if c.ShimPID != 0 {
-		b = jsonUint(b, "shim_pid", uint64(c.ShimPID))
+		b = jsonUintLit(b, `"shim_pid":`, uint64(c.ShimPID))
 	}
 	if kl := c.KubeLabels(); len(kl) > 0 {
 		keys := r.keys[:0]
@@ -432,7 +432,7 @@ func (r *renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		b = append(jsonKey(b, "labels"), '{')
+		b = append(jsonKeyLit(b, `"labels":`), '{')
 		for _, k := range keys {
 			b = jsonStr(b, k, kl[k])
 		}
