@@ -29,11 +29,11 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 	// its verdict; older kernels need fexit on cap_capable, which some
 	// kernels (lockdown, or no fexit support) refuse.
 	fexit := Feature{Name: "fexit", Mechanism: "fexit"}
-	if hasTracepointBTF("cap_capable") {
+	if t.hasTracepointBTF("cap_capable") {
 		capFeature.Mechanism, capFeature.Err = "tp_btf/cap_capable", t.loadReason(spec, progs["cap_denied_tp"], link.AttachTracing)
 		// Not needed here, but whether the kernel takes fexit programs
 		// is worth knowing (ctrace check): older kernels need them.
-		fexit.Err = probeLoad(spec, progs["cap_denied_fexit"], t.coll.Maps)
+		fexit.Err = t.probeLoad(spec, progs["cap_denied_fexit"])
 	} else {
 		capFeature.Mechanism, capFeature.Err = "fexit/cap_capable", t.loadReason(spec, progs["cap_denied_fexit"], link.AttachTracing)
 	}
@@ -92,11 +92,11 @@ func denyingLSMs() string {
 }
 
 // probeLoad loads a program and unloads it at once.
-func probeLoad(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, maps map[string]*ebpf.Map) error {
+func (t *Tracer) probeLoad(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec) error {
 	if ps == nil {
 		return errors.New("program missing from the eBPF object")
 	}
-	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: maps})
+	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: t.coll.Maps, Cache: t.btf})
 	if err != nil {
 		return loadError(ps, err)
 	}
@@ -129,7 +129,7 @@ func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, att
 	if ps == nil {
 		return errors.New("program missing from the eBPF object")
 	}
-	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: t.coll.Maps})
+	c, err := ebpf.NewCollectionWithOptions(oneProgram(spec, ps), ebpf.CollectionOptions{MapReplacements: t.coll.Maps, Cache: t.btf})
 	if err != nil {
 		return loadError(ps, err)
 	}
@@ -144,8 +144,8 @@ func (t *Tracer) loadReason(spec *ebpf.CollectionSpec, ps *ebpf.ProgramSpec, att
 }
 
 // hasTracepointBTF reports whether the kernel has a BTF-typed tracepoint.
-func hasTracepointBTF(name string) bool {
-	k, err := btf.LoadKernelSpec()
+func (t *Tracer) hasTracepointBTF(name string) bool {
+	k, err := t.btf.Kernel()
 	if err != nil {
 		return false
 	}
