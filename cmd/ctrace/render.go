@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +23,7 @@ type renderer struct {
 	w       io.Writer
 	buf     []byte
 	keys    []string // scratch for sorting label keys
+	clock   clockCache
 }
 
 func newRenderer(format string, w io.Writer, color bool) *renderer {
@@ -42,7 +42,8 @@ func (r *renderer) eventIn(ev *tracer.Event, rule *benign.Rule, c *correlate.Con
 		r.jsonEvent(ev, rule, c)
 		return
 	}
-	r.buf = appendText(r.buf[:0], ev, r.color)
+	r.buf = r.clock.appendClock(r.buf[:0], ev.Time)
+	r.buf = appendText(r.buf, ev, r.color)
 	if c != nil {
 		r.buf = insertContainer(r.buf, c)
 	}
@@ -62,12 +63,11 @@ const (
 	colorReset = "\x1b[0m"
 )
 
-// appendText renders an event as strace does, prefixed with the time and
-// the process:
+// appendText renders an event as strace does, after the time that b ends
+// with, and prefixed with the process:
 //
 //	12:03:04.123456 mount[4242] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory)
 func appendText(b []byte, ev *tracer.Event, color bool) []byte {
-	b = ev.Time.AppendFormat(b, "15:04:05.000000")
 	b = append(b, ' ')
 	b = append(b, ev.Proc.Comm...)
 	b = append(b, '[')
@@ -162,7 +162,7 @@ func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule, c *correlate.C
 
 func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
 	b = append(b, `{"time":"`...)
-	b = ev.Time.AppendFormat(b, time.RFC3339Nano) // nothing in it to escape
+	b = r.clock.appendRFC3339Nano(b, ev.Time) // nothing in it to escape
 	b = append(b, '"')
 	b = jsonStrLit(b, `"syscall":`, ev.Syscall)
 	b = jsonStrLit(b, `"family":`, string(ev.Family))
