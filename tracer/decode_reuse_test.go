@@ -34,6 +34,10 @@ func TestDecodeReuse(t *testing.T) {
 		newRecord(bpfCtraceOpCTRACE_OP_NEWFSTATAT, -int64(unix.ENOENT)).
 			field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CGROUP, 0, []byte("web-1\x00default\x00")).
 			field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CMDLINE, 0, []byte("runc\x00init\x00")).bytes(),
+		newRecord(bpfCtraceOpCTRACE_OP_NEWFSTATAT, -int64(unix.ENOENT)).
+			field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CGROUP, 0, []byte("web-2\x00default\x00")).bytes(),
+		newRecord(bpfCtraceOpCTRACE_OP_NEWFSTATAT, -int64(unix.ENOENT)).
+			field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CGROUP, 0, []byte("default\x00")).bytes(),
 		seccomp.bytes(),
 		noArgs.bytes(),
 		{1, 2, 3}, // malformed

@@ -297,6 +297,9 @@ type decoder struct {
 	// comms holds the names of the processes seen, by the kernel's
 	// bytes: a storm comes from a few processes.
 	comms map[[len(bpfCtraceEvent{}.Comm)]int8]string
+	// cgroups holds cgroup paths by the kernel's bytes: a storm comes
+	// from a few cgroups.
+	cgroups map[string]string
 	// texts holds the last rendering of each flag or mode argument of
 	// each call: a process that fails repeats its flags.
 	texts [bpfCtraceOpCTRACE_OP_MAX][len(bpfCtraceEvent{}.Args)]argText
@@ -308,8 +311,12 @@ type argText struct {
 	set  bool
 }
 
-// maxComms bounds decoder.comms; past it, it starts again.
-const maxComms = 1024
+// maxComms and maxCgroups bound decoder.comms and decoder.cgroups; past
+// that, they start again.
+const (
+	maxComms   = 1024
+	maxCgroups = 1024
+)
 
 // decode decodes raw into ev, reusing ev's slices. A nil decoder keeps
 // nothing and reuses nothing that ev holds.
@@ -387,7 +394,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		}
 		switch {
 		case f.Arg == argNone:
-			if err := decodeContext(ev, f, data[fieldSize:end]); err != nil {
+			if err := d.decodeContext(ev, f, data[fieldSize:end]); err != nil {
 				return fmt.Errorf("%w %d: %v", ErrBadField, n, err)
 			}
 		case int(f.Arg) >= len(ev.Args):
@@ -422,6 +429,34 @@ func (d *decoder) comm(c *[len(bpfCtraceEvent{}.Comm)]int8) string {
 	return s
 }
 
+// cgroup returns the path of a CTRACE_FIELD_CGROUP field.
+func (d *decoder) cgroup(b []byte) string {
+	if d == nil {
+		return cgroupPath(b)
+	}
+	if s, ok := d.cgroups[string(b)]; ok {
+		return s
+	}
+	if d.cgroups == nil || len(d.cgroups) >= maxCgroups {
+		d.cgroups = make(map[string]string)
+	}
+	s := cgroupPath(b)
+	d.cgroups[string(b)] = s
+	return s
+}
+
+// cgroupPath joins the components of a cgroup field, which arrive leaf
+// first and NUL-terminated: "web-1\x00default\x00" is /default/web-1.
+func cgroupPath(b []byte) string {
+	comps := splitNUL(b)
+	var sb strings.Builder
+	for i := len(comps) - 1; i >= 0; i-- {
+		sb.WriteByte('/')
+		sb.WriteString(comps[i])
+	}
+	return sb.String()
+}
+
 // argText renders argument i of op, a flag set or a mode.
 func (d *decoder) argText(op Op, i int, as argSpec, raw uint64) string {
 	var t *argText
@@ -447,7 +482,7 @@ func (d *decoder) argText(op Op, i int, as argSpec, raw uint64) string {
 const argNone = 0xff
 
 // decodeContext decodes a field about the call rather than an argument.
-func decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
+func (d *decoder) decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 	switch bpfCtraceFieldKind(f.Kind) {
 	case bpfCtraceFieldKindCTRACE_FIELD_CAP:
 		if len(b) != capSize {
@@ -469,14 +504,7 @@ func decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 			Detail: fmt.Sprintf("security_%s returned %s", hook, errnoText(l.Ret)),
 		})
 	case bpfCtraceFieldKindCTRACE_FIELD_CGROUP:
-		// Components arrive leaf first.
-		comps := splitNUL(b)
-		var sb strings.Builder
-		for i := len(comps) - 1; i >= 0; i-- {
-			sb.WriteByte('/')
-			sb.WriteString(comps[i])
-		}
-		ev.Proc.Cgroup = sb.String()
+		ev.Proc.Cgroup = d.cgroup(b)
 	case bpfCtraceFieldKindCTRACE_FIELD_CMDLINE:
 		ev.Proc.Cmdline = splitNUL(b)
 	default:
