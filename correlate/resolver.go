@@ -86,7 +86,18 @@ type Resolver struct {
 	// process), and /proc need not be read to find out.
 	kernelCgroups bool
 	proc          procCache
+	// cgroupIDs memoizes fromCgroup, which a storm of events from a
+	// few cgroups would otherwise parse with regexps for each event.
+	cgroupIDs map[string]cgroupID
 }
+
+type cgroupID struct {
+	id ident
+	ok bool
+}
+
+// maxCgroupIDs bounds Resolver.cgroupIDs; past it, it starts again.
+const maxCgroupIDs = 4096
 
 type key struct{ ns, id string }
 
@@ -269,9 +280,19 @@ func (r *Resolver) identify(ev *tracer.Event) (ident, bool) {
 	if p.Cgroup != "" {
 		r.mu.Lock()
 		r.kernelCgroups = true
+		cg, seen := r.cgroupIDs[p.Cgroup]
 		r.mu.Unlock()
-		if id, ok := fromCgroup(p.Cgroup); ok {
-			return id, true
+		if !seen {
+			cg.id, cg.ok = fromCgroup(p.Cgroup)
+			r.mu.Lock()
+			if r.cgroupIDs == nil || len(r.cgroupIDs) >= maxCgroupIDs {
+				r.cgroupIDs = map[string]cgroupID{}
+			}
+			r.cgroupIDs[p.Cgroup] = cg
+			r.mu.Unlock()
+		}
+		if cg.ok {
+			return cg.id, true
 		}
 	}
 	r.mu.Lock()
