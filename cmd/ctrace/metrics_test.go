@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // The metrics trigger renames its thread, so that ctrace's --comm filter
@@ -172,8 +174,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if got := value(after, "ctrace_ringbuf_bytes", nil); got != 16<<20 {
-		t.Errorf("ctrace_ringbuf_bytes = %v, want the default 16 MiB", got)
+	if got := value(after, "ctrace_ringbuf_bytes", nil); got != tracer.DefaultBufferSize {
+		t.Errorf("ctrace_ringbuf_bytes = %v, want the default %d", got, tracer.DefaultBufferSize)
 	}
 	info := map[string]string{"version": testVersion, "commit": testCommit, "goversion": runtime.Version(), "goarch": runtime.GOARCH}
 	if got := value(after, "ctrace_build_info", info); got != 1 {

@@ -68,7 +68,7 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
-	fl.StringVar(&f.bufferSize, "buffer-size", "16M", "ring buffer size, a power of two (K, M suffixes)")
+	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two (K, M suffixes)")
 	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
