@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * ctrace kernel side. Two raw tracepoint programs see every syscall:
+ * ctrace kernel side. Each traced syscall has an exit program on its own
+ * syscalls:sys_exit_<name> tracepoint (tp_exit_<name>), and one program
+ * (tp_sys_enter) on the traced syscalls' entries marks the calls of tasks
+ * under a seccomp filter. Untraced syscalls run no ctrace program. Where
+ * tracefs is missing, two raw tracepoint programs take their place:
  * sys_exit looks the syscall number up and tail-calls the exit program of
- * a traced syscall, sys_enter marks calls of tasks under a seccomp filter.
- * (One syscalls:sys_exit_* tracepoint per syscall would need the
- * arguments of the call without the raw tracepoint's pt_regs pointer,
- * i.e. bpf_task_pt_regs, 5.15+, and tracefs to find the events. Either
- * design puts every task on the kernel's slower traced-syscall path; what
- * each costs on top of that is measured in docs/BENCHMARKS.md.)
+ * a traced syscall (exit_<name>), sys_enter marks the entries; they run
+ * for every syscall (see sys_exit).
  *
  * The success path is a lookup, a load and a compare: the dispatcher tests
  * the return value first and returns at once for calls that succeeded
@@ -940,15 +940,29 @@ static __always_inline int on_enter(__u16 op)
 	return 0;
 }
 
-/* A syscall's exit program, reached by tail call from sys_exit with the raw
- * tracepoint's context: args[0] is the task's pt_regs, args[1] the return
- * value. The program names are ctrace's; user space keys them by op. */
-#define TRACE(sys, op, kinds, runtime_only)                                   \
+/* The two exit programs of a syscall; body is an expression of ret, the
+ * call's return value. user space loads one of the two per syscall:
+ *  - exit_<sys>: reached by tail call from the raw sys_exit dispatcher,
+ *    with the raw tracepoint's context (args[1] is the return value);
+ *  - tp_exit_<sys>: attached to the syscall's own syscalls:sys_exit_<sys>
+ *    tracepoint, so that it runs for that syscall only and untraced
+ *    syscalls run no program (see sys_exit for why that is preferred).
+ * Arguments come from the task's saved registers either way (user_regs).
+ * The program names are ctrace's; user space keys them by op. */
+#define EXIT_PROGS(sys, body)                                                 \
 	SEC("raw_tracepoint")                                                 \
 	int exit_##sys(struct bpf_raw_tracepoint_args *ctx)                   \
 	{                                                                     \
-		return on_exit(ctx->args[1], op, kinds, runtime_only);        \
+		long ret = ctx->args[1];                                      \
+		return body;                                                  \
+	}                                                                     \
+	SEC("tracepoint")                                                     \
+	int tp_exit_##sys(struct trace_event_raw_sys_exit *ctx)               \
+	{                                                                     \
+		long ret = ctx->ret;                                          \
+		return body;                                                  \
 	}
+#define TRACE(sys, op, kinds, runtime_only) EXIT_PROGS(sys, on_exit(ret, op, kinds, runtime_only))
 #define EXIT(sys, op, kinds) TRACE(sys, op, kinds, false)
 #define RUNTIME(sys, op, kinds) TRACE(sys, op, kinds, true)
 
@@ -986,11 +1000,9 @@ enum {
 };
 
 /* sys_exit_fsconfig: fsconfig(fd, cmd, key, value, aux) */
-SEC("raw_tracepoint")
-int exit_fsconfig(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int on_fsconfig_exit(long ret)
 {
 	bool seccomp = under_seccomp();
-	long ret = ctx->args[1];
 	struct ctrace_buf *b;
 	__u32 off = 0, cmd;
 
@@ -1036,6 +1048,8 @@ drop:
 		forget_state();
 	return 0;
 }
+
+EXIT_PROGS(fsconfig, on_fsconfig_exit(ret))
 
 /* ---- open family ----------------------------------------------------- */
 
@@ -1086,20 +1100,11 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 }
 
 /* sys_exit_execve: execve(path, argv, envp) */
-SEC("raw_tracepoint")
-int exit_execve(struct bpf_raw_tracepoint_args *ctx)
-{
-	return on_exec_exit(ctx->args[1], CTRACE_OP_EXECVE,
-			    ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1);
-}
-
+EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE,
+				ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1))
 /* sys_exit_execveat: execveat(dirfd, path, argv, envp, flags) */
-SEC("raw_tracepoint")
-int exit_execveat(struct bpf_raw_tracepoint_args *ctx)
-{
-	return on_exec_exit(ctx->args[1], CTRACE_OP_EXECVEAT,
-			    ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2);
-}
+EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT,
+				  ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2))
 
 /* ---- container runtime set-up calls ---------------------------------- */
 
@@ -1333,7 +1338,12 @@ static __always_inline __u16 op_of(__u64 nr)
 
 /* raw_tracepoint/sys_exit: every syscall's exit. Hands the traced ones to
  * their exit program; for a success, unless --all is set, that is only
- * needed to drop in-flight state. */
+ * needed to drop in-flight state.
+ * This dispatcher and sys_enter are the fallback, for kernels without
+ * tracefs to find the syscalls:* events by (a container without it
+ * mounted): a raw tracepoint program runs for every syscall of every task,
+ * and measured on a 1 us getppid that cost +28% with empty programs,
+ * against +4% for the per-syscall tracepoints (docs/BENCHMARKS.md). */
 SEC("raw_tracepoint/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -1362,6 +1372,19 @@ SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u16 op = op_of(ctx->args[1]);
+
+	if (!op)
+		return 0;
+	return on_enter(op);
+}
+
+/* tracepoint syscalls:sys_enter_<sys>, attached to the entry of every
+ * traced syscall: the same mark as sys_enter, run for traced calls only.
+ * A call that seccomp refuses never reaches either. */
+SEC("tracepoint")
+int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u16 op = op_of(ctx->id);
 
 	if (!op)
 		return 0;

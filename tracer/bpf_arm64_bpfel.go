@@ -208,80 +208,111 @@ type bpfWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfMapComms             = "comms"
-	bpfMapEvents            = "events"
-	bpfMapExits             = "exits"
-	bpfMapInflights         = "inflights"
-	bpfMapLogbuf            = "logbuf"
-	bpfMapLost              = "lost"
-	bpfMapOpFlags           = "op_flags"
-	bpfMapScratch           = "scratch"
-	bpfMapSyscallOps        = "syscall_ops"
-	bpfMapTgids             = "tgids"
-	bpfMapWalks             = "walks"
-	bpfProgCapDeniedFexit   = "cap_denied_fexit"
-	bpfProgCapDeniedTp      = "cap_denied_tp"
-	bpfProgExitAccess       = "exit_access"
-	bpfProgExitChdir        = "exit_chdir"
-	bpfProgExitChroot       = "exit_chroot"
-	bpfProgExitClone        = "exit_clone"
-	bpfProgExitClone3       = "exit_clone3"
-	bpfProgExitExecve       = "exit_execve"
-	bpfProgExitExecveat     = "exit_execveat"
-	bpfProgExitFaccessat    = "exit_faccessat"
-	bpfProgExitFaccessat2   = "exit_faccessat2"
-	bpfProgExitFsconfig     = "exit_fsconfig"
-	bpfProgExitFsmount      = "exit_fsmount"
-	bpfProgExitFsopen       = "exit_fsopen"
-	bpfProgExitFspick       = "exit_fspick"
-	bpfProgExitMkdir        = "exit_mkdir"
-	bpfProgExitMkdirat      = "exit_mkdirat"
-	bpfProgExitMount        = "exit_mount"
-	bpfProgExitMountSetattr = "exit_mount_setattr"
-	bpfProgExitMoveMount    = "exit_move_mount"
-	bpfProgExitNewfstatat   = "exit_newfstatat"
-	bpfProgExitOpen         = "exit_open"
-	bpfProgExitOpenTree     = "exit_open_tree"
-	bpfProgExitOpenat       = "exit_openat"
-	bpfProgExitOpenat2      = "exit_openat2"
-	bpfProgExitPivotRoot    = "exit_pivot_root"
-	bpfProgExitSetns        = "exit_setns"
-	bpfProgExitStatx        = "exit_statx"
-	bpfProgExitSymlink      = "exit_symlink"
-	bpfProgExitSymlinkat    = "exit_symlinkat"
-	bpfProgExitUmount2      = "exit_umount2"
-	bpfProgExitUnshare      = "exit_unshare"
-	bpfProgFollowExit       = "follow_exit"
-	bpfProgFollowFork       = "follow_fork"
-	bpfProgKernelLog        = "kernel_log"
-	bpfProgLsmBprmCheck     = "lsm_bprm_check"
-	bpfProgLsmFileOpen      = "lsm_file_open"
-	bpfProgLsmMoveMount     = "lsm_move_mount"
-	bpfProgLsmSbMount       = "lsm_sb_mount"
-	bpfProgLsmSbPivotroot   = "lsm_sb_pivotroot"
-	bpfProgLsmSbUmount      = "lsm_sb_umount"
-	bpfProgSysEnter         = "sys_enter"
-	bpfProgSysExit          = "sys_exit"
-	bpfVarCtraceCap         = "_ctrace_cap"
-	bpfVarCtraceEventFlag   = "_ctrace_event_flag"
-	bpfVarCtraceField       = "_ctrace_field"
-	bpfVarCtraceFieldFlag   = "_ctrace_field_flag"
-	bpfVarCtraceFieldKind   = "_ctrace_field_kind"
-	bpfVarCtraceFile        = "_ctrace_file"
-	bpfVarCtraceFileFlag    = "_ctrace_file_flag"
-	bpfVarCtraceLog         = "_ctrace_log"
-	bpfVarCtraceLsm         = "_ctrace_lsm"
-	bpfVarCtraceLsmHook     = "_ctrace_lsm_hook"
-	bpfVarCtraceOp          = "_ctrace_op"
-	bpfVarCtraceRecordType  = "_ctrace_record_type"
-	bpfVarErrnoMask         = "errno_mask"
-	bpfVarFilterComm        = "filter_comm"
-	bpfVarFilterErrno       = "filter_errno"
-	bpfVarFilterTgid        = "filter_tgid"
-	bpfVarInflightPending   = "inflight_pending"
-	bpfVarSelfTgid          = "self_tgid"
-	bpfVarThreadSize        = "thread_size"
-	bpfVarTraceSuccess      = "trace_success"
+	bpfMapComms               = "comms"
+	bpfMapEvents              = "events"
+	bpfMapExits               = "exits"
+	bpfMapInflights           = "inflights"
+	bpfMapLogbuf              = "logbuf"
+	bpfMapLost                = "lost"
+	bpfMapOpFlags             = "op_flags"
+	bpfMapScratch             = "scratch"
+	bpfMapSyscallOps          = "syscall_ops"
+	bpfMapTgids               = "tgids"
+	bpfMapWalks               = "walks"
+	bpfProgCapDeniedFexit     = "cap_denied_fexit"
+	bpfProgCapDeniedTp        = "cap_denied_tp"
+	bpfProgExitAccess         = "exit_access"
+	bpfProgExitChdir          = "exit_chdir"
+	bpfProgExitChroot         = "exit_chroot"
+	bpfProgExitClone          = "exit_clone"
+	bpfProgExitClone3         = "exit_clone3"
+	bpfProgExitExecve         = "exit_execve"
+	bpfProgExitExecveat       = "exit_execveat"
+	bpfProgExitFaccessat      = "exit_faccessat"
+	bpfProgExitFaccessat2     = "exit_faccessat2"
+	bpfProgExitFsconfig       = "exit_fsconfig"
+	bpfProgExitFsmount        = "exit_fsmount"
+	bpfProgExitFsopen         = "exit_fsopen"
+	bpfProgExitFspick         = "exit_fspick"
+	bpfProgExitMkdir          = "exit_mkdir"
+	bpfProgExitMkdirat        = "exit_mkdirat"
+	bpfProgExitMount          = "exit_mount"
+	bpfProgExitMountSetattr   = "exit_mount_setattr"
+	bpfProgExitMoveMount      = "exit_move_mount"
+	bpfProgExitNewfstatat     = "exit_newfstatat"
+	bpfProgExitOpen           = "exit_open"
+	bpfProgExitOpenTree       = "exit_open_tree"
+	bpfProgExitOpenat         = "exit_openat"
+	bpfProgExitOpenat2        = "exit_openat2"
+	bpfProgExitPivotRoot      = "exit_pivot_root"
+	bpfProgExitSetns          = "exit_setns"
+	bpfProgExitStatx          = "exit_statx"
+	bpfProgExitSymlink        = "exit_symlink"
+	bpfProgExitSymlinkat      = "exit_symlinkat"
+	bpfProgExitUmount2        = "exit_umount2"
+	bpfProgExitUnshare        = "exit_unshare"
+	bpfProgFollowExit         = "follow_exit"
+	bpfProgFollowFork         = "follow_fork"
+	bpfProgKernelLog          = "kernel_log"
+	bpfProgLsmBprmCheck       = "lsm_bprm_check"
+	bpfProgLsmFileOpen        = "lsm_file_open"
+	bpfProgLsmMoveMount       = "lsm_move_mount"
+	bpfProgLsmSbMount         = "lsm_sb_mount"
+	bpfProgLsmSbPivotroot     = "lsm_sb_pivotroot"
+	bpfProgLsmSbUmount        = "lsm_sb_umount"
+	bpfProgSysEnter           = "sys_enter"
+	bpfProgSysExit            = "sys_exit"
+	bpfProgTpExitAccess       = "tp_exit_access"
+	bpfProgTpExitChdir        = "tp_exit_chdir"
+	bpfProgTpExitChroot       = "tp_exit_chroot"
+	bpfProgTpExitClone        = "tp_exit_clone"
+	bpfProgTpExitClone3       = "tp_exit_clone3"
+	bpfProgTpExitExecve       = "tp_exit_execve"
+	bpfProgTpExitExecveat     = "tp_exit_execveat"
+	bpfProgTpExitFaccessat    = "tp_exit_faccessat"
+	bpfProgTpExitFaccessat2   = "tp_exit_faccessat2"
+	bpfProgTpExitFsconfig     = "tp_exit_fsconfig"
+	bpfProgTpExitFsmount      = "tp_exit_fsmount"
+	bpfProgTpExitFsopen       = "tp_exit_fsopen"
+	bpfProgTpExitFspick       = "tp_exit_fspick"
+	bpfProgTpExitMkdir        = "tp_exit_mkdir"
+	bpfProgTpExitMkdirat      = "tp_exit_mkdirat"
+	bpfProgTpExitMount        = "tp_exit_mount"
+	bpfProgTpExitMountSetattr = "tp_exit_mount_setattr"
+	bpfProgTpExitMoveMount    = "tp_exit_move_mount"
+	bpfProgTpExitNewfstatat   = "tp_exit_newfstatat"
+	bpfProgTpExitOpen         = "tp_exit_open"
+	bpfProgTpExitOpenTree     = "tp_exit_open_tree"
+	bpfProgTpExitOpenat       = "tp_exit_openat"
+	bpfProgTpExitOpenat2      = "tp_exit_openat2"
+	bpfProgTpExitPivotRoot    = "tp_exit_pivot_root"
+	bpfProgTpExitSetns        = "tp_exit_setns"
+	bpfProgTpExitStatx        = "tp_exit_statx"
+	bpfProgTpExitSymlink      = "tp_exit_symlink"
+	bpfProgTpExitSymlinkat    = "tp_exit_symlinkat"
+	bpfProgTpExitUmount2      = "tp_exit_umount2"
+	bpfProgTpExitUnshare      = "tp_exit_unshare"
+	bpfProgTpSysEnter         = "tp_sys_enter"
+	bpfVarCtraceCap           = "_ctrace_cap"
+	bpfVarCtraceEventFlag     = "_ctrace_event_flag"
+	bpfVarCtraceField         = "_ctrace_field"
+	bpfVarCtraceFieldFlag     = "_ctrace_field_flag"
+	bpfVarCtraceFieldKind     = "_ctrace_field_kind"
+	bpfVarCtraceFile          = "_ctrace_file"
+	bpfVarCtraceFileFlag      = "_ctrace_file_flag"
+	bpfVarCtraceLog           = "_ctrace_log"
+	bpfVarCtraceLsm           = "_ctrace_lsm"
+	bpfVarCtraceLsmHook       = "_ctrace_lsm_hook"
+	bpfVarCtraceOp            = "_ctrace_op"
+	bpfVarCtraceRecordType    = "_ctrace_record_type"
+	bpfVarErrnoMask           = "errno_mask"
+	bpfVarFilterComm          = "filter_comm"
+	bpfVarFilterErrno         = "filter_errno"
+	bpfVarFilterTgid          = "filter_tgid"
+	bpfVarInflightPending     = "inflight_pending"
+	bpfVarSelfTgid            = "self_tgid"
+	bpfVarThreadSize          = "thread_size"
+	bpfVarTraceSuccess        = "trace_success"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -326,49 +357,80 @@ type bpfSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfProgramSpecs struct {
-	CapDeniedFexit   *ebpf.ProgramSpec `ebpf:"cap_denied_fexit"`
-	CapDeniedTp      *ebpf.ProgramSpec `ebpf:"cap_denied_tp"`
-	ExitAccess       *ebpf.ProgramSpec `ebpf:"exit_access"`
-	ExitChdir        *ebpf.ProgramSpec `ebpf:"exit_chdir"`
-	ExitChroot       *ebpf.ProgramSpec `ebpf:"exit_chroot"`
-	ExitClone        *ebpf.ProgramSpec `ebpf:"exit_clone"`
-	ExitClone3       *ebpf.ProgramSpec `ebpf:"exit_clone3"`
-	ExitExecve       *ebpf.ProgramSpec `ebpf:"exit_execve"`
-	ExitExecveat     *ebpf.ProgramSpec `ebpf:"exit_execveat"`
-	ExitFaccessat    *ebpf.ProgramSpec `ebpf:"exit_faccessat"`
-	ExitFaccessat2   *ebpf.ProgramSpec `ebpf:"exit_faccessat2"`
-	ExitFsconfig     *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
-	ExitFsmount      *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
-	ExitFsopen       *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
-	ExitFspick       *ebpf.ProgramSpec `ebpf:"exit_fspick"`
-	ExitMkdir        *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
-	ExitMkdirat      *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
-	ExitMount        *ebpf.ProgramSpec `ebpf:"exit_mount"`
-	ExitMountSetattr *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
-	ExitMoveMount    *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
-	ExitNewfstatat   *ebpf.ProgramSpec `ebpf:"exit_newfstatat"`
-	ExitOpen         *ebpf.ProgramSpec `ebpf:"exit_open"`
-	ExitOpenTree     *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
-	ExitOpenat       *ebpf.ProgramSpec `ebpf:"exit_openat"`
-	ExitOpenat2      *ebpf.ProgramSpec `ebpf:"exit_openat2"`
-	ExitPivotRoot    *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
-	ExitSetns        *ebpf.ProgramSpec `ebpf:"exit_setns"`
-	ExitStatx        *ebpf.ProgramSpec `ebpf:"exit_statx"`
-	ExitSymlink      *ebpf.ProgramSpec `ebpf:"exit_symlink"`
-	ExitSymlinkat    *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
-	ExitUmount2      *ebpf.ProgramSpec `ebpf:"exit_umount2"`
-	ExitUnshare      *ebpf.ProgramSpec `ebpf:"exit_unshare"`
-	FollowExit       *ebpf.ProgramSpec `ebpf:"follow_exit"`
-	FollowFork       *ebpf.ProgramSpec `ebpf:"follow_fork"`
-	KernelLog        *ebpf.ProgramSpec `ebpf:"kernel_log"`
-	LsmBprmCheck     *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
-	LsmFileOpen      *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
-	LsmMoveMount     *ebpf.ProgramSpec `ebpf:"lsm_move_mount"`
-	LsmSbMount       *ebpf.ProgramSpec `ebpf:"lsm_sb_mount"`
-	LsmSbPivotroot   *ebpf.ProgramSpec `ebpf:"lsm_sb_pivotroot"`
-	LsmSbUmount      *ebpf.ProgramSpec `ebpf:"lsm_sb_umount"`
-	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	CapDeniedFexit     *ebpf.ProgramSpec `ebpf:"cap_denied_fexit"`
+	CapDeniedTp        *ebpf.ProgramSpec `ebpf:"cap_denied_tp"`
+	ExitAccess         *ebpf.ProgramSpec `ebpf:"exit_access"`
+	ExitChdir          *ebpf.ProgramSpec `ebpf:"exit_chdir"`
+	ExitChroot         *ebpf.ProgramSpec `ebpf:"exit_chroot"`
+	ExitClone          *ebpf.ProgramSpec `ebpf:"exit_clone"`
+	ExitClone3         *ebpf.ProgramSpec `ebpf:"exit_clone3"`
+	ExitExecve         *ebpf.ProgramSpec `ebpf:"exit_execve"`
+	ExitExecveat       *ebpf.ProgramSpec `ebpf:"exit_execveat"`
+	ExitFaccessat      *ebpf.ProgramSpec `ebpf:"exit_faccessat"`
+	ExitFaccessat2     *ebpf.ProgramSpec `ebpf:"exit_faccessat2"`
+	ExitFsconfig       *ebpf.ProgramSpec `ebpf:"exit_fsconfig"`
+	ExitFsmount        *ebpf.ProgramSpec `ebpf:"exit_fsmount"`
+	ExitFsopen         *ebpf.ProgramSpec `ebpf:"exit_fsopen"`
+	ExitFspick         *ebpf.ProgramSpec `ebpf:"exit_fspick"`
+	ExitMkdir          *ebpf.ProgramSpec `ebpf:"exit_mkdir"`
+	ExitMkdirat        *ebpf.ProgramSpec `ebpf:"exit_mkdirat"`
+	ExitMount          *ebpf.ProgramSpec `ebpf:"exit_mount"`
+	ExitMountSetattr   *ebpf.ProgramSpec `ebpf:"exit_mount_setattr"`
+	ExitMoveMount      *ebpf.ProgramSpec `ebpf:"exit_move_mount"`
+	ExitNewfstatat     *ebpf.ProgramSpec `ebpf:"exit_newfstatat"`
+	ExitOpen           *ebpf.ProgramSpec `ebpf:"exit_open"`
+	ExitOpenTree       *ebpf.ProgramSpec `ebpf:"exit_open_tree"`
+	ExitOpenat         *ebpf.ProgramSpec `ebpf:"exit_openat"`
+	ExitOpenat2        *ebpf.ProgramSpec `ebpf:"exit_openat2"`
+	ExitPivotRoot      *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
+	ExitSetns          *ebpf.ProgramSpec `ebpf:"exit_setns"`
+	ExitStatx          *ebpf.ProgramSpec `ebpf:"exit_statx"`
+	ExitSymlink        *ebpf.ProgramSpec `ebpf:"exit_symlink"`
+	ExitSymlinkat      *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
+	ExitUmount2        *ebpf.ProgramSpec `ebpf:"exit_umount2"`
+	ExitUnshare        *ebpf.ProgramSpec `ebpf:"exit_unshare"`
+	FollowExit         *ebpf.ProgramSpec `ebpf:"follow_exit"`
+	FollowFork         *ebpf.ProgramSpec `ebpf:"follow_fork"`
+	KernelLog          *ebpf.ProgramSpec `ebpf:"kernel_log"`
+	LsmBprmCheck       *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
+	LsmFileOpen        *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmMoveMount       *ebpf.ProgramSpec `ebpf:"lsm_move_mount"`
+	LsmSbMount         *ebpf.ProgramSpec `ebpf:"lsm_sb_mount"`
+	LsmSbPivotroot     *ebpf.ProgramSpec `ebpf:"lsm_sb_pivotroot"`
+	LsmSbUmount        *ebpf.ProgramSpec `ebpf:"lsm_sb_umount"`
+	SysEnter           *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit            *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	TpExitAccess       *ebpf.ProgramSpec `ebpf:"tp_exit_access"`
+	TpExitChdir        *ebpf.ProgramSpec `ebpf:"tp_exit_chdir"`
+	TpExitChroot       *ebpf.ProgramSpec `ebpf:"tp_exit_chroot"`
+	TpExitClone        *ebpf.ProgramSpec `ebpf:"tp_exit_clone"`
+	TpExitClone3       *ebpf.ProgramSpec `ebpf:"tp_exit_clone3"`
+	TpExitExecve       *ebpf.ProgramSpec `ebpf:"tp_exit_execve"`
+	TpExitExecveat     *ebpf.ProgramSpec `ebpf:"tp_exit_execveat"`
+	TpExitFaccessat    *ebpf.ProgramSpec `ebpf:"tp_exit_faccessat"`
+	TpExitFaccessat2   *ebpf.ProgramSpec `ebpf:"tp_exit_faccessat2"`
+	TpExitFsconfig     *ebpf.ProgramSpec `ebpf:"tp_exit_fsconfig"`
+	TpExitFsmount      *ebpf.ProgramSpec `ebpf:"tp_exit_fsmount"`
+	TpExitFsopen       *ebpf.ProgramSpec `ebpf:"tp_exit_fsopen"`
+	TpExitFspick       *ebpf.ProgramSpec `ebpf:"tp_exit_fspick"`
+	TpExitMkdir        *ebpf.ProgramSpec `ebpf:"tp_exit_mkdir"`
+	TpExitMkdirat      *ebpf.ProgramSpec `ebpf:"tp_exit_mkdirat"`
+	TpExitMount        *ebpf.ProgramSpec `ebpf:"tp_exit_mount"`
+	TpExitMountSetattr *ebpf.ProgramSpec `ebpf:"tp_exit_mount_setattr"`
+	TpExitMoveMount    *ebpf.ProgramSpec `ebpf:"tp_exit_move_mount"`
+	TpExitNewfstatat   *ebpf.ProgramSpec `ebpf:"tp_exit_newfstatat"`
+	TpExitOpen         *ebpf.ProgramSpec `ebpf:"tp_exit_open"`
+	TpExitOpenTree     *ebpf.ProgramSpec `ebpf:"tp_exit_open_tree"`
+	TpExitOpenat       *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
+	TpExitOpenat2      *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
+	TpExitPivotRoot    *ebpf.ProgramSpec `ebpf:"tp_exit_pivot_root"`
+	TpExitSetns        *ebpf.ProgramSpec `ebpf:"tp_exit_setns"`
+	TpExitStatx        *ebpf.ProgramSpec `ebpf:"tp_exit_statx"`
+	TpExitSymlink      *ebpf.ProgramSpec `ebpf:"tp_exit_symlink"`
+	TpExitSymlinkat    *ebpf.ProgramSpec `ebpf:"tp_exit_symlinkat"`
+	TpExitUmount2      *ebpf.ProgramSpec `ebpf:"tp_exit_umount2"`
+	TpExitUnshare      *ebpf.ProgramSpec `ebpf:"tp_exit_unshare"`
+	TpSysEnter         *ebpf.ProgramSpec `ebpf:"tp_sys_enter"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -493,49 +555,80 @@ type bpfVariables struct {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfPrograms struct {
-	CapDeniedFexit   *ebpf.Program `ebpf:"cap_denied_fexit"`
-	CapDeniedTp      *ebpf.Program `ebpf:"cap_denied_tp"`
-	ExitAccess       *ebpf.Program `ebpf:"exit_access"`
-	ExitChdir        *ebpf.Program `ebpf:"exit_chdir"`
-	ExitChroot       *ebpf.Program `ebpf:"exit_chroot"`
-	ExitClone        *ebpf.Program `ebpf:"exit_clone"`
-	ExitClone3       *ebpf.Program `ebpf:"exit_clone3"`
-	ExitExecve       *ebpf.Program `ebpf:"exit_execve"`
-	ExitExecveat     *ebpf.Program `ebpf:"exit_execveat"`
-	ExitFaccessat    *ebpf.Program `ebpf:"exit_faccessat"`
-	ExitFaccessat2   *ebpf.Program `ebpf:"exit_faccessat2"`
-	ExitFsconfig     *ebpf.Program `ebpf:"exit_fsconfig"`
-	ExitFsmount      *ebpf.Program `ebpf:"exit_fsmount"`
-	ExitFsopen       *ebpf.Program `ebpf:"exit_fsopen"`
-	ExitFspick       *ebpf.Program `ebpf:"exit_fspick"`
-	ExitMkdir        *ebpf.Program `ebpf:"exit_mkdir"`
-	ExitMkdirat      *ebpf.Program `ebpf:"exit_mkdirat"`
-	ExitMount        *ebpf.Program `ebpf:"exit_mount"`
-	ExitMountSetattr *ebpf.Program `ebpf:"exit_mount_setattr"`
-	ExitMoveMount    *ebpf.Program `ebpf:"exit_move_mount"`
-	ExitNewfstatat   *ebpf.Program `ebpf:"exit_newfstatat"`
-	ExitOpen         *ebpf.Program `ebpf:"exit_open"`
-	ExitOpenTree     *ebpf.Program `ebpf:"exit_open_tree"`
-	ExitOpenat       *ebpf.Program `ebpf:"exit_openat"`
-	ExitOpenat2      *ebpf.Program `ebpf:"exit_openat2"`
-	ExitPivotRoot    *ebpf.Program `ebpf:"exit_pivot_root"`
-	ExitSetns        *ebpf.Program `ebpf:"exit_setns"`
-	ExitStatx        *ebpf.Program `ebpf:"exit_statx"`
-	ExitSymlink      *ebpf.Program `ebpf:"exit_symlink"`
-	ExitSymlinkat    *ebpf.Program `ebpf:"exit_symlinkat"`
-	ExitUmount2      *ebpf.Program `ebpf:"exit_umount2"`
-	ExitUnshare      *ebpf.Program `ebpf:"exit_unshare"`
-	FollowExit       *ebpf.Program `ebpf:"follow_exit"`
-	FollowFork       *ebpf.Program `ebpf:"follow_fork"`
-	KernelLog        *ebpf.Program `ebpf:"kernel_log"`
-	LsmBprmCheck     *ebpf.Program `ebpf:"lsm_bprm_check"`
-	LsmFileOpen      *ebpf.Program `ebpf:"lsm_file_open"`
-	LsmMoveMount     *ebpf.Program `ebpf:"lsm_move_mount"`
-	LsmSbMount       *ebpf.Program `ebpf:"lsm_sb_mount"`
-	LsmSbPivotroot   *ebpf.Program `ebpf:"lsm_sb_pivotroot"`
-	LsmSbUmount      *ebpf.Program `ebpf:"lsm_sb_umount"`
-	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
-	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	CapDeniedFexit     *ebpf.Program `ebpf:"cap_denied_fexit"`
+	CapDeniedTp        *ebpf.Program `ebpf:"cap_denied_tp"`
+	ExitAccess         *ebpf.Program `ebpf:"exit_access"`
+	ExitChdir          *ebpf.Program `ebpf:"exit_chdir"`
+	ExitChroot         *ebpf.Program `ebpf:"exit_chroot"`
+	ExitClone          *ebpf.Program `ebpf:"exit_clone"`
+	ExitClone3         *ebpf.Program `ebpf:"exit_clone3"`
+	ExitExecve         *ebpf.Program `ebpf:"exit_execve"`
+	ExitExecveat       *ebpf.Program `ebpf:"exit_execveat"`
+	ExitFaccessat      *ebpf.Program `ebpf:"exit_faccessat"`
+	ExitFaccessat2     *ebpf.Program `ebpf:"exit_faccessat2"`
+	ExitFsconfig       *ebpf.Program `ebpf:"exit_fsconfig"`
+	ExitFsmount        *ebpf.Program `ebpf:"exit_fsmount"`
+	ExitFsopen         *ebpf.Program `ebpf:"exit_fsopen"`
+	ExitFspick         *ebpf.Program `ebpf:"exit_fspick"`
+	ExitMkdir          *ebpf.Program `ebpf:"exit_mkdir"`
+	ExitMkdirat        *ebpf.Program `ebpf:"exit_mkdirat"`
+	ExitMount          *ebpf.Program `ebpf:"exit_mount"`
+	ExitMountSetattr   *ebpf.Program `ebpf:"exit_mount_setattr"`
+	ExitMoveMount      *ebpf.Program `ebpf:"exit_move_mount"`
+	ExitNewfstatat     *ebpf.Program `ebpf:"exit_newfstatat"`
+	ExitOpen           *ebpf.Program `ebpf:"exit_open"`
+	ExitOpenTree       *ebpf.Program `ebpf:"exit_open_tree"`
+	ExitOpenat         *ebpf.Program `ebpf:"exit_openat"`
+	ExitOpenat2        *ebpf.Program `ebpf:"exit_openat2"`
+	ExitPivotRoot      *ebpf.Program `ebpf:"exit_pivot_root"`
+	ExitSetns          *ebpf.Program `ebpf:"exit_setns"`
+	ExitStatx          *ebpf.Program `ebpf:"exit_statx"`
+	ExitSymlink        *ebpf.Program `ebpf:"exit_symlink"`
+	ExitSymlinkat      *ebpf.Program `ebpf:"exit_symlinkat"`
+	ExitUmount2        *ebpf.Program `ebpf:"exit_umount2"`
+	ExitUnshare        *ebpf.Program `ebpf:"exit_unshare"`
+	FollowExit         *ebpf.Program `ebpf:"follow_exit"`
+	FollowFork         *ebpf.Program `ebpf:"follow_fork"`
+	KernelLog          *ebpf.Program `ebpf:"kernel_log"`
+	LsmBprmCheck       *ebpf.Program `ebpf:"lsm_bprm_check"`
+	LsmFileOpen        *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmMoveMount       *ebpf.Program `ebpf:"lsm_move_mount"`
+	LsmSbMount         *ebpf.Program `ebpf:"lsm_sb_mount"`
+	LsmSbPivotroot     *ebpf.Program `ebpf:"lsm_sb_pivotroot"`
+	LsmSbUmount        *ebpf.Program `ebpf:"lsm_sb_umount"`
+	SysEnter           *ebpf.Program `ebpf:"sys_enter"`
+	SysExit            *ebpf.Program `ebpf:"sys_exit"`
+	TpExitAccess       *ebpf.Program `ebpf:"tp_exit_access"`
+	TpExitChdir        *ebpf.Program `ebpf:"tp_exit_chdir"`
+	TpExitChroot       *ebpf.Program `ebpf:"tp_exit_chroot"`
+	TpExitClone        *ebpf.Program `ebpf:"tp_exit_clone"`
+	TpExitClone3       *ebpf.Program `ebpf:"tp_exit_clone3"`
+	TpExitExecve       *ebpf.Program `ebpf:"tp_exit_execve"`
+	TpExitExecveat     *ebpf.Program `ebpf:"tp_exit_execveat"`
+	TpExitFaccessat    *ebpf.Program `ebpf:"tp_exit_faccessat"`
+	TpExitFaccessat2   *ebpf.Program `ebpf:"tp_exit_faccessat2"`
+	TpExitFsconfig     *ebpf.Program `ebpf:"tp_exit_fsconfig"`
+	TpExitFsmount      *ebpf.Program `ebpf:"tp_exit_fsmount"`
+	TpExitFsopen       *ebpf.Program `ebpf:"tp_exit_fsopen"`
+	TpExitFspick       *ebpf.Program `ebpf:"tp_exit_fspick"`
+	TpExitMkdir        *ebpf.Program `ebpf:"tp_exit_mkdir"`
+	TpExitMkdirat      *ebpf.Program `ebpf:"tp_exit_mkdirat"`
+	TpExitMount        *ebpf.Program `ebpf:"tp_exit_mount"`
+	TpExitMountSetattr *ebpf.Program `ebpf:"tp_exit_mount_setattr"`
+	TpExitMoveMount    *ebpf.Program `ebpf:"tp_exit_move_mount"`
+	TpExitNewfstatat   *ebpf.Program `ebpf:"tp_exit_newfstatat"`
+	TpExitOpen         *ebpf.Program `ebpf:"tp_exit_open"`
+	TpExitOpenTree     *ebpf.Program `ebpf:"tp_exit_open_tree"`
+	TpExitOpenat       *ebpf.Program `ebpf:"tp_exit_openat"`
+	TpExitOpenat2      *ebpf.Program `ebpf:"tp_exit_openat2"`
+	TpExitPivotRoot    *ebpf.Program `ebpf:"tp_exit_pivot_root"`
+	TpExitSetns        *ebpf.Program `ebpf:"tp_exit_setns"`
+	TpExitStatx        *ebpf.Program `ebpf:"tp_exit_statx"`
+	TpExitSymlink      *ebpf.Program `ebpf:"tp_exit_symlink"`
+	TpExitSymlinkat    *ebpf.Program `ebpf:"tp_exit_symlinkat"`
+	TpExitUmount2      *ebpf.Program `ebpf:"tp_exit_umount2"`
+	TpExitUnshare      *ebpf.Program `ebpf:"tp_exit_unshare"`
+	TpSysEnter         *ebpf.Program `ebpf:"tp_sys_enter"`
 }
 
 func (p *bpfPrograms) Close() error {
@@ -583,6 +676,37 @@ func (p *bpfPrograms) Close() error {
 		p.LsmSbUmount,
 		p.SysEnter,
 		p.SysExit,
+		p.TpExitAccess,
+		p.TpExitChdir,
+		p.TpExitChroot,
+		p.TpExitClone,
+		p.TpExitClone3,
+		p.TpExitExecve,
+		p.TpExitExecveat,
+		p.TpExitFaccessat,
+		p.TpExitFaccessat2,
+		p.TpExitFsconfig,
+		p.TpExitFsmount,
+		p.TpExitFsopen,
+		p.TpExitFspick,
+		p.TpExitMkdir,
+		p.TpExitMkdirat,
+		p.TpExitMount,
+		p.TpExitMountSetattr,
+		p.TpExitMoveMount,
+		p.TpExitNewfstatat,
+		p.TpExitOpen,
+		p.TpExitOpenTree,
+		p.TpExitOpenat,
+		p.TpExitOpenat2,
+		p.TpExitPivotRoot,
+		p.TpExitSetns,
+		p.TpExitStatx,
+		p.TpExitSymlink,
+		p.TpExitSymlinkat,
+		p.TpExitUmount2,
+		p.TpExitUnshare,
+		p.TpSysEnter,
 	)
 }
 

@@ -56,8 +56,12 @@ type argSpec struct {
 type opSpec struct {
 	name    string
 	family  Family
-	program string // the exit program in bpf/ctrace.bpf.c
-	args    []argSpec
+	program string // the exit program in bpf/ctrace.bpf.c, after the raw dispatcher
+	// event names the syscall's syscalls:sys_{enter,exit}_<event>
+	// tracepoints, which follow the kernel's SYSCALL_DEFINE name; set
+	// only where that differs from name.
+	event string
+	args  []argSpec
 }
 
 // Argument names are the man pages'.
@@ -73,7 +77,7 @@ var ops = [...]opSpec{
 		{name: "source", kind: KindString}, {name: "target", kind: KindString},
 		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
 		{name: "data", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", family: FamilyMount, args: []argSpec{
+	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", event: "umount", family: FamilyMount, args: []argSpec{
 		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
 	bpfCtraceOpCTRACE_OP_FSOPEN: {name: "fsopen", family: FamilyMount, args: []argSpec{
 		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
@@ -153,6 +157,9 @@ func init() {
 	for i := range ops {
 		if ops[i].name != "" {
 			ops[i].program = "exit_" + ops[i].name
+			if ops[i].event == "" {
+				ops[i].event = ops[i].name
+			}
 		}
 	}
 }

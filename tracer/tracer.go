@@ -45,7 +45,16 @@ type Options struct {
 	// BufferSize is the ring buffer's size in bytes, a power of two
 	// multiple of the page size; 0 means DefaultBufferSize.
 	BufferSize int
+	// RawDispatch attaches to the raw sys_enter/sys_exit tracepoints,
+	// which see every syscall, instead of each traced syscall's own
+	// tracepoints. ctrace falls back to it by itself where tracefs is
+	// missing; setting it is for tests and comparisons.
+	RawDispatch bool
 }
+
+// ErrNoSyscall is why a syscall the architecture or the kernel does not
+// have is not traced: nothing can fail there.
+var ErrNoSyscall = errors.New("no such syscall")
 
 // Skip is a syscall that could not be traced on this kernel, and why.
 type Skip struct {
@@ -74,8 +83,10 @@ type Tracer struct {
 	attached []string
 	skipped  []Skip
 
-	attachedOps []Op // ops whose exit is installed
-	entered     bool // sys_enter is attached
+	attachedOps []Op  // ops whose exit is installed
+	entered     bool  // the entries are watched
+	raw         bool  // raw sys_enter/sys_exit dispatch (see Options.RawDispatch)
+	rawWhy      error // why the per-syscall tracepoints were not used
 	lost        uint64
 	bootBase    int64 // wall clock minus boot clock, in ns
 
@@ -85,6 +96,38 @@ type Tracer struct {
 // them. A syscall whose tracepoint this kernel lacks is skipped (see
 // Skipped); any other failure is an error naming the program.
 func Open(opts Options) (*Tracer, error) {
+	// Each traced syscall's own tracepoints first: untraced syscalls then
+	// run no program at all. The raw dispatchers where they cannot be used.
+	var why error
+	if !opts.RawDispatch {
+		if why = syscallEvents(); why == nil {
+			t, err := open(opts, false)
+			if err == nil {
+				return t, nil
+			}
+			why = err
+		}
+	}
+	t, err := open(opts, true)
+	if err != nil {
+		return nil, err
+	}
+	t.rawWhy = why
+	return t, nil
+}
+
+// syscallEvents says why the syscalls:* tracepoints cannot be found, if
+// they cannot: their ids are read from tracefs.
+func syscallEvents() error {
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(dir + "/events/syscalls/sys_exit_openat/id"); err == nil {
+			return nil
+		}
+	}
+	return errors.New("no tracefs with syscall events at /sys/kernel/tracing or /sys/kernel/debug/tracing")
+}
+
+func open(opts Options, raw bool) (*Tracer, error) {
 	if len(opts.Syscalls) == 0 {
 		opts.Syscalls, _ = ParseSyscalls(nil)
 	}
@@ -105,9 +148,17 @@ func Open(opts Options) (*Tracer, error) {
 		if !validOp(o) {
 			return nil, fmt.Errorf("unknown syscall op %d", o)
 		}
-		keep[ops[o].program] = true
+		if raw {
+			keep[ops[o].program] = true
+		} else {
+			keep["tp_"+ops[o].program] = true
+		}
 	}
-	keep["sys_exit"], keep["sys_enter"] = true, true
+	if raw {
+		keep["sys_exit"], keep["sys_enter"] = true, true
+	} else {
+		keep["tp_sys_enter"] = true
+	}
 	// Reason programs hook the kernel in ways some kernels refuse; they
 	// are loaded on their own after the rest, so that a refusal costs the
 	// reason, not the tracer.
@@ -126,7 +177,7 @@ func Open(opts Options) (*Tracer, error) {
 	}
 	// Every load relocates against the kernel's BTF: decoding it once
 	// instead of once per load saves most of the start-up's user time.
-	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase()}
+	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase(), raw: raw}
 	coll, err := loadParallel(spec, t.btf, func(c *ebpf.Collection) {
 		// Beside the exits: the reason programs need only the maps.
 		t.coll = c
@@ -241,11 +292,88 @@ func (t *Tracer) Trace(pid uint32) error {
 }
 
 func (t *Tracer) attach(opts *Options) error {
+	var err error
+	if t.raw {
+		err = t.attachRaw(opts)
+	} else {
+		err = t.attachPerSyscall(opts)
+	}
+	if err != nil {
+		return err
+	}
+	if opts.Follow {
+		for _, name := range []string{"follow_fork", "follow_exit"} {
+			l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name]})
+			if err != nil {
+				return fmt.Errorf("attach %s (needed to follow child processes): %w", name, err)
+			}
+			t.links = append(t.links, l)
+		}
+	}
+	return nil
+}
+
+// attachPerSyscall attaches each traced syscall's exit program to its
+// syscalls:sys_exit_<name> tracepoint and the entry mark to its
+// sys_enter_<name>.
+func (t *Tracer) attachPerSyscall(opts *Options) error {
+	for _, o := range opts.Syscalls {
+		spec := &ops[o]
+		if _, ok := syscallNR[o]; !ok {
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("%w on this architecture", ErrNoSyscall)})
+			continue
+		}
+		l, err := link.Tracepoint("syscalls", "sys_exit_"+spec.event, t.coll.Programs["tp_"+spec.program], nil)
+		if errors.Is(err, os.ErrNotExist) {
+			// mount_setattr before 5.12, say.
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("%w in this kernel (no syscalls:sys_exit_%s event)", ErrNoSyscall, spec.event)})
+			continue
+		}
+		if err != nil {
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("attach to syscalls:sys_exit_%s: %w", spec.event, err)})
+			continue
+		}
+		t.links = append(t.links, l)
+		t.attached = append(t.attached, spec.name)
+		t.attachedOps = append(t.attachedOps, o)
+	}
+	// The reason programs and the entry mark name calls by syscall
+	// number.
+	if err := t.arm(); err != nil {
+		return err
+	}
+	// The exits infer seccomp refusals only once every entry is watched.
+	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering)"}
+	var entries []link.Link
+	for _, o := range t.attachedOps {
+		l, err := link.Tracepoint("syscalls", "sys_enter_"+ops[o].event, t.coll.Programs["tp_sys_enter"], nil)
+		if err != nil {
+			f = Feature{Name: "seccomp", Err: fmt.Errorf("attach to syscalls:sys_enter_%s: %w", ops[o].event, err)}
+			for _, l := range entries {
+				l.Close()
+			}
+			entries = nil
+			break
+		}
+		entries = append(entries, l)
+	}
+	t.features = append([]Feature{f}, t.features...)
+	if f.Err != nil {
+		return nil
+	}
+	t.links = append(t.links, entries...)
+	t.entered = true
+	return t.armEntries()
+}
+
+// attachRaw installs the exit programs in the raw sys_exit dispatcher's
+// table and attaches the dispatchers.
+func (t *Tracer) attachRaw(opts *Options) error {
 	exits := t.coll.Maps["exits"]
 	for _, o := range opts.Syscalls {
 		spec := &ops[o]
 		if _, ok := syscallNR[o]; !ok {
-			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: errors.New("no such syscall on this architecture")})
+			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("%w on this architecture", ErrNoSyscall)})
 			continue
 		}
 		if err := exits.Put(uint32(o), t.coll.Programs[spec.program]); err != nil {
@@ -274,20 +402,18 @@ func (t *Tracer) attach(opts *Options) error {
 	}
 	t.links = append(t.links, l)
 	if t.entered {
-		if err := t.armEntries(); err != nil {
-			return err
-		}
-	}
-	if opts.Follow {
-		for _, name := range []string{"follow_fork", "follow_exit"} {
-			l, err := link.AttachTracing(link.TracingOptions{Program: t.coll.Programs[name]})
-			if err != nil {
-				return fmt.Errorf("attach %s (needed to follow child processes): %w", name, err)
-			}
-			t.links = append(t.links, l)
-		}
+		return t.armEntries()
 	}
 	return nil
+}
+
+// Dispatch says how the traced syscalls' exits reach ctrace's programs,
+// and when it is the raw fallback, why.
+func (t *Tracer) Dispatch() Feature {
+	if !t.raw {
+		return Feature{Name: "dispatch", Mechanism: "syscalls:sys_exit_<name> tracepoints, one per traced syscall"}
+	}
+	return Feature{Name: "dispatch", Mechanism: "raw_tracepoint/sys_exit, a tail call per traced syscall", Err: t.rawWhy}
 }
 
 // Attached lists the syscalls being traced.

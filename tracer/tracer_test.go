@@ -320,9 +320,23 @@ func (sc *syscallCase) matches(ev *Event, c *child) bool {
 }
 
 // TestSyscallFailures makes every traced syscall fail in a known way and
-// checks the exact event.
+// checks the exact event, with each of the two ways exits reach ctrace's
+// programs.
 func TestSyscallFailures(t *testing.T) {
-	tr, col := startTracer(t, Options{})
+	t.Run("per-syscall", func(t *testing.T) {
+		if err := syscallEvents(); err != nil {
+			t.Skipf("skipped: %v", err)
+		}
+		testSyscallFailures(t, false)
+	})
+	t.Run("raw", func(t *testing.T) { testSyscallFailures(t, true) })
+}
+
+func testSyscallFailures(t *testing.T, raw bool) {
+	tr, col := startTracer(t, Options{RawDispatch: raw})
+	if d := tr.Dispatch(); tr.raw != raw || d.Err != nil {
+		t.Fatalf("dispatch %q (raw %v, %v), want raw %v", d.Mechanism, tr.raw, d.Err, raw)
+	}
 	attached := map[string]bool{}
 	for _, s := range tr.Attached() {
 		attached[s] = true

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -123,11 +124,14 @@ func runCheck() *checkReport {
 		return rep
 	}
 	defer t.Close()
-	// Raw tracepoints and BTF tracing need no tracefs; say whether it is
-	// there, for the other tools users reach for.
-	rep.Tracefs = "not needed"
-	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
-		rep.Tracefs = "/sys/kernel/tracing (not needed)"
+	// tracefs names the per-syscall tracepoints; without it ctrace uses
+	// the raw dispatchers, which need none.
+	rep.Tracefs = "not found (the raw sys_exit dispatcher is used)"
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(dir + "/events/syscalls"); err == nil {
+			rep.Tracefs = dir
+			break
+		}
 	}
 	rep.Items = append(rep.Items, familyItems(t)...)
 	for _, f := range t.Features() {
@@ -148,30 +152,37 @@ func runCheck() *checkReport {
 	return rep
 }
 
-// familyItems says, per syscall family, which syscalls are traced.
+// familyItems says, per syscall family, which syscalls are traced. A
+// syscall the kernel or the architecture does not have is named, but does
+// not make its family fail: no call of it can fail.
 func familyItems(t *tracer.Tracer) []checkItem {
 	attached := map[string]bool{}
 	for _, s := range t.Attached() {
 		attached[s] = true
 	}
-	skipped := map[string]string{}
+	skipped := map[string]error{}
 	for _, s := range t.Skipped() {
-		skipped[s.Syscall] = s.Err.Error()
+		skipped[s.Syscall] = s.Err
 	}
+	d := t.Dispatch()
 	var items []checkItem
 	for _, fam := range tracer.Families() {
-		it := checkItem{Name: "syscalls:" + string(fam), Mechanism: "raw_tracepoint/sys_exit, a tail call per traced syscall", OK: true}
+		it := checkItem{Name: "syscalls:" + string(fam), Mechanism: d.Mechanism, OK: true}
 		var missing []string
 		for _, s := range tracer.Syscalls() {
-			if tracer.FamilyOf(s) != fam {
+			if tracer.FamilyOf(s) != fam || attached[s] {
 				continue
 			}
-			if !attached[s] {
+			err := skipped[s]
+			if !errors.Is(err, tracer.ErrNoSyscall) {
 				it.OK = false
-				missing = append(missing, s+": "+skipped[s])
 			}
+			missing = append(missing, fmt.Sprintf("%s: %v", s, err))
 		}
 		sort.Strings(missing)
+		if d.Err != nil {
+			missing = append(missing, "per-syscall tracepoints not used: "+d.Err.Error())
+		}
 		it.Detail = strings.Join(missing, "; ")
 		items = append(items, it)
 	}

@@ -616,7 +616,9 @@ func progIDs(t *testing.T, pid int) map[ebpf.ProgramID]string {
 		ids[id] = info.Name
 		names[info.Name] = true
 	}
-	for _, n := range []string{"sys_exit", "sys_enter", "exit_mount"} {
+	// The per-syscall tracepoints' programs (tracefs is there in the
+	// tests): mount's exit and the entry mark.
+	for _, n := range []string{"tp_exit_mount", "tp_sys_enter"} {
 		if !names[n] {
 			t.Errorf("ctrace holds no program %s; it holds %v", n, names)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -146,7 +147,14 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 	defer t.Close()
 	for _, s := range t.Skipped() {
-		log.Warn().Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
+		ev := log.Warn()
+		if errors.Is(s.Err, tracer.ErrNoSyscall) {
+			ev = log.Info() // nothing to miss
+		}
+		ev.Str("syscall", s.Syscall).Msgf("not traced: %v", s.Err)
+	}
+	if d := t.Dispatch(); d.Err != nil {
+		log.Info().Msgf("every syscall's exit runs ctrace's dispatcher (%s), which costs untraced syscalls more: %v", d.Mechanism, d.Err)
 	}
 	for _, ft := range t.Features() {
 		if ft.Err != nil && ft.Name != "fexit" { // a probe, not a reason
