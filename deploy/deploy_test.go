@@ -82,10 +82,13 @@ func TestDebugPod(t *testing.T) {
 	if sc == nil || sc.Privileged == nil || !*sc.Privileged {
 		t.Errorf("the debug pod is privileged, as kubectl debug's sysadmin profile")
 	}
-	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-root": "/"}) {
-		t.Errorf("host paths %v; want only the node's root", got)
+	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-root": "/", "tracefs": "/sys/kernel/tracing"}) {
+		t.Errorf("host paths %v; want only the node's root and tracefs", got)
 	}
-	want := map[string]corev1.VolumeMount{"host-root": {Name: "host-root", MountPath: "/host", ReadOnly: true}}
+	want := map[string]corev1.VolumeMount{
+		"host-root": {Name: "host-root", MountPath: "/host", ReadOnly: true},
+		"tracefs":   {Name: "tracefs", MountPath: "/sys/kernel/tracing", ReadOnly: true},
+	}
 	if got := mountsOf(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts %+v; want %+v", got, want)
 	}
@@ -154,12 +157,13 @@ func TestDaemonSet(t *testing.T) {
 	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeUnconfined {
 		t.Errorf("seccomp must be Unconfined: the default profile refuses bpf(2)")
 	}
-	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-proc": "/proc", "containerd": "/run/containerd"}) {
-		t.Errorf("host paths %v; want the node's /proc and containerd's socket directory only", got)
+	if got := hostPaths(t, s.Volumes); !reflect.DeepEqual(got, map[string]string{"host-proc": "/proc", "containerd": "/run/containerd", "tracefs": "/sys/kernel/tracing"}) {
+		t.Errorf("host paths %v; want the node's /proc, containerd's socket directory and tracefs only", got)
 	}
 	want := map[string]corev1.VolumeMount{
 		"host-proc":  {Name: "host-proc", MountPath: "/host/proc", ReadOnly: true},
 		"containerd": {Name: "containerd", MountPath: "/host/run/containerd", ReadOnly: true},
+		"tracefs":    {Name: "tracefs", MountPath: "/sys/kernel/tracing", ReadOnly: true},
 	}
 	if got := mountsOf(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts %+v; want %+v", got, want)

@@ -114,6 +114,8 @@ func TestImageInContainer(t *testing.T) {
 		{Destination: "/host/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "ro"}},
 		// The private containerd's socket, where a node has its own.
 		{Destination: "/host/run/containerd/containerd.sock", Type: "bind", Source: d.Address, Options: []string{"bind", "ro"}},
+		// As the DaemonSet: the per-syscall tracepoints' names.
+		{Destination: "/sys/kernel/tracing", Type: "bind", Source: "/sys/kernel/tracing", Options: []string{"rbind", "ro"}},
 	}
 	const tracerID = "ctrace"
 	var logs lockedBuffer
@@ -146,6 +148,9 @@ func TestImageInContainer(t *testing.T) {
 	waitFor(t, ctx, &logs, exitC, func(s string) bool { return strings.Contains(s, "ready: tracing") })
 	if s := logs.String(); !strings.Contains(s, "host root /host") {
 		t.Errorf("ctrace did not detect the host root at /host:\n%s", s)
+	}
+	if s := logs.String(); strings.Contains(s, "runs ctrace's dispatcher") {
+		t.Errorf("ctrace fell back to the raw dispatcher with tracefs mounted:\n%s", s)
 	}
 
 	// A failing mount in another container of the same containerd.
