@@ -137,13 +137,13 @@ func parseSyscall(r *Record) *syscallRecord {
 // without a SYSCALL record matches by process and time alone, once
 // standaloneGrace has passed.
 func (m *Matcher) Match(ev *tracer.Event) ([]tracer.Reason, bool) {
-	nr, ok := syscallNumbers[ev.Syscall]
+	nr, ok := tracer.SyscallNumber(ev.Syscall)
 	if !ok || ev.Errno == 0 {
 		return nil, false
 	}
 	now := m.now()
 	for i, g := range m.groups {
-		if !m.fits(g, ev, nr, now) {
+		if !m.fits(g, ev, int64(nr), now) {
 			continue
 		}
 		m.groups = slices.Delete(m.groups, i, i+1)
@@ -172,6 +172,6 @@ func mayExplain(ev *tracer.Event) bool {
 	if ev.Errno != unix.EACCES && ev.Errno != unix.EPERM {
 		return false
 	}
-	_, ok := syscallNumbers[ev.Syscall]
+	_, ok := tracer.SyscallNumber(ev.Syscall)
 	return ok
 }

@@ -151,6 +151,9 @@ var ops = [...]opSpec{
 	bpfCtraceOpCTRACE_OP_CHDIR: {name: "chdir", family: FamilyRuntime, args: []argSpec{path}},
 }
 
+// nrByName is syscallNR by syscall name, for SyscallNumber.
+var nrByName = map[string]uint32{}
+
 func init() {
 	// Program names follow the syscall names; this is derived, not a
 	// registry: the table above stays the one list.
@@ -160,8 +163,19 @@ func init() {
 			if ops[i].event == "" {
 				ops[i].event = ops[i].name
 			}
+			if nr, ok := syscallNR[Op(i)]; ok {
+				nrByName[ops[i].name] = nr
+			}
 		}
 	}
+}
+
+// SyscallNumber returns the native syscall number of a traced syscall, by
+// the name events carry; false for names ctrace does not trace and for
+// syscalls this architecture lacks.
+func SyscallNumber(name string) (uint32, bool) {
+	nr, ok := nrByName[name]
+	return nr, ok
 }
 
 // String returns the syscall's name.
