@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -266,17 +267,9 @@ var mountAttrFlagNames = []flagName{
 // without MOUNT_ATTR_IDMAP. fsmount cannot idmap a mount (it fails with
 // EINVAL), and strace's table for this argument leaves the name out, so
 // the bit prints in hex.
-var fsmountAttrFlagNames = []flagName{
-	{unix.MOUNT_ATTR_RDONLY, "MOUNT_ATTR_RDONLY"},
-	{unix.MOUNT_ATTR_NOSUID, "MOUNT_ATTR_NOSUID"},
-	{unix.MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"},
-	{unix.MOUNT_ATTR_NOEXEC, "MOUNT_ATTR_NOEXEC"},
-	{unix.MOUNT_ATTR__ATIME, "MOUNT_ATTR__ATIME"},
-	{unix.MOUNT_ATTR_NOATIME, "MOUNT_ATTR_NOATIME"},
-	{unix.MOUNT_ATTR_STRICTATIME, "MOUNT_ATTR_STRICTATIME"},
-	{unix.MOUNT_ATTR_NODIRATIME, "MOUNT_ATTR_NODIRATIME"},
-	{unix.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
-}
+var fsmountAttrFlagNames = slices.DeleteFunc(slices.Clone(mountAttrFlagNames), func(f flagName) bool {
+	return f.val == unix.MOUNT_ATTR_IDMAP
+})
 
 // openTreeFlagNames is open_tree(2)'s flags, its own and the AT_* it takes.
 var openTreeFlagNames = []flagName{

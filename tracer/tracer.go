@@ -100,7 +100,7 @@ func Open(opts Options) (*Tracer, error) {
 	// run no program at all. The raw dispatchers where they cannot be used.
 	var why error
 	if !opts.RawDispatch {
-		if why = syscallEvents(); why == nil {
+		if _, why = Tracefs(); why == nil {
 			t, err := open(opts, false)
 			if err == nil {
 				return t, nil
@@ -116,15 +116,15 @@ func Open(opts Options) (*Tracer, error) {
 	return t, nil
 }
 
-// syscallEvents says why the syscalls:* tracepoints cannot be found, if
-// they cannot: their ids are read from tracefs.
-func syscallEvents() error {
+// Tracefs returns the tracefs directory that names the syscalls:*
+// tracepoints (their ids are read there), or why there is none.
+func Tracefs() (string, error) {
 	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
 		if _, err := os.Stat(dir + "/events/syscalls/sys_exit_openat/id"); err == nil {
-			return nil
+			return dir, nil
 		}
 	}
-	return errors.New("no tracefs with syscall events at /sys/kernel/tracing or /sys/kernel/debug/tracing")
+	return "", errors.New("no tracefs with syscall events at /sys/kernel/tracing or /sys/kernel/debug/tracing")
 }
 
 func open(opts Options, raw bool) (*Tracer, error) {

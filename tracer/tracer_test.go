@@ -324,7 +324,7 @@ func (sc *syscallCase) matches(ev *Event, c *child) bool {
 // programs.
 func TestSyscallFailures(t *testing.T) {
 	t.Run("per-syscall", func(t *testing.T) {
-		if err := syscallEvents(); err != nil {
+		if _, err := Tracefs(); err != nil {
 			t.Skipf("skipped: %v", err)
 		}
 		testSyscallFailures(t, false)

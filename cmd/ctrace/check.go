@@ -127,11 +127,8 @@ func runCheck() *checkReport {
 	// tracefs names the per-syscall tracepoints; without it ctrace uses
 	// the raw dispatchers, which need none.
 	rep.Tracefs = "not found (the raw sys_exit dispatcher is used)"
-	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(dir + "/events/syscalls"); err == nil {
-			rep.Tracefs = dir
-			break
-		}
+	if dir, err := tracer.Tracefs(); err == nil {
+		rep.Tracefs = dir
 	}
 	rep.Items = append(rep.Items, familyItems(t)...)
 	for _, f := range t.Features() {
