@@ -697,8 +697,14 @@ static __always_inline __u32 put_arg(struct ctrace_buf *b, __u32 off, int i, __u
 #define PF_KTHREAD_ 0x00200000 /* include/linux/sched.h */
 #define TS_COMPAT_ 0x0002 /* arch/x86/include/asm/thread_info.h */
 
+/* Asked on the success path of every traced call. Where the kernel has
+ * bpf_get_current_task_btf (5.11+) the mode is loaded directly, without a
+ * probe-read helper call. */
 static __always_inline bool under_seccomp(void)
 {
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf()->seccomp.mode == SECCOMP_MODE_FILTER_;
+
 	struct task_struct *t = (void *)bpf_get_current_task();
 
 	return BPF_CORE_READ(t, seccomp.mode) == SECCOMP_MODE_FILTER_;
