@@ -26,13 +26,13 @@ run: build
 
 # Rebuild the committed bpf2go objects from bpf/ (needs clang-19 and libbpf-dev).
 generate:
-	scripts/install-deps.sh generate
+	build/deps.sh generate
 	cd tracer && $(GO) generate ./...
 
 # Regenerate bpf/vmlinux.h from the running kernel's BTF. CO-RE makes the
 # result usable on other kernels; it is only refreshed deliberately.
 vmlinux:
-	scripts/install-deps.sh generate
+	build/deps.sh generate
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
 # CI: the committed objects are what `make generate` produces.
@@ -40,7 +40,7 @@ check-generate: generate
 	git diff --exit-code --stat -- tracer/ bpf/ || { echo "generated files differ from the committed ones: run make generate and commit"; exit 1; }
 
 deps:
-	scripts/install-deps.sh test
+	build/deps.sh test
 
 # Every test. The integration tests load eBPF programs: run as root.
 test: deps
@@ -54,7 +54,7 @@ lint:
 clean:
 	rm -rf bin dist
 
-# Benchmarks (bench/, docs/BENCHMARKS.md). Run as root:
+# Benchmarks (test/bench/, docs/BENCHMARKS.md). Run as root:
 #   sudo make bench         the full run (~10 minutes): writes docs/bench/ and
 #                           the results section of docs/BENCHMARKS.md
 #   sudo make bench-smoke   a quick check that the harness still works
@@ -62,18 +62,18 @@ BENCH_FLAGS ?=
 .PHONY: bench bench-smoke bench-tools
 
 bench: build
-	bench/setup.sh full
+	build/deps.sh bench
 	$(MAKE) bench-tools
 	./bin/ctrace-bench $(BENCH_FLAGS)
 
 bench-smoke: build
-	bench/setup.sh smoke
+	build/deps.sh bench-smoke
 	$(MAKE) bench-tools
 	./bin/ctrace-bench -smoke $(BENCH_FLAGS)
 
 bench-tools:
-	$${CC:-cc} -O2 -Wall -static -pthread -o bin/ctrbench bench/loop/ctrbench.c
-	CGO_ENABLED=0 $(GO) build -o bin/ctrace-bench ./bench
+	$${CC:-cc} -O2 -Wall -static -pthread -o bin/ctrbench test/bench/loop/ctrbench.c
+	CGO_ENABLED=0 $(GO) build -o bin/ctrace-bench ./test/bench
 
 # Container image and release archives (docs/kubernetes.md).
 #   make image      bin/ctrace-image-$(ARCH).tar: an OCI image layout of a
@@ -125,5 +125,5 @@ KERNEL ?=
 VMTEST_ARGS ?=
 .PHONY: vmtest
 vmtest:
-	test/vm/deps.sh
+	build/deps.sh vmtest
 	$(GO) run ./test/vm -kernels "$(KERNEL)" $(VMTEST_ARGS)

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	if missing := ctrdtest.Missing(); len(missing) > 0 {
-		skipE2E = "missing " + strings.Join(missing, ", ") + " (scripts/install-deps.sh test installs them on Debian)"
+		skipE2E = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "correlate end-to-end tests cannot run in CI:", skipE2E)
 			return 1

@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -8,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +23,6 @@ import (
 
 	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
 )
-
-// lockedBuffer collects a task's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestImageInContainer is the debug pod without a kubelet: make image's
 // image, imported with ctr into a private containerd, runs ctrace in a
@@ -118,7 +101,7 @@ func TestImageInContainer(t *testing.T) {
 		{Destination: "/sys/kernel/tracing", Type: "bind", Source: "/sys/kernel/tracing", Options: []string{"rbind", "ro"}},
 	}
 	const tracerID = "ctrace"
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	c, err := d.Client.NewContainer(cctx, tracerID,
 		client.WithRuntime("io.containerd.runc.v2", &options.Options{Root: filepath.Join(d.Dir, "runc")}),
 		client.WithNewSnapshot(tracerID+"-snap", img),
@@ -218,7 +201,7 @@ func findEvent(out, syscall, path string) map[string]any {
 }
 
 // waitFor waits until ok holds for the task's output.
-func waitFor(t *testing.T, ctx context.Context, logs *lockedBuffer, exitC <-chan client.ExitStatus, ok func(string) bool) {
+func waitFor(t *testing.T, ctx context.Context, logs *testenv.Buffer, exitC <-chan client.ExitStatus, ok func(string) bool) {
 	t.Helper()
 	for !ok(logs.String()) {
 		select {

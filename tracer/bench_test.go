@@ -1,6 +1,8 @@
 package tracer
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"context"
 	"testing"
 
@@ -41,7 +43,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 					if testing.Short() {
 						b.Skip("skipped in -short mode")
 					}
-					requireRootB(b)
+					testenv.RequireRoot(b, "loading eBPF programs")
 					// The benchmark's own failures are sent and read,
 					// as a node's would be.
 					tr, err := Open(Options{IncludeSelf: true})
@@ -58,13 +60,6 @@ func BenchmarkSuccessPath(b *testing.B) {
 				}
 			})
 		}
-	}
-}
-
-func requireRootB(b *testing.B) {
-	b.Helper()
-	if unix.Geteuid() != 0 {
-		b.Skip("skipped: loading eBPF programs needs root")
 	}
 }
 

@@ -7,10 +7,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/cilium/ebpf"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"golang.org/x/sys/unix"
 )

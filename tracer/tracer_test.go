@@ -4,6 +4,8 @@ package tracer
 // syscalls made by child processes. They need root; in CI they must run.
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -37,17 +39,6 @@ func TestMain(m *testing.M) {
 }
 
 // requireRoot skips a test that needs root, except in CI where it must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test loads eBPF programs and needs root; CI runs as root (sudo make test)")
-	}
-	t.Skip("skipped: loading eBPF programs needs root (run: sudo make test)")
-}
-
 // collector gathers a running tracer's events.
 type collector struct {
 	mu     sync.Mutex
@@ -122,7 +113,7 @@ func describe(ev *Event) string {
 // startTracer opens a tracer and reads it until the test ends.
 func startTracer(t *testing.T, opts Options) (*Tracer, *collector) {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	tr, err := Open(opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -551,7 +542,7 @@ func TestBurstAccounting(t *testing.T) {
 
 // TestCloseDetaches: after Close no ctrace program is left in the kernel.
 func TestCloseDetaches(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	tr, err := Open(Options{Follow: true})
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/audit"
+	"github.com/ctrace-dev/ctrace/internal/audit"
 )
 
 // TestRunAuditLandlock: with --audit, a Landlock denial seen by the kernel's
@@ -15,7 +17,7 @@ import (
 // is left as it was found. The sandboxed child is the audit package's test
 // binary in its child mode.
 func TestRunAuditLandlock(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	// Landlock reports denials to audit from ABI 7 (kernel 6.15) on.
 	const landlockCreateRulesetVersion = 1
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, landlockCreateRulesetVersion)
@@ -23,7 +25,7 @@ func TestRunAuditLandlock(t *testing.T) {
 		t.Skipf("skipped: Landlock ABI %d (errno %v); audited denials need ABI 7, kernel 6.15+", v, errno)
 	}
 	child := filepath.Join(t.TempDir(), "audit.test")
-	if out, err := exec.Command("go", "test", "-c", "-o", child, "../../audit").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "test", "-c", "-o", child, "../../internal/audit").CombinedOutput(); err != nil {
 		t.Fatalf("build the sandboxed child: %v\n%s", err, out)
 	}
 	before := auditEnabled(t)

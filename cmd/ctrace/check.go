@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/audit"
+	"github.com/ctrace-dev/ctrace/internal/audit"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

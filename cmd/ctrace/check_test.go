@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -12,20 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func requireRootCheck(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test loads eBPF programs and needs root; CI runs as root (sudo make test)")
-	}
-	t.Skip("skipped: loading eBPF programs needs root (run: sudo make test)")
-}
-
 // TestCheckTellsTheTruth compares ctrace check with what this machine is.
 func TestCheckTellsTheTruth(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	rep := runCheck()
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
@@ -78,7 +69,7 @@ func exists(p string) bool {
 // check and on run's stderr, and still reports failures. Run in a mount
 // namespace of its own with tmpfs over both tracefs locations.
 func TestWithoutTracefs(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	hide := "mount -t tmpfs none /sys/kernel/tracing && " +
 		"{ ! [ -d /sys/kernel/debug ] || mount -t tmpfs none /sys/kernel/debug; } && exec \"$@\""
 	in := func(args ...string) *exec.Cmd {

@@ -6,6 +6,8 @@ package main
 // make the calls a test needs.
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -271,7 +273,7 @@ func events(t *testing.T, stdout string) []map[string]any {
 // field by field against what the process really was, and that ctrace
 // exits with the shell's status.
 func TestRunCommandJSON(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	before := time.Now()
 	p, code := runCtrace(t, quietEnv, "run", "-o", "json", "--",
 		"/bin/sh", "-c", `echo "shell=$$" >&2; cat `+missingPath+`; exit 3`)
@@ -406,7 +408,7 @@ func nsInode(t *testing.T, kind string) float64 {
 // select. The traced command fails in mount (ENOENT), openat (ENOENT) and
 // execve (EACCES).
 func TestRunFilters(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	noexec := filepath.Join(t.TempDir(), "not-executable")
 	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -503,7 +505,7 @@ func TestRunUsageErrors(t *testing.T) {
 // TestRunStops: --count, --duration and SIGTERM end a run with the right
 // status; with a command, ctrace still exits with the command's status.
 func TestRunStops(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	t.Run("count", func(t *testing.T) {
 		t.Parallel()
 		p, code := runCtrace(t, quietEnv, "run", "-o", "json", "--count", "1", "-e", "openat", "--",
@@ -631,7 +633,7 @@ func progIDs(t *testing.T, pid int) map[ebpf.ProgramID]string {
 // group, as a terminal's ^C is, is not passed on a second time. ctrace
 // exits with the command's status.
 func TestRunSignalsReachCommand(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"context"
 	"fmt"
 	"io"
@@ -112,7 +114,7 @@ func sum(fams map[string]*dto.MetricFamily, name string) float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	requireRootCheck(t)
+	testenv.RequireRoot(t, "loading eBPF programs")
 	p := start(t, runLimit, quietEnv, "run", "-o", "json", "--comm", metricsComm,
 		"--metrics-addr", "127.0.0.1:0")
 	p.waitReady(t)
@@ -211,9 +213,9 @@ func promtool(t *testing.T, body []byte) {
 	path, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Errorf("promtool is missing in CI: scripts/install-deps.sh test installs it")
+			t.Errorf("promtool is missing in CI: build/deps.sh test installs it")
 		} else {
-			t.Log("promtool not installed (Debian package prometheus; scripts/install-deps.sh test installs it): not checking the scrape with it")
+			t.Log("promtool not installed (Debian package prometheus; build/deps.sh test installs it): not checking the scrape with it")
 		}
 		return
 	}

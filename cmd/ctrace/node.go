@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/hostroot"
-	"github.com/ctrace-dev/ctrace/metrics"
+	"github.com/ctrace-dev/ctrace/internal/hostroot"
+	"github.com/ctrace-dev/ctrace/internal/metrics"
 )
 
 // hostRootFlag is --host-root, shared by run and check.

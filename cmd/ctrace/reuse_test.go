@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/audit"
+	"github.com/ctrace-dev/ctrace/internal/audit"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

@@ -11,6 +11,8 @@
 package ctrdtest
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"bytes"
 	"context"
 	"errors"
@@ -266,7 +268,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	d.mu.Lock()
 	d.runs[o.ID] = o.Namespace
 	d.mu.Unlock()
-	var out syncBuffer
+	var out testenv.Buffer
 	res := &Result{}
 	task, err := c.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(filepath.Join(d.Dir, "fifo"))))
 	if err != nil {
@@ -300,7 +302,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) (*Result, error) {
 func (d *Daemon) Exec(ctx context.Context, ns string, task client.Task, execID string, args []string) (uint32, string, error) {
 	ctx = namespaces.WithNamespace(ctx, ns)
 	spec := &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}}
-	var out syncBuffer
+	var out testenv.Buffer
 	p, err := task.Exec(ctx, execID, spec, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(filepath.Join(d.Dir, "fifo"))))
 	if err != nil {
 		return 0, "", err
@@ -504,21 +506,4 @@ func BuildRootfs(dir string) (string, error) {
 	_ = os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/:/bin/sh\n"), 0o644)
 	_ = os.WriteFile(filepath.Join(dir, "etc", "group"), []byte("root:x:0:\n"), 0o644)
 	return dir, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // packages are the test binaries run in every guest, fastest first.
-var packages = []string{"benign", "audit", "tracer", "cmd/ctrace"}
+var packages = []string{"internal/benign", "internal/audit", "tracer", "cmd/ctrace"}
 
 //go:embed init.sh
 var initScript []byte
@@ -78,7 +78,7 @@ func buildAll(repo, dir string) (*build, error) {
 	}
 	b.Prebuilt = append(b.Prebuilt,
 		prebuilt{Verb: "build", Pkg: "/ctrace/cmd/ctrace", LDFlags: ld, Path: cli},
-		prebuilt{Verb: "test", Pkg: "/ctrace/audit", Path: b.Tests["audit"]})
+		prebuilt{Verb: "test", Pkg: "/ctrace/internal/audit", Path: b.Tests["internal/audit"]})
 	return b, nil
 }
 

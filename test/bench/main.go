@@ -12,7 +12,7 @@
 //   - latency from a failing call to its event on ctrace's stdout;
 //   - the kernel-side cost of ctrace's programs per call, from bpf_stats.
 //
-// It runs as root, after `make build` and bench/setup.sh, from the
+// It runs as root, after `make build` and build/deps.sh bench, from the
 // repository's top directory (see `make bench`), and writes a JSON results
 // file, a PNG plot and the results section of docs/BENCHMARKS.md.
 package main

@@ -5,6 +5,8 @@ package audit
 // auditing on for their duration; in CI they must run.
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"context"
 	"os"
 	"os/exec"
@@ -21,17 +23,6 @@ import (
 )
 
 // requireRoot skips a test that needs root, except in CI where it must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test reads and configures kernel auditing and needs root; CI runs as root (sudo make test)")
-	}
-	t.Skip("skipped: reading and enabling kernel auditing needs root (run: sudo make test)")
-}
-
 // enableAudit turns auditing on until the test ends, then restores the
 // state it found.
 func enableAudit(t *testing.T) {
@@ -153,7 +144,7 @@ func failedOpenat(pid uint32) func(*Record) bool {
 }
 
 func TestStatus(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, "reading and configuring kernel auditing")
 	st, err := Status()
 	if err != nil {
 		t.Fatalf("Status: %v", err)
@@ -162,7 +153,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestLandlockDenial(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, "reading and configuring kernel auditing")
 	requireLandlockAudit(t)
 	enableAudit(t)
 	log := &recordLog{}
@@ -229,7 +220,7 @@ func checkLandlockReason(t *testing.T, reasons []tracer.Reason) {
 }
 
 func TestProbe(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, "reading and configuring kernel auditing")
 	tests := []struct {
 		name   string
 		enable bool
@@ -262,7 +253,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestProbeUnprivileged(t *testing.T) {
-	requireRoot(t) // to become nobody
+	testenv.RequireRoot(t, "reading and configuring kernel auditing") // to become nobody
 	cmd := exec.Command(unprivilegedBinary(t), "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=probe")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

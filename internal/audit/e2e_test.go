@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"github.com/ctrace-dev/ctrace/internal/testenv"
+
 	"context"
 	"slices"
 	"sync"
@@ -38,7 +40,7 @@ func (tm *timings) set(m map[uint32]time.Time, pid uint32) {
 // out with its reason. It logs how far apart the event and its audit
 // records arrive.
 func TestEndToEnd(t *testing.T) {
-	requireRoot(t)
+	testenv.RequireRoot(t, "reading and configuring kernel auditing")
 	requireLandlockAudit(t)
 	enableAudit(t)
 	const n = 20

@@ -1,0 +1,97 @@
+#!/bin/sh
+# Installs, on Debian or Ubuntu, what a make target needs and is missing.
+#   deps.sh test          the test suite: bpftool, containerd, runc,
+#                         busybox-static, promtool
+#   deps.sh generate      make generate: clang-19, libbpf headers, bpftool
+#   deps.sh bench         make bench: a static C toolchain for the loops and
+#                         the peers (strace, perf, bpftrace, opensnoop)
+#   deps.sh bench-smoke   make bench-smoke: only the static C toolchain
+#   deps.sh vmtest        make vmtest: qemu, busybox-static, dpkg-deb, xz,
+#                         the Debian archive keyring (kernels are fetched by
+#                         the VM runner with its own private apt state)
+# Elsewhere it names the missing packages and stops.
+set -eu
+
+want=""
+have() { command -v "$1" >/dev/null 2>&1; }
+need() { want="$want $1"; }
+
+# Debian's busybox package is dynamic; the tests and the guests need
+# busybox-static (a libc-less container rootfs, the VM's initramfs).
+static_busybox() {
+	[ -x /bin/busybox ] && ! grep -q -a -e '/lib64/ld-linux' -e '/lib/ld-' /bin/busybox
+}
+static_libc() {
+	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || [ -f /usr/lib/libc.a ]
+}
+
+mode="${1:-test}"
+case "$mode" in
+generate)
+	have clang-19 || need clang-19
+	[ -f /usr/include/bpf/bpf_helpers.h ] || need libbpf-dev
+	have bpftool || need bpftool
+	;;
+test)
+	# bpftool: tests check that no program stays loaded after ctrace exits.
+	have bpftool || need bpftool
+	# The container tests start a private containerd that runs runc
+	# containers from a static busybox rootfs.
+	have containerd || need containerd
+	have containerd-shim-runc-v2 || need containerd
+	have runc || need runc
+	static_busybox || need busybox-static
+	# promtool (package prometheus): the metrics test checks a real scrape.
+	have promtool || need prometheus
+	;;
+bench | bench-smoke)
+	have cc || need gcc
+	static_libc || need libc6-dev
+	if [ "$mode" = bench ]; then
+		have strace || need strace
+		have perf || need linux-perf
+		have bpftrace || need bpftrace
+		have opensnoop || [ -x /usr/sbin/opensnoop ] || need libbpf-tools
+		have bpftool || need bpftool
+	fi
+	;;
+vmtest)
+	have qemu-system-x86_64 || need qemu-system-x86
+	static_busybox || need busybox-static
+	have dpkg-deb || need dpkg
+	have xz || need xz-utils
+	# promtool: the metrics test runs it in the guests too.
+	have promtool || need prometheus
+	[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need debian-archive-keyring
+	;;
+*)
+	echo "usage: $0 test|generate|bench|bench-smoke|vmtest" >&2
+	exit 2
+	;;
+esac
+
+if [ -n "$want" ]; then
+	if ! have apt-get; then
+		echo "missing:$want; install them with your package manager" >&2
+		exit 1
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing:$want; run as root (sudo make ...) to install them with apt-get" >&2
+		exit 1
+	fi
+	echo "installing:$want"
+	export DEBIAN_FRONTEND=noninteractive
+	# A fresh machine may have no package lists yet.
+	if ! apt-get install -y -q --no-install-recommends $want; then
+		apt-get update -q
+		apt-get install -y -q --no-install-recommends $want
+	fi
+fi
+
+# bpftrace and perf trace, the benchmark's peers, need tracefs mounted.
+case "$mode" in bench | bench-smoke)
+	if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
+		mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+	fi
+	;;
+esac
