@@ -5,6 +5,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ type Tracer struct {
 	coll     *ebpf.Collection
 	extra    []*ebpf.Collection // reason programs, loaded one by one
 	btf      *btf.Cache         // the kernel's BTF, decoded once for every load
-	links    []link.Link
+	links    []io.Closer        // attached programs
 	features []Feature
 	logs     pendingLogs
 	lsm      string // the active LSMs that can deny (see denyingLSMs)
@@ -83,10 +84,11 @@ type Tracer struct {
 	attached []string
 	skipped  []Skip
 
-	attachedOps []Op  // ops whose exit is installed
-	entered     bool  // the entries are watched
-	raw         bool  // raw sys_enter/sys_exit dispatch (see Options.RawDispatch)
-	rawWhy      error // why the per-syscall tracepoints were not used
+	attachedOps []Op      // ops whose exit is installed
+	entered     bool      // the entries are watched
+	raw         bool      // raw sys_enter/sys_exit dispatch (see Options.RawDispatch)
+	rawWhy      error     // why the per-syscall tracepoints were not used
+	events      *eventIDs // the syscall tracepoints' ids, unless raw
 	lost        uint64
 	bootBase    int64 // wall clock minus boot clock, in ns
 
@@ -96,19 +98,25 @@ type Tracer struct {
 // them. A syscall whose tracepoint this kernel lacks is skipped (see
 // Skipped); any other failure is an error naming the program.
 func Open(opts Options) (*Tracer, error) {
+	if len(opts.Syscalls) == 0 {
+		opts.Syscalls, _ = ParseSyscalls(nil)
+	}
 	// Each traced syscall's own tracepoints first: untraced syscalls then
-	// run no program at all. The raw dispatchers where they cannot be used.
+	// run no program at all. The raw dispatchers only where they cannot
+	// be used: a kernel without syscall tracepoints, or no way to read
+	// their ids (see tracefs.go).
 	var why error
 	if !opts.RawDispatch {
-		if _, why = Tracefs(); why == nil {
-			t, err := open(opts, false)
+		var ev *eventIDs
+		if ev, why = syscallEventIDs(eventNames(opts.Syscalls)); why == nil {
+			t, err := open(opts, ev)
 			if err == nil {
 				return t, nil
 			}
 			why = err
 		}
 	}
-	t, err := open(opts, true)
+	t, err := open(opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -116,21 +124,22 @@ func Open(opts Options) (*Tracer, error) {
 	return t, nil
 }
 
-// Tracefs returns the tracefs directory that names the syscalls:*
-// tracepoints (their ids are read there), or why there is none.
-func Tracefs() (string, error) {
-	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(dir + "/events/syscalls/sys_exit_openat/id"); err == nil {
-			return dir, nil
+// eventNames are the syscalls:* events of the traced syscalls, exits and
+// entries.
+func eventNames(syscalls []Op) []string {
+	var names []string
+	for _, o := range syscalls {
+		if validOp(o) {
+			names = append(names, "sys_exit_"+ops[o].event, "sys_enter_"+ops[o].event)
 		}
 	}
-	return "", errors.New("no tracefs with syscall events at /sys/kernel/tracing or /sys/kernel/debug/tracing")
+	return names
 }
 
-func open(opts Options, raw bool) (*Tracer, error) {
-	if len(opts.Syscalls) == 0 {
-		opts.Syscalls, _ = ParseSyscalls(nil)
-	}
+// open loads and attaches the programs: to the syscall tracepoints whose
+// ids are in ev, or through the raw dispatchers when ev is nil.
+func open(opts Options, ev *eventIDs) (*Tracer, error) {
+	raw := ev == nil
 	// Kernels before 5.11 charge eBPF maps to RLIMIT_MEMLOCK; later ones
 	// to the memory cgroup, and then this does nothing.
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -177,7 +186,7 @@ func open(opts Options, raw bool) (*Tracer, error) {
 	}
 	// Every load relocates against the kernel's BTF: decoding it once
 	// instead of once per load saves most of the start-up's user time.
-	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase(), raw: raw}
+	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase(), raw: raw, events: ev}
 	coll, err := loadParallel(spec, t.btf, func(c *ebpf.Collection) {
 		// Beside the exits: the reason programs need only the maps.
 		t.coll = c
@@ -323,12 +332,13 @@ func (t *Tracer) attachPerSyscall(opts *Options) error {
 			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("%w on this architecture", ErrNoSyscall)})
 			continue
 		}
-		l, err := link.Tracepoint("syscalls", "sys_exit_"+spec.event, t.coll.Programs["tp_"+spec.program], nil)
-		if errors.Is(err, os.ErrNotExist) {
+		id, ok := t.events.ids["sys_exit_"+spec.event]
+		if !ok {
 			// mount_setattr before 5.12, say.
 			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("%w in this kernel (no syscalls:sys_exit_%s event)", ErrNoSyscall, spec.event)})
 			continue
 		}
+		l, err := attachTracepoint(id, t.coll.Programs["tp_"+spec.program])
 		if err != nil {
 			t.skipped = append(t.skipped, Skip{Syscall: spec.name, Err: fmt.Errorf("attach to syscalls:sys_exit_%s: %w", spec.event, err)})
 			continue
@@ -344,9 +354,14 @@ func (t *Tracer) attachPerSyscall(opts *Options) error {
 	}
 	// The exits infer seccomp refusals only once every entry is watched.
 	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering)"}
-	var entries []link.Link
+	var entries []io.Closer
 	for _, o := range t.attachedOps {
-		l, err := link.Tracepoint("syscalls", "sys_enter_"+ops[o].event, t.coll.Programs["tp_sys_enter"], nil)
+		id, ok := t.events.ids["sys_enter_"+ops[o].event]
+		err := fmt.Errorf("no syscalls:sys_enter_%s event beside its exit", ops[o].event)
+		var l io.Closer
+		if ok {
+			l, err = attachTracepoint(id, t.coll.Programs["tp_sys_enter"])
+		}
 		if err != nil {
 			f = Feature{Name: "seccomp", Err: fmt.Errorf("attach to syscalls:sys_enter_%s: %w", ops[o].event, err)}
 			for _, l := range entries {
@@ -414,6 +429,16 @@ func (t *Tracer) Dispatch() Feature {
 		return Feature{Name: "dispatch", Mechanism: "syscalls:sys_exit_<name> tracepoints, one per traced syscall"}
 	}
 	return Feature{Name: "dispatch", Mechanism: "raw_tracepoint/sys_exit, a tail call per traced syscall", Err: t.rawWhy}
+}
+
+// Tracefs says how the syscall tracepoints' ids were read ("mounted at
+// /sys/kernel/tracing", "detached instance ..."), or "" with the raw
+// dispatchers.
+func (t *Tracer) Tracefs() string {
+	if t.events == nil {
+		return ""
+	}
+	return t.events.how
 }
 
 // Attached lists the syscalls being traced.

@@ -315,7 +315,7 @@ func (sc *syscallCase) matches(ev *Event, c *child) bool {
 // programs.
 func TestSyscallFailures(t *testing.T) {
 	t.Run("per-syscall", func(t *testing.T) {
-		if _, err := Tracefs(); err != nil {
+		if _, err := SyscallEvents(); err != nil {
 			t.Skipf("skipped: %v", err)
 		}
 		testSyscallFailures(t, false)

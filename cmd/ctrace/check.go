@@ -29,10 +29,14 @@ type checkItem struct {
 }
 
 type checkReport struct {
-	Kernel   string   `json:"kernel"`
-	Arch     string   `json:"arch"`
-	BTF      string   `json:"btf"`
-	Tracefs  string   `json:"tracefs"`
+	Kernel string `json:"kernel"`
+	Arch   string `json:"arch"`
+	BTF    string `json:"btf"`
+	// Tracefs says how the per-syscall tracepoints' ids were read
+	// ("mounted at PATH", "detached instance ..."), or why not.
+	Tracefs string `json:"tracefs"`
+	// Dispatch is how the traced syscalls' exits reach ctrace.
+	Dispatch string   `json:"dispatch"`
 	Lockdown string   `json:"lockdown"`
 	LSMs     []string `json:"lsms"`
 	// Host is where the node's file system was found (--host-root).
@@ -124,11 +128,15 @@ func runCheck() *checkReport {
 		return rep
 	}
 	defer t.Close()
-	// tracefs names the per-syscall tracepoints; without it ctrace uses
-	// the raw dispatchers, which need none.
-	rep.Tracefs = "not found (the raw sys_exit dispatcher is used)"
-	if dir, err := tracer.Tracefs(); err == nil {
-		rep.Tracefs = dir
+	// tracefs names the per-syscall tracepoints; where ctrace cannot
+	// read it, or the kernel has none, it uses the raw dispatchers.
+	d := t.Dispatch()
+	rep.Dispatch = d.Mechanism
+	if rep.Tracefs = t.Tracefs(); rep.Tracefs == "" {
+		rep.Tracefs = "not used"
+		if d.Err != nil {
+			rep.Tracefs += ": " + d.Err.Error()
+		}
 	}
 	rep.Items = append(rep.Items, familyItems(t)...)
 	for _, f := range t.Features() {
@@ -205,6 +213,7 @@ func (rep *checkReport) writeText(w io.Writer) {
 	fmt.Fprintf(w, "kernel    %s (%s)\n", rep.Kernel, rep.Arch)
 	fmt.Fprintf(w, "btf       %s\n", orNone(rep.BTF))
 	fmt.Fprintf(w, "tracefs   %s\n", orNone(rep.Tracefs))
+	fmt.Fprintf(w, "dispatch  %s\n", orNone(rep.Dispatch))
 	fmt.Fprintf(w, "lockdown  %s\n", orNone(rep.Lockdown))
 	fmt.Fprintf(w, "lsms      %s\n", orNone(strings.Join(rep.LSMs, ",")))
 	rep.Host.writeText(w)
