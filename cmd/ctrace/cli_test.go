@@ -80,6 +80,8 @@ func trigger(name string) int {
 	switch name {
 	case "metrics":
 		return metricsTrigger()
+	case "notracefs":
+		return noTracefsTrigger()
 	case "filters":
 		// mount: ENOENT, openat: ENOENT, execve: EACCES (even for root,
 		// a file without any execute bit).
@@ -178,14 +180,27 @@ type proc struct {
 // is killed, and the test fails, if it runs longer than limit.
 func start(t *testing.T, limit time.Duration, env []string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, limit, func(ctx context.Context) *exec.Cmd {
+		c := exec.CommandContext(ctx, bin, args...)
+		c.Env = append(os.Environ(), env...)
+		return c
+	})
+}
+
+// startCmd starts the command that cmd makes, ctrace or one that execs
+// it, as start does.
+func startCmd(t *testing.T, limit time.Duration, cmd func(context.Context) *exec.Cmd) *proc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	p := &proc{stdout: newOutput(), stderr: newOutput(), ctx: ctx, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, bin, args...)
-	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd = cmd(ctx)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	// Its own process group: a test can signal it as a terminal would.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if p.cmd.SysProcAttr == nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.cmd.SysProcAttr.Setpgid = true
 	// A traced command left behind must not keep the pipes, and so the
 	// test, waiting.
 	p.cmd.WaitDelay = 2 * time.Second
@@ -554,26 +569,33 @@ func TestRunStops(t *testing.T) {
 		if code := p.wait(t); code != 0 {
 			t.Errorf("after SIGTERM: exit status %d, want 0\nstderr:\n%s", code, p.stderr)
 		}
-		// The kernel frees a program after an RCU grace period.
-		var left []ebpf.ProgramID
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			left = left[:0]
-			for id := range ids {
-				if prog, err := ebpf.NewProgramFromID(id); err == nil {
-					prog.Close()
-					left = append(left, id)
-				} else if !errors.Is(err, os.ErrNotExist) {
-					t.Fatalf("look up program %d: %v", id, err)
-				}
-			}
-			if len(left) == 0 || time.Now().After(deadline) {
-				break
-			}
-		}
-		for _, id := range left {
-			t.Errorf("program %d (%s) still loaded 10 s after ctrace exited", id, ids[id])
-		}
+		waitUnloaded(t, ids)
 	})
+}
+
+// waitUnloaded fails the test if a program of ids is still loaded 10 s
+// after the ctrace that held it exited.
+func waitUnloaded(t *testing.T, ids map[ebpf.ProgramID]string) {
+	t.Helper()
+	// The kernel frees a program after an RCU grace period.
+	var left []ebpf.ProgramID
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left = left[:0]
+		for id := range ids {
+			if prog, err := ebpf.NewProgramFromID(id); err == nil {
+				prog.Close()
+				left = append(left, id)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("look up program %d: %v", id, err)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, id := range left {
+		t.Errorf("program %d (%s) still loaded 10 s after ctrace exited", id, ids[id])
+	}
 }
 
 // progIDs lists the eBPF programs a process holds file descriptors of
@@ -618,8 +640,9 @@ func progIDs(t *testing.T, pid int) map[ebpf.ProgramID]string {
 		ids[id] = info.Name
 		names[info.Name] = true
 	}
-	// The per-syscall tracepoints' programs (tracefs is there in the
-	// tests): mount's exit and the entry mark.
+	// The per-syscall tracepoints' programs (the kernels the tests run on
+	// have them, and ctrace reaches them with or without tracefs
+	// mounted): mount's exit and the entry mark.
 	for _, n := range []string{"tp_exit_mount", "tp_sys_enter"} {
 		if !names[n] {
 			t.Errorf("ctrace holds no program %s; it holds %v", n, names)
