@@ -3,7 +3,8 @@
 // layout `kubectl debug node/NAME` gives.
 //
 // eBPF programs see the whole node whatever mount namespace ctrace is in,
-// and raw tracepoints need no tracefs. What ctrace reads from files must
+// and the tracer reaches tracefs without the node's (tracer/tracefs.go).
+// What ctrace reads from files must
 // still come from the node, not from its own container: /proc (process
 // command lines and cgroups for container attribution), the cgroup tree,
 // containerd's socket, and the kernel's BTF when the container's /sys
