@@ -97,8 +97,13 @@ func TestImageInContainer(t *testing.T) {
 		{Destination: "/host/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "ro"}},
 		// The private containerd's socket, where a node has its own.
 		{Destination: "/host/run/containerd/containerd.sock", Type: "bind", Source: d.Address, Options: []string{"bind", "ro"}},
-		// As the DaemonSet: the per-syscall tracepoints' names.
-		{Destination: "/sys/kernel/tracing", Type: "bind", Source: "/sys/kernel/tracing", Options: []string{"rbind", "ro"}},
+		// As the DaemonSet, the node's tracefs: the per-syscall
+		// tracepoints' names. Mounted by runc in the container's mount
+		// namespace (the kernel's one tracefs, as a bind of the node's
+		// would be), so that this works where the machine has none
+		// mounted, and without "ro": on mount(2) that would reach the
+		// superblock the node's tracefs mounts share.
+		{Destination: "/sys/kernel/tracing", Type: "tracefs", Source: "tracefs", Options: []string{"nosuid", "nodev", "noexec"}},
 	}
 	const tracerID = "ctrace"
 	var logs testenv.Buffer
