@@ -88,7 +88,7 @@ func syscallEventIDsBy(ways []tracefsWay, names []string) (*eventIDs, error) {
 		}
 		whys = append(whys, err.Error())
 	}
-	return nil, fmt.Errorf("no tracefs to read the syscall tracepoints' ids from: %s", strings.Join(whys, "; "))
+	return nil, fmt.Errorf("no tracefs to read the syscall tracepoints' ids from (mount tracefs, or give ctrace CAP_SYS_ADMIN): %s", strings.Join(whys, "; "))
 }
 
 // SyscallEvents says how ctrace reaches the syscalls:* tracepoints on
@@ -261,7 +261,9 @@ func withPrivateTracefs(read func(root int) error) (string, error) {
 		}
 		// No MS_RDONLY: on mount(2) it would reach the shared superblock,
 		// and so the node's tracefs mounts.
-		if err := unix.Mount("tracefs", point, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		// EBUSY: the top mount there is a tracefs already (rare, as
+		// the mounted way comes first); it serves as well.
+		if err := unix.Mount("tracefs", point, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount tracefs at %s in a private mount namespace: %w", point, err)
 		}
 		root, err := unix.Open(point, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
