@@ -969,31 +969,17 @@ static __always_inline int on_enter(__u16 op)
 		return body;                                                  \
 	}
 #define TRACE(sys, op, kinds, runtime_only) EXIT_PROGS(sys, on_exit(ret, op, kinds, runtime_only))
-#define EXIT(sys, op, kinds) TRACE(sys, op, kinds, false)
-#define RUNTIME(sys, op, kinds) TRACE(sys, op, kinds, true)
 
-/* ---- mount family ---------------------------------------------------- */
+/* ---- exit programs made from the table of syscalls -------------------- */
 
-/* sys_exit_mount: mount(source, target, fstype, flags, data) */
-EXIT(mount, CTRACE_OP_MOUNT, ARGS(A_STR, A_STR, A_STR, A_VAL, A_STR, A_VAL))
-/* sys_exit_umount: umount2(target, flags) */
-EXIT(umount2, CTRACE_OP_UMOUNT2, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fsopen: fsopen(fsname, flags) */
-EXIT(fsopen, CTRACE_OP_FSOPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fsmount: fsmount(fs_fd, flags, attr_flags) */
-EXIT(fsmount, CTRACE_OP_FSMOUNT, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fspick: fspick(dirfd, path, flags) */
-EXIT(fspick, CTRACE_OP_FSPICK, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_move_mount: move_mount(from_dirfd, from_path, to_dirfd, to_path, flags) */
-EXIT(move_mount, CTRACE_OP_MOVE_MOUNT, ARGS(A_FD, A_STR, A_FD, A_STR, A_VAL, A_VAL))
-/* sys_exit_open_tree: open_tree(dirfd, path, flags) */
-EXIT(open_tree, CTRACE_OP_OPEN_TREE, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mount_setattr: mount_setattr(dirfd, path, flags, attr, size) */
-EXIT(mount_setattr, CTRACE_OP_MOUNT_SETATTR, ARGS(A_FD, A_STR, A_VAL, A_STRUCT, A_VAL, A_VAL))
-/* sys_exit_pivot_root: pivot_root(new_root, put_old) */
-EXIT(pivot_root, CTRACE_OP_PIVOT_ROOT, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_chroot: chroot(path) */
-EXIT(chroot, CTRACE_OP_CHROOT, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* Every traced syscall but those below, as tracer/ops.go describes it
+ * (ctrace_ops.h): each argument read as its kind says. Container runtime
+ * set-up calls (stat, mkdir, ...) are traced for runc and containerd
+ * processes only: a container that cannot start often fails in runc's stat
+ * or mkdir of a path from its spec. */
+CTRACE_EXITS(TRACE)
+
+/* ---- mount family: fsconfig ------------------------------------------ */
 
 /* fsconfig's value and aux change meaning with cmd (include/uapi/linux/mount.h). */
 enum {
@@ -1057,27 +1043,7 @@ drop:
 
 EXIT_PROGS(fsconfig, on_fsconfig_exit(ret))
 
-/* ---- open family ----------------------------------------------------- */
-
-/* sys_exit_open: open(path, flags, mode) */
-EXIT(open, CTRACE_OP_OPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_openat: openat(dirfd, path, flags, mode) */
-EXIT(openat, CTRACE_OP_OPENAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_openat2: openat2(dirfd, path, how, size) */
-EXIT(openat2, CTRACE_OP_OPENAT2, ARGS(A_FD, A_STR, A_STRUCT, A_VAL, A_VAL, A_VAL))
-
-/* ---- namespace family ------------------------------------------------ */
-
-/* sys_exit_setns: setns(fd, nstype) */
-EXIT(setns, CTRACE_OP_SETNS, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_unshare: unshare(flags) */
-EXIT(unshare, CTRACE_OP_UNSHARE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_clone: clone(flags, stack, parent_tid, child_tid, tls) (x86_64 order) */
-EXIT(clone, CTRACE_OP_CLONE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_clone3: clone3(args, size) */
-EXIT(clone3, CTRACE_OP_CLONE3, ARGS(A_STRUCT, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-
-/* ---- exec family ----------------------------------------------------- */
+/* ---- exec family: execve, execveat ---------------------------------- */
 
 /* After a successful execve the registers and memory are the new image's:
  * the path comes from mm->exe_file and argv from the new stack. */
@@ -1105,38 +1071,10 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 	return 0;
 }
 
-/* sys_exit_execve: execve(path, argv, envp) */
-EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE,
-				ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1))
-/* sys_exit_execveat: execveat(dirfd, path, argv, envp, flags) */
-EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT,
-				  ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2))
-
-/* ---- container runtime set-up calls ---------------------------------- */
-
-/* Traced for runc and containerd processes only: a container that cannot
- * start often fails in runc's stat or mkdir of a path from its spec. */
-
-/* sys_exit_newfstatat: newfstatat(dirfd, path, statbuf, flags) */
-RUNTIME(newfstatat, CTRACE_OP_NEWFSTATAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_statx: statx(dirfd, path, flags, mask, statxbuf) */
-RUNTIME(statx, CTRACE_OP_STATX, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_access: access(path, mode) */
-RUNTIME(access, CTRACE_OP_ACCESS, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_faccessat: faccessat(dirfd, path, mode) */
-RUNTIME(faccessat, CTRACE_OP_FACCESSAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_faccessat2: faccessat2(dirfd, path, mode, flags) */
-RUNTIME(faccessat2, CTRACE_OP_FACCESSAT2, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mkdir: mkdir(path, mode) */
-RUNTIME(mkdir, CTRACE_OP_MKDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mkdirat: mkdirat(dirfd, path, mode) */
-RUNTIME(mkdirat, CTRACE_OP_MKDIRAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_symlink: symlink(target, linkpath) */
-RUNTIME(symlink, CTRACE_OP_SYMLINK, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_symlinkat: symlinkat(target, newdirfd, linkpath) */
-RUNTIME(symlinkat, CTRACE_OP_SYMLINKAT, ARGS(A_STR, A_FD, A_STR, A_VAL, A_VAL, A_VAL))
-/* sys_exit_chdir: chdir(path) */
-RUNTIME(chdir, CTRACE_OP_CHDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* execve(path, argv, envp) */
+EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE, CTRACE_ARGS_EXECVE, 0, 1))
+/* execveat(dirfd, path, argv, envp, flags) */
+EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT, CTRACE_ARGS_EXECVEAT, 1, 2))
 
 /* ---- reasons: capability denials and kernel log lines ---------------- */
 
