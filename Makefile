@@ -29,6 +29,9 @@ run: build
 # rebuild the committed bpf2go objects from bpf/ (needs clang-19 and libbpf-dev).
 generate:
 	build/deps.sh generate
+	@# opsgen builds the tracer package, which embeds the objects: a failed
+	@# clang run that removed one must not stop the next generate.
+	@for o in tracer/bpf_x86_bpfel.o tracer/bpf_arm64_bpfel.o; do [ -f $$o ] || git checkout -- $$o; done
 	cd tracer && $(GO) generate ./...
 
 # Regenerate bpf/vmlinux.h from the running kernel's BTF. CO-RE makes the
