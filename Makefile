@@ -24,9 +24,14 @@ build:
 run: build
 	./$(BIN) run $(ARGS)
 
-# Rebuild the committed bpf2go objects from bpf/ (needs clang-19 and libbpf-dev).
+# Regenerate, from the table of traced syscalls (tracer/ops.go), the op
+# header bpf/ctrace_ops.h, tracer/syscalls_*.go and the README's list; then
+# rebuild the committed bpf2go objects from bpf/ (needs clang-19 and libbpf-dev).
 generate:
 	build/deps.sh generate
+	@# opsgen builds the tracer package, which embeds the objects: a failed
+	@# clang run that removed one must not stop the next generate.
+	@for o in tracer/bpf_x86_bpfel.o tracer/bpf_arm64_bpfel.o; do [ -f $$o ] || git checkout -- $$o; done
 	cd tracer && $(GO) generate ./...
 
 # Regenerate bpf/vmlinux.h from the running kernel's BTF. CO-RE makes the
@@ -35,9 +40,10 @@ vmlinux:
 	build/deps.sh generate
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux.h
 
-# CI: the committed objects are what `make generate` produces.
+# CI: the committed generated files are what `make generate` produces.
 check-generate: generate
-	git diff --exit-code --stat -- tracer/ bpf/ || { echo "generated files differ from the committed ones: run make generate and commit"; exit 1; }
+	git diff --exit-code --stat -- tracer/ bpf/ README.md || { echo "generated files differ from the committed ones: run make generate and commit"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- tracer/ bpf/); if [ -n "$$new" ]; then echo "generated files not committed: $$new"; exit 1; fi
 
 deps:
 	build/deps.sh test

@@ -197,6 +197,18 @@ enum arg_kind {
 
 #define NSFS_MAGIC_ 0x6e736673 /* include/uapi/linux/magic.h */
 
+/* The current thread's id: the key of its in-flight state. */
+static __always_inline __u32 cur_tid(void)
+{
+	return (__u32)bpf_get_current_pid_tgid();
+}
+
+/* Whether the current task is ctrace's own process, which is never traced. */
+static __always_inline bool is_self(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
 static __always_inline bool errno_passes(long ret)
 {
 	__u64 e, word;
@@ -333,18 +345,35 @@ static __always_inline bool fits(__u32 off, __u32 need)
 	return off + sizeof(struct ctrace_field) + need <= CTRACE_DATA_MAX;
 }
 
+/* Reserves a field of up to need data bytes at *off: false if the record
+ * has no room left. On success *off is masked to the slot, so that the
+ * verifier can bound the writes that follow. */
+static __always_inline bool reserve(__u32 *off, __u32 need)
+{
+	__u32 o = *off;
+
+	if (!fits(o, need))
+		return false;
+	/* fits() bounds o for us, not for the verifier: keep the mask. */
+	barrier_var(o);
+	*off = o & (CTRACE_DATA_MAX - 1);
+	return true;
+}
+
+/* Where the data of the field at off (reserved) starts. */
+static __always_inline __u8 *field_data(struct ctrace_buf *b, __u32 off)
+{
+	return &b->data[off + sizeof(struct ctrace_field)];
+}
+
 static __noinline __u32 put_str(struct ctrace_buf *b, __u32 off, __u8 arg, const char *s)
 {
 	__u8 flags = 0;
 	long n;
 
-	if (!s || !fits(off, CTRACE_STR_MAX))
+	if (!s || !reserve(&off, CTRACE_STR_MAX))
 		return off;
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
-	n = bpf_probe_read_user_str(&b->data[off + sizeof(struct ctrace_field)],
-				    CTRACE_STR_MAX, s);
+	n = bpf_probe_read_user_str(field_data(b, off), CTRACE_STR_MAX, s);
 	if (n < 0) {
 		flags = CTRACE_FIELD_FAULT;
 		n = 0;
@@ -365,21 +394,16 @@ static __noinline __u32 put_struct(struct ctrace_buf *b, __u32 off, __u8 arg,
 	__u8 flags = 0;
 	__u32 n = size;
 
-	if (!p || !fits(off, CTRACE_STRUCT_MAX))
+	if (!p || size == 0 || !reserve(&off, CTRACE_STRUCT_MAX))
 		return off;
 	if (size > CTRACE_STRUCT_MAX) {
 		n = CTRACE_STRUCT_MAX;
 		flags = CTRACE_FIELD_TRUNCATED;
 	}
-	if (n == 0)
-		return off;
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
 	n &= (CTRACE_STRUCT_MAX * 2 - 1);
 	if (n > CTRACE_STRUCT_MAX)
 		return off;
-	if (bpf_probe_read_user(&b->data[off + sizeof(struct ctrace_field)], n, p) < 0) {
+	if (bpf_probe_read_user(field_data(b, off), n, p) < 0) {
 		flags = CTRACE_FIELD_FAULT;
 		n = 0;
 	}
@@ -393,11 +417,8 @@ static __noinline __u32 put_argv(struct ctrace_buf *b, __u32 off, __u8 arg, cons
 	__u8 flags = 0;
 	int i;
 
-	if (!argv || !fits(off, CTRACE_ARGV_BYTES + CTRACE_STR_MAX))
+	if (!argv || !reserve(&off, CTRACE_ARGV_BYTES + CTRACE_STR_MAX))
 		return off;
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
 	start = off + sizeof(struct ctrace_field);
 	for (i = 0; i < CTRACE_ARGV_MAX; i++) {
 		const char *s = NULL;
@@ -441,78 +462,52 @@ static __noinline __u32 put_mm_args(struct ctrace_buf *b, __u32 off, __u8 arg, _
 	unsigned long end = BPF_CORE_READ(mm, arg_end);
 	__u64 n = end - start;
 
-	if (!start || end <= start || !fits(off, CTRACE_ARGV_BYTES))
+	if (!start || end <= start || !reserve(&off, CTRACE_ARGV_BYTES))
 		return off;
 	if (n > CTRACE_ARGV_BYTES) {
 		n = CTRACE_ARGV_BYTES;
 		flags |= CTRACE_FIELD_TRUNCATED;
 	}
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
 	n &= 2 * CTRACE_ARGV_BYTES - 1;
 	if (n > CTRACE_ARGV_BYTES)
 		return off;
-	if (bpf_probe_read_user(&b->data[off + sizeof(struct ctrace_field)], n, (void *)start) < 0) {
+	if (bpf_probe_read_user(field_data(b, off), n, (void *)start) < 0) {
 		flags |= CTRACE_FIELD_FAULT;
 		n = 0;
 	}
 	return close_field(b, off, arg, kind, flags, n);
 }
 
-/*
- * What a struct file refers to, as d_path() would put it: the dentry names
- * from the file up to the root of its mount namespace, crossing mount
- * points, leaf first. Pseudo files (anon inodes, pipes, sockets) and nsfs
- * files carry the one name user space needs to print them as strace -y does.
- * The walk takes no locks: a rename racing with it may show a mixed path.
- */
-static __noinline __u32 put_file(struct ctrace_buf *b, __u32 off, __u8 arg,
-				 struct file *file, __u8 flags)
+/* The one name a file without a path is shown by, as /proc/PID/fd shows
+ * it: an nsfs file's namespace type (net:[ino]), or the name a dentry makes
+ * up (d_dname: anon inodes, pipes, sockets). False for files with a path. */
+static __always_inline bool pseudo_name(struct inode *inode, __u32 magic, struct dentry *d,
+					const unsigned char **name)
 {
-	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct ctrace_file *cf;
-	struct mount *mnt;
-	struct walk *walk;
-	__u32 start, pos = 0, zero = 0;
-	__u16 ncomp = 0;
-	const unsigned char *name;
-	int i;
-
-	if (!file || !fits(off, sizeof(*cf) + CTRACE_STR_MAX + CTRACE_NAME_MAX))
-		return off;
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
-	cf = (struct ctrace_file *)&b->data[off + sizeof(struct ctrace_field)];
-	cf->ino = BPF_CORE_READ(inode, i_ino);
-	cf->magic = BPF_CORE_READ(inode, i_sb, s_magic);
-	cf->flags = 0;
-	start = off + sizeof(struct ctrace_field) + sizeof(*cf);
-
-	if (cf->magic == NSFS_MAGIC_) {
+	if (magic == NSFS_MAGIC_) {
 		struct ns_common *ns = BPF_CORE_READ(inode, i_private);
 
-		name = (const unsigned char *)BPF_CORE_READ(ns, ops, name);
-		cf->flags = CTRACE_FILE_PSEUDO;
-		goto one_name;
+		*name = (const unsigned char *)BPF_CORE_READ(ns, ops, name);
+		return true;
 	}
 	if (BPF_CORE_READ(d, d_op, d_dname)) {
-		name = BPF_CORE_READ(d, d_name.name);
-		cf->flags = CTRACE_FILE_PSEUDO;
-		goto one_name;
+		*name = BPF_CORE_READ(d, d_name.name);
+		return true;
 	}
+	return false;
+}
 
-	/* Two loops, and loop-carried counts kept in map memory rather than
-	 * registers, keep the verifier's work linear: the first loop only
-	 * chases pointers, crossing mount points, the second copies names. */
-	walk = bpf_map_lookup_elem(&walks, &zero);
-	if (!walk)
-		return off;
+/* Follows d up to the root of its mount namespace, crossing mount points,
+ * and keeps the names on the way in walk->names, leaf first. Only chases
+ * pointers: copy_names() copies. Loop-carried counts live in map memory
+ * rather than registers, which keeps the verifier's work linear. */
+static __always_inline void walk_path(struct walk *walk, struct dentry *d, struct vfsmount *vm,
+				      __u8 *flags)
+{
+	struct mount *mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+	int i;
+
 	walk->len = 0;
-	mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
 	for (i = 0; i < CTRACE_PATH_DEPTH; i++) {
 		struct dentry *parent = BPF_CORE_READ(d, d_parent);
 
@@ -531,7 +526,16 @@ static __noinline __u32 put_file(struct ctrace_buf *b, __u32 off, __u8 arg,
 		d = parent;
 	}
 	if (i == CTRACE_PATH_DEPTH)
-		flags |= CTRACE_FIELD_TRUNCATED;
+		*flags |= CTRACE_FIELD_TRUNCATED;
+}
+
+/* Copies the names walk_path() kept to start, each with its NUL; returns
+ * their bytes, and their number in walk->ncomp. */
+static __always_inline __u32 copy_names(struct ctrace_buf *b, __u32 start, struct walk *walk,
+					__u8 *flags)
+{
+	int i;
+
 	walk->pos = 0;
 	walk->ncomp = 0;
 	for (i = 0; i < CTRACE_PATH_DEPTH; i++) {
@@ -541,36 +545,66 @@ static __noinline __u32 put_file(struct ctrace_buf *b, __u32 off, __u8 arg,
 		if (i >= walk->len)
 			break;
 		if (at > CTRACE_STR_MAX) {
-			flags |= CTRACE_FIELD_TRUNCATED;
+			*flags |= CTRACE_FIELD_TRUNCATED;
 			break;
 		}
 		n = bpf_probe_read_kernel_str(&b->data[(start + at) & (CTRACE_DATA_MAX - 1)],
 					      CTRACE_NAME_MAX, (const void *)walk->names[i]);
 		if (n <= 0) {
-			flags |= CTRACE_FIELD_FAULT;
+			*flags |= CTRACE_FIELD_FAULT;
 			break;
 		}
 		walk->pos = at + n;
 		walk->ncomp++;
 	}
-	pos = walk->pos & (2 * CTRACE_DATA_MAX - 1);
-	ncomp = walk->ncomp;
-	cf->ncomp = ncomp;
+	return walk->pos;
+}
+
+/*
+ * What a struct file refers to, as d_path() would put it: the dentry names
+ * from the file up to the root of its mount namespace, crossing mount
+ * points, leaf first. Pseudo files (anon inodes, pipes, sockets) and nsfs
+ * files carry the one name user space needs to print them as strace -y does.
+ * The walk takes no locks: a rename racing with it may show a mixed path.
+ */
+static __noinline __u32 put_file(struct ctrace_buf *b, __u32 off, __u8 arg,
+				 struct file *file, __u8 flags)
+{
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	const unsigned char *name = NULL;
+	struct ctrace_file *cf;
+	struct walk *walk;
+	__u32 start, pos = 0, zero = 0;
+
+	if (!file || !reserve(&off, sizeof(*cf) + CTRACE_STR_MAX + CTRACE_NAME_MAX))
+		return off;
+	cf = (struct ctrace_file *)field_data(b, off);
+	cf->ino = BPF_CORE_READ(inode, i_ino);
+	cf->magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	cf->flags = 0;
+	cf->ncomp = 0;
+	start = off + sizeof(struct ctrace_field) + sizeof(*cf);
+	if (pseudo_name(inode, cf->magic, d, &name)) {
+		cf->flags = CTRACE_FILE_PSEUDO;
+		if (name) {
+			long n = bpf_probe_read_kernel_str(&b->data[start & (CTRACE_DATA_MAX - 1)],
+							   CTRACE_NAME_MAX, name);
+			if (n > 0) {
+				pos = n;
+				cf->ncomp = 1;
+			}
+		}
+	} else {
+		walk = bpf_map_lookup_elem(&walks, &zero);
+		if (!walk)
+			return off;
+		walk_path(walk, d, BPF_CORE_READ(file, f_path.mnt), &flags);
+		pos = copy_names(b, start, walk, &flags);
+		cf->ncomp = walk->ncomp;
+	}
 	return close_field(b, off, arg, CTRACE_FIELD_FILE, flags,
 			   (sizeof(*cf) + pos) & (2 * CTRACE_DATA_MAX - 1));
-
-one_name:
-	pos = 0;
-	if (name) {
-		long n = bpf_probe_read_kernel_str(&b->data[start & (CTRACE_DATA_MAX - 1)],
-						   CTRACE_NAME_MAX, name);
-		if (n > 0) {
-			pos = n;
-			ncomp = 1;
-		}
-	}
-	cf->ncomp = ncomp;
-	return close_field(b, off, arg, CTRACE_FIELD_FILE, flags, (sizeof(*cf) + pos) & 511);
 }
 
 static __always_inline struct file *fd_file(int fd)
@@ -617,12 +651,14 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 /* Filters that drop a call before anything is read. */
 static __always_inline bool wanted(long ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (is_self())
+		return false;
+	if (filter_tgid) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (tgid == self_tgid)
-		return false;
-	if (filter_tgid && !bpf_map_lookup_elem(&tgids, &tgid))
-		return false;
+		if (!bpf_map_lookup_elem(&tgids, &tgid))
+			return false;
+	}
 	/* --errno selects failures; successes shown by --all pass. */
 	if (filter_errno && ret < 0 && !errno_passes(ret))
 		return false;
@@ -710,6 +746,18 @@ static __always_inline bool under_seccomp(void)
 	return BPF_CORE_READ(t, seccomp.mode) == SECCOMP_MODE_FILTER_;
 }
 
+/* The op of a syscall number: 0 for syscalls that are not traced. */
+static __always_inline __u16 op_of(__u64 nr)
+{
+	__u32 key = nr;
+	__u16 *op;
+
+	if (nr >= SYSCALL_NR_MAX)
+		return 0;
+	op = bpf_map_lookup_elem(&syscall_ops, &key);
+	return op ? *op : 0;
+}
+
 /* The traced syscall the current task is in, or 0. Reason programs run
  * inside the call, so the syscall number is still in the saved registers.
  * Kernel threads and x86's 32-bit calls (other numbers) are never in a
@@ -719,8 +767,6 @@ static __always_inline __u16 current_op(void)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
 	struct pt_regs *regs;
-	__u32 nr;
-	__u16 *op;
 
 	if (BPF_CORE_READ(t, flags) & PF_KTHREAD_)
 		return 0;
@@ -731,17 +777,13 @@ static __always_inline __u16 current_op(void)
 	regs = user_regs();
 	if (!regs)
 		return 0;
-	nr = regs_syscall_nr(regs);
-	if (nr >= SYSCALL_NR_MAX)
-		return 0;
-	op = bpf_map_lookup_elem(&syscall_ops, &nr);
-	return op ? *op : 0;
+	return op_of(regs_syscall_nr(regs));
 }
 
 /* The state of the current thread's call op, made if there is none. */
 static __always_inline struct inflight *reason_state(__u16 op)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = cur_tid();
 	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
 	struct inflight fresh = {};
 
@@ -759,10 +801,23 @@ static __always_inline struct inflight *reason_state(__u16 op)
 	return bpf_map_lookup_elem(&inflights, &tid);
 }
 
+/* For the reason programs: the state of the traced call the current task
+ * is in (*op), made if there is none; NULL outside traced calls and in
+ * ctrace's own process. */
+static __always_inline struct inflight *call_state(__u16 *op)
+{
+	if (is_self())
+		return NULL;
+	*op = current_op();
+	if (!*op)
+		return NULL;
+	return reason_state(*op);
+}
+
 /* Drops the current thread's state. */
 static __always_inline void forget_state(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = cur_tid();
 	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
 
 	if (!st)
@@ -784,7 +839,7 @@ static __always_inline bool may_have_state(bool seccomp)
  * whether a seccomp filter rejected the call. */
 static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, bool seccomp)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = cur_tid();
 	struct inflight *st = bpf_map_lookup_elem(&inflights, &tid);
 	__u32 key = op, *opf;
 	int i;
@@ -799,22 +854,16 @@ static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, b
 	if (st) {
 		b->ev.nlogs = st->nlogs;
 		for (i = 0; i < CTRACE_CAPS_MAX; i++) {
-			if (i >= st->ncaps || !fits(off, sizeof(struct ctrace_cap)))
+			if (i >= st->ncaps || !reserve(&off, sizeof(struct ctrace_cap)))
 				break;
-			barrier_var(off);
-			off &= CTRACE_DATA_MAX - 1;
-			__builtin_memcpy(&b->data[off + sizeof(struct ctrace_field)], &st->caps[i],
-					 sizeof(struct ctrace_cap));
+			__builtin_memcpy(field_data(b, off), &st->caps[i], sizeof(struct ctrace_cap));
 			off = close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CAP, 0,
 					  sizeof(struct ctrace_cap));
 		}
 		for (i = 0; i < CTRACE_LSMS_MAX; i++) {
-			if (i >= st->nlsms || !fits(off, sizeof(struct ctrace_lsm)))
+			if (i >= st->nlsms || !reserve(&off, sizeof(struct ctrace_lsm)))
 				break;
-			barrier_var(off);
-			off &= CTRACE_DATA_MAX - 1;
-			__builtin_memcpy(&b->data[off + sizeof(struct ctrace_field)], &st->lsms[i],
-					 sizeof(struct ctrace_lsm));
+			__builtin_memcpy(field_data(b, off), &st->lsms[i], sizeof(struct ctrace_lsm));
 			off = close_field(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_LSM, 0,
 					  sizeof(struct ctrace_lsm));
 		}
@@ -845,11 +894,8 @@ static __noinline __u32 put_cgroup(struct ctrace_buf *b, __u32 off)
 	__u8 flags = 0;
 	int i;
 
-	if (!fits(off, CTRACE_CGROUP_DEPTH * CTRACE_NAME_MAX))
+	if (!reserve(&off, CTRACE_CGROUP_DEPTH * CTRACE_NAME_MAX))
 		return off;
-	/* The check above bounds off for us, not for the verifier: keep the mask. */
-	barrier_var(off);
-	off &= CTRACE_DATA_MAX - 1;
 	start = off + sizeof(struct ctrace_field);
 	for (i = 0; i < CTRACE_CGROUP_DEPTH; i++) {
 		struct kernfs_node *parent = kn_parent(kn);
@@ -884,39 +930,57 @@ static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 	return off;
 }
 
-/* The exit of one traced syscall; kinds says what to read (ARGS()).
- * runtime_only calls are traced for container runtime processes only. */
-static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime_only)
+/* Every exit program is exit_begin(), the reads of its arguments, and
+ * exit_finish(). seccomp is under_seccomp(), asked once per exit.
+ *
+ * exit_begin() returns the record to fill with the arguments, its header
+ * and registers set; or NULL, having dropped the thread's in-flight state,
+ * when there is none to make: the call succeeded (without --all: the
+ * success path ends here), a filter drops it, runtime_only is set and the
+ * caller is not a container runtime process, or there is no slot. */
+static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool seccomp,
+						     bool runtime_only)
 {
-	bool seccomp = under_seccomp();
-	struct ctrace_buf *b;
-	__u32 off = 0;
+	struct ctrace_buf *b = NULL;
 
-	if (ret >= 0 && !trace_success) {
-		/* The success path ends here. */
-		if (may_have_state(seccomp))
-			forget_state();
-		return 0;
-	}
-	if (!wanted(ret) || (runtime_only && !runtime_comm()))
+	if ((ret >= 0 && !trace_success) || !wanted(ret) || (runtime_only && !runtime_comm()))
 		goto drop;
 	b = begin(ret, op);
-	if (!b)
-		goto drop;
-#pragma unroll
-	for (int i = 0; i < CTRACE_NARGS; i++)
-		off = put_arg(b, off, i, ARG_KIND(kinds, i));
-	/* Reasons only explain failures. */
+	if (b)
+		return b;
+drop:
+	if (may_have_state(seccomp))
+		forget_state();
+	return NULL;
+}
+
+/* Moves the reasons into the record (they only explain failures) and drops
+ * the in-flight state, adds who the task is, and sends the record. */
+static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long ret, __u16 op,
+					bool seccomp)
+{
 	if (ret < 0 && may_have_state(seccomp))
 		off = put_reasons(b, off, op, seccomp);
 	else if (may_have_state(seccomp))
 		forget_state();
 	off = put_context(b, off);
 	submit(b, off, op);
-	return 0;
-drop:
-	if (may_have_state(seccomp))
-		forget_state();
+}
+
+/* The exit of one traced syscall; kinds says what to read (ARGS()).
+ * runtime_only calls are traced for container runtime processes only. */
+static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime_only)
+{
+	bool seccomp = under_seccomp();
+	struct ctrace_buf *b = exit_begin(ret, op, seccomp, runtime_only);
+	__u32 off = 0;
+
+	if (!b)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < CTRACE_NARGS; i++)
+		off = put_arg(b, off, i, ARG_KIND(kinds, i));
+	exit_finish(b, off, ret, op, seccomp);
 	return 0;
 }
 
@@ -925,7 +989,7 @@ drop:
  * the call through. */
 static __always_inline int on_enter(__u16 op)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 tid = cur_tid();
 	struct inflight *st, fresh = {};
 
 	if (!under_seccomp())
@@ -969,31 +1033,17 @@ static __always_inline int on_enter(__u16 op)
 		return body;                                                  \
 	}
 #define TRACE(sys, op, kinds, runtime_only) EXIT_PROGS(sys, on_exit(ret, op, kinds, runtime_only))
-#define EXIT(sys, op, kinds) TRACE(sys, op, kinds, false)
-#define RUNTIME(sys, op, kinds) TRACE(sys, op, kinds, true)
 
-/* ---- mount family ---------------------------------------------------- */
+/* ---- exit programs made from the table of syscalls -------------------- */
 
-/* sys_exit_mount: mount(source, target, fstype, flags, data) */
-EXIT(mount, CTRACE_OP_MOUNT, ARGS(A_STR, A_STR, A_STR, A_VAL, A_STR, A_VAL))
-/* sys_exit_umount: umount2(target, flags) */
-EXIT(umount2, CTRACE_OP_UMOUNT2, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fsopen: fsopen(fsname, flags) */
-EXIT(fsopen, CTRACE_OP_FSOPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fsmount: fsmount(fs_fd, flags, attr_flags) */
-EXIT(fsmount, CTRACE_OP_FSMOUNT, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_fspick: fspick(dirfd, path, flags) */
-EXIT(fspick, CTRACE_OP_FSPICK, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_move_mount: move_mount(from_dirfd, from_path, to_dirfd, to_path, flags) */
-EXIT(move_mount, CTRACE_OP_MOVE_MOUNT, ARGS(A_FD, A_STR, A_FD, A_STR, A_VAL, A_VAL))
-/* sys_exit_open_tree: open_tree(dirfd, path, flags) */
-EXIT(open_tree, CTRACE_OP_OPEN_TREE, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mount_setattr: mount_setattr(dirfd, path, flags, attr, size) */
-EXIT(mount_setattr, CTRACE_OP_MOUNT_SETATTR, ARGS(A_FD, A_STR, A_VAL, A_STRUCT, A_VAL, A_VAL))
-/* sys_exit_pivot_root: pivot_root(new_root, put_old) */
-EXIT(pivot_root, CTRACE_OP_PIVOT_ROOT, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_chroot: chroot(path) */
-EXIT(chroot, CTRACE_OP_CHROOT, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* Every traced syscall but those below, as tracer/ops.go describes it
+ * (ctrace_ops.h): each argument read as its kind says. Container runtime
+ * set-up calls (stat, mkdir, ...) are traced for runc and containerd
+ * processes only: a container that cannot start often fails in runc's stat
+ * or mkdir of a path from its spec. */
+CTRACE_EXITS(TRACE)
+
+/* ---- mount family: fsconfig ------------------------------------------ */
 
 /* fsconfig's value and aux change meaning with cmd (include/uapi/linux/mount.h). */
 enum {
@@ -1005,23 +1055,15 @@ enum {
 	FSCONFIG_SET_FD_ = 5,
 };
 
-/* sys_exit_fsconfig: fsconfig(fd, cmd, key, value, aux) */
+/* fsconfig(fd, cmd, key, value, aux) */
 static __always_inline int on_fsconfig_exit(long ret)
 {
 	bool seccomp = under_seccomp();
-	struct ctrace_buf *b;
+	struct ctrace_buf *b = exit_begin(ret, CTRACE_OP_FSCONFIG, seccomp, false);
 	__u32 off = 0, cmd;
 
-	if (ret >= 0 && !trace_success) {
-		if (may_have_state(seccomp))
-			forget_state();
-		return 0;
-	}
-	if (!wanted(ret))
-		goto drop;
-	b = begin(ret, CTRACE_OP_FSCONFIG);
 	if (!b)
-		goto drop;
+		return 0;
 	cmd = b->ev.args[1];
 	off = put_fd(b, off, 0, b->ev.args[0]);
 	if (cmd <= FSCONFIG_SET_FD_)
@@ -1042,42 +1084,13 @@ static __always_inline int on_fsconfig_exit(long ret)
 		off = put_fd(b, off, 4, b->ev.args[4]);
 		break;
 	}
-	if (ret < 0 && may_have_state(seccomp))
-		off = put_reasons(b, off, CTRACE_OP_FSCONFIG, seccomp);
-	else if (may_have_state(seccomp))
-		forget_state();
-	off = put_context(b, off);
-	submit(b, off, CTRACE_OP_FSCONFIG);
-	return 0;
-drop:
-	if (may_have_state(seccomp))
-		forget_state();
+	exit_finish(b, off, ret, CTRACE_OP_FSCONFIG, seccomp);
 	return 0;
 }
 
 EXIT_PROGS(fsconfig, on_fsconfig_exit(ret))
 
-/* ---- open family ----------------------------------------------------- */
-
-/* sys_exit_open: open(path, flags, mode) */
-EXIT(open, CTRACE_OP_OPEN, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_openat: openat(dirfd, path, flags, mode) */
-EXIT(openat, CTRACE_OP_OPENAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_openat2: openat2(dirfd, path, how, size) */
-EXIT(openat2, CTRACE_OP_OPENAT2, ARGS(A_FD, A_STR, A_STRUCT, A_VAL, A_VAL, A_VAL))
-
-/* ---- namespace family ------------------------------------------------ */
-
-/* sys_exit_setns: setns(fd, nstype) */
-EXIT(setns, CTRACE_OP_SETNS, ARGS(A_FD, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_unshare: unshare(flags) */
-EXIT(unshare, CTRACE_OP_UNSHARE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_clone: clone(flags, stack, parent_tid, child_tid, tls) (x86_64 order) */
-EXIT(clone, CTRACE_OP_CLONE, ARGS(A_VAL, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_clone3: clone3(args, size) */
-EXIT(clone3, CTRACE_OP_CLONE3, ARGS(A_STRUCT, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-
-/* ---- exec family ----------------------------------------------------- */
+/* ---- exec family: execve, execveat ---------------------------------- */
 
 /* After a successful execve the registers and memory are the new image's:
  * the path comes from mm->exe_file and argv from the new stack. */
@@ -1085,58 +1098,27 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 {
 	struct task_struct *t;
 	struct ctrace_buf *b;
+	bool seccomp;
 	__u32 off = 0;
 
 	if (ret < 0)
 		return on_exit(ret, op, kinds, false);
-	if (may_have_state(under_seccomp()))
-		forget_state();
-	if (!trace_success || !wanted(ret))
-		return 0;
-	b = begin(ret, op);
+	seccomp = under_seccomp();
+	b = exit_begin(ret, op, seccomp, false);
 	if (!b)
 		return 0;
 	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 	t = (void *)bpf_get_current_task();
 	off = put_file(b, off, path_arg, BPF_CORE_READ(t, mm, exe_file), CTRACE_FIELD_AFTER);
 	off = put_mm_args(b, off, argv_arg, CTRACE_FIELD_ARGV, CTRACE_FIELD_AFTER);
-	off = put_context(b, off);
-	submit(b, off, op);
+	exit_finish(b, off, ret, op, seccomp);
 	return 0;
 }
 
-/* sys_exit_execve: execve(path, argv, envp) */
-EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE,
-				ARGS(A_STR, A_ARGV, A_VAL, A_VAL, A_VAL, A_VAL), 0, 1))
-/* sys_exit_execveat: execveat(dirfd, path, argv, envp, flags) */
-EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT,
-				  ARGS(A_FD, A_STR, A_ARGV, A_VAL, A_VAL, A_VAL), 1, 2))
-
-/* ---- container runtime set-up calls ---------------------------------- */
-
-/* Traced for runc and containerd processes only: a container that cannot
- * start often fails in runc's stat or mkdir of a path from its spec. */
-
-/* sys_exit_newfstatat: newfstatat(dirfd, path, statbuf, flags) */
-RUNTIME(newfstatat, CTRACE_OP_NEWFSTATAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_statx: statx(dirfd, path, flags, mask, statxbuf) */
-RUNTIME(statx, CTRACE_OP_STATX, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_access: access(path, mode) */
-RUNTIME(access, CTRACE_OP_ACCESS, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_faccessat: faccessat(dirfd, path, mode) */
-RUNTIME(faccessat, CTRACE_OP_FACCESSAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_faccessat2: faccessat2(dirfd, path, mode, flags) */
-RUNTIME(faccessat2, CTRACE_OP_FACCESSAT2, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mkdir: mkdir(path, mode) */
-RUNTIME(mkdir, CTRACE_OP_MKDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_mkdirat: mkdirat(dirfd, path, mode) */
-RUNTIME(mkdirat, CTRACE_OP_MKDIRAT, ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_symlink: symlink(target, linkpath) */
-RUNTIME(symlink, CTRACE_OP_SYMLINK, ARGS(A_STR, A_STR, A_VAL, A_VAL, A_VAL, A_VAL))
-/* sys_exit_symlinkat: symlinkat(target, newdirfd, linkpath) */
-RUNTIME(symlinkat, CTRACE_OP_SYMLINKAT, ARGS(A_STR, A_FD, A_STR, A_VAL, A_VAL, A_VAL))
-/* sys_exit_chdir: chdir(path) */
-RUNTIME(chdir, CTRACE_OP_CHDIR, ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL))
+/* execve(path, argv, envp) */
+EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE, CTRACE_ARGS_EXECVE, 0, 1))
+/* execveat(dirfd, path, argv, envp, flags) */
+EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT, CTRACE_ARGS_EXECVEAT, 1, 2))
 
 /* ---- reasons: capability denials and kernel log lines ---------------- */
 
@@ -1151,12 +1133,7 @@ static __always_inline int on_cap_denied(const struct cred *cred, struct user_na
 	__u16 op;
 	int i;
 
-	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
-		return 0;
-	op = current_op();
-	if (!op)
-		return 0;
-	st = reason_state(op);
+	st = call_state(&op);
 	if (!st)
 		return 0;
 	inum = BPF_CORE_READ(ns, ns.inum);
@@ -1221,15 +1198,9 @@ int BPF_PROG(kernel_log, const char *text, size_t len)
 	struct ctrace_log *lb;
 	struct inflight *st;
 	__u32 zero = 0, n;
-	__u64 id = bpf_get_current_pid_tgid();
 	__u16 op;
 
-	if ((id >> 32) == self_tgid)
-		return 0;
-	op = current_op();
-	if (!op)
-		return 0;
-	st = reason_state(op);
+	st = call_state(&op);
 	lb = bpf_map_lookup_elem(&logbuf, &zero);
 	if (!st || !lb)
 		return 0;
@@ -1243,7 +1214,7 @@ int BPF_PROG(kernel_log, const char *text, size_t len)
 		return 0;
 	lb->type = CTRACE_REC_LOG;
 	lb->len = n;
-	lb->tid = (__u32)id;
+	lb->tid = cur_tid();
 	lb->ts_ns = bpf_ktime_get_boot_ns();
 	if (bpf_ringbuf_output(&events, lb, offsetof(struct ctrace_log, msg) + n, 0) < 0) {
 		count_lost(op);
@@ -1261,12 +1232,9 @@ static __always_inline int on_lsm_denied(__u32 hook, int ret)
 	struct inflight *st;
 	__u16 op, n;
 
-	if (ret == 0 || (bpf_get_current_pid_tgid() >> 32) == self_tgid)
+	if (ret == 0)
 		return 0;
-	op = current_op();
-	if (!op)
-		return 0;
-	st = reason_state(op);
+	st = call_state(&op);
 	if (!st)
 		return 0;
 	n = st->nlsms;
@@ -1330,17 +1298,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } exits SEC(".maps");
-
-static __always_inline __u16 op_of(__u64 nr)
-{
-	__u32 key = nr;
-	__u16 *op;
-
-	if (nr >= SYSCALL_NR_MAX)
-		return 0;
-	op = bpf_map_lookup_elem(&syscall_ops, &key);
-	return op ? *op : 0;
-}
 
 /* raw_tracepoint/sys_exit: every syscall's exit. Hands the traced ones to
  * their exit program; for a success, unless --all is set, that is only

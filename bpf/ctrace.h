@@ -40,45 +40,10 @@
 /* Levels of the task's cgroup path carried, from the leaf up. */
 #define CTRACE_CGROUP_DEPTH 8
 
-/* Which syscall a record is about. 0 is never sent. The values are ctrace's
- * own, not arch syscall numbers, so the tables keyed by them are the same on
- * every architecture. */
-enum ctrace_op {
-	CTRACE_OP_UNSET = 0,
-	CTRACE_OP_MOUNT,
-	CTRACE_OP_UMOUNT2,
-	CTRACE_OP_FSOPEN,
-	CTRACE_OP_FSCONFIG,
-	CTRACE_OP_FSMOUNT,
-	CTRACE_OP_FSPICK,
-	CTRACE_OP_MOVE_MOUNT,
-	CTRACE_OP_OPEN_TREE,
-	CTRACE_OP_MOUNT_SETATTR,
-	CTRACE_OP_PIVOT_ROOT,
-	CTRACE_OP_CHROOT,
-	CTRACE_OP_OPEN,
-	CTRACE_OP_OPENAT,
-	CTRACE_OP_OPENAT2,
-	CTRACE_OP_SETNS,
-	CTRACE_OP_UNSHARE,
-	CTRACE_OP_CLONE,
-	CTRACE_OP_CLONE3,
-	CTRACE_OP_EXECVE,
-	CTRACE_OP_EXECVEAT,
-	/* Container runtime set-up calls, traced only for runc and containerd
-	 * processes (see runtime_comm in ctrace.bpf.c). */
-	CTRACE_OP_NEWFSTATAT,
-	CTRACE_OP_STATX,
-	CTRACE_OP_ACCESS,
-	CTRACE_OP_FACCESSAT,
-	CTRACE_OP_FACCESSAT2,
-	CTRACE_OP_MKDIR,
-	CTRACE_OP_MKDIRAT,
-	CTRACE_OP_SYMLINK,
-	CTRACE_OP_SYMLINKAT,
-	CTRACE_OP_CHDIR,
-	CTRACE_OP_MAX,
-};
+/* enum ctrace_op, which syscall a record is about (ctrace_event.op), is
+ * generated from the table of traced syscalls in tracer/ops.go into
+ * ctrace_ops.h, included here. */
+#include "ctrace_ops.h"
 
 /* What a field's data holds. */
 enum ctrace_field_kind {

@@ -2,7 +2,8 @@
 # Installs, on Debian or Ubuntu, what a make target needs and is missing.
 #   deps.sh test          the test suite: bpftool, containerd, runc,
 #                         busybox-static, promtool
-#   deps.sh generate      make generate: clang-19, libbpf headers, bpftool
+#   deps.sh generate      make generate: clang-19, llvm-strip-19, libbpf
+#                         headers, bpftool
 #   deps.sh bench         make bench: a static C toolchain for the loops and
 #                         the peers (strace, perf, bpftrace, opensnoop)
 #   deps.sh bench-smoke   make bench-smoke: only the static C toolchain
@@ -29,6 +30,8 @@ mode="${1:-test}"
 case "$mode" in
 generate)
 	have clang-19 || need clang-19
+	# bpf2go strips the objects with the llvm-strip of clang's version.
+	have llvm-strip-19 || need llvm-19
 	[ -f /usr/include/bpf/bpf_helpers.h ] || need libbpf-dev
 	have bpftool || need bpftool
 	;;

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"golang.org/x/sys/unix"
 )
@@ -405,7 +406,7 @@ func FuzzDecode(f *testing.F) {
 
 func TestOpsTable(t *testing.T) {
 	names := map[string]bool{}
-	for o := Op(1); o < bpfCtraceOpCTRACE_OP_MAX; o++ {
+	for o := Op(1); int(o) < len(ops); o++ {
 		s := &ops[o]
 		if s.name == "" || s.family == "" || len(s.args) == 0 || len(s.args) > 6 {
 			t.Errorf("op %d: incomplete entry %+v", o, s)
@@ -429,26 +430,76 @@ func TestOpsTable(t *testing.T) {
 	}
 }
 
+// TestOpsGenerated: the objects were built from the table as it is (make
+// generate ran after the last change to it): the same ops by the same
+// numbers, and the two exit programs of each.
+func TestOpsGenerated(t *testing.T) {
+	if int(bpfCtraceOpCTRACE_OP_MAX) != len(ops) {
+		t.Fatalf("the objects have %d ops, the table %d: run make generate", bpfCtraceOpCTRACE_OP_MAX-1, len(ops)-1)
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum *btf.Enum
+	if err := spec.Types.TypeByName("ctrace_op", &enum); err != nil {
+		t.Fatal(err)
+	}
+	byValue := map[uint64]string{}
+	for _, v := range enum.Values {
+		byValue[v.Value] = v.Name
+	}
+	for _, s := range Table() {
+		if want := "CTRACE_OP_" + strings.ToUpper(s.Name); byValue[uint64(s.Op)] != want {
+			t.Errorf("op %d is %s in the objects, %s in the table: run make generate", s.Op, byValue[uint64(s.Op)], want)
+		}
+		for _, prog := range []string{"exit_" + s.Name, "tp_exit_" + s.Name} {
+			if spec.Programs[prog] == nil {
+				t.Errorf("%s: no program %s in bpf/ctrace.bpf.c", s.Name, prog)
+			}
+		}
+	}
+}
+
 func TestParseSyscalls(t *testing.T) {
 	tests := []struct {
-		in   []string
-		want int
-		err  bool
+		in          []string
+		has, hasNot []string
+		err         bool
 	}{
-		{nil, int(bpfCtraceOpCTRACE_OP_MAX) - 1, false},
-		{[]string{"mount", "openat"}, 2, false},
-		{[]string{"mount", "mount"}, 1, false},
-		{[]string{"%mount"}, 11, false},
-		{[]string{"%open", "%exec"}, 5, false},
-		{[]string{"%namespace", "setns"}, 4, false},
-		{[]string{"mout"}, 0, true},
-		{[]string{"%files"}, 0, true},
-		{[]string{""}, 0, true},
+		{in: nil, has: Syscalls()},
+		{in: []string{"mount", "openat"}, has: []string{"mount", "openat"}, hasNot: []string{"umount2"}},
+		{in: []string{"mount", "mount"}, has: []string{"mount"}},
+		{in: []string{"%mount"}, has: []string{"mount", "fsconfig", "chroot"}, hasNot: []string{"openat", "setns"}},
+		{in: []string{"%open", "%exec"}, has: []string{"open", "openat2", "execve"}, hasNot: []string{"mount", "newfstatat"}},
+		{in: []string{"%namespace", "setns"}, has: []string{"setns", "unshare", "clone3"}, hasNot: []string{"execve"}},
+		{in: []string{"%runtime"}, has: []string{"newfstatat", "mkdirat", "chdir"}, hasNot: []string{"openat"}},
+		{in: []string{"mout"}, err: true},
+		{in: []string{"%files"}, err: true},
+		{in: []string{""}, err: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSyscalls(tt.in)
-		if (err != nil) != tt.err || len(got) != tt.want {
-			t.Errorf("ParseSyscalls(%q) = %v, %v; want %d ops, error %v", tt.in, got, err, tt.want, tt.err)
+		if (err != nil) != tt.err {
+			t.Errorf("ParseSyscalls(%q) = %v, %v; want error %v", tt.in, got, err, tt.err)
+			continue
+		}
+		names := map[string]int{}
+		for _, o := range got {
+			names[o.String()]++
+		}
+		for _, n := range tt.has {
+			if names[n] != 1 {
+				t.Errorf("ParseSyscalls(%q) = %v: %s %d times, want once", tt.in, got, n, names[n])
+			}
+		}
+		for _, n := range tt.hasNot {
+			if names[n] != 0 {
+				t.Errorf("ParseSyscalls(%q) = %v: has %s", tt.in, got, n)
+			}
+		}
+		if !tt.err && len(names) != len(got) {
+			t.Errorf("ParseSyscalls(%q) = %v: duplicates", tt.in, got)
 		}
 	}
 }

@@ -61,7 +61,12 @@ type opSpec struct {
 	// tracepoints, which follow the kernel's SYSCALL_DEFINE name; set
 	// only where that differs from name.
 	event string
-	args  []argSpec
+	// custom: the exit program is written out in bpf/ctrace.bpf.c,
+	// because what it reads depends on more than each argument's kind
+	// (fsconfig's cmd, a successful exec's new image). The others' come
+	// from the table: on_exit reads each argument as its kind says.
+	custom bool
+	args   []argSpec
 }
 
 // Argument names are the man pages'.
@@ -70,85 +75,91 @@ var (
 	path  = argSpec{name: "path", kind: KindString}
 )
 
-// ops describes every traced syscall, indexed by Op. The exit programs
-// decide what is read; this table names and prints it.
-var ops = [...]opSpec{
-	bpfCtraceOpCTRACE_OP_MOUNT: {name: "mount", family: FamilyMount, args: []argSpec{
+// ops describes every traced syscall, indexed by Op: it is the one list of
+// them. `make generate` (tracer/internal/opsgen) derives from it the op
+// numbers and what the kernel reads of each argument (bpf/ctrace_ops.h),
+// the syscall numbers of each architecture (syscalls_*.go) and the README's
+// list; docs/design.md says how to add a syscall. An op's number is its
+// place here and is ctrace's own, never sent to or from other programs:
+// a new syscall goes anywhere in its family.
+var ops = []opSpec{
+	{}, // 0 (CTRACE_OP_UNSET) is never sent
+	{name: "mount", family: FamilyMount, args: []argSpec{
 		{name: "source", kind: KindString}, {name: "target", kind: KindString},
 		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
 		{name: "data", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_UMOUNT2: {name: "umount2", event: "umount", family: FamilyMount, args: []argSpec{
+	{name: "umount2", event: "umount", family: FamilyMount, args: []argSpec{
 		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
-	bpfCtraceOpCTRACE_OP_FSOPEN: {name: "fsopen", family: FamilyMount, args: []argSpec{
+	{name: "fsopen", family: FamilyMount, args: []argSpec{
 		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
-	bpfCtraceOpCTRACE_OP_FSCONFIG: {name: "fsconfig", family: FamilyMount, args: []argSpec{
+	{name: "fsconfig", custom: true, family: FamilyMount, args: []argSpec{
 		{name: "fd", kind: KindFD}, {name: "cmd", kind: KindFlags, format: fsconfigCmd},
 		{name: "key", kind: KindString}, {name: "value", kind: KindPtr},
 		{name: "aux", kind: KindInt}}},
-	bpfCtraceOpCTRACE_OP_FSMOUNT: {name: "fsmount", family: FamilyMount, args: []argSpec{
+	{name: "fsmount", family: FamilyMount, args: []argSpec{
 		{name: "fs_fd", kind: KindFD}, {name: "flags", kind: KindFlags, format: fsmountFlags},
 		{name: "attr_flags", kind: KindFlags, format: mountAttrFlags}}},
-	bpfCtraceOpCTRACE_OP_FSPICK: {name: "fspick", family: FamilyMount, args: []argSpec{
+	{name: "fspick", family: FamilyMount, args: []argSpec{
 		dirfd, path, {name: "flags", kind: KindFlags, format: fspickFlags}}},
-	bpfCtraceOpCTRACE_OP_MOVE_MOUNT: {name: "move_mount", family: FamilyMount, args: []argSpec{
+	{name: "move_mount", family: FamilyMount, args: []argSpec{
 		{name: "from_dirfd", kind: KindFD}, {name: "from_path", kind: KindString},
 		{name: "to_dirfd", kind: KindFD}, {name: "to_path", kind: KindString},
 		{name: "flags", kind: KindFlags, format: moveMountFlags}}},
-	bpfCtraceOpCTRACE_OP_OPEN_TREE: {name: "open_tree", family: FamilyMount, args: []argSpec{
+	{name: "open_tree", family: FamilyMount, args: []argSpec{
 		dirfd, path, {name: "flags", kind: KindFlags, format: openTreeFlags}}},
-	bpfCtraceOpCTRACE_OP_MOUNT_SETATTR: {name: "mount_setattr", family: FamilyMount, args: []argSpec{
+	{name: "mount_setattr", family: FamilyMount, args: []argSpec{
 		dirfd, path, {name: "flags", kind: KindFlags, format: atFlags},
 		{name: "attr", kind: KindStruct, decode: decodeMountAttr}, {name: "size", kind: KindSize}}},
-	bpfCtraceOpCTRACE_OP_PIVOT_ROOT: {name: "pivot_root", family: FamilyMount, args: []argSpec{
+	{name: "pivot_root", family: FamilyMount, args: []argSpec{
 		{name: "new_root", kind: KindString}, {name: "put_old", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_CHROOT: {name: "chroot", family: FamilyMount, args: []argSpec{path}},
+	{name: "chroot", family: FamilyMount, args: []argSpec{path}},
 
-	bpfCtraceOpCTRACE_OP_OPEN: {name: "open", family: FamilyOpen, args: []argSpec{
+	{name: "open", family: FamilyOpen, args: []argSpec{
 		path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
-	bpfCtraceOpCTRACE_OP_OPENAT: {name: "openat", family: FamilyOpen, args: []argSpec{
+	{name: "openat", family: FamilyOpen, args: []argSpec{
 		dirfd, path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
-	bpfCtraceOpCTRACE_OP_OPENAT2: {name: "openat2", family: FamilyOpen, args: []argSpec{
+	{name: "openat2", family: FamilyOpen, args: []argSpec{
 		dirfd, path, {name: "how", kind: KindStruct, decode: decodeOpenHow}, {name: "size", kind: KindSize}}},
 
-	bpfCtraceOpCTRACE_OP_SETNS: {name: "setns", family: FamilyNamespace, args: []argSpec{
+	{name: "setns", family: FamilyNamespace, args: []argSpec{
 		{name: "fd", kind: KindFD}, {name: "nstype", kind: KindFlags, format: nsType}}},
-	bpfCtraceOpCTRACE_OP_UNSHARE: {name: "unshare", family: FamilyNamespace, args: []argSpec{
+	{name: "unshare", family: FamilyNamespace, args: []argSpec{
 		{name: "flags", kind: KindFlags, format: unshareFlags}}},
-	bpfCtraceOpCTRACE_OP_CLONE: {name: "clone", family: FamilyNamespace, args: []argSpec{
+	{name: "clone", family: FamilyNamespace, args: []argSpec{
 		{name: "flags", kind: KindFlags, format: cloneFlags}, {name: "stack", kind: KindPtr},
 		{name: "parent_tid", kind: KindPtr}, {name: "child_tid", kind: KindPtr},
 		{name: "tls", kind: KindPtr}}},
-	bpfCtraceOpCTRACE_OP_CLONE3: {name: "clone3", family: FamilyNamespace, args: []argSpec{
+	{name: "clone3", family: FamilyNamespace, args: []argSpec{
 		{name: "args", kind: KindStruct, decode: decodeCloneArgs}, {name: "size", kind: KindSize}}},
 
-	bpfCtraceOpCTRACE_OP_EXECVE: {name: "execve", family: FamilyExec, args: []argSpec{
+	{name: "execve", custom: true, family: FamilyExec, args: []argSpec{
 		path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr}}},
-	bpfCtraceOpCTRACE_OP_EXECVEAT: {name: "execveat", family: FamilyExec, args: []argSpec{
+	{name: "execveat", custom: true, family: FamilyExec, args: []argSpec{
 		dirfd, path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr},
 		{name: "flags", kind: KindFlags, format: atFlags}}},
 
-	bpfCtraceOpCTRACE_OP_NEWFSTATAT: {name: "newfstatat", family: FamilyRuntime, args: []argSpec{
+	{name: "newfstatat", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "statbuf", kind: KindPtr}, {name: "flags", kind: KindFlags, format: atFlags}}},
-	bpfCtraceOpCTRACE_OP_STATX: {name: "statx", family: FamilyRuntime, args: []argSpec{
+	{name: "statx", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "flags", kind: KindFlags, format: statxFlags},
 		{name: "mask", kind: KindFlags, format: statxMask}, {name: "statxbuf", kind: KindPtr}}},
-	bpfCtraceOpCTRACE_OP_ACCESS: {name: "access", family: FamilyRuntime, args: []argSpec{
+	{name: "access", family: FamilyRuntime, args: []argSpec{
 		path, {name: "mode", kind: KindFlags, format: accessMode}}},
-	bpfCtraceOpCTRACE_OP_FACCESSAT: {name: "faccessat", family: FamilyRuntime, args: []argSpec{
+	{name: "faccessat", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode}}},
-	bpfCtraceOpCTRACE_OP_FACCESSAT2: {name: "faccessat2", family: FamilyRuntime, args: []argSpec{
+	{name: "faccessat2", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode},
 		{name: "flags", kind: KindFlags, format: faccessatFlags}}},
-	bpfCtraceOpCTRACE_OP_MKDIR: {name: "mkdir", family: FamilyRuntime, args: []argSpec{
+	{name: "mkdir", family: FamilyRuntime, args: []argSpec{
 		path, {name: "mode", kind: KindMode}}},
-	bpfCtraceOpCTRACE_OP_MKDIRAT: {name: "mkdirat", family: FamilyRuntime, args: []argSpec{
+	{name: "mkdirat", family: FamilyRuntime, args: []argSpec{
 		dirfd, path, {name: "mode", kind: KindMode}}},
-	bpfCtraceOpCTRACE_OP_SYMLINK: {name: "symlink", family: FamilyRuntime, args: []argSpec{
+	{name: "symlink", family: FamilyRuntime, args: []argSpec{
 		{name: "target", kind: KindString}, {name: "linkpath", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_SYMLINKAT: {name: "symlinkat", family: FamilyRuntime, args: []argSpec{
+	{name: "symlinkat", family: FamilyRuntime, args: []argSpec{
 		{name: "target", kind: KindString}, {name: "newdirfd", kind: KindFD},
 		{name: "linkpath", kind: KindString}}},
-	bpfCtraceOpCTRACE_OP_CHDIR: {name: "chdir", family: FamilyRuntime, args: []argSpec{path}},
+	{name: "chdir", family: FamilyRuntime, args: []argSpec{path}},
 }
 
 // nrByName is syscallNR by syscall name, for SyscallNumber.
@@ -176,6 +187,42 @@ func init() {
 func SyscallNumber(name string) (uint32, bool) {
 	nr, ok := nrByName[name]
 	return nr, ok
+}
+
+// Syscall is what tools built around the tracer derive from its table of
+// traced syscalls: the generator of bpf/ctrace_ops.h and syscalls_*.go,
+// the benchmark's floor, the README's list.
+type Syscall struct {
+	Op     Op
+	Name   string
+	Family Family
+	// Event names the syscall's syscalls:sys_{enter,exit}_<Event>
+	// tracepoints.
+	Event string
+	Args  []SyscallArg
+	// Custom is set where bpf/ctrace.bpf.c writes the exit program out
+	// instead of making it from the arguments' kinds.
+	Custom bool
+}
+
+// SyscallArg is one argument of a traced syscall.
+type SyscallArg struct {
+	Name string
+	Kind ArgKind
+}
+
+// Table lists every syscall ctrace can trace, by Op.
+func Table() []Syscall {
+	var out []Syscall
+	for o := Op(1); int(o) < len(ops); o++ {
+		s := &ops[o]
+		sc := Syscall{Op: o, Name: s.name, Family: s.family, Event: s.event, Custom: s.custom}
+		for _, a := range s.args {
+			sc.Args = append(sc.Args, SyscallArg{Name: a.name, Kind: a.kind})
+		}
+		out = append(out, sc)
+	}
+	return out
 }
 
 // String returns the syscall's name.

@@ -192,6 +192,83 @@ var triggers = map[string]func(dir string) error{
 	},
 }
 
+// syscallCase is what a trigger's event must show (TestSyscallFailures):
+// every traced syscall has at least one.
+type syscallCase struct {
+	trigger string
+	syscall string
+	errno   unix.Errno
+	// args maps an argument name to its strace rendering; $DIR stands
+	// for the trigger's scratch directory, and a value starting with ~
+	// only needs to be contained in the rendering.
+	args map[string]string
+	uid  uint32
+	comm string // when not the test binary's
+}
+
+var syscallCases = []syscallCase{
+	{"mount_missing_target", "mount", unix.ENOENT, map[string]string{
+		"source": `"none"`, "target": `"/nonexistent/ctrace-target"`, "fstype": `"tmpfs"`,
+		"flags": "MS_NOSUID|MS_NODEV", "data": `"size=1m,mode=0755"`}, 0, ""},
+	{"mount_bad_option", "mount", unix.EINVAL, map[string]string{
+		"source": `"tmpfs"`, "target": `"$DIR"`, "fstype": `"tmpfs"`, "flags": "0", "data": `"size=bogus"`}, 0, ""},
+	{"umount2_not_mount", "umount2", unix.EINVAL, map[string]string{"target": `"$DIR"`, "flags": "MNT_DETACH"}, 0, ""},
+	{"fsopen_unknown", "fsopen", unix.ENODEV, map[string]string{"fsname": `"ctrace-nofs"`, "flags": "FSOPEN_CLOEXEC"}, 0, ""},
+	{"fsconfig_bad_key", "fsconfig", unix.EINVAL, map[string]string{
+		"fd": "~<anon_inode:[fscontext]>", "cmd": "FSCONFIG_SET_STRING", "key": `"ctrace-nokey"`, "value": `"1"`}, 0, ""},
+	{"fsmount_not_created", "fsmount", unix.EINVAL, map[string]string{
+		"fs_fd": "~<anon_inode:[fscontext]>", "flags": "FSMOUNT_CLOEXEC", "attr_flags": "MOUNT_ATTR_RDONLY"}, 0, ""},
+	{"fspick_missing", "fspick", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-pick"`, "flags": "FSPICK_CLOEXEC"}, 0, ""},
+	{"move_mount_bad_fd", "move_mount", unix.EBADF, map[string]string{
+		"from_dirfd": "987", "from_path": `""`, "to_dirfd": "AT_FDCWD", "to_path": `"/"`,
+		"flags": "MOVE_MOUNT_F_EMPTY_PATH"}, 0, ""},
+	{"open_tree_missing", "open_tree", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-tree"`, "flags": "~OPEN_TREE_CLONE"}, 0, ""},
+	{"mount_setattr_bad_flags", "mount_setattr", unix.EINVAL, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/"`, "flags": "0", "attr": "~attr_set=0x40000000", "size": "32"}, 0, ""},
+	{"pivot_root_same_mount", "pivot_root", unix.EBUSY, map[string]string{"new_root": `"$DIR"`, "put_old": `"$DIR/old"`}, 0, ""},
+	{"chroot_missing", "chroot", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-root"`}, 0, ""},
+	{"open_missing", "open", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-open"`, "flags": "O_RDONLY"}, 0, ""},
+	{"openat_missing", "openat", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace/config.yaml"`, "flags": "O_RDONLY|O_CLOEXEC"}, 0, ""},
+	{"openat_dirfd", "openat", unix.EEXIST, map[string]string{
+		"dirfd": "~<$DIR>", "path": `"work"`, "flags": "O_WRONLY|O_CREAT|O_EXCL", "mode": "0640"}, 0, ""},
+	{"openat2_beneath", "openat2", unix.EXDEV, map[string]string{
+		"dirfd": "~<$DIR>", "path": `"../../etc/passwd"`, "how": "~resolve=RESOLVE_BENEATH", "size": "24"}, 0, ""},
+	{"setns_not_ns", "setns", unix.EINVAL, map[string]string{"fd": "~</dev/null>", "nstype": "CLONE_NEWNET"}, 0, ""},
+	{"setns_netns_wrong_type", "setns", unix.EINVAL, map[string]string{"fd": "~<net:[", "nstype": "CLONE_NEWUTS"}, 0, ""},
+	{"unshare_unprivileged", "unshare", unix.EPERM, map[string]string{"flags": "CLONE_NEWNS"}, 65534, ""},
+	{"clone_bad_flags", "clone", unix.EINVAL, map[string]string{"flags": "CLONE_THREAD"}, 0, ""},
+	{"clone3_bad_flags", "clone3", unix.EINVAL, map[string]string{"args": "~flags=CLONE_FS|CLONE_NEWNS, exit_signal=SIGCHLD", "size": "64"}, 0, ""},
+	{"execve_not_executable", "execve", unix.EACCES, map[string]string{
+		"path": `"$DIR/script"`, "argv": `["script", "--flag", "two words"]`}, 0, ""},
+	{"execveat_missing", "execveat", unix.ENOENT, map[string]string{
+		"dirfd": "~<$DIR>", "path": `"missing"`, "argv": `["missing", "x"]`, "flags": "AT_SYMLINK_NOFOLLOW"}, 0, ""},
+
+	// Runtime set-up calls, made under runc init's name.
+	{"runtime_newfstatat", "newfstatat", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-bind-source"`, "flags": "0"}, 0, runtimeComm},
+	{"runtime_statx", "statx", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-statx"`, "flags": "AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW",
+		"mask": "STATX_BASIC_STATS"}, 0, runtimeComm},
+	{"runtime_access", "access", unix.ENOENT, map[string]string{
+		"path": `"/nonexistent/ctrace-access"`, "mode": "R_OK|W_OK"}, 0, runtimeComm},
+	{"runtime_faccessat", "faccessat", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-faccessat"`, "mode": "X_OK"}, 0, runtimeComm},
+	{"runtime_faccessat2", "faccessat2", unix.ENOENT, map[string]string{
+		"dirfd": "AT_FDCWD", "path": `"/nonexistent/ctrace-faccessat2"`, "mode": "F_OK", "flags": "AT_EACCESS"}, 0, runtimeComm},
+	{"runtime_mkdir", "mkdir", unix.ENOENT, map[string]string{
+		"path": `"/nonexistent/ctrace-mkdir/sub"`, "mode": "0755"}, 0, runtimeComm},
+	{"runtime_mkdirat", "mkdirat", unix.EEXIST, map[string]string{
+		"dirfd": "~<$DIR>", "path": `"exists"`, "mode": "0700"}, 0, runtimeComm},
+	{"runtime_symlink", "symlink", unix.ENOENT, map[string]string{
+		"target": `"target"`, "linkpath": `"/nonexistent/ctrace-link"`}, 0, runtimeComm},
+	{"runtime_symlinkat", "symlinkat", unix.EEXIST, map[string]string{
+		"target": `"target"`, "newdirfd": "~<$DIR>", "linkpath": `"exists"`}, 0, runtimeComm},
+	{"runtime_chdir", "chdir", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-chdir"`}, 0, runtimeComm},
+}
+
 // runtimeComm is the name runtime triggers take: runc init's.
 const runtimeComm = "runc:[2:INIT]"
 

@@ -8,17 +8,17 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	ctrace "github.com/ctrace-dev/ctrace/tracer"
 	"golang.org/x/sys/unix"
 )
 
-// tracedSyscalls are the syscalls ctrace attaches to (tracer/syscalls_*.go),
-// by their tracepoint names.
-var tracedSyscalls = []string{
-	"mount", "umount", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
-	"open_tree", "mount_setattr", "pivot_root", "chroot", "open", "openat",
-	"openat2", "setns", "unshare", "clone", "clone3", "execve", "execveat",
-	"newfstatat", "statx", "access", "faccessat", "faccessat2", "mkdir",
-	"mkdirat", "symlink", "symlinkat", "chdir",
+// tracedEvents are the tracepoint names of the syscalls ctrace traces.
+func tracedEvents() []string {
+	var names []string
+	for _, s := range ctrace.Table() {
+		names = append(names, s.Event)
+	}
+	return names
 }
 
 // floor attaches programs that do nothing (return 0), writes a ready line
@@ -75,7 +75,7 @@ func floor(kind string) error {
 		defer prog.Close()
 		names := []string{"openat"}
 		if kind == "all" {
-			names = tracedSyscalls
+			names = tracedEvents()
 		}
 		for _, sc := range names {
 			for _, dir := range []string{"sys_enter_", "sys_exit_"} {
