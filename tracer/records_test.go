@@ -76,6 +76,11 @@ func corpus() []namedRecord {
 		argv   = bpfCtraceFieldKindCTRACE_FIELD_ARGV
 		pseudo = bpfCtraceFileFlagCTRACE_FILE_PSEUDO
 		ext4   = 0xef53
+
+		// uapi constants that x/sys lacks (see xlat).
+		moveMountBeneath = 0x200
+		resolveCached    = 0x20
+		atExecveCheck    = 0x10000
 	)
 	fail := func(op Op, e unix.Errno, args ...uint64) *record { return newRecord(op, -int64(e), args...) }
 	fd := uint64(0xffffff9c)
@@ -307,7 +312,7 @@ func corpus() []namedRecord {
 		{"execve/success-after", newRecord(execve, 0, 0x55550000, 0x55560000, 0x55570000).
 			field(0, bpfCtraceFieldKindCTRACE_FIELD_FILE, after, fileData(ext4, 3, 0, "ls", "bin", "usr")).
 			field(1, argv, after, []byte("ls\x00-l\x00"))},
-		{"execveat/flags", fail(execveat, unix.ENOEXEC, 3, 1, 2, 4, unix.AT_EMPTY_PATH|atExecveCheck|unix.AT_SYMLINK_NOFOLLOW).
+		{"execveat/flags", fail(execveat, unix.ENOEXEC, 3, 1, 2, 4, unix.AT_EMPTY_PATH|0x10000 /* AT_EXECVE_CHECK */ |unix.AT_SYMLINK_NOFOLLOW).
 			file(0, ext4, 12, 0, "app", "opt").str(1, "").field(2, argv, 0, []byte("app\x00"))},
 		{"execveat/unknown", fail(execveat, unix.EINVAL, fd, 1, 0, 0, unix.AT_SYMLINK_FOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_RECURSIVE|0x200).str(1, "/bin/x")},
 		{"execve/lsm", fail(execve, unix.EACCES, 1, 2, 3).str(0, "/bin/x").field(1, argv, 0, []byte("x\x00")).

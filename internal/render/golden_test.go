@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bufio"
@@ -179,9 +179,9 @@ func goldenCases(t *testing.T) []goldenCase {
 // renderGolden renders one case as ctrace run does.
 func renderGolden(format string, gc *goldenCase) []byte {
 	var buf bytes.Buffer
-	r := newRenderer(format, &buf, gc.color)
-	r.explain = gc.explain
-	r.eventIn(gc.ev, gc.rule, gc.c)
+	r := New(format, &buf, gc.color)
+	r.Explain = gc.explain
+	r.Event(gc.ev, gc.rule, gc.c)
 	return buf.Bytes()
 }
 
