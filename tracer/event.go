@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // Event is one traced syscall exit, decoded.
@@ -85,7 +87,7 @@ type Reason struct {
 	InitUserNS     bool
 	UserNSOwnerUID uint32
 	CallerUserNS   uint32
-	CallerUIDMap   string // as /proc/PID/uid_map: "0 100000 65536", one extent per line
+	CallerUIDMap   IDMap // the caller's user namespace's uid_map
 
 	// KernelLog: one line the kernel logged for the task during the call.
 	Message string
@@ -95,6 +97,45 @@ type Reason struct {
 	Hook   string
 	LSM    string
 	Detail string
+}
+
+// IDExtent is one line of a user namespace's uid_map: Count ids from
+// Inside in the namespace are Outside... in its parent.
+type IDExtent struct {
+	Inside, Outside, Count uint32
+}
+
+// String writes the extent as /proc/PID/uid_map does: "0 100000 65536".
+func (x IDExtent) String() string {
+	return fmt.Sprintf("%d %d %d", x.Inside, x.Outside, x.Count)
+}
+
+// IDMap is a user namespace's uid_map (or gid_map), extent by extent.
+type IDMap []IDExtent
+
+// String writes the map as /proc/PID/uid_map does, one extent per line,
+// without the last newline.
+func (m IDMap) String() string {
+	var b strings.Builder
+	for i, x := range m {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(x.String())
+	}
+	return b.String()
+}
+
+// Inside maps an id of the parent namespace into the namespace; false
+// when no extent covers it.
+func (m IDMap) Inside(id uint32) (uint32, bool) {
+	for _, x := range m {
+		// In 64 bits: an extent may reach 2^32.
+		if uint64(id) >= uint64(x.Outside) && uint64(id) < uint64(x.Outside)+uint64(x.Count) {
+			return x.Inside + (id - x.Outside), true
+		}
+	}
+	return 0, false
 }
 
 // Clone returns a copy of e that shares nothing a Tracer reuses for the
@@ -111,157 +152,8 @@ func (e *Event) Clone() *Event {
 // Failed reports whether the call failed.
 func (e *Event) Failed() bool { return e.Errno != 0 }
 
-// Arg is one decoded syscall argument.
-type Arg struct {
-	Name string
-	Kind ArgKind
-	// Raw is the register value.
-	Raw uint64
-	// Text is the symbolic form of a KindFlags or KindMode value.
-	Text string
-	// Str is the string of a KindString argument, or for KindFD what the
-	// descriptor refers to ("" when unknown).
-	Str string
-	// Argv holds a KindArgv argument's strings.
-	Argv []string
-	// Fields holds a KindStruct argument's decoded fields.
-	Fields []structField
-	// Bytes holds a KindBytes argument.
-	Bytes []byte
-	// Read is set when the kernel sent the memory the argument points to
-	// (or, for a descriptor, what it refers to).
-	Read bool
-	// Truncated marks memory cut short by one of ctrace's limits.
-	Truncated bool
-	// Fault marks memory the kernel could not read.
-	Fault bool
-	// After marks a value read from the new image after a successful exec.
-	After bool
-	// Unused marks an argument the call ignores, which strace leaves out
-	// (open's mode without O_CREAT or O_TMPFILE).
-	Unused bool
-}
-
-// Int returns the register as the C int the syscall takes.
-func (a *Arg) Int() int64 { return int64(int32(uint32(a.Raw))) }
-
-// IsATFDCWD reports whether a descriptor argument is AT_FDCWD.
-func (a *Arg) IsATFDCWD() bool { return a.Kind == KindFD && a.Int() == unix.AT_FDCWD }
-
-// String renders the argument as strace does.
-func (a *Arg) String() string { return string(a.AppendTo(nil)) }
-
-// AppendTo appends the argument as String renders it.
-func (a *Arg) AppendTo(b []byte) []byte {
-	switch a.Kind {
-	case KindInt:
-		return strconv.AppendInt(b, a.Int(), 10)
-	case KindSize:
-		return strconv.AppendUint(b, a.Raw, 10)
-	case KindFlags, KindMode:
-		return append(b, a.Text...)
-	case KindFD:
-		if a.IsATFDCWD() {
-			return append(b, "AT_FDCWD"...)
-		}
-		b = strconv.AppendInt(b, a.Int(), 10)
-		if a.Str != "" {
-			b = append(b, '<')
-			b = append(b, a.Str...)
-			b = append(b, '>')
-		}
-		return b
-	case KindString:
-		if a.Raw == 0 {
-			return append(b, "NULL"...)
-		}
-		if !a.Read || a.Fault {
-			return appendPtr(b, a.Raw)
-		}
-		b = appendQuote(b, a.Str)
-		if a.Truncated {
-			b = append(b, "..."...)
-		}
-		return b
-	case KindStruct:
-		if a.Raw == 0 {
-			return append(b, "NULL"...)
-		}
-		if !a.Read || a.Fault {
-			return appendPtr(b, a.Raw)
-		}
-		return appendStruct(b, a.Fields)
-	case KindBytes:
-		if !a.Read || a.Fault {
-			return appendPtr(b, a.Raw)
-		}
-		b = appendQuote(b, a.Bytes)
-		if a.Truncated {
-			b = append(b, "..."...)
-		}
-		return b
-	case KindArgv:
-		if a.Raw == 0 && !a.After {
-			return append(b, "NULL"...)
-		}
-		if !a.Read || (a.Fault && len(a.Argv) == 0) {
-			return appendPtr(b, a.Raw)
-		}
-		b = append(b, '[')
-		for i, s := range a.Argv {
-			if i > 0 {
-				b = append(b, ", "...)
-			}
-			b = appendQuote(b, s)
-		}
-		if a.Truncated {
-			b = append(b, ", ..."...)
-		}
-		return append(b, ']')
-	}
-	return appendPtr(b, a.Raw)
-}
-
-func ptr(v uint64) string { return string(appendPtr(nil, v)) }
-
-func appendPtr(b []byte, v uint64) []byte {
-	if v == 0 {
-		return append(b, "NULL"...)
-	}
-	return strconv.AppendUint(append(b, "0x"...), v, 16)
-}
-
-// Quote quotes s as strace quotes C strings: printable ASCII as is, the
-// usual escapes, and octal for other bytes.
-func Quote(s string) string { return string(appendQuote(nil, s)) }
-
-func appendQuote[S string | []byte](b []byte, s S) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, `\n`...)
-		case '\t':
-			b = append(b, `\t`...)
-		case '\r':
-			b = append(b, `\r`...)
-		case '\v':
-			b = append(b, `\v`...)
-		case '\f':
-			b = append(b, `\f`...)
-		default:
-			if c < ' ' || c > '~' {
-				b = strconv.AppendUint(append(b, '\\'), uint64(c), 8)
-			} else {
-				b = append(b, c)
-			}
-		}
-	}
-	return append(b, '"')
-}
+// Arg is one decoded syscall argument; xlat prints it as strace does.
+type Arg = xlat.Arg
 
 // Errors of Decode. A malformed record is reported and skipped; it never
 // stops the tracer.
@@ -469,7 +361,7 @@ func (d *decoder) argText(op Op, i int, as argSpec, raw uint64) string {
 	if as.kind == KindFlags {
 		s = as.format(raw)
 	} else {
-		s = fileMode(raw)
+		s = xlat.FileMode.Format(raw)
 	}
 	if t != nil {
 		*t = argText{raw: raw, text: s, set: true}
@@ -534,7 +426,7 @@ func lsmHookName(h bpfCtraceLsmHook) string {
 // errnoText renders a -errno return value: "-EACCES".
 func errnoText(ret int32) string {
 	if ret < 0 {
-		if n := unix.ErrnoName(unix.Errno(-ret)); n != "" {
+		if n, ok := xlat.ErrnoNameOK(unix.Errno(-ret)); ok {
 			return "-" + n
 		}
 	}
@@ -542,23 +434,18 @@ func errnoText(ret int32) string {
 }
 
 func capReason(c *bpfCtraceCap) Reason {
-	var m strings.Builder
-	n := min(int(c.Nextents), len(c.Extents))
-	for i := range n {
-		e := c.Extents[i]
-		if i > 0 {
-			m.WriteByte('\n')
-		}
-		fmt.Fprintf(&m, "%d %d %d", e.First, e.LowerFirst, e.Count)
+	var m IDMap
+	for _, e := range c.Extents[:min(int(c.Nextents), len(c.Extents))] {
+		m = append(m, IDExtent{Inside: e.First, Outside: e.LowerFirst, Count: e.Count})
 	}
 	return Reason{
 		Kind:           ReasonCapability,
-		Cap:            CapName(c.Cap),
+		Cap:            xlat.CapName(c.Cap),
 		UserNS:         c.Userns,
 		InitUserNS:     c.UsernsLevel == 0,
 		UserNSOwnerUID: c.UsernsOwner,
 		CallerUserNS:   c.CallerUserns,
-		CallerUIDMap:   m.String(),
+		CallerUIDMap:   m,
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // Op identifies a traced syscall. Its values are ctrace's own (enum
@@ -29,28 +31,28 @@ const (
 )
 
 // ArgKind says how an argument's raw value is read and printed.
-type ArgKind uint8
+type ArgKind = xlat.ArgKind
 
 // Argument kinds. A record's fields can refine the kind: an fsconfig value
 // is a string, a path or bytes depending on the command.
 const (
-	KindInt    ArgKind = iota // a signed int, in decimal
-	KindSize                  // an unsigned size, in decimal
-	KindPtr                   // a user address that ctrace does not read
-	KindFlags                 // a flag set or enum, printed by name
-	KindMode                  // a file mode, in octal
-	KindString                // a user string
-	KindFD                    // a file descriptor, with what it refers to
-	KindStruct                // a user struct, decoded field by field
-	KindBytes                 // raw user bytes without a known layout
-	KindArgv                  // a NULL-terminated array of strings
+	KindInt    = xlat.KindInt    // a signed int, in decimal
+	KindSize   = xlat.KindSize   // an unsigned size, in decimal
+	KindPtr    = xlat.KindPtr    // a user address that ctrace does not read
+	KindFlags  = xlat.KindFlags  // a flag set or enum, printed by name
+	KindMode   = xlat.KindMode   // a file mode, in octal
+	KindString = xlat.KindString // a user string
+	KindFD     = xlat.KindFD     // a file descriptor, with what it refers to
+	KindStruct = xlat.KindStruct // a user struct, decoded field by field
+	KindBytes  = xlat.KindBytes  // raw user bytes without a known layout
+	KindArgv   = xlat.KindArgv   // a NULL-terminated array of strings
 )
 
 type argSpec struct {
 	name   string
 	kind   ArgKind
-	format func(uint64) string        // KindFlags: names of the value
-	decode func([]byte) []structField // KindStruct: the layout
+	format func(uint64) string       // KindFlags: names of the value
+	decode func([]byte) []xlat.Field // KindStruct: the layout
 }
 
 type opSpec struct {
@@ -86,70 +88,70 @@ var ops = []opSpec{
 	{}, // 0 (CTRACE_OP_UNSET) is never sent
 	{name: "mount", family: FamilyMount, args: []argSpec{
 		{name: "source", kind: KindString}, {name: "target", kind: KindString},
-		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: mountFlags},
+		{name: "fstype", kind: KindString}, {name: "flags", kind: KindFlags, format: xlat.MountFlags.Format},
 		{name: "data", kind: KindString}}},
 	{name: "umount2", event: "umount", family: FamilyMount, args: []argSpec{
-		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: umountFlags}}},
+		{name: "target", kind: KindString}, {name: "flags", kind: KindFlags, format: xlat.UmountFlags.Format}}},
 	{name: "fsopen", family: FamilyMount, args: []argSpec{
-		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: fsopenFlags}}},
+		{name: "fsname", kind: KindString}, {name: "flags", kind: KindFlags, format: xlat.FsopenFlags.Format}}},
 	{name: "fsconfig", custom: true, family: FamilyMount, args: []argSpec{
-		{name: "fd", kind: KindFD}, {name: "cmd", kind: KindFlags, format: fsconfigCmd},
+		{name: "fd", kind: KindFD}, {name: "cmd", kind: KindFlags, format: xlat.FsconfigCmd.Format},
 		{name: "key", kind: KindString}, {name: "value", kind: KindPtr},
 		{name: "aux", kind: KindInt}}},
 	{name: "fsmount", family: FamilyMount, args: []argSpec{
-		{name: "fs_fd", kind: KindFD}, {name: "flags", kind: KindFlags, format: fsmountFlags},
-		{name: "attr_flags", kind: KindFlags, format: mountAttrFlags}}},
+		{name: "fs_fd", kind: KindFD}, {name: "flags", kind: KindFlags, format: xlat.FsmountFlags.Format},
+		{name: "attr_flags", kind: KindFlags, format: xlat.FsmountAttrFlags.Format}}},
 	{name: "fspick", family: FamilyMount, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: fspickFlags}}},
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.FspickFlags.Format}}},
 	{name: "move_mount", family: FamilyMount, args: []argSpec{
 		{name: "from_dirfd", kind: KindFD}, {name: "from_path", kind: KindString},
 		{name: "to_dirfd", kind: KindFD}, {name: "to_path", kind: KindString},
-		{name: "flags", kind: KindFlags, format: moveMountFlags}}},
+		{name: "flags", kind: KindFlags, format: xlat.MoveMountFlags.Format}}},
 	{name: "open_tree", family: FamilyMount, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: openTreeFlags}}},
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.OpenTreeFlags.Format}}},
 	{name: "mount_setattr", family: FamilyMount, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: atFlags},
-		{name: "attr", kind: KindStruct, decode: decodeMountAttr}, {name: "size", kind: KindSize}}},
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.ATFlags.Format},
+		{name: "attr", kind: KindStruct, decode: xlat.MountAttr.Decode}, {name: "size", kind: KindSize}}},
 	{name: "pivot_root", family: FamilyMount, args: []argSpec{
 		{name: "new_root", kind: KindString}, {name: "put_old", kind: KindString}}},
 	{name: "chroot", family: FamilyMount, args: []argSpec{path}},
 
 	{name: "open", family: FamilyOpen, args: []argSpec{
-		path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
+		path, {name: "flags", kind: KindFlags, format: xlat.OpenFlags.Format}, {name: "mode", kind: KindMode}}},
 	{name: "openat", family: FamilyOpen, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: openFlags}, {name: "mode", kind: KindMode}}},
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.OpenFlags.Format}, {name: "mode", kind: KindMode}}},
 	{name: "openat2", family: FamilyOpen, args: []argSpec{
-		dirfd, path, {name: "how", kind: KindStruct, decode: decodeOpenHow}, {name: "size", kind: KindSize}}},
+		dirfd, path, {name: "how", kind: KindStruct, decode: xlat.OpenHow.Decode}, {name: "size", kind: KindSize}}},
 
 	{name: "setns", family: FamilyNamespace, args: []argSpec{
-		{name: "fd", kind: KindFD}, {name: "nstype", kind: KindFlags, format: nsType}}},
+		{name: "fd", kind: KindFD}, {name: "nstype", kind: KindFlags, format: xlat.NSType.Format}}},
 	{name: "unshare", family: FamilyNamespace, args: []argSpec{
-		{name: "flags", kind: KindFlags, format: unshareFlags}}},
+		{name: "flags", kind: KindFlags, format: xlat.UnshareFlags.Format}}},
 	{name: "clone", family: FamilyNamespace, args: []argSpec{
-		{name: "flags", kind: KindFlags, format: cloneFlags}, {name: "stack", kind: KindPtr},
+		{name: "flags", kind: KindFlags, format: xlat.CloneFlags.Format}, {name: "stack", kind: KindPtr},
 		{name: "parent_tid", kind: KindPtr}, {name: "child_tid", kind: KindPtr},
 		{name: "tls", kind: KindPtr}}},
 	{name: "clone3", family: FamilyNamespace, args: []argSpec{
-		{name: "args", kind: KindStruct, decode: decodeCloneArgs}, {name: "size", kind: KindSize}}},
+		{name: "args", kind: KindStruct, decode: xlat.CloneArgs.Decode}, {name: "size", kind: KindSize}}},
 
 	{name: "execve", custom: true, family: FamilyExec, args: []argSpec{
 		path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr}}},
 	{name: "execveat", custom: true, family: FamilyExec, args: []argSpec{
 		dirfd, path, {name: "argv", kind: KindArgv}, {name: "envp", kind: KindPtr},
-		{name: "flags", kind: KindFlags, format: atFlags}}},
+		{name: "flags", kind: KindFlags, format: xlat.ATFlags.Format}}},
 
 	{name: "newfstatat", family: FamilyRuntime, args: []argSpec{
-		dirfd, path, {name: "statbuf", kind: KindPtr}, {name: "flags", kind: KindFlags, format: atFlags}}},
+		dirfd, path, {name: "statbuf", kind: KindPtr}, {name: "flags", kind: KindFlags, format: xlat.ATFlags.Format}}},
 	{name: "statx", family: FamilyRuntime, args: []argSpec{
-		dirfd, path, {name: "flags", kind: KindFlags, format: statxFlags},
-		{name: "mask", kind: KindFlags, format: statxMask}, {name: "statxbuf", kind: KindPtr}}},
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.StatxFlags.Format},
+		{name: "mask", kind: KindFlags, format: xlat.StatxMask.Format}, {name: "statxbuf", kind: KindPtr}}},
 	{name: "access", family: FamilyRuntime, args: []argSpec{
-		path, {name: "mode", kind: KindFlags, format: accessMode}}},
+		path, {name: "mode", kind: KindFlags, format: xlat.AccessMode.Format}}},
 	{name: "faccessat", family: FamilyRuntime, args: []argSpec{
-		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode}}},
+		dirfd, path, {name: "mode", kind: KindFlags, format: xlat.AccessMode.Format}}},
 	{name: "faccessat2", family: FamilyRuntime, args: []argSpec{
-		dirfd, path, {name: "mode", kind: KindFlags, format: accessMode},
-		{name: "flags", kind: KindFlags, format: faccessatFlags}}},
+		dirfd, path, {name: "mode", kind: KindFlags, format: xlat.AccessMode.Format},
+		{name: "flags", kind: KindFlags, format: xlat.FaccessatFlags.Format}}},
 	{name: "mkdir", family: FamilyRuntime, args: []argSpec{
 		path, {name: "mode", kind: KindMode}}},
 	{name: "mkdirat", family: FamilyRuntime, args: []argSpec{

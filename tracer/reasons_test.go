@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,8 +156,8 @@ func TestReasonCapability(t *testing.T) {
 		c := runTrigger(t, "mount_as_nobody")
 		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
 		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
-			CallerUserNS: initNS, CallerUIDMap: "0 0 4294967295"}
-		if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+			CallerUserNS: initNS, CallerUIDMap: IDMap{{0, 0, 4294967295}}}
+		if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
 		}
 	})
@@ -167,8 +168,8 @@ func TestReasonCapability(t *testing.T) {
 			t.Fatalf("the trigger runs in the initial user namespace")
 		}
 		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
-			CallerUserNS: ev.Proc.UserNS, CallerUIDMap: "0 65534 1"}
-		if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+			CallerUserNS: ev.Proc.UserNS, CallerUIDMap: IDMap{{0, 65534, 1}}}
+		if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
 		}
 	})
@@ -195,7 +196,7 @@ func TestReasonKernelLog(t *testing.T) {
 				t.Errorf("errno = %v, want %v", ev.Errno, tt.errno)
 			}
 			want := Reason{Kind: ReasonKernelLog, Message: strings.ReplaceAll(tt.message, "$DIR", c.dir)}
-			if len(ev.Reasons) != 1 || ev.Reasons[0] != want {
+			if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 				t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
 			}
 		})

@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/render"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // containerFlags are run's flags about containers, the summary and the
@@ -121,7 +123,7 @@ func (s *summary) add(ev *tracer.Event, c *correlate.Container) {
 	if !ev.Failed() {
 		return
 	}
-	k := summaryKey{container: "host", syscall: ev.Syscall, errno: errnoName(ev.Errno)}
+	k := summaryKey{container: "host", syscall: ev.Syscall, errno: xlat.ErrnoName(ev.Errno)}
 	if c != nil {
 		k.container = c.String()
 	}
@@ -135,7 +137,7 @@ func (s *summary) add(ev *tracer.Event, c *correlate.Container) {
 	row.count++
 	row.last = ev.Time
 	for i := range ev.Reasons {
-		row.reasons[reasonText(ev, &ev.Reasons[i])]++
+		row.reasons[render.ReasonText(ev, &ev.Reasons[i])]++
 	}
 }
 

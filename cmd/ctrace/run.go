@@ -20,7 +20,9 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/audit"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/render"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 type runFlags struct {
@@ -90,12 +92,12 @@ func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
 	}
 	for _, name := range f.errnos {
 		name = strings.ToUpper(strings.TrimSpace(name))
-		e := errnoValue(name)
+		e, _ := xlat.ParseErrno(name)
 		if e == 0 {
 			if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 4096 {
 				e = unix.Errno(n)
 			} else {
-				return o, usageError("unknown errno %q; valid names: %s", name, errnoNames())
+				return o, usageError("unknown errno %q; valid names: %s", name, xlat.ErrnoNames())
 			}
 		}
 		o.Errnos = append(o.Errnos, e)
@@ -196,8 +198,8 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	r := newRenderer(f.output, out, isTerminal(os.Stdout))
-	r.explain = f.explain
+	r := render.New(f.output, out, isTerminal(os.Stdout))
+	r.Explain = f.explain
 	// Events reach the output from the tracer's goroutine and, when held
 	// for their audit records, from the joiner's: outMu orders them.
 	var outMu sync.Mutex
@@ -240,7 +242,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		if rule == nil && ev.Failed() {
 			failures++
 		}
-		if rule != nil && (f.ctr.summary || !r.json) && !f.showBenign {
+		if rule != nil && (f.ctr.summary || f.output != "json") && !f.showBenign {
 			hidden++
 			return
 		}
@@ -248,7 +250,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			sum.add(ev, c)
 		}
 		if !f.ctr.summary {
-			r.eventIn(ev, rule, c)
+			r.Event(ev, rule, c)
 		}
 		n++
 		if f.count > 0 && n >= f.count {
@@ -298,7 +300,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	stopAudit()   // releases the events still held, in order
 	queue.Close() // and so does the container queue, behind it
 	if sum != nil {
-		if err := writeSummary(sum, &f.ctr, r.json, out); err != nil && runErr == nil {
+		if err := writeSummary(sum, &f.ctr, f.output == "json", out); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -354,26 +356,6 @@ func startCPUProfile(path string) (func(), error) {
 			log.Warn().Msgf("--cpuprofile: %v", err)
 		}
 	}, nil
-}
-
-// errnoValue returns the errno of a name such as "EPERM", or 0.
-func errnoValue(name string) unix.Errno {
-	for e := unix.Errno(1); e < 4096; e++ {
-		if unix.ErrnoName(e) == name {
-			return e
-		}
-	}
-	return 0
-}
-
-func errnoNames() string {
-	var names []string
-	for e := unix.Errno(1); e < 134; e++ {
-		if n := unix.ErrnoName(e); n != "" {
-			names = append(names, n)
-		}
-	}
-	return strings.Join(names, ",")
 }
 
 func parseSize(s string) (int, error) {

@@ -72,7 +72,10 @@ func (m *Matcher) Add(r Record) {
 		if g == nil {
 			g = m.newGroup(r)
 		}
-		if !slices.Contains(g.reasons, reason) {
+		// LSM reasons carry no uid map: comparing their strings is enough.
+		if !slices.ContainsFunc(g.reasons, func(o tracer.Reason) bool {
+			return o.Kind == reason.Kind && o.LSM == reason.LSM && o.Hook == reason.Hook && o.Detail == reason.Detail
+		}) {
 			g.reasons = append(g.reasons, reason)
 		}
 		if pid, ok := r.int("pid"); ok && g.pid == 0 {

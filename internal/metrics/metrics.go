@@ -16,16 +16,15 @@ package metrics
 
 import (
 	"runtime"
-	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // Defaults of Options.
@@ -144,7 +143,7 @@ func (m *Metrics) Observe(ev *tracer.Event, c *correlate.Container, rule *benign
 			m.misses.Inc()
 		}
 	}
-	values := []string{ev.Syscall, errnoName(ev.Errno), ns, ReasonLabel(ev.Reasons)}
+	values := []string{ev.Syscall, xlat.ErrnoName(ev.Errno), ns, ReasonLabel(ev.Reasons)}
 	m.mu.Lock()
 	if m.opts.ContainerLabels {
 		if id != "" && !m.containers[id] {
@@ -205,13 +204,6 @@ func ReasonLabel(rs []tracer.Reason) string {
 		}
 	}
 	return best
-}
-
-func errnoName(e unix.Errno) string {
-	if n := unix.ErrnoName(e); n != "" {
-		return n
-	}
-	return "E" + strconv.Itoa(int(e))
 }
 
 func key(vs []string) string {

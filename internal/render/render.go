@@ -1,4 +1,9 @@
-package main
+// Package render writes events as lines, the last stage of ctrace run:
+// text as strace prints a call, prefixed with the time, the container and
+// the process, and followed by the reasons; or one JSON object per event
+// (docs/json-schema.md). Each line is written once, front to back, into a
+// reused buffer. How one argument prints is package xlat's.
+package render
 
 import (
 	"fmt"
@@ -7,54 +12,59 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
-// renderer writes events as text lines or JSON objects, one per line.
-type renderer struct {
+// Renderer writes events as text lines or JSON objects, one per line.
+type Renderer struct {
 	json  bool
 	color bool
-	// explain makes text output say so when no reason was found.
-	explain bool
+	// Explain makes text output say so when no reason was found.
+	Explain bool
 	w       io.Writer
 	buf     []byte
 	keys    []string // scratch for sorting label keys
 	clock   clockCache
 }
 
-func newRenderer(format string, w io.Writer, color bool) *renderer {
-	return &renderer{json: format == "json", color: color && format == "text", w: w}
+// New returns a renderer of format "text" or "json" that writes to w;
+// color (text only) makes the syscall bold and the error red.
+func New(format string, w io.Writer, color bool) *Renderer {
+	return &Renderer{json: format == "json", color: color && format == "text", w: w}
 }
 
-// event writes one event of a host process; rule is the benign rule it
-// matched, or nil.
-func (r *renderer) event(ev *tracer.Event, rule *benign.Rule) {
-	r.eventIn(ev, rule, nil)
-}
-
-// eventIn writes one event of container c (nil: a host process).
-func (r *renderer) eventIn(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
+// Event writes one event of container c (nil: a host process); rule is
+// the benign rule it matched, or nil.
+func (r *Renderer) Event(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
 	if r.json {
-		r.jsonEvent(ev, rule, c)
-		return
+		r.buf = r.appendJSON(r.buf[:0], ev, rule, c)
+	} else {
+		r.buf = r.appendText(r.buf[:0], ev, rule, c)
 	}
-	r.buf = r.clock.appendClock(r.buf[:0], ev.Time)
-	r.buf = appendText(r.buf, ev, r.color)
-	if c != nil {
-		r.buf = insertContainer(r.buf, c)
-	}
-	r.buf = appendReasons(r.buf, ev, r.explain)
-	if rule != nil {
-		r.buf = append(r.buf, " [benign: "...)
-		r.buf = append(r.buf, rule.Name...)
-		r.buf = append(r.buf, ']')
-	}
-	r.buf = append(r.buf, '\n')
 	_, _ = r.w.Write(r.buf)
+}
+
+// appendText appends an event's text line:
+//
+//	12:03:04.123456 default/test1 runc:[2:INIT][4242/4243] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory) [reason] [benign: rule]
+//	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
+func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
+	b = r.clock.appendClock(b, ev.Time)
+	if c != nil {
+		b = append(b, ' ')
+		b = append(b, c.String()...)
+	}
+	b = appendCall(b, ev, r.color)
+	b = appendReasons(b, ev, r.Explain)
+	if rule != nil {
+		b = append(b, " [benign: "...)
+		b = append(b, rule.Name...)
+		b = append(b, ']')
+	}
+	return append(b, '\n')
 }
 
 const (
@@ -63,11 +73,10 @@ const (
 	colorReset = "\x1b[0m"
 )
 
-// appendText renders an event as strace does, after the time that b ends
-// with, and prefixed with the process:
+// appendCall appends the process and the call as strace prints it:
 //
-//	12:03:04.123456 mount[4242] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory)
-func appendText(b []byte, ev *tracer.Event, color bool) []byte {
+//	mount[4242] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory)
+func appendCall(b []byte, ev *tracer.Event, color bool) []byte {
 	b = append(b, ' ')
 	b = append(b, ev.Proc.Comm...)
 	b = append(b, '[')
@@ -110,57 +119,20 @@ func appendText(b []byte, ev *tracer.Event, color bool) []byte {
 	if color {
 		b = append(b, colorRed...)
 	}
-	b = append(b, errnoName(ev.Errno)...)
+	b = append(b, xlat.ErrnoName(ev.Errno)...)
 	if color {
 		b = append(b, colorReset...)
 	}
 	b = append(b, " ("...)
-	b = append(b, errnoMessage(ev.Errno)...)
+	b = append(b, xlat.ErrnoMessage(ev.Errno)...)
 	b = append(b, ')')
 	return b
 }
 
-// errnoMessage is the error's message as strerror(3), and so strace, print
-// it: Go's messages are glibc's with the first letter in lower case.
-func errnoMessage(e unix.Errno) string {
-	if e < unix.Errno(len(errnoMessages)) {
-		return errnoMessages[e]
-	}
-	return makeErrnoMessage(e)
-}
-
-// errnoMessages holds the messages of the errnos that exist, so that an
-// event does not build its message again.
-var errnoMessages = func() (t [256]string) {
-	for i := range t {
-		t[i] = makeErrnoMessage(unix.Errno(i))
-	}
-	return t
-}()
-
-func makeErrnoMessage(e unix.Errno) string {
-	m := e.Error()
-	if m != "" && m[0] >= 'a' && m[0] <= 'z' {
-		m = string(m[0]-'a'+'A') + m[1:]
-	}
-	return m
-}
-
-func errnoName(e unix.Errno) string {
-	if n := unix.ErrnoName(e); n != "" {
-		return n
-	}
-	return "E" + strconv.Itoa(int(e))
-}
-
-// jsonEvent writes the documented schema (docs/json-schema.md). Later
-// fields may be added; these are never renamed.
-func (r *renderer) jsonEvent(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
-	r.buf = r.appendJSON(r.buf[:0], ev, rule, c)
-	_, _ = r.w.Write(r.buf)
-}
-
-func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
+// appendJSON appends an event in the documented schema
+// (docs/json-schema.md). Later fields may be added; these are never
+// renamed.
+func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.clock.appendRFC3339Nano(b, ev.Time) // nothing in it to escape
 	b = append(b, '"')
@@ -168,8 +140,8 @@ func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = jsonStrLit(b, `"family":`, string(ev.Family))
 	if ev.Failed() {
 		b = jsonIntLit(b, `"ret":`, -1)
-		b = jsonStrLit(b, `"errno":`, errnoName(ev.Errno))
-		b = jsonStrLit(b, `"error":`, errnoMessage(ev.Errno))
+		b = jsonStrLit(b, `"errno":`, xlat.ErrnoName(ev.Errno))
+		b = jsonStrLit(b, `"error":`, xlat.ErrnoMessage(ev.Errno))
 	} else {
 		b = jsonIntLit(b, `"ret":`, ev.Ret)
 	}
@@ -231,15 +203,15 @@ func (r *renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	return append(b, '}', '\n')
 }
 
-func jsonArg(b []byte, a *tracer.Arg) []byte {
+func jsonArg(b []byte, a *xlat.Arg) []byte {
 	switch a.Kind {
-	case tracer.KindInt:
+	case xlat.KindInt:
 		return jsonInt(b, a.Name, a.Int())
-	case tracer.KindSize:
+	case xlat.KindSize:
 		return jsonUint(b, a.Name, a.Raw)
-	case tracer.KindFlags, tracer.KindMode:
+	case xlat.KindFlags, xlat.KindMode:
 		return jsonStr(b, a.Name, a.Text)
-	case tracer.KindFD:
+	case xlat.KindFD:
 		b = append(jsonKey(b, a.Name), '{')
 		b = jsonIntLit(b, `"fd":`, a.Int())
 		if a.IsATFDCWD() {
@@ -248,14 +220,14 @@ func jsonArg(b []byte, a *tracer.Arg) []byte {
 			b = jsonStrLit(b, `"path":`, a.Str)
 		}
 		return append(b, '}')
-	case tracer.KindString:
+	case xlat.KindString:
 		if a.Raw == 0 && !a.After {
 			return jsonNull(b, a.Name)
 		} else if a.Read && !a.Fault {
 			return jsonStr(b, a.Name, a.Str)
 		}
 		return jsonStr(b, a.Name, a.String())
-	case tracer.KindStruct:
+	case xlat.KindStruct:
 		if !a.Read || a.Fault {
 			return jsonStr(b, a.Name, a.String())
 		}
@@ -268,7 +240,7 @@ func jsonArg(b []byte, a *tracer.Arg) []byte {
 			}
 		}
 		return append(b, '}')
-	case tracer.KindArgv:
+	case xlat.KindArgv:
 		if a.Read {
 			return jsonStrs(b, a.Name, a.Argv)
 		}
@@ -293,13 +265,15 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 	}
 	for i := range ev.Reasons {
 		b = append(b, " ["...)
-		b = append(b, reasonText(ev, &ev.Reasons[i])...)
+		b = append(b, ReasonText(ev, &ev.Reasons[i])...)
 		b = append(b, ']')
 	}
 	return b
 }
 
-func reasonText(ev *tracer.Event, r *tracer.Reason) string {
+// ReasonText says in words why ev failed, as one reason of the text line
+// shows it ("seccomp: blocked by the process's seccomp filter").
+func ReasonText(ev *tracer.Event, r *tracer.Reason) string {
 	switch r.Kind {
 	case tracer.ReasonSeccomp:
 		return "seccomp: blocked by the process's seccomp filter"
@@ -328,7 +302,7 @@ func capabilityText(ev *tracer.Event, r *tracer.Reason) string {
 	if r.CallerUserNS == r.UserNS {
 		return fmt.Sprintf("capability: %s missing in %s (caller uid %d)", r.Cap, where, ev.Proc.UID)
 	}
-	inner, ok := mapUID(r.CallerUIDMap, ev.Proc.UID)
+	inner, ok := r.CallerUIDMap.Inside(ev.Proc.UID)
 	who := fmt.Sprintf("caller is uid %d (unmapped)", ev.Proc.UID)
 	switch {
 	case ok && inner == 0:
@@ -337,28 +311,12 @@ func capabilityText(ev *tracer.Event, r *tracer.Reason) string {
 		who = fmt.Sprintf("caller is uid %d only", inner)
 	}
 	s := fmt.Sprintf("capability: %s needed in %s; %s in user namespace %d", r.Cap, where, who, r.CallerUserNS)
-	if first, _, _ := strings.Cut(r.CallerUIDMap, "\n"); first != "" {
-		var in, out, n uint64
-		if _, err := fmt.Sscan(first, &in, &out, &n); err == nil {
-			s += fmt.Sprintf(" (%d -> %d, %d ids)", in, out, n)
-		}
+	if len(r.CallerUIDMap) > 0 {
+		// The first extent: for a container, the one that maps its root.
+		x := r.CallerUIDMap[0]
+		s += fmt.Sprintf(" (%d -> %d, %d ids)", x.Inside, x.Outside, x.Count)
 	}
 	return s
-}
-
-// mapUID maps a uid of the initial user namespace into a user namespace
-// whose uid_map is m ("inside outside count" lines).
-func mapUID(m string, uid uint32) (uint32, bool) {
-	for _, line := range strings.Split(m, "\n") {
-		var in, out, n uint64
-		if _, err := fmt.Sscan(line, &in, &out, &n); err != nil {
-			continue
-		}
-		if uint64(uid) >= out && uint64(uid) < out+n {
-			return uint32(in + uint64(uid) - out), true
-		}
-	}
-	return 0, false
 }
 
 func jsonReasons(b []byte, rs []tracer.Reason) []byte {
@@ -377,7 +335,7 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 			b = jsonBoolLit(b, `"init_userns":`, r.InitUserNS)
 			b = jsonUintLit(b, `"userns_owner_uid":`, uint64(r.UserNSOwnerUID))
 			b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
-			b = jsonStrLit(b, `"caller_uid_map":`, r.CallerUIDMap)
+			b = jsonStrLit(b, `"caller_uid_map":`, r.CallerUIDMap.String())
 		case tracer.ReasonKernelLog:
 			b = jsonStrLit(b, `"message":`, r.Message)
 		case tracer.ReasonLSM:
@@ -390,30 +348,12 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 	return append(b, ']')
 }
 
-// insertContainer puts the container's name between the time and the
-// process of a text line that appendText wrote:
-//
-//	12:03:04.123456 default/test1 runc:[2:INIT][4242] ...
-//	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
-func insertContainer(b []byte, c *correlate.Container) []byte {
-	i := len("15:04:05.000000 ")
-	if len(b) < i {
-		return b
-	}
-	name := c.String()
-	b = append(b, make([]byte, len(name)+1)...)
-	copy(b[i+len(name)+1:], b[i:])
-	copy(b[i:], name)
-	b[i+len(name)] = ' '
-	return b
-}
-
 // jsonContainer appends the event's "container" object, for an event of
 // a container. id and namespace are always there; the others only when
 // containerd told them (image is "" for a container made from a rootfs,
 // shim_pid 0 before the task exists), so that a consumer can tell
 // "unknown" from "empty" by "known".
-func (r *renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
+func (r *Renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
 	b = append(jsonKeyLit(b, `"container":`), '{')
 	b = jsonStrLit(b, `"id":`, c.ID)
 	b = jsonStrLit(b, `"namespace":`, c.Namespace)

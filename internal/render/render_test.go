@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -140,9 +140,9 @@ func TestTextGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			r := newRenderer("text", &buf, false)
-			r.explain = tt.explain
-			r.event(tt.ev, nil)
+			r := New("text", &buf, false)
+			r.Explain = tt.explain
+			r.Event(tt.ev, nil, nil)
 			if got := buf.String(); got != tt.want+"\n" {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
@@ -155,17 +155,17 @@ func TestTextGolden(t *testing.T) {
 func TestTextBenignAndColor(t *testing.T) {
 	ev := failed("chroot", unix.ENOENT, procCat, strArg("path", "/x"))
 	var buf bytes.Buffer
-	newRenderer("text", &buf, false).event(ev, &benign.Rule{Name: "some-rule"})
+	New("text", &buf, false).Event(ev, &benign.Rule{Name: "some-rule"}, nil)
 	if want := `12:03:04.123456 cat[4250] uid=1000 chroot("/x") = -1 ENOENT (No such file or directory) [benign: some-rule]` + "\n"; buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 	buf.Reset()
-	newRenderer("text", &buf, true).event(ev, nil)
+	New("text", &buf, true).Event(ev, nil, nil)
 	if want := "12:03:04.123456 cat[4250] uid=1000 \x1b[1mchroot\x1b[0m(\"/x\") = -1 \x1b[31mENOENT\x1b[0m (No such file or directory)\n"; buf.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
 	}
 	buf.Reset()
-	newRenderer("json", &buf, true).event(ev, nil)
+	New("json", &buf, true).Event(ev, nil, nil)
 	if bytes.Contains(buf.Bytes(), []byte("\x1b")) {
 		t.Errorf("JSON output has colour: %q", buf.String())
 	}

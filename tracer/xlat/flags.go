@@ -1,7 +1,6 @@
-package tracer
+package xlat
 
 import (
-	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,9 +135,12 @@ var resolveFlagNames = []flagName{
 	{resolveCached, "RESOLVE_CACHED"},
 }
 
-// cloneFlagNames is clone(2)'s CLONE_*, above the signal byte. strace
-// leaves CLONE_DETACHED out: the kernel ignores it.
-var cloneFlagNames = []flagName{
+// cloneNames is the one table of CLONE_* names, the CLONE_NEW* among
+// them: clone(2)'s flags above the signal byte in bit order (strace leaves
+// CLONE_DETACHED out: the kernel ignores it), then those that only
+// clone_args has room for (CLONE_NEWTIME sits in clone's signal byte).
+// The flag sets of clone, clone3, unshare and setns are drawn from it.
+var cloneNames = []flagName{
 	{unix.CLONE_VM, "CLONE_VM"},
 	{unix.CLONE_FS, "CLONE_FS"},
 	{unix.CLONE_FILES, "CLONE_FILES"},
@@ -162,44 +164,57 @@ var cloneFlagNames = []flagName{
 	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
 	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
 	{unix.CLONE_IO, "CLONE_IO"},
+	{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
+	{unix.CLONE_CLEAR_SIGHAND, "CLONE_CLEAR_SIGHAND"},
+	{unix.CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"},
 }
 
-// cloneArgsFlagNames is clone_args.flags: clone's flags, then those only
-// clone3 has room for (CLONE_NEWTIME sits in clone's signal byte).
-var cloneArgsFlagNames = append(cloneFlagNames[:len(cloneFlagNames):len(cloneFlagNames)],
-	flagName{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
-	flagName{unix.CLONE_CLEAR_SIGHAND, "CLONE_CLEAR_SIGHAND"},
-	flagName{unix.CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"},
-)
+// namespaceBits are the CLONE_NEW* bits: setns(2)'s namespace types.
+const namespaceBits = unix.CLONE_NEWTIME | unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
 
-// unshareFlagNames is the CLONE_* that unshare(2) accepts.
-var unshareFlagNames = []flagName{
-	{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
-	{unix.CLONE_VM, "CLONE_VM"},
-	{unix.CLONE_FS, "CLONE_FS"},
-	{unix.CLONE_FILES, "CLONE_FILES"},
-	{unix.CLONE_SIGHAND, "CLONE_SIGHAND"},
-	{unix.CLONE_THREAD, "CLONE_THREAD"},
-	{unix.CLONE_NEWNS, "CLONE_NEWNS"},
-	{unix.CLONE_SYSVSEM, "CLONE_SYSVSEM"},
-	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
-	{unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
-	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
-	{unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
-	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
-	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
+// cloneFlagNames is clone(2)'s CLONE_*: those above the signal byte that
+// fit in 32 bits.
+var cloneFlagNames = pickNames(cloneNames, func(v uint64) bool { return v > unix.CSIGNAL && v <= 0xffffffff })
+
+// cloneArgsFlagNames is clone_args.flags: all of them.
+var cloneArgsFlagNames = cloneNames
+
+// unshareFlagNames is the CLONE_* that unshare(2) accepts, CLONE_NEWTIME
+// first, as strace prints them.
+var unshareFlagNames = newTimeFirst(pickNames(cloneNames, func(v uint64) bool {
+	return v&(namespaceBits|unix.CLONE_VM|unix.CLONE_FS|unix.CLONE_FILES|unix.CLONE_SIGHAND|unix.CLONE_THREAD|unix.CLONE_SYSVSEM) != 0
+}))
+
+// nsTypeNames is setns(2)'s namespace types, CLONE_NEWTIME first.
+var nsTypeNames = newTimeFirst(pickNames(cloneNames, func(v uint64) bool { return v&namespaceBits != 0 }))
+
+// pickNames returns the entries of table whose value keep accepts, in
+// table order.
+func pickNames(table []flagName, keep func(uint64) bool) []flagName {
+	var out []flagName
+	for _, f := range table {
+		if keep(f.val) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
-// nsTypeNames is setns(2)'s namespace types.
-var nsTypeNames = []flagName{
-	{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
-	{unix.CLONE_NEWNS, "CLONE_NEWNS"},
-	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
-	{unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
-	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
-	{unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
-	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
-	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
+// newTimeFirst moves CLONE_NEWTIME to the front of a table.
+func newTimeFirst(table []flagName) []flagName {
+	out := make([]flagName, 0, len(table))
+	for _, f := range table {
+		if f.val == unix.CLONE_NEWTIME {
+			out = append(out, f)
+		}
+	}
+	for _, f := range table {
+		if f.val != unix.CLONE_NEWTIME {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // moveMountFlagNames is move_mount(2)'s MOVE_MOUNT_*.
@@ -528,161 +543,4 @@ func atFlags(v uint64) string {
 // (leave it as it is) prints as strace prints it, "0 /* MS_??? */".
 func mountPropagation(v uint64) string {
 	return formatEnum(v, propagationNames, "MS_???")
-}
-
-// structField is one decoded field of a structure read from user memory.
-type structField struct {
-	Name  string // the C field name, e.g. "flags"
-	Value uint64 // the raw value
-	// Text is how strace prints the value when that is not plain
-	// decimal: flag and enum names, an octal mode, a signal name, an
-	// address in hex or "NULL". "" means Value in decimal.
-	Text string
-}
-
-// structMore names the field that ends a structure which user memory held
-// only part of; formatStruct prints it as "...".
-const structMore = "..."
-
-// u64Fields reads the first n native-endian u64 fields of a structure from
-// b, as many as b holds whole.
-func u64Fields(b []byte, n int) []uint64 {
-	v := make([]uint64, min(len(b)/8, n))
-	for i := range v {
-		v[i] = binary.NativeEndian.Uint64(b[i*8:])
-	}
-	return v
-}
-
-func endStruct(fs []structField, cut bool) []structField {
-	if cut {
-		fs = append(fs, structField{Name: structMore})
-	}
-	return fs
-}
-
-// decodeOpenHow decodes openat2(2)'s struct open_how
-// (include/uapi/linux/openat2.h). Like strace it leaves mode out when it
-// is 0 and the flags create no file.
-func decodeOpenHow(b []byte) []structField {
-	v := u64Fields(b, 3)
-	var fs []structField
-	if len(v) > 0 {
-		fs = append(fs, structField{"flags", v[0], openFlags64(v[0])})
-	}
-	if len(v) > 1 && (v[0]&(unix.O_CREAT|oTmpfileBit) != 0 || v[1] != 0) {
-		fs = append(fs, structField{"mode", v[1], fileMode64(v[1])})
-	}
-	if len(v) > 2 {
-		fs = append(fs, structField{"resolve", v[2], resolveFlags(v[2])})
-	}
-	return endStruct(fs, len(b) < unix.SizeofOpenHow)
-}
-
-// decodeCloneArgs decodes clone3(2)'s struct clone_args
-// (include/uapi/linux/sched.h). Like strace it shows a pointer only when
-// a flag makes the kernel use it, set_tid and set_tid_size only when one
-// is set, and cgroup only when it is set or CLONE_INTO_CGROUP is.
-//
-// A copy of at least CLONE_ARGS_SIZE_VER0 bytes is a whole structure of
-// an older version: the kernel reads the fields it lacks as 0, and so
-// does this.
-func decodeCloneArgs(b []byte) []structField {
-	const nfields = unix.CLONE_ARGS_SIZE_VER2 / 8
-	cut := len(b) < unix.CLONE_ARGS_SIZE_VER0
-	v := u64Fields(b, nfields)
-	if !cut {
-		// What a short copy ends within is zero, as in the kernel's
-		// copy_struct_from_user().
-		var full [unix.CLONE_ARGS_SIZE_VER2]byte
-		copy(full[:], b)
-		v = u64Fields(full[:], nfields)
-	}
-	if len(v) == 0 {
-		return endStruct(nil, cut)
-	}
-	flags := v[0]
-	fs := []structField{{"flags", flags, cloneArgsFlags(flags)}}
-	has := func(i int) bool { return i < len(v) }
-	addr := func(i int, name string) {
-		fs = append(fs, structField{name, v[i], ptr(v[i])})
-	}
-	if has(1) && flags&unix.CLONE_PIDFD != 0 {
-		addr(1, "pidfd")
-	}
-	if has(2) && flags&(unix.CLONE_CHILD_SETTID|unix.CLONE_CHILD_CLEARTID) != 0 {
-		addr(2, "child_tid")
-	}
-	if has(3) && flags&unix.CLONE_PARENT_SETTID != 0 {
-		addr(3, "parent_tid")
-	}
-	if has(4) {
-		sig, _ := signalNameOK(v[4])
-		fs = append(fs, structField{"exit_signal", v[4], sig})
-	}
-	if has(5) {
-		addr(5, "stack")
-	}
-	if has(6) {
-		fs = append(fs, structField{"stack_size", v[6], hexValue(v[6])})
-	}
-	if has(7) && flags&unix.CLONE_SETTLS != 0 {
-		addr(7, "tls")
-	}
-	if cut {
-		return endStruct(fs, cut)
-	}
-	if v[8] != 0 || v[9] != 0 {
-		addr(8, "set_tid")
-		fs = append(fs, structField{"set_tid_size", v[9], ""})
-	}
-	// Only a copy that reaches cgroup shows it, even as 0.
-	if len(b) > unix.CLONE_ARGS_SIZE_VER1 && (v[10] != 0 || flags&unix.CLONE_INTO_CGROUP != 0) {
-		fs = append(fs, structField{"cgroup", v[10], ""})
-	}
-	return fs
-}
-
-// decodeMountAttr decodes mount_setattr(2)'s struct mount_attr
-// (include/uapi/linux/mount.h).
-func decodeMountAttr(b []byte) []structField {
-	v := u64Fields(b, 4)
-	var fs []structField
-	for i, name := range []string{"attr_set", "attr_clr", "propagation", "userns_fd"}[:len(v)] {
-		var text string
-		switch i {
-		case 0, 1:
-			text = mountAttrFlags64(v[i])
-		case 2:
-			text = mountPropagation(v[i])
-		}
-		fs = append(fs, structField{name, v[i], text})
-	}
-	return endStruct(fs, len(b) < unix.MOUNT_ATTR_SIZE_VER0)
-}
-
-// formatStruct prints decoded fields as strace prints a structure:
-// "{flags=O_RDONLY|O_CLOEXEC, resolve=RESOLVE_BENEATH}", with a "..." where
-// user memory ran out.
-func formatStruct(fs []structField) string { return string(appendStruct(nil, fs)) }
-
-func appendStruct(b []byte, fs []structField) []byte {
-	b = append(b, '{')
-	for i, f := range fs {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		if f.Name == structMore {
-			b = append(b, structMore...)
-			continue
-		}
-		b = append(b, f.Name...)
-		b = append(b, '=')
-		if f.Text != "" {
-			b = append(b, f.Text...)
-		} else {
-			b = strconv.AppendUint(b, f.Value, 10)
-		}
-	}
-	return append(b, '}')
 }

@@ -1,4 +1,4 @@
-package tracer
+package xlat
 
 import (
 	"encoding/binary"
@@ -497,7 +497,7 @@ type structCase struct {
 	want string
 }
 
-func runStructCases(t *testing.T, decode func([]byte) []structField, cases []structCase) {
+func runStructCases(t *testing.T, decode func([]byte) []Field, cases []structCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -587,7 +587,7 @@ func TestDecodeCloneArgs(t *testing.T) {
 // which JSON output prints.
 func TestDecodeCloneArgsValues(t *testing.T) {
 	fs := decodeCloneArgs(le(unix.CLONE_PIDFD|unix.CLONE_INTO_CGROUP, 0x1000, 0, 0, uint64(unix.SIGCHLD), 0x7000, 0x100, 0, 0, 0, 9))
-	want := []structField{
+	want := []Field{
 		{"flags", unix.CLONE_PIDFD | unix.CLONE_INTO_CGROUP, "CLONE_PIDFD|CLONE_INTO_CGROUP"},
 		{"pidfd", 0x1000, "0x1000"},
 		{"exit_signal", uint64(unix.SIGCHLD), "SIGCHLD"},
@@ -633,14 +633,14 @@ func TestDecodeMountAttr(t *testing.T) {
 func TestFormatStruct(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		fs   []structField
+		fs   []Field
 		want string
 	}{
 		{"no fields", nil, "{}"},
-		{"decimal when no text", []structField{{"size", 24, ""}}, "{size=24}"},
-		{"text", []structField{{"flags", 1, "X_ONE"}, {"n", 1 << 63, ""}}, "{flags=X_ONE, n=9223372036854775808}"},
-		{"cut short", []structField{{"flags", 0, "0"}, {Name: structMore}}, "{flags=0, ...}"},
-		{"only cut", []structField{{Name: structMore}}, "{...}"},
+		{"decimal when no text", []Field{{"size", 24, ""}}, "{size=24}"},
+		{"text", []Field{{"flags", 1, "X_ONE"}, {"n", 1 << 63, ""}}, "{flags=X_ONE, n=9223372036854775808}"},
+		{"cut short", []Field{{"flags", 0, "0"}, {Name: structMore}}, "{flags=0, ...}"},
+		{"only cut", []Field{{Name: structMore}}, "{...}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := formatStruct(tc.fs); got != tc.want {

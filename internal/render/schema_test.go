@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -72,7 +72,7 @@ func fullEvent() *tracer.Event {
 		},
 		Reasons: []tracer.Reason{
 			{Kind: tracer.ReasonSeccomp},
-			{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 2, CallerUIDMap: "0 1000 1"},
+			{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 1000, Count: 1}}},
 			{Kind: tracer.ReasonKernelLog, Message: "m"},
 			{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: "d"},
 		},
@@ -85,7 +85,7 @@ func fullEvent() *tracer.Event {
 func TestSchemaDocumented(t *testing.T) {
 	secs, _ := schemaSections(t)
 	var buf bytes.Buffer
-	newRenderer("json", &buf, false).eventIn(fullEvent(), &benign.Rules[0], fullContainer())
+	New("json", &buf, false).Event(fullEvent(), &benign.Rules[0], fullContainer())
 	var ev map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &ev); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())

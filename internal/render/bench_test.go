@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"io"
@@ -31,9 +31,9 @@ func BenchmarkRenderJSONFull(b *testing.B) {
 }
 
 func benchRender(b *testing.B, format string, ev *tracer.Event) {
-	r := newRenderer(format, io.Discard, false)
+	r := New(format, io.Discard, false)
 	b.ReportAllocs()
 	for b.Loop() {
-		r.event(ev, nil)
+		r.Event(ev, nil, nil)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package render
 
 import (
 	"bytes"
@@ -17,18 +17,18 @@ import (
 // out as they went in.
 func TestJoinerWithReusedEvent(t *testing.T) {
 	var out bytes.Buffer
-	r := newRenderer("text", &out, false)
-	j := audit.NewJoiner(audit.JoinerOptions{Wait: time.Hour, Out: func(ev *tracer.Event) { r.event(ev, nil) }})
+	r := New("text", &out, false)
+	j := audit.NewJoiner(audit.JoinerOptions{Wait: time.Hour, Out: func(ev *tracer.Event) { r.Event(ev, nil, nil) }})
 	ev := failed("openat", unix.EACCES, procCat,
 		fdArg("dirfd", unix.AT_FDCWD, ""), strArg("path", "/held"), flagArg("flags", unix.O_RDONLY, "O_RDONLY"))
 	var want bytes.Buffer
-	check := newRenderer("text", &want, false)
-	check.event(ev, nil)
+	check := New("text", &want, false)
+	check.Event(ev, nil, nil)
 	j.Process(ev) // held: EACCES from a call an LSM may refuse
 	ev.Errno, ev.Ret = unix.ENOENT, -int64(unix.ENOENT)
 	ev.Args[1].Str = "/behind"
 	ev.Proc.TID = 4251
-	check.event(ev, nil)
+	check.Event(ev, nil, nil)
 	j.Process(ev) // queued behind the held one
 	ev.Args[1].Str = "/changed"
 	ev.Proc.TID = 1
@@ -40,7 +40,7 @@ func TestJoinerWithReusedEvent(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want.String())
 	}
 	// Nothing held: passed on at once.
-	j2 := audit.NewJoiner(audit.JoinerOptions{Out: func(ev *tracer.Event) { r.event(ev, nil) }})
+	j2 := audit.NewJoiner(audit.JoinerOptions{Out: func(ev *tracer.Event) { r.Event(ev, nil, nil) }})
 	out.Reset()
 	j2.Process(ev)
 	if out.Len() == 0 {

@@ -1,0 +1,235 @@
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the renderer")
+
+// recordsFile is tracer's corpus of raw records: one for every traced
+// syscall, flag table, struct decoder, descriptor kind and kernel reason.
+const recordsFile = "../../tracer/testdata/records.golden"
+
+// goldenCase is one event to render, with what the stages after the
+// tracer add to it.
+type goldenCase struct {
+	name    string
+	ev      *tracer.Event
+	rule    *benign.Rule
+	c       *correlate.Container
+	explain bool
+	color   bool
+}
+
+// loadRecords decodes the record corpus, in its order.
+func loadRecords(t *testing.T) ([]string, map[string]*tracer.Event) {
+	t.Helper()
+	f, err := os.Open(recordsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	evs := map[string]*tracer.Event{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, hx, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			t.Fatalf("%s: bad line %q", recordsFile, sc.Text())
+		}
+		raw, err := hex.DecodeString(hx)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", recordsFile, name, err)
+		}
+		ev, err := tracer.Decode(raw)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", recordsFile, name, err)
+		}
+		ev.Time = goldenTime
+		// What Run adds: the LSM's name when one LSM can deny.
+		for i := range ev.Reasons {
+			if ev.Reasons[i].Kind == tracer.ReasonLSM {
+				ev.Reasons[i].LSM = "apparmor"
+			}
+		}
+		names = append(names, name)
+		evs[name] = &ev
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names, evs
+}
+
+// goldenCases is every record as it is, then the records with what the
+// later stages add: kernel log lines, LSM reasons from audit records,
+// containers, pods, benign rules, --explain, colour, odd times, and
+// events no kernel sends but the renderer must not trip on.
+func goldenCases(t *testing.T) []goldenCase {
+	names, evs := loadRecords(t)
+	var cases []goldenCase
+	for _, n := range names {
+		cases = append(cases, goldenCase{name: n, ev: evs[n]})
+	}
+	rec := func(name string) *tracer.Event {
+		ev, ok := evs[name]
+		if !ok {
+			t.Fatalf("no record %s in %s", name, recordsFile)
+		}
+		return ev.Clone()
+	}
+	withReasons := func(ev *tracer.Event, rs ...tracer.Reason) *tracer.Event {
+		ev.Reasons = append(ev.Reasons, rs...)
+		return ev
+	}
+	at := func(ev *tracer.Event, tm time.Time) *tracer.Event { ev.Time = tm; return ev }
+	containerd := &correlate.Container{ID: "test1", Namespace: "default", Known: true, Source: correlate.SourceCgroup,
+		Image: "docker.io/library/busybox:latest", Runtime: "io.containerd.runc.v2", ShimPID: 4900}
+	rootfsOnly := &correlate.Container{ID: "web", Namespace: "default", Known: true, Source: correlate.SourceCmdline,
+		Runtime: "io.containerd.runc.v2"}
+	unknown := &correlate.Container{ID: strings.Repeat("ab", 32), Namespace: "k8s.io", Source: correlate.SourceProc,
+		PodUID: "0b5e7c52-1c9a-4d1e-9f3a-2f7e4c1d9a10"}
+	pod := &correlate.Container{
+		ID: strings.Repeat("0123456789abcdef", 4), Namespace: "k8s.io", Known: true, Source: correlate.SourceCgroup,
+		Image: "registry.example/web:1", Runtime: "io.containerd.runc.v2", ShimPID: 4242,
+		Labels: map[string]string{
+			correlate.LabelPodName: "web-7d9f", correlate.LabelPodNamespace: "shop", correlate.LabelPodUID: "uid-1",
+			correlate.LabelContainerName: "nginx", "io.cri-containerd.kind": "container", "io.kubernetes.x\"q": "v\\\n",
+			"other.label": "not shown",
+		},
+		Pod: "web-7d9f", PodNamespace: "shop", PodUID: "uid-1", ContainerName: "nginx",
+	}
+	kernelLog := tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "tmpfs: Bad value for 'size'"}
+	overlayLog := tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "overlayfs: failed to resolve '/tmp/nonexist': -2"}
+	auditLSM := tracer.Reason{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file",
+		Detail: `blockers=fs.read_file path="/etc/hostname"`}
+	masked := &benign.Rule{Name: "runc-masked-paths"}
+	cases = append(cases,
+		goldenCase{name: "explain/no-reason", ev: rec("chroot/enoent"), explain: true},
+		goldenCase{name: "explain/success", ev: rec("openat/success"), explain: true},
+		goldenCase{name: "explain/with-reason", ev: rec("unshare/seccomp"), explain: true},
+		goldenCase{name: "explain/no-args", ev: rec("mount/no-args"), explain: true},
+		goldenCase{name: "kernel_log/tmpfs", ev: withReasons(rec("mount/runc-init"), kernelLog)},
+		goldenCase{name: "kernel_log/two-lines", ev: withReasons(rec("mount/overlay"), overlayLog,
+			tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "quote \" backslash \\ tab\t and \xff"})},
+		goldenCase{name: "lsm/two-candidates", ev: func() *tracer.Event {
+			ev := rec("mount/lsm")
+			ev.Reasons[0].LSM = "apparmor|selinux"
+			return ev
+		}()},
+		goldenCase{name: "lsm/from-audit", ev: withReasons(rec("openat/cwd"), auditLSM)},
+		goldenCase{name: "lsm/empty-detail", ev: withReasons(rec("openat/cwd"), tracer.Reason{Kind: tracer.ReasonLSM, LSM: "selinux", Hook: "file_open"})},
+		goldenCase{name: "reasons/every-kind", ev: withReasons(rec("mount/seccomp-cap-lsm"), overlayLog, auditLSM)},
+		goldenCase{name: "reasons/unknown-kind", ev: withReasons(rec("chroot/enoent"), tracer.Reason{Kind: "future_kind", Message: "m"})},
+		goldenCase{name: "container/containerd", ev: withReasons(rec("mount/runc-init"), kernelLog), c: containerd},
+		goldenCase{name: "container/rootfs-only", ev: rec("newfstatat/rootfs"), c: rootfsOnly},
+		goldenCase{name: "container/unknown", ev: rec("openat/rootfs-fd"), c: unknown},
+		goldenCase{name: "container/pod", ev: rec("mount/cap-userns-root"), c: pod},
+		goldenCase{name: "container/pod-success", ev: rec("openat/success"), c: pod, explain: true},
+		goldenCase{name: "container/bare", ev: rec("setns/netns-file"), c: &correlate.Container{ID: "x"}},
+		goldenCase{name: "benign/host", ev: rec("chroot/enoent"), rule: &benign.Rule{Name: "some-rule"}},
+		goldenCase{name: "benign/container", ev: rec("mount/runc-cmdline"), rule: masked, c: containerd},
+		goldenCase{name: "benign/explain-pod", ev: rec("newfstatat/rootfs"), rule: masked, c: pod, explain: true},
+		goldenCase{name: "color/failed", ev: withReasons(rec("mount/overlay"), overlayLog), color: true},
+		goldenCase{name: "color/success", ev: rec("openat/success"), color: true},
+		goldenCase{name: "color/container-benign", ev: rec("mount/runc-init"), c: containerd, rule: masked, color: true, explain: true},
+		goldenCase{name: "time/utc", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC))},
+		goldenCase{name: "time/whole-second", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("W", -9000)))},
+		goldenCase{name: "time/year-10000", ev: at(rec("chroot/enoent"), time.Date(10000, 1, 2, 3, 4, 5, 999999999, time.UTC))},
+		goldenCase{name: "time/zero", ev: at(rec("chroot/enoent"), time.Time{})},
+		goldenCase{name: "odd/zero-event", ev: &tracer.Event{}},
+		goldenCase{name: "odd/empty-cmdline", ev: &tracer.Event{Time: goldenTime, Syscall: "chroot", NoArgs: true, Ret: -2, Errno: unix.ENOENT,
+			Args: []tracer.Arg{strArg("path", "/x")}, Proc: tracer.Proc{Cmdline: []string{}}}},
+		goldenCase{name: "odd/errno-without-name", ev: &tracer.Event{Time: goldenTime, Syscall: "mount", Ret: -600, Errno: 600,
+			Proc: procMount}},
+		goldenCase{name: "odd/unused-and-unread", ev: &tracer.Event{Time: goldenTime, Syscall: "x", Ret: 7, Proc: procMount,
+			Args: []tracer.Arg{
+				{Name: "bytes-null", Kind: tracer.KindBytes},
+				{Name: "bytes-unread", Kind: tracer.KindBytes, Raw: 0x10},
+				{Name: "bytes", Kind: tracer.KindBytes, Raw: 0x10, Read: true, Bytes: []byte(" a\x00 ")},
+				{Name: "ptr", Kind: tracer.KindPtr, Raw: 0x20},
+				{Name: "int", Kind: tracer.KindInt, Raw: 0xfffffffe},
+				{Name: "size", Kind: tracer.KindSize, Raw: 1 << 63},
+				{Name: "struct-null", Kind: tracer.KindStruct},
+				{Name: "argv-after-null", Kind: tracer.KindArgv, After: true, Read: true, Argv: []string{"a"}},
+				{Name: "string-after-null", Kind: tracer.KindString, After: true, Read: true, Str: "/bin/a"},
+				{Name: "unused", Kind: tracer.KindString, Unused: true, Truncated: true},
+				{Name: "mode", Kind: tracer.KindMode, Raw: 0o644, Text: "0644"},
+				{Name: "what\"name", Kind: tracer.KindInt, Raw: 1},
+			}}},
+	)
+	return cases
+}
+
+// renderGolden renders one case as ctrace run does.
+func renderGolden(format string, gc *goldenCase) []byte {
+	var buf bytes.Buffer
+	r := New(format, &buf, gc.color)
+	r.Explain = gc.explain
+	r.Event(gc.ev, gc.rule, gc.c)
+	return buf.Bytes()
+}
+
+// TestRenderGolden renders the corpus as text and as JSON and compares
+// the output with testdata/{text,json}.golden byte for byte. Rewrite them
+// with go test -run RenderGolden -update, and read the diff: a change
+// there is a change of ctrace's output.
+func TestRenderGolden(t *testing.T) {
+	cases := goldenCases(t)
+	for _, format := range []string{"text", "json"} {
+		var out bytes.Buffer
+		for i := range cases {
+			fmt.Fprintf(&out, "# %s\n", cases[i].name)
+			out.Write(renderGolden(format, &cases[i]))
+		}
+		compareGolden(t, "testdata/"+format+".golden", out.Bytes())
+	}
+}
+
+func compareGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < max(len(g), len(w)); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			t.Fatalf("%s differs at line %d:\n got %q\nwant %q", path, i+1, gl, wl)
+		}
+	}
+}

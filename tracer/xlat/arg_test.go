@@ -1,0 +1,17 @@
+package xlat
+
+import "testing"
+
+func TestQuote(t *testing.T) {
+	tests := map[string]string{
+		"":             `""`,
+		"a b":          `"a b"`,
+		"q\"\\":        `"q\"\\"`,
+		"\n\t\x01\xff": `"\n\t\1\377"`,
+	}
+	for in, want := range tests {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
