@@ -87,6 +87,24 @@ func openResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, 
 	})
 }
 
+// startResolver opens the resolver that names each event's container.
+// With --container it waits briefly for containerd, to warn about a
+// value that is a prefix of several containers' ids.
+func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, error) {
+	resolver, err := openResolver(context.WithoutCancel(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.containers) > 0 {
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		if resolver.WaitConnected(wctx) {
+			warnAmbiguous(resolver, f)
+		}
+		wcancel()
+	}
+	return resolver, nil
+}
+
 // warnAmbiguous says when a --container value is a prefix of several known
 // containers' ids.
 func warnAmbiguous(r *correlate.Resolver, f *containerFlags) {

@@ -135,12 +135,10 @@ func (p *Pipeline) Lost(delta, total uint64) {
 
 // Close closes the stages, first to last, so that what each still holds
 // reaches the sinks in order, and then the sinks. It returns the first
-// sink's error. Only the first call does anything.
+// sink's error. Only the first call of Close or Abort does anything.
 func (p *Pipeline) Close(ctx context.Context) error {
 	p.once.Do(func() {
-		for _, s := range p.stages {
-			s.Close(ctx)
-		}
+		p.closeStages(ctx)
 		for _, s := range p.sinks {
 			if err := s.Close(); err != nil && p.err == nil {
 				p.err = err
@@ -148,6 +146,23 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		}
 	})
 	return p.err
+}
+
+// Abort closes the stages without waiting, and not the sinks: a run that
+// failed before it began writes no summary. It frees what the stages
+// hold (an audit setting to restore, goroutines) on every way out.
+func (p *Pipeline) Abort() {
+	p.once.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		p.closeStages(ctx)
+	})
+}
+
+func (p *Pipeline) closeStages(ctx context.Context) {
+	for _, s := range p.stages {
+		s.Close(ctx)
+	}
 }
 
 // sinks hands each event to every sink, in order.

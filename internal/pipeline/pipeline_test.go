@@ -249,3 +249,21 @@ func TestLostAndCloseErrors(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestAbortClosesStagesOnly(t *testing.T) {
+	var rec record
+	restored := false
+	p := New([]Stage{NewAuditJoin(context.Background(), AuditOptions{Wait: time.Hour, Restore: func() { restored = true }})}, &rec)
+	p.Process(failed("mount", unix.EPERM, "mount"))
+	start := time.Now()
+	p.Abort()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Abort waited %v", d)
+	}
+	if !restored || rec.shut {
+		t.Errorf("restored %v, sink closed %v; want the stages closed, not the sinks", restored, rec.shut)
+	}
+	if err := p.Close(context.Background()); err != nil || rec.shut {
+		t.Errorf("Close after Abort: %v, sink closed %v", err, rec.shut)
+	}
+}
