@@ -3,10 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
+	"github.com/ctrace-dev/ctrace/internal/summary"
 )
 
 // The sinks that write to ctrace's output: the event lines (text or JSON)
@@ -53,25 +53,42 @@ func (s *renderSink) Close() error {
 	return nil
 }
 
-// summarySink counts failures for the table written at exit (--summary,
-// --summary-file). Known-harmless failures count only with --show-benign.
+// summarySink counts failures for the table written at exit: to stdout
+// after the events (--summary), to a file (--summary-file), or both.
+// Known-harmless failures count only with --show-benign.
 type summarySink struct {
-	s      *summary
+	t      *summary.Table
 	f      *containerFlags
 	json   bool
 	benign bool
-	out    io.Writer
+	out    *bufio.Writer
 }
 
-func newSummarySink(f *runFlags, out io.Writer) *summarySink {
-	return &summarySink{s: newSummary(), f: &f.ctr, json: f.output == "json", benign: f.showBenign, out: out}
+func newSummarySink(f *runFlags, out *bufio.Writer) *summarySink {
+	names := summary.Names{Errno: errnoName, Reason: reasonText}
+	return &summarySink{t: summary.New(names), f: &f.ctr, json: f.output == "json", benign: f.showBenign, out: out}
 }
 
 func (s *summarySink) Write(ev *pipeline.Event) {
 	if ev.Benign != nil && !s.benign {
 		return
 	}
-	s.s.add(ev.Event, ev.Container)
+	s.t.Add(ev.Event, ev.Container)
 }
 
-func (s *summarySink) Close() error { return writeSummary(s.s, s.f, s.json, s.out) }
+func (s *summarySink) Close() error {
+	if s.f.summary {
+		if err := s.t.Write(s.out, s.json); err != nil {
+			return err
+		}
+		if err := s.out.Flush(); err != nil {
+			return err
+		}
+	}
+	if s.f.summaryFile != "" {
+		if err := s.t.WriteFile(s.f.summaryFile, s.json); err != nil {
+			return fmt.Errorf("--summary-file: %w", err)
+		}
+	}
+	return nil
+}
