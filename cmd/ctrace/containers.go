@@ -30,6 +30,10 @@ type containerFlags struct {
 	procRoot string
 }
 
+// minIDPrefix is the shortest --container value taken as a prefix of a
+// container id (correlate.Filter); a shorter one can only be a name.
+const minIDPrefix = 3
+
 // exitFailures is ctrace's exit status under --fail-on-events when failures
 // were seen and the traced command, if any, succeeded: distinct from 1
 // (ctrace's own errors) and 2 (usage).
@@ -86,6 +90,11 @@ func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver,
 	resolver, err := openResolver(context.WithoutCancel(ctx), f)
 	if err != nil {
 		return nil, err
+	}
+	for _, v := range f.containers {
+		if len(v) < minIDPrefix {
+			log.Warn().Msgf("--container %s: shorter than an id prefix (%d characters or more), so it selects only a container named %s", v, minIDPrefix, v)
+		}
 	}
 	if len(f.containers) > 0 {
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)

@@ -7,15 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog/log"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/audit"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -55,10 +53,18 @@ its descendants; ctrace then exits with CMD's exit status.`,
 			if cmd.ArgsLenAtDash() < 0 && len(args) > 0 {
 				return usageError("unexpected argument %q: put the command to trace after --", args[0])
 			}
+			if err := checkEmpty(cmd.Flags()); err != nil {
+				return err
+			}
 			return run(cmd.Context(), &f, args)
 		},
 	}
-	fl := cmd.Flags()
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register defines run's flags on fl.
+func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.StringSliceVarP(&f.syscalls, "syscalls", "e", nil, "syscalls to trace, by name or %family (%mount, %open, %namespace, %exec); default all")
 	fl.StringSliceVar(&f.errnos, "errno", nil, "only failures with these errors (EPERM,EACCES,...)")
 	fl.UintSliceVarP(&f.pids, "pid", "p", nil, "only these processes")
@@ -67,9 +73,9 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
-	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two (K, M suffixes)")
+	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two from 4K to 1G (K, M, G suffixes)")
 	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
-	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
+	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record (at most 10s)")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
 	f.metrics.register(fl)
@@ -77,46 +83,6 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
-	return cmd
-}
-
-func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
-	var o tracer.Options
-	var err error
-	if o.Syscalls, err = tracer.ParseSyscalls(f.syscalls); err != nil {
-		return o, usageError("%v", err)
-	}
-	for _, name := range f.errnos {
-		name = strings.ToUpper(strings.TrimSpace(name))
-		e := errnoValue(name)
-		if e == 0 {
-			if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 4096 {
-				e = unix.Errno(n)
-			} else {
-				return o, usageError("unknown errno %q; valid names: %s", name, errnoNames())
-			}
-		}
-		o.Errnos = append(o.Errnos, e)
-	}
-	for _, p := range f.pids {
-		if p == 0 || p > 1<<22 {
-			return o, usageError("invalid --pid %d", p)
-		}
-		o.PIDs = append(o.PIDs, uint32(p))
-	}
-	o.Comms = f.comms
-	o.All = f.all
-	o.Follow = hasCmd
-	if o.BufferSize, err = parseSize(f.bufferSize); err != nil {
-		return o, usageError("--buffer-size: %v", err)
-	}
-	if f.output != "text" && f.output != "json" {
-		return o, usageError("unknown output format %q; valid: text, json", f.output)
-	}
-	if f.count < 0 {
-		return o, usageError("--count must not be negative")
-	}
-	return o, nil
 }
 
 // run traces until the run ends: flags checked, the node checked, the
@@ -132,6 +98,9 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	if err := f.useHostRoot(); err != nil {
+		return err
+	}
+	if err := checkPIDs(f.pids, f.ctr.procRoot); err != nil {
 		return err
 	}
 	met, stopMetrics, err := f.metrics.start(opts.BufferSize)
@@ -182,17 +151,6 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	t.Close()
 	reportUnseen(tally.Hidden, t.Lost())
 	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
-}
-
-// check validates the flags: the tracer's options and the container
-// filter. Bad ones are usage errors (exit status 2).
-func (f *runFlags) check(hasCmd bool) (tracer.Options, correlate.Filter, error) {
-	opts, err := f.tracerOptions(hasCmd)
-	if err != nil {
-		return opts, correlate.Filter{}, err
-	}
-	filter, err := f.ctr.filter()
-	return opts, filter, err
 }
 
 // openTracer loads and attaches the programs and says what this kernel
@@ -310,43 +268,4 @@ func startCPUProfile(path string) (func(), error) {
 			log.Warn().Msgf("--cpuprofile: %v", err)
 		}
 	}, nil
-}
-
-// errnoValue returns the errno of a name such as "EPERM", or 0.
-func errnoValue(name string) unix.Errno {
-	for e := unix.Errno(1); e < 4096; e++ {
-		if unix.ErrnoName(e) == name {
-			return e
-		}
-	}
-	return 0
-}
-
-func errnoNames() string {
-	var names []string
-	for e := unix.Errno(1); e < 134; e++ {
-		if n := unix.ErrnoName(e); n != "" {
-			names = append(names, n)
-		}
-	}
-	return strings.Join(names, ",")
-}
-
-func parseSize(s string) (int, error) {
-	mult := 1
-	u := strings.ToUpper(strings.TrimSpace(s))
-	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
-	switch {
-	case strings.HasSuffix(u, "K"):
-		mult, u = 1<<10, strings.TrimSuffix(u, "K")
-	case strings.HasSuffix(u, "M"):
-		mult, u = 1<<20, strings.TrimSuffix(u, "M")
-	case strings.HasSuffix(u, "G"):
-		mult, u = 1<<30, strings.TrimSuffix(u, "G")
-	}
-	n, err := strconv.Atoi(u)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return n * mult, nil
 }
