@@ -91,10 +91,8 @@ func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver,
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range f.containers {
-		if len(v) < minIDPrefix {
-			log.Warn().Msgf("--container %s: shorter than an id prefix (%d characters or more), so it selects only a container named %s", v, minIDPrefix, v)
-		}
+	for _, msg := range shortContainerValues(f.containers) {
+		log.Warn().Msg(msg)
 	}
 	if len(f.containers) > 0 {
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -104,6 +102,18 @@ func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver,
 		wcancel()
 	}
 	return resolver, nil
+}
+
+// shortContainerValues says which --container values are too short to be
+// an id prefix: they are taken as names only, which may be a mistake.
+func shortContainerValues(vs []string) []string {
+	var msgs []string
+	for _, v := range vs {
+		if len(v) < minIDPrefix {
+			msgs = append(msgs, fmt.Sprintf("--container %s: shorter than an id prefix (%d characters or more), so it selects only a container named %s", v, minIDPrefix, v))
+		}
+	}
+	return msgs
 }
 
 // warnAmbiguous says when a --container value is a prefix of several known

@@ -217,3 +217,12 @@ func TestRunBadFlags(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// A --container value too short for an id prefix is a name, legitimately
+// ("db"), so it is taken with a warning rather than refused.
+func TestShortContainerValues(t *testing.T) {
+	got := shortContainerValues([]string{"db", "abc", "0123456789ab", "x"})
+	if len(got) != 2 || !strings.HasPrefix(got[0], "--container db: shorter than an id prefix") || !strings.HasPrefix(got[1], "--container x:") {
+		t.Errorf("warnings %q", got)
+	}
+}
