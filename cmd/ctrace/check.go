@@ -57,7 +57,7 @@ reason whether it works here and how. Exit status 0 when ctrace run can
 work, 1 when it cannot.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return usageError("unknown output format %q; valid: text, json", output)
+				return usageError("-o/--output: unknown output format %q; valid: text, json", output)
 			}
 			rep := runCheck()
 			if output == "json" {

@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/rs/zerolog/log"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // The command of `ctrace run -- CMD` is started through a hidden helper:
@@ -86,9 +90,74 @@ func execvp(name string, argv []string) error {
 
 // child is a command being traced.
 type child struct {
-	cmd  *exec.Cmd
-	gate *os.File
-	done chan struct{} // closed when the command has exited
+	cmd    *exec.Cmd
+	gate   *os.File
+	done   chan struct{} // closed when the command has exited
+	sigs   chan os.Signal
+	exited chan int // the command's exit status, once started
+	name   string   // as the user gave it
+}
+
+// traceCommand starts `ctrace run -- CMD`'s command held before its exec,
+// in the traced set; nil without a command. ctrace then reads until the
+// command exits and drains what is left. A terminal's ^C reaches the
+// command too (same process group), so ctrace only waits for it; a
+// SIGTERM sent to ctrace alone is passed on to the command, once, until
+// the command exits.
+func traceCommand(t *tracer.Tracer, args []string) (*child, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	ch, err := startChild(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Trace(ch.pid()); err != nil {
+		_ = ch.cmd.Process.Kill()
+		return nil, err
+	}
+	ch.sigs = make(chan os.Signal, 1)
+	signal.Notify(ch.sigs, unix.SIGINT, unix.SIGTERM)
+	go forwardSignals(ch.sigs, ch)
+	return ch, nil
+}
+
+// start lets the command exec, and calls end when it has exited.
+func (c *child) start(end func()) error {
+	if c == nil {
+		return nil
+	}
+	if err := c.release(); err != nil {
+		return fmt.Errorf("start %s: %w", c.name, err)
+	}
+	c.exited = make(chan int, 1)
+	go func() {
+		c.exited <- c.wait()
+		end()
+	}()
+	return nil
+}
+
+// exitStatus waits for the command to exit and returns its status; 0
+// without a command.
+func (c *child) exitStatus() int {
+	if c == nil {
+		return 0
+	}
+	select {
+	case status := <-c.exited:
+		return status
+	default:
+		log.Info().Msgf("tracing stopped; waiting for %s to exit", c.name)
+		return <-c.exited
+	}
+}
+
+// close stops passing signals on.
+func (c *child) close() {
+	if c != nil {
+		signal.Stop(c.sigs)
+	}
 }
 
 // startChild starts CMD held before its exec.
@@ -110,7 +179,7 @@ func startChild(args []string) (*child, error) {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	r.Close()
-	return &child{cmd: cmd, gate: w, done: make(chan struct{})}, nil
+	return &child{cmd: cmd, gate: w, done: make(chan struct{}), name: args[0]}, nil
 }
 
 func (c *child) pid() uint32 { return uint32(c.cmd.Process.Pid) }

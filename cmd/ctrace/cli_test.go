@@ -491,7 +491,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{[]string{"run", "-e", "mount,nosuchcall"}, []string{`"nosuchcall"`, "valid syscalls: mount,umount2,", "openat", "execveat"}},
 		{[]string{"run", "-e", "%nosuchfamily"}, []string{"valid families: %mount"}},
-		{[]string{"run", "--errno", "ENOTANERRNO"}, []string{`"ENOTANERRNO"`, "valid names: EPERM,ENOENT,", "EACCES", "EINVAL"}},
+		{[]string{"run", "--errno", "ENOTANERRNO"}, []string{`--errno: unknown errno "ENOTANERRNO"`, "names:\n  EPERM, ENOENT,", "EACCES", "EINVAL"}},
 		{[]string{"run", "-o", "yaml"}, []string{"valid: text, json"}},
 		{[]string{"run", "--nosuchflag"}, []string{"unknown flag"}},
 		{[]string{"run", "--count", "-1"}, []string{"--count"}},

@@ -3,23 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/log"
 	"github.com/spf13/pflag"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/internal/render"
-	"github.com/ctrace-dev/ctrace/tracer"
-	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // containerFlags are run's flags about containers, the summary and the
@@ -39,6 +29,10 @@ type containerFlags struct {
 	// ("" means /proc); set from --host-root, not a flag of its own.
 	procRoot string
 }
+
+// minIDPrefix is the shortest --container value taken as a prefix of a
+// container id (correlate.Filter); a shorter one can only be a name.
+const minIDPrefix = 3
 
 // exitFailures is ctrace's exit status under --fail-on-events when failures
 // were seen and the traced command, if any, succeeded: distinct from 1
@@ -89,6 +83,39 @@ func openResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, 
 	})
 }
 
+// startResolver opens the resolver that names each event's container.
+// With --container it waits briefly for containerd, to warn about a
+// value that is a prefix of several containers' ids.
+func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, error) {
+	resolver, err := openResolver(context.WithoutCancel(ctx), f)
+	if err != nil {
+		return nil, err
+	}
+	for _, msg := range shortContainerValues(f.containers) {
+		log.Warn().Msg(msg)
+	}
+	if len(f.containers) > 0 {
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		if resolver.WaitConnected(wctx) {
+			warnAmbiguous(resolver, f)
+		}
+		wcancel()
+	}
+	return resolver, nil
+}
+
+// shortContainerValues says which --container values are too short to be
+// an id prefix: they are taken as names only, which may be a mistake.
+func shortContainerValues(vs []string) []string {
+	var msgs []string
+	for _, v := range vs {
+		if len(v) < minIDPrefix {
+			msgs = append(msgs, fmt.Sprintf("--container %s: shorter than an id prefix (%d characters or more), so it selects only a container named %s", v, minIDPrefix, v))
+		}
+	}
+	return msgs
+}
+
 // warnAmbiguous says when a --container value is a prefix of several known
 // containers' ids.
 func warnAmbiguous(r *correlate.Resolver, f *containerFlags) {
@@ -98,155 +125,4 @@ func warnAmbiguous(r *correlate.Resolver, f *containerFlags) {
 			log.Warn().Msgf("--container %s is a prefix of several container ids (%s): events of all of them are shown", v, strings.Join(ids, ", "))
 		}
 	}
-}
-
-// summary counts failures by container, syscall and errno.
-type summary struct {
-	mu     sync.Mutex
-	groups map[summaryKey]*summaryRow
-}
-
-type summaryKey struct {
-	container, syscall, errno string
-}
-
-type summaryRow struct {
-	summaryKey
-	count       int
-	first, last time.Time
-	reasons     map[string]int
-}
-
-func newSummary() *summary { return &summary{groups: map[summaryKey]*summaryRow{}} }
-
-func (s *summary) add(ev *tracer.Event, c *correlate.Container) {
-	if !ev.Failed() {
-		return
-	}
-	k := summaryKey{container: "host", syscall: ev.Syscall, errno: xlat.ErrnoName(ev.Errno)}
-	if c != nil {
-		k.container = c.String()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	row := s.groups[k]
-	if row == nil {
-		row = &summaryRow{summaryKey: k, first: ev.Time, reasons: map[string]int{}}
-		s.groups[k] = row
-	}
-	row.count++
-	row.last = ev.Time
-	for i := range ev.Reasons {
-		row.reasons[render.ReasonText(ev, &ev.Reasons[i])]++
-	}
-}
-
-// rows returns the groups, most failures first.
-func (s *summary) rows() []*summaryRow {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*summaryRow, 0, len(s.groups))
-	for _, r := range s.groups {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.count != b.count {
-			return a.count > b.count
-		}
-		if a.container != b.container {
-			return a.container < b.container
-		}
-		if a.syscall != b.syscall {
-			return a.syscall < b.syscall
-		}
-		return a.errno < b.errno
-	})
-	return out
-}
-
-// topReason is the most common reason of a group, "" when none was found.
-func (r *summaryRow) topReason() string {
-	best, n := "", 0
-	for k, c := range r.reasons {
-		if c > n || (c == n && k < best) {
-			best, n = k, c
-		}
-	}
-	return best
-}
-
-// write writes the summary as an aligned table, or as one JSON document:
-//
-//	{"summary":[{"container":"default/web","syscall":"mount","errno":"EPERM",
-//	  "count":3,"first":"...","last":"...","reason":"capability: ..."}],"total":3}
-func (s *summary) write(w io.Writer, asJSON bool) error {
-	rows := s.rows()
-	total := 0
-	for _, r := range rows {
-		total += r.count
-	}
-	if asJSON {
-		arr := zerolog.Arr()
-		for _, r := range rows {
-			d := zerolog.Dict().Str("container", r.container).Str("syscall", r.syscall).
-				Str("errno", r.errno).Int("count", r.count).
-				Str("first", r.first.Format(time.RFC3339Nano)).Str("last", r.last.Format(time.RFC3339Nano))
-			if top := r.topReason(); top != "" {
-				d.Str("reason", top)
-			} else {
-				d.RawJSON("reason", []byte("null"))
-			}
-			arr.Dict(d)
-		}
-		l := zerolog.New(w)
-		l.Log().Array("summary", arr).Int("total", total).Send()
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER\tSYSCALL\tERRNO\tCOUNT\tFIRST\tLAST\tREASON")
-	for _, r := range rows {
-		reason := r.topReason()
-		if reason == "" {
-			reason = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.container, r.syscall, r.errno, r.count,
-			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), reason)
-	}
-	fmt.Fprintf(tw, "total\t\t\t%s\t\t\t\n", strconv.Itoa(total))
-	return tw.Flush()
-}
-
-// writeSummaryFile writes the summary to path.
-func (s *summary) writeFile(path string, asJSON bool) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := s.write(f, asJSON); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// writeSummary writes the summary where the flags say: to stdout after the
-// events (--summary), to a file (--summary-file), or both.
-func writeSummary(s *summary, f *containerFlags, asJSON bool, out io.Writer) error {
-	if f.summary {
-		if err := s.write(out, asJSON); err != nil {
-			return err
-		}
-		if fl, ok := out.(interface{ Flush() error }); ok {
-			if err := fl.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if f.summaryFile != "" {
-		if err := s.writeFile(f.summaryFile, asJSON); err != nil {
-			return fmt.Errorf("--summary-file: %w", err)
-		}
-	}
-	return nil
 }

@@ -21,16 +21,17 @@ func containerTestEvent(syscall string, errno unix.Errno, at time.Time) *tracer.
 func TestSummaryTable(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 12, 3, 4, 0, time.Local)
 	web := &correlate.Container{ID: "web", Namespace: "default", Known: true}
-	s := newSummary()
+	// The table names errnos and reasons as the event lines do.
+	s := newSummarySink(&runFlags{}, nil).t
 	ev := containerTestEvent("mount", unix.EPERM, t0)
 	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonSeccomp}}
-	s.add(ev, web)
-	s.add(containerTestEvent("mount", unix.EPERM, t0.Add(time.Second)), web)
-	s.add(containerTestEvent("openat", unix.ENOENT, t0.Add(2*time.Second)), nil)
+	s.Add(ev, web)
+	s.Add(containerTestEvent("mount", unix.EPERM, t0.Add(time.Second)), web)
+	s.Add(containerTestEvent("openat", unix.ENOENT, t0.Add(2*time.Second)), nil)
 	ok := containerTestEvent("openat", 0, t0)
-	s.add(ok, nil) // successes are not counted
+	s.Add(ok, nil) // successes are not counted
 	var b bytes.Buffer
-	if err := s.write(&b, false); err != nil {
+	if err := s.Write(&b, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `CONTAINER    SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON
@@ -42,7 +43,7 @@ total                         3
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}
 	b.Reset()
-	if err := s.write(&b, true); err != nil {
+	if err := s.Write(&b, true); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/log"
@@ -70,5 +71,10 @@ func main() {
 		os.Exit(ee.code)
 	}
 	log.Error().Msg(err.Error())
+	// cobra reports an unknown command as a plain error; it is bad input
+	// all the same.
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		os.Exit(2)
+	}
 	os.Exit(1)
 }

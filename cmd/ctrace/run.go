@@ -1,28 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/audit"
-	"github.com/ctrace-dev/ctrace/internal/benign"
-	"github.com/ctrace-dev/ctrace/internal/render"
+	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
-	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 type runFlags struct {
@@ -59,10 +53,18 @@ its descendants; ctrace then exits with CMD's exit status.`,
 			if cmd.ArgsLenAtDash() < 0 && len(args) > 0 {
 				return usageError("unexpected argument %q: put the command to trace after --", args[0])
 			}
+			if err := checkEmpty(cmd.Flags()); err != nil {
+				return err
+			}
 			return run(cmd.Context(), &f, args)
 		},
 	}
-	fl := cmd.Flags()
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// register defines run's flags on fl.
+func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.StringSliceVarP(&f.syscalls, "syscalls", "e", nil, "syscalls to trace, by name or %family (%mount, %open, %namespace, %exec); default all")
 	fl.StringSliceVar(&f.errnos, "errno", nil, "only failures with these errors (EPERM,EACCES,...)")
 	fl.UintSliceVarP(&f.pids, "pid", "p", nil, "only these processes")
@@ -71,9 +73,9 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
-	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two (K, M suffixes)")
+	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two from 4K to 1G (K, M, G suffixes)")
 	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
-	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record")
+	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record (at most 10s)")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
 	f.metrics.register(fl)
@@ -81,54 +83,14 @@ its descendants; ctrace then exits with CMD's exit status.`,
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
-	return cmd
 }
 
-func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
-	var o tracer.Options
-	var err error
-	if o.Syscalls, err = tracer.ParseSyscalls(f.syscalls); err != nil {
-		return o, usageError("%v", err)
-	}
-	for _, name := range f.errnos {
-		name = strings.ToUpper(strings.TrimSpace(name))
-		e, _ := xlat.ParseErrno(name)
-		if e == 0 {
-			if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 4096 {
-				e = unix.Errno(n)
-			} else {
-				return o, usageError("unknown errno %q; valid names: %s", name, xlat.ErrnoNames())
-			}
-		}
-		o.Errnos = append(o.Errnos, e)
-	}
-	for _, p := range f.pids {
-		if p == 0 || p > 1<<22 {
-			return o, usageError("invalid --pid %d", p)
-		}
-		o.PIDs = append(o.PIDs, uint32(p))
-	}
-	o.Comms = f.comms
-	o.All = f.all
-	o.Follow = hasCmd
-	if o.BufferSize, err = parseSize(f.bufferSize); err != nil {
-		return o, usageError("--buffer-size: %v", err)
-	}
-	if f.output != "text" && f.output != "json" {
-		return o, usageError("unknown output format %q; valid: text, json", f.output)
-	}
-	if f.count < 0 {
-		return o, usageError("--count must not be negative")
-	}
-	return o, nil
-}
-
+// run traces until the run ends: flags checked, the node checked, the
+// tracer loaded, then every event goes through the pipeline (audit join ->
+// containers -> filter -> benign -> limit) to the sinks (metrics, summary,
+// text or JSON), and the exit status says how it went.
 func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
-	opts, err := f.tracerOptions(len(cmdArgs) > 0)
-	if err != nil {
-		return err
-	}
-	filter, err := f.ctr.filter()
+	opts, filter, err := f.check(len(cmdArgs) > 0)
 	if err != nil {
 		return err
 	}
@@ -138,16 +100,66 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := f.useHostRoot(); err != nil {
 		return err
 	}
+	if err := checkPIDs(f.pids, f.ctr.procRoot); err != nil {
+		return err
+	}
 	met, stopMetrics, err := f.metrics.start(opts.BufferSize)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
-	t, err := tracer.Open(opts)
+	t, err := openTracer(opts)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	ctx, end, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
+	defer release()
+	cmd, err := traceCommand(t, cmdArgs)
+	if err != nil {
+		return err
+	}
+	defer cmd.close()
+	resolver, err := startResolver(ctx, &f.ctr)
+	if err != nil {
+		return err
+	}
+	defer resolver.Close()
+	p, tally := f.pipeline(ctx, end, resolver, filter, met)
+	defer p.Abort()
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+
+	log.Info().Int("syscalls", len(t.Attached())).Msgf("ready: tracing %d syscalls", len(t.Attached()))
+	if err := cmd.start(end); err != nil {
+		return err
+	}
+	runErr := t.Run(ctx, tracerSink(p))
+	// What the stages still hold is passed on (the last failures' audit
+	// records may still be on their way), then the sinks write out.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.reasonWait+time.Second)
+	if err := p.Close(cctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	cancel()
+	// --count, --duration or a read error may end tracing while the
+	// command still runs: detach now, and still wait for the command
+	// below, so that it is not left behind and its status is ctrace's.
+	t.Close()
+	reportUnseen(tally.Hidden, t.Lost())
+	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
+}
+
+// openTracer loads and attaches the programs and says what this kernel
+// leaves out.
+func openTracer(opts tracer.Options) (*tracer.Tracer, error) {
+	t, err := tracer.Open(opts)
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range t.Skipped() {
 		ev := log.Warn()
 		if errors.Is(s.Err, tracer.ErrNoSyscall) {
@@ -163,111 +175,43 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			log.Warn().Str("reason", ft.Name).Msgf("failures will not carry %s reasons on this kernel: %v", ft.Name, ft.Err)
 		}
 	}
+	return t, nil
+}
 
-	if len(cmdArgs) == 0 {
+// runContext is the run's life. It ends on SIGINT or SIGTERM when no
+// command is traced (with one, the command's exit decides: see
+// traceCommand), after --duration, or when end is called (--count, the
+// command's exit). release stops watching the signals.
+func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ctx context.Context, end context.CancelFunc, release func()) {
+	var cancels []context.CancelFunc
+	ctx = parent
+	if !hasCmd {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
-		defer stop()
+		cancels = append(cancels, stop)
 	}
-	if f.duration > 0 {
+	if duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
-		defer cancel()
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		cancels = append(cancels, cancel)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, end = context.WithCancel(ctx)
+	cancels = append(cancels, end)
+	return ctx, end, func() {
+		for i := len(cancels) - 1; i >= 0; i-- {
+			cancels[i]()
+		}
+	}
+}
 
-	var ch *child
-	if len(cmdArgs) > 0 {
-		if ch, err = startChild(cmdArgs); err != nil {
-			return err
-		}
-		if err := t.Trace(ch.pid()); err != nil {
-			_ = ch.cmd.Process.Kill()
-			return err
-		}
-		// With a command, ctrace reads until the command exits and
-		// then drains what is left. A terminal's ^C reaches the command
-		// too (same process group), so ctrace only waits for it; a
-		// SIGTERM sent to ctrace alone is passed on to the command, once,
-		// until the command exits.
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
-		defer signal.Stop(sigs)
-		go forwardSignals(sigs, ch)
-	}
-
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	r := render.New(f.output, out, isTerminal(os.Stdout))
-	r.Explain = f.explain
-	// Events reach the output from the tracer's goroutine and, when held
-	// for their audit records, from the joiner's: outMu orders them.
-	var outMu sync.Mutex
-	flush := func() {
-		outMu.Lock()
-		defer outMu.Unlock()
-		_ = out.Flush()
-	}
-	// Containers: the resolver names each event's container; its queue
-	// holds an event briefly, in order, while containerd is asked about
-	// a container the event named before the event stream did.
-	resolver, err := openResolver(context.WithoutCancel(ctx), &f.ctr)
-	if err != nil {
-		return err
-	}
-	defer resolver.Close()
-	if len(f.ctr.containers) > 0 {
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-		if resolver.WaitConnected(wctx) {
-			warnAmbiguous(resolver, &f.ctr)
-		}
-		wcancel()
-	}
-	var sum *summary
-	if f.ctr.summary || f.ctr.summaryFile != "" {
-		sum = newSummary()
-	}
-	n, hidden, failures := 0, 0, 0
-	emit := func(ev *tracer.Event, c *correlate.Container) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		if f.count > 0 && n >= f.count {
-			return
-		}
-		if !filter.Match(c) {
-			return
-		}
-		rule, _ := benign.Match(ev)
-		met.Observe(ev, c, rule)
-		if rule == nil && ev.Failed() {
-			failures++
-		}
-		if rule != nil && (f.ctr.summary || f.output != "json") && !f.showBenign {
-			hidden++
-			return
-		}
-		if sum != nil && (rule == nil || f.showBenign) {
-			sum.add(ev, c)
-		}
-		if !f.ctr.summary {
-			r.Event(ev, rule, c)
-		}
-		n++
-		if f.count > 0 && n >= f.count {
-			cancel()
-		}
-	}
-	queue := resolver.NewQueue(correlate.QueueOptions{Out: emit, Wait: f.ctr.wait})
-	defer queue.Close()
-	joiner, stopAudit := startAudit(ctx, f, queue.Push, flush)
-	defer stopAudit()
-	sink := tracer.Sink{
-		Event: joiner.Process,
-		// A trickle of events is seen at once; a storm is written in
-		// large blocks.
-		Idle: flush,
+// tracerSink feeds the tracer's records to the pipeline, and says when
+// records are lost or malformed.
+func tracerSink(p *pipeline.Pipeline) tracer.Sink {
+	return tracer.Sink{
+		Event: p.Process,
+		Idle:  p.Idle,
 		Lost: func(delta, total uint64) {
-			met.Lost(total)
+			p.Lost(delta, total)
 			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).
 				Msg("ring buffer full: records lost; raise --buffer-size or narrow the filters")
 		},
@@ -275,64 +219,29 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 			log.Warn().Int("bytes", len(raw)).Msgf("skipped a malformed record: %v", err)
 		},
 	}
+}
 
-	if f.cpuProfile != "" {
-		stopProfile, err := startCPUProfile(f.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
-	}
-	log.Info().Int("syscalls", len(t.Attached())).Msgf("ready: tracing %d syscalls", len(t.Attached()))
-
-	var exited chan int // the command's exit status
-	if ch != nil {
-		if err := ch.release(); err != nil {
-			return fmt.Errorf("start %s: %w", cmdArgs[0], err)
-		}
-		exited = make(chan int, 1)
-		go func() {
-			exited <- ch.wait()
-			cancel()
-		}()
-	}
-	runErr := t.Run(ctx, sink)
-	stopAudit()   // releases the events still held, in order
-	queue.Close() // and so does the container queue, behind it
-	if sum != nil {
-		if err := writeSummary(sum, &f.ctr, f.output == "json", out); err != nil && runErr == nil {
-			runErr = err
-		}
-	}
-	if err := out.Flush(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("write output: %w", err)
-	}
-	// --count, --duration or a read error may end tracing while the
-	// command still runs: detach now, and still wait for the command
-	// below, so that it is not left behind and its status is ctrace's.
-	t.Close()
+// reportUnseen says at exit what the user did not see: the known-harmless
+// failures hidden and the records lost.
+func reportUnseen(hidden int, lost uint64) {
 	if hidden > 0 {
 		log.Info().Int("hidden", hidden).Msgf("hid %d known-harmless failures (runc set-up, loader probing); --show-benign shows them", hidden)
 	}
-	if lost := t.Lost(); lost > 0 {
+	if lost > 0 {
 		log.Warn().Uint64("lost_total", lost).Msgf("%d records lost in all", lost)
 	}
-	status := 0
-	if ch != nil {
-		select {
-		case status = <-exited:
-		default:
-			log.Info().Msgf("tracing stopped; waiting for %s to exit", cmdArgs[0])
-			status = <-exited
-		}
-	}
+}
+
+// exitStatus is the run's outcome: ctrace's own error first, then the
+// traced command's exit status, then --fail-on-events.
+func exitStatus(runErr error, cmdStatus int, failOnEvents bool, failures int) error {
 	if runErr != nil {
 		return runErr
 	}
-	if status != 0 {
-		return &exitError{code: status}
+	if cmdStatus != 0 {
+		return &exitError{code: cmdStatus}
 	}
-	if f.ctr.failOnEvents && failures > 0 {
+	if failOnEvents && failures > 0 {
 		log.Warn().Int("failures", failures).Msgf("--fail-on-events: %d failures seen", failures)
 		return &exitError{code: exitFailures}
 	}
@@ -340,8 +249,11 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 }
 
 // startCPUProfile profiles the process from now until the returned
-// function is called.
+// function is called (--cpuprofile); without a path it does nothing.
 func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
 	fh, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
@@ -356,78 +268,4 @@ func startCPUProfile(path string) (func(), error) {
 			log.Warn().Msgf("--cpuprofile: %v", err)
 		}
 	}, nil
-}
-
-func parseSize(s string) (int, error) {
-	mult := 1
-	u := strings.ToUpper(strings.TrimSpace(s))
-	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
-	switch {
-	case strings.HasSuffix(u, "K"):
-		mult, u = 1<<10, strings.TrimSuffix(u, "K")
-	case strings.HasSuffix(u, "M"):
-		mult, u = 1<<20, strings.TrimSuffix(u, "M")
-	case strings.HasSuffix(u, "G"):
-		mult, u = 1<<30, strings.TrimSuffix(u, "G")
-	}
-	n, err := strconv.Atoi(u)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	return n * mult, nil
-}
-
-// startAudit reads LSM denials from the kernel's audit records and returns
-// the joiner that attaches them to failures, and the function that stops
-// it and releases what it holds. Without audit records the joiner passes
-// events straight on.
-func startAudit(ctx context.Context, f *runFlags, out func(*tracer.Event), flush func()) (*audit.Joiner, func()) {
-	var restore func() error
-	if f.audit {
-		var err error
-		if restore, err = audit.EnableTemporarily(); err != nil {
-			log.Warn().Msgf("--audit: %v", err)
-		}
-	}
-	wait := f.reasonWait
-	rd, err := audit.OpenReader()
-	if av := audit.Probe(); err != nil || !av.Usable() {
-		log.Info().Str("reason", "lsm_audit").Msgf("LSM denials from audit: %s", av.String())
-		wait = 0
-	}
-	j := audit.NewJoiner(audit.JoinerOptions{Wait: wait, Out: out, Flush: flush})
-	var wg sync.WaitGroup
-	// The reader outlives ctx: when the command exits or ^C ends the
-	// run, the denials of the last failures may still be on their way,
-	// and the joiner is given until their deadlines to take them.
-	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	if rd != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := rd.Run(rctx, j.Record); err != nil {
-				log.Warn().Msgf("reading audit records: %v", err)
-			}
-			j.SetWait(0) // no more records: stop holding
-		}()
-	}
-	var once sync.Once
-	return j, func() {
-		once.Do(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), wait+time.Second)
-			j.Settle(sctx)
-			cancel()
-			stop()
-			j.Close()
-			wg.Wait()
-			if rd != nil {
-				_ = rd.Close()
-			}
-			if restore != nil {
-				if err := restore(); err != nil {
-					log.Warn().Msgf("--audit: turning auditing off again: %v", err)
-				}
-			}
-		})
-	}
 }

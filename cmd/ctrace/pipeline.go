@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/metrics"
+	"github.com/ctrace-dev/ctrace/internal/pipeline"
+)
+
+// pipeline lists the stages of an event's path and the outputs it reaches
+// (see package pipeline): one line each. end ends the run (--count);
+// met is nil without --metrics-addr. The Tally counts for the exit status.
+func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally) {
+	jsonOut := f.output == "json"
+	stages := []pipeline.Stage{
+		f.auditStage(ctx), // LSM denials from audit records
+		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
+		pipeline.NewFilter(filter),                   // --container, --pod, --host, ...
+		// Known-harmless failures: JSON events carry the mark; text and
+		// the summary leave them out unless --show-benign.
+		pipeline.NewBenign(f.showBenign || (jsonOut && !f.ctr.summary)),
+		pipeline.NewLimit(f.count, end), // --count
+	}
+
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	tally := &pipeline.Tally{}
+	sinks := []pipeline.Sink{tally}
+	if met != nil {
+		sinks = append(sinks, metrics.NewSink(met))
+	}
+	if f.ctr.summary || f.ctr.summaryFile != "" {
+		sinks = append(sinks, newSummarySink(f, out))
+	}
+	if !f.ctr.summary {
+		sinks = append(sinks, newRenderSink(f, out, isTerminal(os.Stdout)))
+	}
+	return pipeline.New(stages, sinks...), tally
+}

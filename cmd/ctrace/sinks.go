@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"sync"
+
+	"github.com/ctrace-dev/ctrace/internal/pipeline"
+	"github.com/ctrace-dev/ctrace/internal/render"
+	"github.com/ctrace-dev/ctrace/internal/summary"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
+)
+
+// The sinks that write to ctrace's output: the event lines (text or JSON)
+// and the summary table. They share stdout's buffer.
+
+// renderSink writes each shown event as a text line or a JSON object.
+type renderSink struct {
+	// mu orders writes from the stage goroutines that pass held events
+	// on with the flushes from the tracer's.
+	mu  sync.Mutex
+	r   *render.Renderer
+	out *bufio.Writer
+}
+
+func newRenderSink(f *runFlags, out *bufio.Writer, color bool) *renderSink {
+	r := render.New(f.output, out, color)
+	r.Explain = f.explain
+	return &renderSink{r: r, out: out}
+}
+
+func (s *renderSink) Write(ev *pipeline.Event) {
+	if ev.Hidden {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.r.Event(ev.Event, ev.Benign, ev.Container)
+}
+
+// Idle writes out what is buffered: a trickle of events is seen at once,
+// a storm is written in large blocks.
+func (s *renderSink) Idle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.out.Flush()
+}
+
+func (s *renderSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.out.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// summarySink counts failures for the table written at exit: to stdout
+// after the events (--summary), to a file (--summary-file), or both.
+// Known-harmless failures count only with --show-benign.
+type summarySink struct {
+	t      *summary.Table
+	f      *containerFlags
+	json   bool
+	benign bool
+	out    *bufio.Writer
+}
+
+func newSummarySink(f *runFlags, out *bufio.Writer) *summarySink {
+	names := summary.Names{Errno: xlat.ErrnoName, Reason: render.ReasonText}
+	return &summarySink{t: summary.New(names), f: &f.ctr, json: f.output == "json", benign: f.showBenign, out: out}
+}
+
+func (s *summarySink) Write(ev *pipeline.Event) {
+	if ev.Benign != nil && !s.benign {
+		return
+	}
+	s.t.Add(ev.Event, ev.Container)
+}
+
+func (s *summarySink) Close() error {
+	if s.f.summary {
+		if err := s.t.Write(s.out, s.json); err != nil {
+			return err
+		}
+		if err := s.out.Flush(); err != nil {
+			return err
+		}
+	}
+	if s.f.summaryFile != "" {
+		if err := s.t.WriteFile(s.f.summaryFile, s.json); err != nil {
+			return fmt.Errorf("--summary-file: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+// Package summary counts failures by container, syscall and errno, as
+// `strace -c` counts calls, and writes the table at the end of a run
+// (ctrace run --summary, --summary-file).
+package summary
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Names are how the table names errnos and reasons: as the event lines
+// do, so that a row reads like the lines it counts.
+type Names struct {
+	Errno  func(unix.Errno) string
+	Reason func(*tracer.Event, *tracer.Reason) string
+}
+
+// Table counts failures by container, syscall and errno.
+type Table struct {
+	names  Names
+	mu     sync.Mutex
+	groups map[key]*row
+}
+
+type key struct {
+	container, syscall, errno string
+}
+
+type row struct {
+	key
+	count       int
+	first, last time.Time
+	reasons     map[string]int
+}
+
+// New returns an empty table.
+func New(names Names) *Table { return &Table{names: names, groups: map[key]*row{}} }
+
+// Add counts ev, a call of container c (nil: a host process); successful
+// calls are not counted.
+func (s *Table) Add(ev *tracer.Event, c *correlate.Container) {
+	if !ev.Failed() {
+		return
+	}
+	k := key{container: "host", syscall: ev.Syscall, errno: s.names.Errno(ev.Errno)}
+	if c != nil {
+		k.container = c.String()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.groups[k]
+	if r == nil {
+		r = &row{key: k, first: ev.Time, reasons: map[string]int{}}
+		s.groups[k] = r
+	}
+	r.count++
+	r.last = ev.Time
+	for i := range ev.Reasons {
+		r.reasons[s.names.Reason(ev, &ev.Reasons[i])]++
+	}
+}
+
+// rows returns the groups, most failures first.
+func (s *Table) rows() []*row {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*row, 0, len(s.groups))
+	for _, r := range s.groups {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.count != b.count {
+			return a.count > b.count
+		}
+		if a.container != b.container {
+			return a.container < b.container
+		}
+		if a.syscall != b.syscall {
+			return a.syscall < b.syscall
+		}
+		return a.errno < b.errno
+	})
+	return out
+}
+
+// topReason is the most common reason of a group, "" when none was found.
+func (r *row) topReason() string {
+	best, n := "", 0
+	for k, c := range r.reasons {
+		if c > n || (c == n && k < best) {
+			best, n = k, c
+		}
+	}
+	return best
+}
+
+// Write writes the table aligned, or as one JSON document:
+//
+//	{"summary":[{"container":"default/web","syscall":"mount","errno":"EPERM",
+//	  "count":3,"first":"...","last":"...","reason":"capability: ..."}],"total":3}
+func (s *Table) Write(w io.Writer, asJSON bool) error {
+	rows := s.rows()
+	total := 0
+	for _, r := range rows {
+		total += r.count
+	}
+	if asJSON {
+		arr := zerolog.Arr()
+		for _, r := range rows {
+			d := zerolog.Dict().Str("container", r.container).Str("syscall", r.syscall).
+				Str("errno", r.errno).Int("count", r.count).
+				Str("first", r.first.Format(time.RFC3339Nano)).Str("last", r.last.Format(time.RFC3339Nano))
+			if top := r.topReason(); top != "" {
+				d.Str("reason", top)
+			} else {
+				d.RawJSON("reason", []byte("null"))
+			}
+			arr.Dict(d)
+		}
+		l := zerolog.New(w)
+		l.Log().Array("summary", arr).Int("total", total).Send()
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tSYSCALL\tERRNO\tCOUNT\tFIRST\tLAST\tREASON")
+	for _, r := range rows {
+		reason := r.topReason()
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.container, r.syscall, r.errno, r.count,
+			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), reason)
+	}
+	fmt.Fprintf(tw, "total\t\t\t%s\t\t\t\n", strconv.Itoa(total))
+	return tw.Flush()
+}
+
+// WriteFile writes the table to path.
+func (s *Table) WriteFile(path string, asJSON bool) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := s.Write(f, asJSON); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

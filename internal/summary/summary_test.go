@@ -1,0 +1,70 @@
+package summary
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+var names = Names{
+	Errno:  unix.ErrnoName,
+	Reason: func(_ *tracer.Event, r *tracer.Reason) string { return "reason " + string(r.Kind) },
+}
+
+func failure(syscall string, errno unix.Errno, at time.Time, reasons ...tracer.ReasonKind) *tracer.Event {
+	ev := &tracer.Event{Time: at, Syscall: syscall, Errno: errno, Ret: -int64(errno)}
+	for _, k := range reasons {
+		ev.Reasons = append(ev.Reasons, tracer.Reason{Kind: k})
+	}
+	return ev
+}
+
+// TestOrderAndTopReason: most failures first, then by container, syscall
+// and errno; a group's reason is its most common one, the first by name
+// on a tie.
+func TestOrderAndTopReason(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC)
+	b := &correlate.Container{ID: "b", Namespace: "default", Known: true}
+	s := New(names)
+	s.Add(failure("openat", unix.ENOENT, t0), b)
+	s.Add(failure("openat", unix.EACCES, t0), b)
+	s.Add(failure("mount", unix.EPERM, t0, tracer.ReasonSeccomp), nil)
+	s.Add(failure("mount", unix.EPERM, t0.Add(time.Second), tracer.ReasonKernelLog), nil)
+	s.Add(failure("mount", unix.EPERM, t0.Add(2*time.Second)), nil)
+	var out bytes.Buffer
+	if err := s.Write(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	top := "reason " + string(min(tracer.ReasonSeccomp, tracer.ReasonKernelLog)) // one each: the first by name
+	want := "CONTAINER  SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
+		"host       mount    EPERM   3      12:03:04.000  12:03:06.000  " + top + "\n" +
+		"default/b  openat   EACCES  1      12:03:04.000  12:03:04.000  -\n" +
+		"default/b  openat   ENOENT  1      12:03:04.000  12:03:04.000  -\n" +
+		"total                       5                                  \n"
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	s := New(names)
+	s.Add(failure("mount", unix.EPERM, time.Now()), nil)
+	path := filepath.Join(t.TempDir(), "summary.json")
+	if err := s.WriteFile(path, true); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(b, []byte(`"total":1`)) {
+		t.Errorf("file %q: %v", b, err)
+	}
+	if err := s.WriteFile(filepath.Join(t.TempDir(), "no", "such", "dir"), true); err == nil {
+		t.Error("no error for a file in a missing directory")
+	}
+}
