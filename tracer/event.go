@@ -106,8 +106,15 @@ type IDExtent struct {
 }
 
 // String writes the extent as /proc/PID/uid_map does: "0 100000 65536".
-func (x IDExtent) String() string {
-	return fmt.Sprintf("%d %d %d", x.Inside, x.Outside, x.Count)
+func (x IDExtent) String() string { return string(x.AppendTo(nil)) }
+
+// AppendTo appends the extent as String writes it.
+func (x IDExtent) AppendTo(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(x.Inside), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(x.Outside), 10)
+	b = append(b, ' ')
+	return strconv.AppendUint(b, uint64(x.Count), 10)
 }
 
 // IDMap is a user namespace's uid_map (or gid_map), extent by extent.
@@ -116,14 +123,14 @@ type IDMap []IDExtent
 // String writes the map as /proc/PID/uid_map does, one extent per line,
 // without the last newline.
 func (m IDMap) String() string {
-	var b strings.Builder
+	var b []byte
 	for i, x := range m {
 		if i > 0 {
-			b.WriteByte('\n')
+			b = append(b, '\n')
 		}
-		b.WriteString(x.String())
+		b = x.AppendTo(b)
 	}
-	return b.String()
+	return string(b)
 }
 
 // Inside maps an id of the parent namespace into the namespace; false

@@ -517,3 +517,21 @@ func TestExplainLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestIDMap(t *testing.T) {
+	m := IDMap{{0, 100000, 65536}, {65536, 1000, 1}, {70000, 4294967286, 10}}
+	if got, want := m.String(), "0 100000 65536\n65536 1000 1\n70000 4294967286 10"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		id, in uint32
+		ok     bool
+	}{{100000, 0, true}, {165535, 65535, true}, {165536, 0, false}, {1000, 65536, true}, {4294967295, 70009, true}, {5, 0, false}} {
+		if in, ok := m.Inside(tc.id); in != tc.in || ok != tc.ok {
+			t.Errorf("Inside(%d) = %d, %v; want %d, %v", tc.id, in, ok, tc.in, tc.ok)
+		}
+	}
+	if got := (IDMap{{0, 0, 4294967295}}).String(); got != "0 0 4294967295" {
+		t.Errorf("identity map: %q", got)
+	}
+}

@@ -253,6 +253,20 @@ func jsonArg(b []byte, a *xlat.Arg) []byte {
 	}
 }
 
+// jsonIDMap appends a uid map as the string /proc/PID/uid_map holds,
+// without building it first: its digits and spaces need no escaping, and
+// its newlines are written escaped.
+func jsonIDMap(b []byte, quoted string, m tracer.IDMap) []byte {
+	b = append(jsonKeyLit(b, quoted), '"')
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, `\n`...)
+		}
+		b = x.AppendTo(b)
+	}
+	return append(b, '"')
+}
+
 // appendReasons appends why the call failed, one bracket per reason:
 //
 //	[capability: CAP_SYS_ADMIN needed in the initial user namespace; caller is root only in user namespace 4026532201 (0 -> 100000, 65536 ids)]
@@ -335,7 +349,7 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 			b = jsonBoolLit(b, `"init_userns":`, r.InitUserNS)
 			b = jsonUintLit(b, `"userns_owner_uid":`, uint64(r.UserNSOwnerUID))
 			b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
-			b = jsonStrLit(b, `"caller_uid_map":`, r.CallerUIDMap.String())
+			b = jsonIDMap(b, `"caller_uid_map":`, r.CallerUIDMap)
 		case tracer.ReasonKernelLog:
 			b = jsonStrLit(b, `"message":`, r.Message)
 		case tracer.ReasonLSM:
