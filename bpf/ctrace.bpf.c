@@ -943,7 +943,14 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 {
 	struct ctrace_buf *b = NULL;
 
-	if ((ret >= 0 && !trace_success) || !wanted(ret) || (runtime_only && !runtime_comm()))
+	if (ret >= 0 && !trace_success) {
+		/* The success path ends here. Written out, not through the
+		 * drop below, so that it stays the straight line it was. */
+		if (may_have_state(seccomp))
+			forget_state();
+		return NULL;
+	}
+	if (!wanted(ret) || (runtime_only && !runtime_comm()))
 		goto drop;
 	b = begin(ret, op);
 	if (b)
