@@ -2,6 +2,20 @@ package correlate
 
 import (
 	"strings"
+	"time"
+)
+
+// TaskState is the state of a container's task as containerd reports it.
+type TaskState string
+
+// Task states; TaskNone is a container without a task (never started, or
+// its task deleted).
+const (
+	TaskNone    TaskState = ""
+	TaskCreated TaskState = "created"
+	TaskRunning TaskState = "running"
+	TaskPaused  TaskState = "paused"
+	TaskStopped TaskState = "stopped"
 )
 
 // Container is the containerd container an event belongs to, as far as
@@ -27,6 +41,20 @@ type Container struct {
 	// Labels are all of the container's labels. Output shows only the
 	// Kubernetes ones by default: see KubeLabels.
 	Labels map[string]string
+
+	// NetNS is the network namespace file the container's OCI spec names
+	// (linux.namespaces[type=network].path, as a host path): a pod
+	// sandbox's /var/run/netns/cni-..., a `ctr run --with-ns` file. ""
+	// when the spec gives none (a namespace of its own, or the host's).
+	NetNS string
+	// Task is the state of the container's task as containerd last
+	// said: TaskNone, TaskCreated, TaskRunning, TaskPaused, TaskStopped.
+	Task TaskState
+	// TaskPID is the pid of the task's init process; 0 without a task.
+	TaskPID uint32
+	// Deleted is when containerd deleted the container: Containers
+	// returns deleted ones during their grace time. Zero while it exists.
+	Deleted time.Time
 
 	// From the CRI labels (and PodUID also from a kubepods cgroup path).
 	Pod           string // io.kubernetes.pod.name

@@ -51,6 +51,13 @@ type Options struct {
 	// Log receives the resolver's notices: connected, lost, the one
 	// warning when containerd cannot be reached. nil discards them.
 	Log func(level Level, msg string)
+	// Watch, when set, is told every change of a container's record:
+	// created, updated, its task's state, deleted. It is called with the
+	// resolver's lock held, so it must be quick and must not call the
+	// Resolver. Stages that index containers by something else than the
+	// event's identity (the netns index: by network namespace path) keep
+	// their index fresh through it, without a second containerd client.
+	Watch func(Container)
 }
 
 // Level is the severity of a notice passed to Options.Log.
@@ -352,17 +359,43 @@ func (r *Resolver) put(c Container) *entry {
 		e = &entry{}
 		r.byKey[k] = e
 	}
-	shim, pids := e.c.ShimPID, e.pids
+	old := e.c
 	e.c = c
 	if e.c.ShimPID == 0 {
-		e.c.ShimPID = shim
+		e.c.ShimPID = old.ShimPID
 	}
-	e.pids = pids
+	// A container record does not carry its task's state: the task
+	// events and the listing do.
+	if e.c.Task == TaskNone && e.c.TaskPID == 0 {
+		e.c.Task, e.c.TaskPID = old.Task, old.TaskPID
+	}
+	e.c.Deleted = time.Time{}
 	e.missing, e.deleted = false, time.Time{}
 	e.lastUsed = time.Now()
 	r.nsKnown[c.Namespace] = true
+	r.watch(e)
 	r.bound()
 	return e
+}
+
+// watch tells Options.Watch of a change of e; with r.mu held.
+func (r *Resolver) watch(e *entry) {
+	if r.opts.Watch != nil && e != nil && !e.missing {
+		r.opts.Watch(*e.c.clone())
+	}
+}
+
+// setTask records a change of a container's task; with r.mu held.
+func (r *Resolver) setTask(k key, st TaskState, pid uint32) {
+	e := r.byKey[k]
+	if e == nil {
+		return
+	}
+	e.c.Task = st
+	if pid != 0 || st == TaskNone {
+		e.c.TaskPID = pid
+	}
+	r.watch(e)
 }
 
 // addPID records a task or exec process of a container; with r.mu held.
@@ -383,6 +416,8 @@ func (r *Resolver) markDeleted(k key, now time.Time) {
 		return
 	}
 	e.deleted = now
+	e.c.Deleted = now
+	r.watch(e)
 	for _, pid := range e.pids {
 		if pe, ok := r.byPID[pid]; ok && pe.k == k {
 			r.byPID[pid] = pidEntry{k: k, expires: now.Add(r.opts.Grace)}

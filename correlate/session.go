@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	apievents "github.com/containerd/containerd/api/events"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -160,9 +162,10 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 		return err
 	}
 	type listed struct {
-		c    containers.Container
-		ns   string
-		pids []uint32
+		c      containers.Container
+		ns     string
+		pids   []uint32
+		status TaskState
 	}
 	var all []listed
 	for _, ns := range nss {
@@ -176,11 +179,13 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 			return fmt.Errorf("namespace %s tasks: %w", ns, err)
 		}
 		pids := map[string]uint32{}
+		states := map[string]TaskState{}
 		for _, t := range ts.Tasks {
 			pids[t.ID] = t.Pid
+			states[t.ID] = taskState(t.Status)
 		}
 		for _, c := range cs {
-			l := listed{c: c, ns: ns}
+			l := listed{c: c, ns: ns, status: states[c.ID]}
 			if p := pids[c.ID]; p != 0 {
 				l.pids = []uint32{p}
 			}
@@ -207,9 +212,12 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 		k := key{c.Namespace, c.ID}
 		seen[k] = true
 		r.put(c)
+		var pid uint32
 		for _, p := range l.pids {
 			r.addPID(k, p)
+			pid = p
 		}
+		r.setTask(k, l.status, pid)
 	}
 	for k, e := range r.byKey {
 		if !seen[k] && !e.missing {
@@ -230,7 +238,48 @@ func fromContainerd(c containers.Container, ns string) Container {
 		Labels:    c.Labels,
 	}
 	out.fillCRI()
+	out.NetNS = specNetNS(c.Spec)
 	return out
+}
+
+// specNetNS returns the network namespace path of an OCI spec, "" when
+// it names none or cannot be read. Only the namespaces are decoded.
+func specNetNS(spec typeurl.Any) string {
+	if spec == nil {
+		return ""
+	}
+	var s struct {
+		Linux *struct {
+			Namespaces []struct {
+				Type string `json:"type"`
+				Path string `json:"path"`
+			} `json:"namespaces"`
+		} `json:"linux"`
+	}
+	if err := json.Unmarshal(spec.GetValue(), &s); err != nil || s.Linux == nil {
+		return ""
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == "network" {
+			return n.Path
+		}
+	}
+	return ""
+}
+
+// taskState converts containerd's task status.
+func taskState(s tasktypes.Status) TaskState {
+	switch s {
+	case tasktypes.Status_CREATED:
+		return TaskCreated
+	case tasktypes.Status_RUNNING:
+		return TaskRunning
+	case tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+		return TaskPaused
+	case tasktypes.Status_STOPPED:
+		return TaskStopped
+	}
+	return TaskNone
 }
 
 // fetch asks containerd for one container an event named before the event
@@ -335,6 +384,7 @@ func (r *Resolver) apply(ctx context.Context, cl *client.Client, ns, topic strin
 		if ent := r.byKey[k]; ent != nil && shim != 0 {
 			ent.c.ShimPID = shim
 		}
+		r.setTask(k, TaskCreated, e.Pid)
 		r.notify()
 		r.mu.Unlock()
 	case *apievents.TaskExecStarted:
@@ -343,8 +393,31 @@ func (r *Resolver) apply(ctx context.Context, cl *client.Client, ns, topic strin
 		r.mu.Unlock()
 	case *apievents.TaskExit:
 		r.mu.Lock()
-		if pe, ok := r.byPID[e.Pid]; ok && pe.k == (key{ns, e.ContainerID}) {
+		k := key{ns, e.ContainerID}
+		if pe, ok := r.byPID[e.Pid]; ok && pe.k == k {
 			r.byPID[e.Pid] = pidEntry{k: pe.k, expires: now.Add(r.opts.Grace)}
+		}
+		// An exec's exit leaves the task running.
+		if ent := r.byKey[k]; ent != nil && (e.ID == e.ContainerID || e.Pid == ent.c.TaskPID) {
+			r.setTask(k, TaskStopped, 0)
+		}
+		r.mu.Unlock()
+	case *apievents.TaskStart:
+		r.mu.Lock()
+		r.setTask(key{ns, e.ContainerID}, TaskRunning, e.Pid)
+		r.mu.Unlock()
+	case *apievents.TaskPaused:
+		r.mu.Lock()
+		r.setTask(key{ns, e.ContainerID}, TaskPaused, 0)
+		r.mu.Unlock()
+	case *apievents.TaskResumed:
+		r.mu.Lock()
+		r.setTask(key{ns, e.ContainerID}, TaskRunning, 0)
+		r.mu.Unlock()
+	case *apievents.TaskDelete:
+		r.mu.Lock()
+		if e.ID == "" || e.ID == e.ContainerID {
+			r.setTask(key{ns, e.ContainerID}, TaskNone, 0)
 		}
 		r.mu.Unlock()
 	}

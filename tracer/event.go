@@ -73,7 +73,22 @@ const (
 	ReasonCapability ReasonKind = "capability"
 	ReasonKernelLog  ReasonKind = "kernel_log"
 	ReasonLSM        ReasonKind = "lsm"
+	// ReasonNetNS: the call named a network namespace file; what state
+	// the file is in and whose namespace it was (internal/netns).
+	ReasonNetNS ReasonKind = "netns"
 )
+
+// Owner is the container a reason names: for ReasonNetNS, the container
+// whose OCI spec names the namespace file (a pod's sandbox under
+// Kubernetes).
+type Owner struct {
+	ID           string
+	Namespace    string // containerd namespace
+	Pod          string
+	PodNamespace string
+	// State is "running", "stopped" or "deleted".
+	State string
+}
 
 // Reason is one explanation of why a call failed. Which fields are set
 // depends on Kind.
@@ -97,6 +112,13 @@ type Reason struct {
 	Hook   string
 	LSM    string
 	Detail string
+
+	// NetNS: the file, its state ("ok", "stale", "missing") and the
+	// container whose spec names it (nil when none ever did, as far as
+	// ctrace knows).
+	Path  string
+	State string
+	Owner *Owner
 }
 
 // IDExtent is one line of a user namespace's uid_map: Count ids from

@@ -229,6 +229,9 @@ type RunOptions struct {
 	Args      []string
 	Labels    map[string]string
 	Mounts    []specs.Mount
+	// NetNS joins the container to this network namespace file, as
+	// `ctr run --with-ns network:PATH` does.
+	NetNS string
 	// Keep leaves the task running (Args should then not exit): the
 	// caller execs into it and calls Remove.
 	Keep bool
@@ -256,6 +259,9 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	specOpts := []oci.SpecOpts{oci.WithRootFSPath(d.Rootfs), oci.WithProcessArgs(o.Args...), oci.WithProcessCwd("/")}
 	if len(o.Mounts) > 0 {
 		specOpts = append(specOpts, oci.WithMounts(o.Mounts))
+	}
+	if o.NetNS != "" {
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.NetNS}))
 	}
 	c, err := d.Client.NewContainer(ctx, o.ID,
 		client.WithRuntime("io.containerd.runc.v2", &options.Options{Root: filepath.Join(d.Dir, "runc")}),
