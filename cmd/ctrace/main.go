@@ -46,7 +46,7 @@ would, with the process that made it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: 2, err: err}
 	})
-	root.AddCommand(newRunCommand(), newCheckCommand(), newVersionCommand(), newExecHelperCommand(), newGenDocsCommand())
+	root.AddCommand(newRunCommand(), newCheckCommand(), newVersionCommand(), newDoctorCommand(), newExecHelperCommand(), newGenDocsCommand())
 	addHostRootFlag(root)
 	return root
 }

@@ -143,7 +143,7 @@ func (x *Index) canonical(path string) string {
 	if c, ok := x.dirs[dir]; ok {
 		return c + path[len(dir):]
 	}
-	c := canonical(x.opts.Root, path)
+	c := Canonical(x.opts.Root, path)
 	if len(x.dirs) < 256 && strings.HasSuffix(c, path[len(dir):]) {
 		x.dirs[dir] = strings.TrimSuffix(c, path[len(dir):])
 	}

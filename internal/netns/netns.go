@@ -81,11 +81,11 @@ func hostPath(root, path string) string {
 	return filepath.Join(root, path)
 }
 
-// canonical returns path with the symbolic links of its directory
+// Canonical returns path with the symbolic links of its directory
 // resolved (/var/run/netns/X -> /run/netns/X), as the kernel names an
 // open file; the file itself may be missing. Paths it cannot resolve come
 // back cleaned.
-func canonical(root, path string) string {
+func Canonical(root, path string) string {
 	path = filepath.Clean(path)
 	dir, base := filepath.Split(path)
 	real, err := filepath.EvalSymlinks(hostPath(root, dir))
