@@ -153,7 +153,7 @@ func orphans(in Input, live []*correlate.Container) []Finding {
 }
 
 type shim struct {
-	pid              int
+	pid             int
 	ns, id, address string
 }
 
