@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog/log"
 	"github.com/spf13/cobra"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/doctor"
+	"github.com/ctrace-dev/ctrace/internal/metrics"
 )
 
 // exitFindings is doctor's exit status when it found something: the same
@@ -121,6 +123,9 @@ func runDoctor(ctx context.Context, f *doctorFlags) error {
 // socket as the shims name it (without the host root's prefix).
 func doctorInput(r *correlate.Resolver, root, proc, namespace string) doctor.Input {
 	_, addr := r.Connected()
+	if root == "/" {
+		root = ""
+	}
 	if root != "" && strings.HasPrefix(addr, root+"/") {
 		addr = strings.TrimPrefix(addr, root)
 	}
@@ -128,4 +133,38 @@ func doctorInput(r *correlate.Resolver, root, proc, namespace string) doctor.Inp
 		proc = "/proc"
 	}
 	return doctor.Input{Containers: r.Containers, Namespace: namespace, Root: root, Proc: proc, Address: addr}
+}
+
+// startDoctor runs the doctor's checks every --doctor-interval, once
+// containerd is connected, and exports their counts as gauges. It returns
+// the function that stops it and waits.
+func startDoctor(ctx context.Context, r *correlate.Resolver, met *metrics.Metrics, f *runFlags) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !r.WaitConnected(ctx) {
+			return
+		}
+		tick := time.NewTicker(f.doctorInterval)
+		defer tick.Stop()
+		for {
+			rep, err := doctor.Check(doctorInput(r, f.hostRoot, f.ctr.procRoot, ""))
+			if err != nil {
+				log.Warn().Msgf("doctor checks: %v", err)
+			} else {
+				counts := map[string]int{}
+				for k, n := range rep.Counts() {
+					counts[string(k)] = n
+				}
+				met.Findings(counts, time.Now())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

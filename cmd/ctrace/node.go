@@ -91,6 +91,7 @@ func (f *runFlags) useHostRoot() error {
 		log.Warn().Msgf("--host-root %s, but ctrace runs in the node's own mount namespace", hr.Path)
 	}
 	f.ctr.procRoot = hr.Proc
+	f.hostRoot = hr.Path
 	if f.ctr.address == "" && hr.Containerd != "" {
 		f.ctr.address = hr.Containerd
 	}

@@ -36,6 +36,12 @@ type runFlags struct {
 	ctr        containerFlags
 	metrics    metricsFlags
 	cpuProfile string
+	// hostRoot is the node's root when ctrace runs in a container ("" on
+	// the host); set from --host-root.
+	hostRoot string
+	// doctorInterval is how often the doctor's checks are rerun for the
+	// metrics.
+	doctorInterval time.Duration
 }
 
 func newRunCommand() *cobra.Command {
@@ -79,6 +85,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
 	f.metrics.register(fl)
+	fl.DurationVar(&f.doctorInterval, "doctor-interval", time.Minute, "with --metrics-addr, how often ctrace doctor's checks run for the ctrace_netns_findings gauges (at least 1s)")
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
@@ -125,6 +132,10 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer resolver.Close()
+	if met != nil {
+		stopDoctor := startDoctor(ctx, resolver, met, f)
+		defer stopDoctor()
+	}
 	p, tally := f.pipeline(ctx, end, resolver, filter, met)
 	defer p.Abort()
 	stopProfile, err := startCPUProfile(f.cpuProfile)

@@ -60,6 +60,8 @@ func (f *runFlags) check(hasCmd bool) (tracer.Options, correlate.Filter, error) 
 		return o, filter, usageError("--container-wait %v: negative; allowed: a duration such as 250ms (0 means the default, %v)", f.ctr.wait, correlate.DefaultWait)
 	case f.metrics.maxSeries < 1:
 		return o, filter, usageError("--metrics-max-series %d: out of range; allowed: 1 or more (default %d)", f.metrics.maxSeries, metrics.DefaultMaxSeries)
+	case f.doctorInterval < time.Second:
+		return o, filter, usageError("--doctor-interval %v: too short; allowed: 1s or more, e.g. 1m (the default)", f.doctorInterval)
 	}
 	if f.metrics.addr != "" {
 		if _, err := metrics.ListenAddr(f.metrics.addr); err != nil {

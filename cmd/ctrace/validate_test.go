@@ -104,6 +104,11 @@ func flagCases(t *testing.T) []flagCase {
 		{"metrics-max-series", []string{"--metrics-max-series", "10"}, "", false},
 		{"metrics-max-series", []string{"--metrics-max-series", "0"}, "--metrics-max-series 0: out of range; allowed: 1 or more", false},
 		{"metrics-max-series", []string{"--metrics-max-series", "-5"}, "--metrics-max-series -5: out of range", false},
+		{"doctor-interval", []string{"--doctor-interval", "1s"}, "", false},
+		{"doctor-interval", []string{"--doctor-interval", "5m"}, "", false},
+		{"doctor-interval", []string{"--doctor-interval", "500ms"}, "--doctor-interval 500ms: too short; allowed: 1s or more", false},
+		{"doctor-interval", []string{"--doctor-interval", "0"}, "--doctor-interval 0s: too short", false},
+		{"doctor-interval", []string{"--doctor-interval", "soon"}, `invalid argument "soon" for "--doctor-interval"`, false},
 	}
 }
 

@@ -17,6 +17,7 @@ package metrics
 import (
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,6 +65,8 @@ type Metrics struct {
 	benign   *prometheus.CounterVec
 	lost     prometheus.Counter
 	misses   prometheus.Counter
+	findings *prometheus.GaugeVec
+	checked  prometheus.Gauge
 
 	mu         sync.Mutex
 	series     map[string]bool // label tuples of failures in use
@@ -103,6 +106,14 @@ func New(opts Options) *Metrics {
 			Name: "ctrace_correlation_misses_total",
 			Help: "Failures of a container whose containerd metadata could not be found (shown with the container id only).",
 		}),
+		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ctrace_netns_findings",
+			Help: "Inconsistencies between containerd and the node that ctrace doctor's checks found at their last run, by kind (netns-stale, netns-missing, netns-leaked, sandbox-orphaned).",
+		}, []string{"kind"}),
+		checked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ctrace_doctor_last_run_timestamp_seconds",
+			Help: "When the doctor's checks last ran to the end (Unix time); 0 until they have.",
+		}),
 		series:     map[string]bool{},
 		containers: map[string]bool{},
 	}
@@ -116,10 +127,24 @@ func New(opts Options) *Metrics {
 		Help: "Always 1; the labels say which ctrace is running.",
 	}, []string{"version", "commit", "goversion", "goarch"})
 	info.WithLabelValues(opts.Version, opts.Commit, runtime.Version(), runtime.GOARCH).Set(1)
-	m.reg.MustRegister(m.failures, m.benign, m.lost, m.misses, ring, info,
+	m.reg.MustRegister(m.failures, m.benign, m.lost, m.misses, m.findings, m.checked, ring, info,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Findings sets the doctor's gauges from one run of its checks: the
+// number of findings of each kind (every kind present, zeros included, so
+// that a fixed problem shows as 0 rather than as an old value) and the
+// time of the run.
+func (m *Metrics) Findings(byKind map[string]int, at time.Time) {
+	if m == nil {
+		return
+	}
+	for k, n := range byKind {
+		m.findings.WithLabelValues(k).Set(float64(n))
+	}
+	m.checked.Set(float64(at.UnixNano()) / 1e9)
 }
 
 // Registry is where the metrics are registered, for tests and handlers.

@@ -1,0 +1,95 @@
+// Package hints turns the reasons of a failed call into what to do about
+// it: one sentence that says what is wrong and how to fix it.
+//
+// The rules are one table. Each rule names the evidence it requires, all
+// of it found by ctrace on the call itself (its reasons, arguments and
+// container), and gives no hint without it: a hint is advice built on a
+// diagnosis, never a guess at one.
+package hints
+
+import (
+	"path/filepath"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Hint is one piece of advice on an event.
+type Hint struct {
+	// Rule names the rule that gave it ("stale-netns").
+	Rule string
+	Text string
+}
+
+// Rule is one kind of advice.
+type Rule struct {
+	Name string
+	// Evidence says what the rule requires of an event.
+	Evidence string
+	// hint returns the advice for ev of container c (nil on the host),
+	// or "" when the evidence is not there.
+	hint func(ev *tracer.Event, c *correlate.Container) string
+}
+
+// Rules is the table, in the order hints are listed.
+var Rules = []Rule{
+	{
+		Name: "stale-netns",
+		Evidence: "a netns reason with state stale: the call named a network namespace file that exists but has " +
+			"no namespace mounted on it (statfs does not report nsfs)",
+		hint: staleNetNS,
+	},
+}
+
+// For returns the hints for an event of container c (nil on the host).
+func For(ev *tracer.Event, c *correlate.Container) []Hint {
+	if !ev.Failed() || len(ev.Reasons) == 0 {
+		return nil
+	}
+	var out []Hint
+	for i := range Rules {
+		if text := Rules[i].hint(ev, c); text != "" {
+			out = append(out, Hint{Rule: Rules[i].Name, Text: text})
+		}
+	}
+	return out
+}
+
+func reason(ev *tracer.Event, kind tracer.ReasonKind) *tracer.Reason {
+	for i := range ev.Reasons {
+		if ev.Reasons[i].Kind == kind {
+			return &ev.Reasons[i]
+		}
+	}
+	return nil
+}
+
+// staleNetNS: what to do depends on whose file it is. A live sandbox
+// cannot be repaired in place (its pause process has another namespace,
+// or none): it is replaced. A deleted one left its file behind.
+func staleNetNS(ev *tracer.Event, _ *correlate.Container) string {
+	r := reason(ev, tracer.ReasonNetNS)
+	if r == nil || r.State != "stale" {
+		return ""
+	}
+	o := r.Owner
+	switch {
+	case o == nil:
+		return "no container names " + r.Path + " and it holds no namespace: remove it (ip netns delete " + filepath.Base(r.Path) +
+			", or rm " + r.Path + ")"
+	case o.State == "deleted":
+		return "its container " + o.Namespace + "/" + o.ID + " was deleted and left the file behind: remove it (rm " + r.Path + ")"
+	case o.Pod != "":
+		return "stop and remove the sandbox (crictl stopp " + short(o.ID) + "; crictl rmp " + short(o.ID) +
+			"); the kubelet recreates it and the CNI plugin makes a new namespace"
+	}
+	return "stop and remove container " + o.Namespace + "/" + o.ID + " (ctr -n " + o.Namespace + " task kill " + o.ID +
+		"; ctr -n " + o.Namespace + " container rm " + o.ID + ") and create it again with a live namespace"
+}
+
+func short(id string) string {
+	if len(id) > 13 {
+		return id[:13]
+	}
+	return id
+}
