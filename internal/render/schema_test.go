@@ -140,7 +140,7 @@ func TestSchemaDocumented(t *testing.T) {
 		}
 	}
 	// Every reason field of tracer.Reason has its JSON name documented.
-	for _, f := range []string{"cap", "userns", "init_userns", "userns_owner_uid", "caller_userns", "caller_uid_map", "message", "hook", "lsm", "detail"} {
+	for _, f := range []string{"cap", "userns", "init_userns", "userns_owner_uid", "caller_userns", "caller_uid_map", "message", "hook", "lsm", "detail", "path", "state", "container_state"} {
 		need("reasons", f)
 	}
 	// So do the container's, which the containerd correlation fills.
