@@ -144,10 +144,37 @@ func (x *Index) canonical(path string) string {
 		return c + path[len(dir):]
 	}
 	c := Canonical(x.opts.Root, path)
-	if len(x.dirs) < 256 && strings.HasSuffix(c, path[len(dir):]) {
-		x.dirs[dir] = strings.TrimSuffix(c, path[len(dir):])
+	if len(x.dirs) < maxDirs && strings.HasSuffix(c, path[len(dir):]) {
+		cdir := strings.TrimSuffix(c, path[len(dir):])
+		x.dirs[dir] = cdir
+		x.dirs[cdir] = cdir // the kernel's spelling of the same files
 	}
 	return c
+}
+
+// maxDirs bounds the directories whose canonical form is remembered: the
+// directories of the files the specs name, which are few.
+const maxDirs = 256
+
+// mayName reports, cheaply, whether path may be a file an indexed
+// container names: its directory is one of theirs, as the spec or the
+// kernel spells it, or one of Dirs (which the directories of the specs
+// may be links to). Lookup of any other path would resolve its directory
+// for nothing, and most failures that pass are opens of such paths;
+// with x.mu held.
+func (x *Index) mayName(path string) bool {
+	if len(x.byKey) == 0 {
+		return false
+	}
+	if len(x.dirs) >= maxDirs || Under(path) {
+		return true
+	}
+	dir := path
+	if i := strings.LastIndexByte(path, '/'); i > 0 {
+		dir = path[:i]
+	}
+	_, ok := x.dirs[dir]
+	return ok
 }
 
 // forget drops a container; with x.mu held.
@@ -200,6 +227,9 @@ func (x *Index) prune() {
 func (x *Index) Lookup(path string) (Owner, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if !x.mayName(path) {
+		return Owner{}, false
+	}
 	m := x.byPath[x.canonical(path)]
 	var best *Owner
 	for k := range m {

@@ -66,7 +66,7 @@ func Classify(root, path string) (State, error) {
 // Under reports whether path is in one of Dirs.
 func Under(path string) bool {
 	for _, d := range Dirs {
-		if strings.HasPrefix(path, d+"/") && !strings.Contains(path[len(d)+1:], "/") {
+		if len(path) > len(d)+1 && path[len(d)] == '/' && strings.HasPrefix(path, d) && !strings.Contains(path[len(d)+1:], "/") {
 			return true
 		}
 	}

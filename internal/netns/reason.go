@@ -29,11 +29,13 @@ func (d *Diagnoser) Diagnose(ev *tracer.Event) bool {
 	if !ev.Failed() {
 		return false
 	}
-	for _, p := range candidates(ev) {
+	var buf [2]string
+	for _, p := range candidates(ev, &buf) {
 		var owner *tracer.Owner
 		if d.Index != nil {
 			if o, ok := d.Index.Lookup(p); ok {
-				owner = &o.Owner
+				own := o.Owner // on the heap only when found
+				owner = &own
 			}
 		}
 		if owner == nil && !Under(p) {
@@ -52,23 +54,27 @@ func (d *Diagnoser) Diagnose(ev *tracer.Event) bool {
 
 // candidates returns the absolute paths ev names that could be network
 // namespace files: setns's descriptor, the path of an open, the source
-// and target of a mount, the target of an umount.
-func candidates(ev *tracer.Event) []string {
-	var names []string
+// and target of a mount, the target of an umount. They are kept in buf:
+// most failures are opens, and this runs for each.
+func candidates(ev *tracer.Event, buf *[2]string) []string {
+	var names [2]string
 	switch ev.Syscall {
 	case "setns":
-		names = []string{"fd"}
+		names[0] = "fd"
 	case "open", "openat", "openat2":
-		names = []string{"path"}
+		names[0] = "path"
 	case "mount":
-		names = []string{"target", "source"}
+		names = [2]string{"target", "source"}
 	case "umount2":
-		names = []string{"target"}
+		names[0] = "target"
 	default:
 		return nil
 	}
-	var out []string
+	out := buf[:0]
 	for _, n := range names {
+		if n == "" {
+			break
+		}
 		for i := range ev.Args {
 			a := &ev.Args[i]
 			if a.Name != n {
