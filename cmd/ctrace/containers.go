@@ -69,10 +69,13 @@ func (f *containerFlags) filter() (correlate.Filter, error) {
 // openResolver starts the container resolver. It never fails for want of
 // containerd: that is one warning, and events of containers then carry
 // what the kernel captured (the id).
-func openResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, error) {
+// watch, if set, is told of every container containerd describes, as it
+// changes (correlate.Options.Watch).
+func openResolver(ctx context.Context, f *containerFlags, watch func(correlate.Container)) (*correlate.Resolver, error) {
 	return correlate.Open(ctx, correlate.Options{
 		Address:  f.address,
 		ProcRoot: f.procRoot,
+		Watch:    watch,
 		Log: func(l correlate.Level, msg string) {
 			if l == correlate.LevelWarn {
 				log.Warn().Msg(msg)
@@ -86,8 +89,8 @@ func openResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, 
 // startResolver opens the resolver that names each event's container.
 // With --container it waits briefly for containerd, to warn about a
 // value that is a prefix of several containers' ids.
-func startResolver(ctx context.Context, f *containerFlags) (*correlate.Resolver, error) {
-	resolver, err := openResolver(context.WithoutCancel(ctx), f)
+func startResolver(ctx context.Context, f *containerFlags, watch func(correlate.Container)) (*correlate.Resolver, error) {
+	resolver, err := openResolver(context.WithoutCancel(ctx), f, watch)
 	if err != nil {
 		return nil, err
 	}

@@ -7,18 +7,21 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/metrics"
+	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 )
 
 // pipeline lists the stages of an event's path and the outputs it reaches
 // (see package pipeline): one line each. end ends the run (--count);
-// met is nil without --metrics-addr. The Tally counts for the exit status.
-func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally) {
+// met is nil without --metrics-addr; nsIndex is fed by the resolver. The
+// Tally counts for the exit status.
+func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, nsIndex *netns.Index, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally) {
 	jsonOut := f.output == "json"
 	stages := []pipeline.Stage{
 		f.auditStage(ctx), // LSM denials from audit records
 		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
 		pipeline.NewFilter(filter),                   // --container, --pod, --host, ...
+		pipeline.NewNetNS(f.hostRoot, nsIndex),       // a netns file's state, its container
 		// Known-harmless failures: JSON events carry the mark; text and
 		// the summary leave them out unless --show-benign.
 		pipeline.NewBenign(f.showBenign || (jsonOut && !f.ctr.summary)),

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
+	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -94,7 +95,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 
 // run traces until the run ends: flags checked, the node checked, the
 // tracer loaded, then every event goes through the pipeline (audit join ->
-// containers -> filter -> benign -> limit) to the sinks (metrics, summary,
+// containers -> filter -> netns -> benign -> limit) to the sinks (metrics, summary,
 // text or JSON), and the exit status says how it went.
 func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	opts, filter, err := f.check(len(cmdArgs) > 0)
@@ -127,7 +128,10 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer cmd.close()
-	resolver, err := startResolver(ctx, &f.ctr)
+	// Network namespace files: whose they were, learnt from the
+	// resolver's containers as containerd changes them.
+	nsIndex := netns.NewIndex(netns.IndexOptions{Root: f.hostRoot})
+	resolver, err := startResolver(ctx, &f.ctr, nsIndex.Observe)
 	if err != nil {
 		return err
 	}
@@ -136,7 +140,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		stopDoctor := startDoctor(ctx, resolver, met, f)
 		defer stopDoctor()
 	}
-	p, tally := f.pipeline(ctx, end, resolver, filter, met)
+	p, tally := f.pipeline(ctx, end, resolver, filter, nsIndex, met)
 	defer p.Abort()
 	stopProfile, err := startCPUProfile(f.cpuProfile)
 	if err != nil {

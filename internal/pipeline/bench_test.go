@@ -9,6 +9,7 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/audit"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -52,4 +53,27 @@ func BenchmarkClosures(b *testing.B) {
 		j.Process(ev)
 	}
 	j.Close()
+}
+
+// BenchmarkStagesNetNS is BenchmarkStages with the NetNS stage and an
+// index of one sandbox, on a failed open that names no netns file: what
+// the stage costs the common failure (compare the two in one run).
+func BenchmarkStagesNetNS(b *testing.B) {
+	var tally Tally
+	idx := netns.NewIndex(netns.IndexOptions{})
+	idx.Observe(correlate.Container{ID: "a", Namespace: "k8s.io", NetNS: "/run/netns/cni-a", Task: correlate.TaskRunning})
+	p := New([]Stage{
+		NewAuditJoin(context.Background(), AuditOptions{}),
+		NewFilter(correlate.Filter{}),
+		NewNetNS("", idx),
+		NewBenign(false),
+		NewLimit(0, func() {}),
+	}, &tally)
+	ev := failed("openat", unix.ENOENT, "cat", "path", "/nonexistent")
+	b.ReportAllocs()
+	for b.Loop() {
+		ev.Reasons = ev.Reasons[:0]
+		p.Process(ev)
+	}
+	_ = p.Close(context.Background())
 }
