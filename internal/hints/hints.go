@@ -8,15 +8,13 @@
 package hints
 
 import (
-	"path/filepath"
-
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // Hint is one piece of advice on an event.
 type Hint struct {
-	// Rule names the rule that gave it ("stale-netns").
+	// Rule names the rule that gave it ("userns-unmapped-owner").
 	Rule string
 	Text string
 }
@@ -62,34 +60,4 @@ func reason(ev *tracer.Event, kind tracer.ReasonKind) *tracer.Reason {
 		}
 	}
 	return nil
-}
-
-// staleNetNS: what to do depends on whose file it is. A live sandbox
-// cannot be repaired in place (its pause process has another namespace,
-// or none): it is replaced. A deleted one left its file behind.
-func staleNetNS(ev *tracer.Event, _ *correlate.Container) string {
-	r := reason(ev, tracer.ReasonNetNS)
-	if r == nil || r.State != "stale" {
-		return ""
-	}
-	o := r.Owner
-	switch {
-	case o == nil:
-		return "no container names " + r.Path + " and it holds no namespace: remove it (ip netns delete " + filepath.Base(r.Path) +
-			", or rm " + r.Path + ")"
-	case o.State == "deleted":
-		return "its container " + o.Namespace + "/" + o.ID + " was deleted and left the file behind: remove it (rm " + r.Path + ")"
-	case o.Pod != "":
-		return "stop and remove the sandbox (crictl stopp " + short(o.ID) + "; crictl rmp " + short(o.ID) +
-			"); the kubelet recreates it and the CNI plugin makes a new namespace"
-	}
-	return "stop and remove container " + o.Namespace + "/" + o.ID + " (ctr -n " + o.Namespace + " task kill " + o.ID +
-		"; ctr -n " + o.Namespace + " container rm " + o.ID + ") and create it again with a live namespace"
-}
-
-func short(id string) string {
-	if len(id) > 13 {
-		return id[:13]
-	}
-	return id
 }
