@@ -119,6 +119,14 @@ func goldenCases(t *testing.T) []goldenCase {
 	auditLSM := tracer.Reason{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file",
 		Detail: `blockers=fs.read_file path="/etc/hostname"`}
 	masked := &benign.Rule{Name: "runc-masked-paths"}
+	// The netns stage's reason on setns/netns-file's descriptor.
+	netnsReason := func(state string, o *tracer.Owner) tracer.Reason {
+		return tracer.Reason{Kind: tracer.ReasonNetNS, Path: "/run/netns/cni-8d1c0a4e", State: state, Owner: o}
+	}
+	sandbox := func(state string) *tracer.Owner {
+		return &tracer.Owner{ID: "3f2a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", Namespace: "k8s.io",
+			Pod: "web-1", PodNamespace: "shop", State: state}
+	}
 	cases = append(cases,
 		goldenCase{name: "explain/no-reason", ev: rec("chroot/enoent"), explain: true},
 		goldenCase{name: "explain/success", ev: rec("openat/success"), explain: true},
@@ -148,6 +156,15 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "color/failed", ev: withReasons(rec("mount/overlay"), overlayLog), color: true},
 		goldenCase{name: "color/success", ev: rec("openat/success"), color: true},
 		goldenCase{name: "color/container-benign", ev: rec("mount/runc-init"), c: containerd, rule: masked, color: true, explain: true},
+		goldenCase{name: "netns/stale-sandbox-running", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("running")))},
+		goldenCase{name: "netns/stale-sandbox-deleted", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("deleted")))},
+		goldenCase{name: "netns/stale-container-stopped", ev: withReasons(rec("setns/netns-file"), netnsReason("stale",
+			&tracer.Owner{ID: "test1", Namespace: "default", State: "stopped"}))},
+		goldenCase{name: "netns/stale-no-owner", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", nil))},
+		goldenCase{name: "netns/missing-no-owner", ev: withReasons(rec("setns/netns-file"), netnsReason("missing", nil))},
+		goldenCase{name: "netns/ok-in-pod", ev: withReasons(rec("setns/netns-file"), netnsReason("ok", sandbox("running"))), c: pod},
+		goldenCase{name: "netns/stale-benign-explain", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("running"))),
+			rule: &benign.Rule{Name: "some-rule"}, c: containerd, explain: true},
 		goldenCase{name: "time/utc", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC))},
 		goldenCase{name: "time/whole-second", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("W", -9000)))},
 		goldenCase{name: "time/year-10000", ev: at(rec("chroot/enoent"), time.Date(10000, 1, 2, 3, 4, 5, 999999999, time.UTC))},

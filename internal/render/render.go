@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
@@ -47,10 +48,12 @@ func (r *Renderer) Event(ev *tracer.Event, rule *benign.Rule, c *correlate.Conta
 	_, _ = r.w.Write(r.buf)
 }
 
-// appendText appends an event's text line:
+// appendText appends an event's text line, and below it a line for each
+// hint (package hints), indented so that it reads as the event's:
 //
 //	12:03:04.123456 default/test1 runc:[2:INIT][4242/4243] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory) [reason] [benign: rule]
 //	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
+//	  hint: what to do
 func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
 	b = r.clock.appendClock(b, ev.Time)
 	if c != nil {
@@ -64,7 +67,13 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 		b = append(b, rule.Name...)
 		b = append(b, ']')
 	}
-	return append(b, '\n')
+	b = append(b, '\n')
+	for _, h := range hints.For(ev, c) {
+		b = append(b, "  hint: "...)
+		b = append(b, h.Text...)
+		b = append(b, '\n')
+	}
+	return b
 }
 
 const (
@@ -191,6 +200,7 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = jsonUintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
+	b = jsonHints(b, hints.For(ev, c))
 	if c == nil {
 		b = append(jsonKeyLit(b, `"container":`), "null"...)
 	} else {
@@ -301,8 +311,47 @@ func ReasonText(ev *tracer.Event, r *tracer.Reason) string {
 		return s
 	case tracer.ReasonCapability:
 		return capabilityText(ev, r)
+	case tracer.ReasonNetNS:
+		return netnsText(r)
 	}
 	return string(r.Kind)
+}
+
+// netnsText says what the namespace file is now and whose it was:
+//
+//	netns: /run/netns/cni-8d1c is stale (its bind mount is gone); network namespace of sandbox 3f2a1b2c3d4e5 (pod shop/web-1), still running
+func netnsText(r *tracer.Reason) string {
+	s := "netns: " + r.Path
+	switch r.State {
+	case "stale":
+		s += " is stale (its bind mount is gone)"
+	case "missing":
+		s += " is missing (no such file)"
+	case "ok":
+		s += " is a live network namespace (the failure has another cause)"
+	}
+	o := r.Owner
+	if o == nil {
+		return s + "; no container names it"
+	}
+	// 13 characters, as crictl shows ids and the stale-netns hint
+	// writes them.
+	id := o.ID
+	if len(id) > 13 {
+		id = id[:13]
+	}
+	if o.Pod != "" {
+		s += "; network namespace of sandbox " + id + " (pod " + o.PodNamespace + "/" + o.Pod + ")"
+	} else {
+		s += "; network namespace of container " + o.Namespace + "/" + id
+	}
+	switch o.State {
+	case "running":
+		return s + ", still running"
+	case "deleted":
+		return s + ", deleted by containerd"
+	}
+	return s + ", " + o.State
 }
 
 // capabilityText says which capability was missing where, and what the
@@ -356,7 +405,40 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 			b = jsonStrLit(b, `"hook":`, r.Hook)
 			b = jsonStrLit(b, `"lsm":`, r.LSM)
 			b = jsonStrLit(b, `"detail":`, r.Detail)
+		case tracer.ReasonNetNS:
+			b = jsonStrLit(b, `"path":`, r.Path)
+			b = jsonStrLit(b, `"state":`, r.State)
+			if o := r.Owner; o != nil {
+				b = append(jsonKeyLit(b, `"container":`), '{')
+				b = jsonStrLit(b, `"id":`, o.ID)
+				b = jsonStrLit(b, `"namespace":`, o.Namespace)
+				if o.Pod != "" {
+					b = jsonStrLit(b, `"pod":`, o.Pod)
+					b = jsonStrLit(b, `"pod_namespace":`, o.PodNamespace)
+				}
+				b = append(b, '}')
+				b = jsonStrLit(b, `"container_state":`, o.State)
+			}
 		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// jsonHints appends the "hints" list, [{"rule":...,"text":...}], when
+// there are any: events without one print as they did before hints.
+func jsonHints(b []byte, hs []hints.Hint) []byte {
+	if len(hs) == 0 {
+		return b
+	}
+	b = append(jsonKeyLit(b, `"hints":`), '[')
+	for i, h := range hs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		b = jsonStrLit(b, `"rule":`, h.Rule)
+		b = jsonStrLit(b, `"text":`, h.Text)
 		b = append(b, '}')
 	}
 	return append(b, ']')

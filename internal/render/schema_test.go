@@ -75,6 +75,9 @@ func fullEvent() *tracer.Event {
 			{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 1000, Count: 1}}},
 			{Kind: tracer.ReasonKernelLog, Message: "m"},
 			{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: "d"},
+			// Stale and named by a sandbox: the stale-netns hint too.
+			{Kind: tracer.ReasonNetNS, Path: "/run/netns/cni-1", State: "stale",
+				Owner: &tracer.Owner{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
 		},
 	}
 }
@@ -123,8 +126,14 @@ func TestSchemaDocumented(t *testing.T) {
 				kinds[kind] = true
 				need("reasons", kind)
 			}
-			if len(kinds) != 4 {
-				t.Errorf("fullEvent has reasons of kinds %v, want all four", kinds)
+			if len(kinds) != 5 {
+				t.Errorf("fullEvent has reasons of kinds %v, want all five", kinds)
+			}
+		case "hints":
+			for _, h := range v.([]any) {
+				for f := range h.(map[string]any) {
+					need("event", f)
+				}
 			}
 		case "container":
 			if c, ok := v.(map[string]any); ok {
@@ -134,7 +143,7 @@ func TestSchemaDocumented(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"truncated", "benign", "benign_rule"} {
+	for _, k := range []string{"truncated", "hints", "benign", "benign_rule"} {
 		if _, ok := ev[k]; !ok {
 			t.Errorf("fullEvent does not make the renderer print %q", k)
 		}
