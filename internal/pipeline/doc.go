@@ -1,11 +1,11 @@
 // Package pipeline is the path of an event through ctrace, from the
 // tracer's decoded record to the outputs:
 //
-//	tracer.Run ──▶ AuditJoin ──▶ Containers ──▶ Filter ──▶ Benign ──▶ Limit ──▶ sinks
-//	  decoded       LSM denials   containerd      --container, shown or    --count   ├ metrics (Prometheus)
-//	  record        from audit    container,      --pod, --host  known-               ├ Tally (exit status)
-//	                records;      pod; holds                     harmless            ├ summary table
-//	                holds         for containerd                                     └ text or JSON lines
+//	tracer.Run ──▶ AuditJoin ──▶ Containers ──▶ Filter ──▶ NetNS ──▶ Benign ──▶ Limit ──▶ sinks
+//	  decoded       LSM denials   containerd      --container, netns      shown or    --count   ├ metrics (Prometheus)
+//	  record        from audit    container,      --pod, --host  file's   known-               ├ Tally (exit status)
+//	                records;      pod; holds                     state,   harmless            ├ summary table
+//	                holds         for containerd                 owner                        └ text or JSON lines
 //
 // A Stage has one job. It takes events one at a time and passes each on to
 // the next stage at once, later, or not at all; a stage that holds events
