@@ -53,17 +53,28 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// nodeState is what doctor must leave as it found it: the mount table and
-// the namespace files with their inodes, sizes and times.
+// nodeState is what doctor must leave as it found it: the mounts of the
+// namespace directories and of the test's containerd (its containers'
+// root file systems), and the namespace files with their inodes, sizes
+// and times. Other mounts are left out: the tests of other packages,
+// which go test runs at the same time, mount and unmount their own.
 func nodeState(t *testing.T) string {
 	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ours := func(mp string) bool {
+		for _, d := range []string{testenv.NetNSDir, "/var/run/netns", daemon.Dir} {
+			if mp == d || strings.HasPrefix(mp, d+"/") {
+				return true
+			}
+		}
+		return false
+	}
 	var lines []string
 	for _, l := range strings.Split(string(mi), "\n") {
-		if f := strings.Fields(l); len(f) > 4 {
+		if f := strings.Fields(l); len(f) > 5 && ours(f[4]) {
 			// mount id, parent, dev, root, mount point, options
 			lines = append(lines, strings.Join(f[:6], " "))
 		}
