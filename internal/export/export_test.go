@@ -137,7 +137,7 @@ func TestExportHostSuccess(t *testing.T) {
 	}
 	m := map[string]any{}
 	for _, kv := range got {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	want := map[string]any{"ctrace.syscall": "openat", "ctrace.ret": "3", "process.pid": "1", "process.executable.name": "init", "ctrace.reasons": "[]"}
 	if !reflect.DeepEqual(m, want) {
