@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +50,7 @@ type Stage[E any] struct {
 	stop    chan struct{}
 	done    chan struct{}
 	closed  bool
-	limited uint64
+	limited atomic.Uint64
 }
 
 // NewStage starts a stage; out receives each event passed on with the
@@ -115,21 +116,15 @@ func (s *Stage[E]) Handle(ev E) {
 
 func (s *Stage[E]) pass(ev E, repeat uint64) {
 	if s.l != nil && !s.l.Allow(s.o.Now(), repeat) {
-		s.limited = s.l.Dropped()
+		s.limited.Store(s.l.Dropped())
 		return
 	}
 	s.out(ev, repeat)
 }
 
-// RateLimited is the number of calls the rate limit dropped so far. With
-// Options.Lock set, the caller holds it.
-func (s *Stage[E]) RateLimited() uint64 {
-	if s.own {
-		s.o.Lock.Lock()
-		defer s.o.Lock.Unlock()
-	}
-	return s.limited
-}
+// RateLimited is the number of calls the rate limit dropped so far; it
+// may be called from any goroutine.
+func (s *Stage[E]) RateLimited() uint64 { return s.limited.Load() }
 
 // Close stops the stage's goroutine and passes on every summary still
 // held; events handled afterwards pass straight on. It takes Lock.

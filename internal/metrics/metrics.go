@@ -243,3 +243,14 @@ func key(vs []string) string {
 	}
 	return string(b)
 }
+
+// AddCounter registers a counter whose value another part of ctrace
+// keeps (the exporter's failures, the rate limit's drops): value is read at
+// each scrape and must be safe to call from any goroutine.
+func (m *Metrics) AddCounter(name, help string, value func() uint64) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(value()) }))
+}
