@@ -82,6 +82,8 @@ func trigger(name string) int {
 		return metricsTrigger()
 	case "notracefs":
 		return noTracefsTrigger()
+	case "storm", "distinct":
+		return otlpTrigger(name)
 	case "filters":
 		// mount: ENOENT, openat: ENOENT, execve: EACCES (even for root,
 		// a file without any execute bit).
@@ -493,6 +495,10 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "-e", "%nosuchfamily"}, []string{"valid families: %mount"}},
 		{[]string{"run", "--errno", "ENOTANERRNO"}, []string{`--errno: unknown errno "ENOTANERRNO"`, "names:\n  EPERM, ENOENT,", "EACCES", "EINVAL"}},
 		{[]string{"run", "-o", "yaml"}, []string{"valid: text, json"}},
+		{[]string{"run", "--otlp-endpoint", "127.0.0.1:4317", "--otlp-protocol", "udp"}, []string{"--otlp-protocol", `"udp"`, "grpc, http/protobuf"}},
+		{[]string{"run", "--otlp-endpoint", "127.0.0.1:99999"}, []string{"--otlp-endpoint", "bad port"}},
+		{[]string{"run", "--rate-limit", "lots"}, []string{"--rate-limit", "N/s"}},
+		{[]string{"run", "--dedup", "--dedup-window", "0s"}, []string{"--dedup-window"}},
 		{[]string{"run", "--nosuchflag"}, []string{"unknown flag"}},
 		{[]string{"run", "--count", "-1"}, []string{"--count"}},
 		{[]string{"run", "stray"}, []string{"put the command to trace after --"}},

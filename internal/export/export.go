@@ -31,6 +31,8 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -176,8 +178,12 @@ func newSDKExporter(t target) (sdklog.Exporter, error) {
 		otlploggrpc.WithTimeout(t.timeout),
 		otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: true,
 			InitialInterval: 500 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsedTime: t.timeout}),
-		// Reconnect soon after a collector comes back.
-		otlploggrpc.WithReconnectionPeriod(time.Second),
+		// Reconnect within seconds of a collector coming back, not
+		// gRPC's default of up to two minutes.
+		otlploggrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		})),
 	}
 	if t.insecure {
 		opts = append(opts, otlploggrpc.WithInsecure())
