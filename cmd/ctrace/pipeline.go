@@ -15,8 +15,13 @@ import (
 // (see package pipeline): one line each. end ends the run (--count);
 // met is nil without --metrics-addr; nsIndex is fed by the resolver. The
 // Tally counts for the exit status.
-func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, nsIndex *netns.Index, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally) {
+func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, nsIndex *netns.Index, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally, error) {
 	jsonOut := f.output == "json"
+	// First: it is the step that can fail, before any stage starts.
+	otlp, err := f.exportSink(met)
+	if err != nil {
+		return nil, nil, err
+	}
 	stages := []pipeline.Stage{
 		f.auditStage(ctx), // LSM denials from audit records
 		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
@@ -25,8 +30,11 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 		// Known-harmless failures: JSON events carry the mark; text and
 		// the summary leave them out unless --show-benign.
 		pipeline.NewBenign(f.showBenign || (jsonOut && !f.ctr.summary)),
-		pipeline.NewLimit(f.count, end), // --count
 	}
+	if s := f.otlp.dedupStage(met); s != nil {
+		stages = append(stages, s) // --dedup, --rate-limit
+	}
+	stages = append(stages, pipeline.NewLimit(f.count, end)) // --count
 
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	tally := &pipeline.Tally{}
@@ -37,8 +45,11 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	if f.ctr.summary || f.ctr.summaryFile != "" {
 		sinks = append(sinks, newSummarySink(f, out))
 	}
-	if !f.ctr.summary {
+	if !f.ctr.summary && f.output != "none" {
 		sinks = append(sinks, newRenderSink(f, out, isTerminal(os.Stdout)))
 	}
-	return pipeline.New(stages, sinks...), tally
+	if otlp != nil {
+		sinks = append(sinks, otlp)
+	}
+	return pipeline.New(stages, sinks...), tally, nil
 }

@@ -36,6 +36,7 @@ type runFlags struct {
 	reasonWait time.Duration
 	ctr        containerFlags
 	metrics    metricsFlags
+	otlp       otlpFlags
 	cpuProfile string
 	// hostRoot is the node's root when ctrace runs in a container ("" on
 	// the host); set from --host-root.
@@ -77,7 +78,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.UintSliceVarP(&f.pids, "pid", "p", nil, "only these processes")
 	fl.StringSliceVar(&f.comms, "comm", nil, "only processes with these names (as in /proc/PID/comm)")
 	fl.BoolVar(&f.all, "all", false, "show successful calls too")
-	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	fl.StringVarP(&f.output, "output", "o", "text", "output format: text, json, or none (with --otlp-endpoint or --metrics-addr)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
 	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two from 4K to 1G (K, M, G suffixes)")
@@ -87,6 +88,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	f.ctr.register(fl)
 	f.metrics.register(fl)
 	fl.DurationVar(&f.doctorInterval, "doctor-interval", time.Minute, "with --metrics-addr, how often ctrace doctor's checks run for the ctrace_netns_findings gauges (at least 1s)")
+	f.otlp.register(fl)
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
@@ -95,8 +97,9 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 
 // run traces until the run ends: flags checked, the node checked, the
 // tracer loaded, then every event goes through the pipeline (audit join ->
-// containers -> filter -> netns -> benign -> limit) to the sinks (metrics, summary,
-// text or JSON), and the exit status says how it went.
+// containers -> filter -> netns -> benign -> dedup -> limit) to the sinks
+// (metrics, summary, text or JSON, OTLP), and the exit status says how it
+// went.
 func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	opts, filter, err := f.check(len(cmdArgs) > 0)
 	if err != nil {
@@ -140,7 +143,10 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		stopDoctor := startDoctor(ctx, resolver, met, f)
 		defer stopDoctor()
 	}
-	p, tally := f.pipeline(ctx, end, resolver, filter, nsIndex, met)
+	p, tally, err := f.pipeline(ctx, end, resolver, filter, nsIndex, met)
+	if err != nil {
+		return err
+	}
 	defer p.Abort()
 	stopProfile, err := startCPUProfile(f.cpuProfile)
 	if err != nil {
@@ -165,6 +171,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	// below, so that it is not left behind and its status is ctrace's.
 	t.Close()
 	reportUnseen(tally.Hidden, t.Lost())
+	f.otlp.reportLimited()
 	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
 }
 

@@ -26,6 +26,7 @@ type renderSink struct {
 func newRenderSink(f *runFlags, out *bufio.Writer, color bool) *renderSink {
 	r := render.New(f.output, out, color)
 	r.Explain = f.explain
+	r.Window = f.otlp.window
 	return &renderSink{r: r, out: out}
 }
 
@@ -35,7 +36,7 @@ func (s *renderSink) Write(ev *pipeline.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.r.Event(ev.Event, ev.Benign, ev.Container)
+	s.r.Repeated(ev.Event, ev.Benign, ev.Container, ev.Repeat)
 }
 
 // Idle writes out what is buffered: a trickle of events is seen at once,
@@ -72,7 +73,7 @@ func newSummarySink(f *runFlags, out *bufio.Writer) *summarySink {
 }
 
 func (s *summarySink) Write(ev *pipeline.Event) {
-	if ev.Benign != nil && !s.benign {
+	if (ev.Benign != nil && !s.benign) || ev.Repeat > 0 {
 		return
 	}
 	s.t.Add(ev.Event, ev.Container)

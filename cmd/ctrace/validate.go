@@ -78,6 +78,9 @@ func (f *runFlags) check(hasCmd bool) (tracer.Options, correlate.Filter, error) 
 			return o, filter, usageError("--summary-file %s: %v; allowed: a file in a directory that exists and ctrace may write", f.ctr.summaryFile, err)
 		}
 	}
+	if err := f.otlp.check(); err != nil {
+		return o, filter, err
+	}
 	return o, filter, nil
 }
 
@@ -150,8 +153,8 @@ func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
 	if o.BufferSize, err = parseSize(f.bufferSize); err != nil {
 		return o, usageError("--buffer-size %s: %v; allowed: a power of two from 4K to 1G (K, M, G suffixes)", f.bufferSize, err)
 	}
-	if f.output != "text" && f.output != "json" {
-		return o, usageError("-o/--output: unknown output format %q; valid: text, json", f.output)
+	if f.output != "text" && f.output != "json" && f.output != "none" {
+		return o, usageError("-o/--output: unknown output format %q; valid: text, json, none", f.output)
 	}
 	if f.count < 0 {
 		return o, usageError("--count %d: negative; allowed: 0 (no limit) or more", f.count)

@@ -7,12 +7,17 @@
 // normalized path arguments (Key). The first of a kind is passed on at
 // once; the identical ones that follow within the window (--dedup-window,
 // 10 s by default) are counted, and when the window ends one more event
-// is passed on standing for them all: the last of them, with its repeat
-// count (JSON "repeat_count", OTLP ctrace.repeat_count, text
-// "[N identical calls in 10s]"). The next identical failure opens a new
-// window. So the repeat counts of what is passed on (1 for an event
-// without one) add up to the failures that came in, less what the rate
-// limit dropped, which it counts.
+// is passed on standing for them all: the first of them, at the time of
+// the last, with its repeat count (JSON "repeat_count", OTLP
+// ctrace.repeat_count, text "[N identical calls in 10s]"). The next
+// identical failure opens a new window. So the repeat counts of what is
+// shown (1 for an event without one) add up to the failures that came in,
+// less what the rate limit dropped, which it counts.
+//
+// In the pipeline (Stage), a folded or rate-limited event is not dropped
+// but passed on hidden, so that the metrics, the summary table and
+// --fail-on-events still count every call; a window's summary carries
+// Repeat, and the sinks that count calls skip it.
 package dedup
 
 import (
@@ -138,8 +143,9 @@ func NewDeduper[E any](window time.Duration, maxKeys int, clone func(E) E, setTi
 // Add takes an event of key k that happened at t, and calls out for what
 // is passed on now, in order: the summary of k's window if t is past it,
 // then ev itself when it opens a window. repeat is the number of calls an
-// event stands for: 1, or more for a summary.
-func (d *Deduper[E]) Add(k Key, t time.Time, ev E, out func(ev E, repeat uint64)) {
+// event stands for: 1, or more for a summary. It returns true when ev was
+// folded into its window's count instead.
+func (d *Deduper[E]) Add(k Key, t time.Time, ev E, out func(ev E, repeat uint64)) (folded bool) {
 	e := d.entries[k]
 	if e != nil && !t.Before(e.start.Add(d.window)) {
 		d.release(k, e, out)
@@ -150,13 +156,14 @@ func (d *Deduper[E]) Add(k Key, t time.Time, ev E, out func(ev E, repeat uint64)
 			d.entries[k] = &entry[E]{start: t}
 		}
 		out(ev, 1)
-		return
+		return false
 	}
 	e.repeat++
 	e.last = t
 	if !e.has {
 		e.held, e.has = d.clone(ev), true
 	}
+	return true
 }
 
 func (d *Deduper[E]) release(k Key, e *entry[E], out func(E, uint64)) {

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -142,55 +144,84 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-// The stage's goroutine passes a window's summary on when no identical
-// event comes after it, and Close what is left; the rate limit applies to
-// summaries too and counts the calls they stood for.
+// collect is a sink that keeps what it is given.
+type collect struct {
+	mu  sync.Mutex
+	evs []pipeline.Event
+}
+
+func (c *collect) Write(ev *pipeline.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evs = append(c.evs, *ev.Clone())
+}
+
+func (c *collect) Close() error { return nil }
+
+// shown returns the events shown, and the calls the counting sinks saw.
+func (c *collect) shown() (shown []pipeline.Event, calls int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range c.evs {
+		if !ev.Hidden {
+			shown = append(shown, ev)
+		}
+		if ev.Repeat == 0 {
+			calls++
+		}
+	}
+	return shown, calls
+}
+
+func (c *collect) Idle() {}
+
+// In the pipeline, the stage's goroutine passes a window's summary on when
+// no identical event comes after it, and Close what is left; the folded
+// events go on hidden, so that counting sinks see every call once.
 func TestStage(t *testing.T) {
-	var mu sync.Mutex
-	var got []passed
-	idle := make(chan struct{}, 16)
-	s := NewStage(Options{Window: 50 * time.Millisecond, Idle: func() { idle <- struct{}{} }},
-		tracerFuncs, func(ev *tracer.Event, n uint64) {
-			mu.Lock()
-			defer mu.Unlock()
-			got = append(got, passed{ev.Proc.PID, time.Time{}, n})
-		})
+	c := &collect{}
+	s := NewStage(Options{Window: 50 * time.Millisecond})
+	p := pipeline.New([]pipeline.Stage{s}, c)
 	for i := range 1000 {
 		ev := failure(uint32(i+1), "/a", unix.ENOENT)
 		ev.Time = time.Now()
-		s.Handle(ev)
+		p.Process(ev)
 	}
-	select {
-	case <-idle:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no summary within 5 s of a 50 ms window")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if shown, _ := c.shown(); len(shown) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no summary within 5 s of a 50 ms window")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	s.Close()
-	mu.Lock()
-	defer mu.Unlock()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	shown, calls := c.shown()
 	var sum uint64
-	for _, p := range got {
-		sum += p.repeat
+	for _, ev := range shown {
+		sum += max(ev.Repeat, 1)
 	}
-	if sum != 1000 || len(got) > 6 {
-		t.Errorf("passed %v: want a handful whose counts add up to 1000", got)
-	}
-
-	got = nil
-	l := NewStage(Options{Rate: 5, Now: func() time.Time { return time.Unix(0, 0) }}, tracerFuncs,
-		func(ev *tracer.Event, n uint64) { got = append(got, passed{ev.Proc.PID, time.Time{}, n}) })
-	for i := range 100 {
-		l.Handle(failure(uint32(i), fmt.Sprint("/", i), unix.ENOENT))
-	}
-	l.Close()
-	if len(got) != 5 || l.RateLimited() != 95 {
-		t.Errorf("rate 5/s in one instant: passed %d, limited %d; want 5 and 95", len(got), l.RateLimited())
+	if sum != 1000 || len(shown) > 6 || calls != 1000 {
+		t.Errorf("%d shown whose counts add up to %d, %d calls counted; want a handful adding up to 1000, and 1000", len(shown), sum, calls)
 	}
 }
 
-var tracerFuncs = Funcs[*tracer.Event]{
-	Key:     func(ev *tracer.Event) Key { return KeyOf(ev, "") },
-	Time:    func(ev *tracer.Event) time.Time { return ev.Time },
-	Clone:   (*tracer.Event).Clone,
-	SetTime: func(ev *tracer.Event, t time.Time) { ev.Time = t },
+// The rate limit hides what exceeds it, still counted, and drops the
+// summaries over it; it counts the calls it kept from being shown.
+func TestStageRateLimit(t *testing.T) {
+	c := &collect{}
+	s := NewStage(Options{Rate: 5, Now: func() time.Time { return time.Unix(0, 0) }})
+	p := pipeline.New([]pipeline.Stage{s}, c)
+	for i := range 100 {
+		p.Process(failure(uint32(i), fmt.Sprint("/", i), unix.ENOENT))
+	}
+	_ = p.Close(context.Background())
+	shown, calls := c.shown()
+	if len(shown) != 5 || s.RateLimited() != 95 || calls != 100 {
+		t.Errorf("rate 5/s in one instant: shown %d, limited %d, counted %d; want 5, 95, 100", len(shown), s.RateLimited(), calls)
+	}
 }

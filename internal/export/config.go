@@ -65,13 +65,26 @@ func env(getenv func(string) string, name string) string {
 }
 
 // An ArgError names the flag (or environment variable) that holds a bad
-// value, for the caller's usage message.
+// value, the value, what is wrong and what is allowed, for the caller's
+// usage message.
 type ArgError struct {
-	Arg string
-	Msg string
+	Arg   string
+	Value string
+	Msg   string
 }
 
-func (e *ArgError) Error() string { return e.Arg + ": " + e.Msg }
+func (e *ArgError) Error() string {
+	if e.Value == "" {
+		return e.Arg + ": " + e.Msg
+	}
+	return e.Arg + " " + e.Value + ": " + e.Msg
+}
+
+// Check validates c against the environment without starting anything.
+func (c Config) Check(getenv func(string) string) error {
+	_, err := c.resolve(getenv)
+	return err
+}
 
 func (c Config) resolve(getenv func(string) string) (target, error) {
 	var t target
@@ -84,7 +97,7 @@ func (c Config) resolve(getenv func(string) string) (target, error) {
 		}
 	}
 	if t.protocol != ProtocolGRPC && t.protocol != ProtocolHTTP {
-		return t, &ArgError{protoArg, fmt.Sprintf("unknown protocol %q; valid: %s, %s", t.protocol, ProtocolGRPC, ProtocolHTTP)}
+		return t, &ArgError{protoArg, t.protocol, fmt.Sprintf("unknown protocol; allowed: %s, %s", ProtocolGRPC, ProtocolHTTP)}
 	}
 	port := "4317"
 	if t.protocol == ProtocolHTTP {
@@ -100,10 +113,10 @@ func (c Config) resolve(getenv func(string) string) (target, error) {
 		}
 	}
 	if endpoint == "" {
-		return t, &ArgError{"--otlp-endpoint", "no endpoint: give HOST:PORT or set OTEL_EXPORTER_OTLP_ENDPOINT"}
+		return t, &ArgError{"--otlp-endpoint", "", "no endpoint; allowed: HOST:PORT or a URL, here or in OTEL_EXPORTER_OTLP_ENDPOINT"}
 	}
 	badEndpoint := func(why string) error {
-		return &ArgError{endpointArg, fmt.Sprintf("%q: %s; want HOST:PORT or a URL such as http://HOST:%s", endpoint, why, port)}
+		return &ArgError{endpointArg, endpoint, fmt.Sprintf("%s; allowed: HOST:PORT or a URL such as http://HOST:%s", why, port)}
 	}
 	scheme := ""
 	host := endpoint
@@ -153,13 +166,13 @@ func (c Config) resolve(getenv func(string) string) (target, error) {
 		if ms := env(getenv, "TIMEOUT"); ms != "" {
 			n, err := strconv.Atoi(ms)
 			if err != nil || n <= 0 {
-				return t, &ArgError{"OTEL_EXPORTER_OTLP_TIMEOUT", fmt.Sprintf("%q: want milliseconds, a positive integer", ms)}
+				return t, &ArgError{"OTEL_EXPORTER_OTLP_TIMEOUT", ms, "not a timeout; allowed: milliseconds, a positive integer"}
 			}
 			t.timeout = time.Duration(n) * time.Millisecond
 		}
 	}
 	if t.timeout < 0 {
-		return t, &ArgError{"--otlp-timeout", "must be positive"}
+		return t, &ArgError{"--otlp-timeout", t.timeout.String(), "negative; allowed: a duration such as 5s (0 means the default, 10s)"}
 	}
 	if !t.insecure {
 		if t.tls, err = tlsConfig(getenv); err != nil {
@@ -185,21 +198,21 @@ func tlsConfig(getenv func(string) string) (*tls.Config, error) {
 	if ca := env(getenv, "CERTIFICATE"); ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CERTIFICATE", err.Error()}
+			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CERTIFICATE", ca, err.Error() + "; allowed: a PEM file of CA certificates"}
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CERTIFICATE", ca + ": no PEM certificate in it"}
+			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CERTIFICATE", ca, "no PEM certificate in it; allowed: a PEM file of CA certificates"}
 		}
 	}
 	cert, key := env(getenv, "CLIENT_CERTIFICATE"), env(getenv, "CLIENT_KEY")
 	if (cert == "") != (key == "") {
-		return nil, &ArgError{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "set both it and OTEL_EXPORTER_OTLP_CLIENT_KEY, or neither"}
+		return nil, &ArgError{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert, "without its key; allowed: both it and OTEL_EXPORTER_OTLP_CLIENT_KEY, or neither"}
 	}
 	if cert != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", err.Error()}
+			return nil, &ArgError{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert, err.Error() + "; allowed: a PEM certificate and key"}
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

@@ -10,7 +10,12 @@ type Sink struct{ m *Metrics }
 func NewSink(m *Metrics) *Sink { return &Sink{m: m} }
 
 // Write implements pipeline.Sink.
-func (s *Sink) Write(ev *pipeline.Event) { s.m.Observe(ev.Event, ev.Container, ev.Benign) }
+// A dedup summary (Repeat) is skipped: its calls were counted already.
+func (s *Sink) Write(ev *pipeline.Event) {
+	if ev.Repeat == 0 {
+		s.m.Observe(ev.Event, ev.Container, ev.Benign)
+	}
+}
 
 // Lost implements pipeline.LossCounter.
 func (s *Sink) Lost(_, total uint64) { s.m.Lost(total) }

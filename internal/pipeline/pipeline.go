@@ -19,8 +19,15 @@ type Event struct {
 	// Benign.
 	Benign *benign.Rule
 	// Hidden marks an event that is counted and measured but not shown
-	// (a known-harmless failure without --show-benign); set by Benign.
+	// (a known-harmless failure without --show-benign); set by Benign,
+	// and by dedup.Stage for a failure folded into a count or over the
+	// rate limit.
 	Hidden bool
+	// Repeat, when set, makes the event a summary of Repeat identical
+	// calls that the sinks already saw as hidden events (dedup.Stage):
+	// sinks that show events show the count, sinks that count calls
+	// skip it.
+	Repeat uint64
 }
 
 // Clone returns a copy that stays valid after the stage that passed ev

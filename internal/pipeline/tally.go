@@ -11,10 +11,13 @@ type Tally struct {
 
 // Write implements Sink.
 func (t *Tally) Write(ev *Event) {
+	if ev.Repeat > 0 {
+		return // a summary: its calls were counted
+	}
 	if ev.Benign == nil && ev.Failed() {
 		t.Failures++
 	}
-	if ev.Hidden {
+	if ev.Hidden && ev.Benign != nil {
 		t.Hidden++
 	}
 }

@@ -33,6 +33,7 @@ type goldenCase struct {
 	c       *correlate.Container
 	explain bool
 	color   bool
+	repeat  uint64 // --dedup's count, in a window of 10s
 }
 
 // loadRecords decodes the record corpus, in its order.
@@ -165,6 +166,9 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "netns/ok-in-pod", ev: withReasons(rec("setns/netns-file"), netnsReason("ok", sandbox("running"))), c: pod},
 		goldenCase{name: "netns/stale-benign-explain", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("running"))),
 			rule: &benign.Rule{Name: "some-rule"}, c: containerd, explain: true},
+		goldenCase{name: "dedup/host", ev: rec("openat/cwd"), repeat: 99999},
+		goldenCase{name: "dedup/pod-benign-explain", ev: rec("newfstatat/rootfs"), rule: masked, c: pod, explain: true, repeat: 2},
+		goldenCase{name: "dedup/one-call", ev: rec("openat/cwd"), repeat: 1},
 		goldenCase{name: "time/utc", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC))},
 		goldenCase{name: "time/whole-second", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("W", -9000)))},
 		goldenCase{name: "time/year-10000", ev: at(rec("chroot/enoent"), time.Date(10000, 1, 2, 3, 4, 5, 999999999, time.UTC))},
@@ -198,7 +202,8 @@ func renderGolden(format string, gc *goldenCase) []byte {
 	var buf bytes.Buffer
 	r := New(format, &buf, gc.color)
 	r.Explain = gc.explain
-	r.Event(gc.ev, gc.rule, gc.c)
+	r.Window = 10 * time.Second
+	r.Repeated(gc.ev, gc.rule, gc.c, gc.repeat)
 	return buf.Bytes()
 }
 

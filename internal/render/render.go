@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
@@ -29,6 +30,9 @@ type Renderer struct {
 	buf     []byte
 	keys    []string // scratch for sorting label keys
 	clock   clockCache
+	// Window is --dedup-window, which text lines name with a count.
+	Window time.Duration
+	repeat uint64 // of the event being written; 0 for one call
 }
 
 // New returns a renderer of format "text" or "json" that writes to w;
@@ -40,6 +44,14 @@ func New(format string, w io.Writer, color bool) *Renderer {
 // Event writes one event of container c (nil: a host process); rule is
 // the benign rule it matched, or nil.
 func (r *Renderer) Event(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
+	r.Repeated(ev, rule, c, 0)
+}
+
+// Repeated writes an event that stands for repeat identical calls within
+// Window (--dedup); it shows the count when repeat is more than 1: text
+// ends with "[N identical calls in 10s]", JSON has "repeat_count": N.
+func (r *Renderer) Repeated(ev *tracer.Event, rule *benign.Rule, c *correlate.Container, repeat uint64) {
+	r.repeat = repeat
 	if r.json {
 		r.buf = r.appendJSON(r.buf[:0], ev, rule, c)
 	} else {
@@ -65,6 +77,13 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	if rule != nil {
 		b = append(b, " [benign: "...)
 		b = append(b, rule.Name...)
+		b = append(b, ']')
+	}
+	if r.repeat > 1 {
+		b = append(b, " ["...)
+		b = strconv.AppendUint(b, r.repeat, 10)
+		b = append(b, " identical calls in "...)
+		b = append(b, r.Window.String()...)
 		b = append(b, ']')
 	}
 	b = append(b, '\n')
@@ -209,6 +228,9 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	if rule != nil {
 		b = jsonBoolLit(b, `"benign":`, true)
 		b = jsonStrLit(b, `"benign_rule":`, rule.Name)
+	}
+	if r.repeat > 1 {
+		b = jsonUintLit(b, `"repeat_count":`, r.repeat)
 	}
 	return append(b, '}', '\n')
 }
