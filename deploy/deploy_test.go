@@ -4,14 +4,18 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -121,8 +125,18 @@ func TestDaemonSet(t *testing.T) {
 	if c.Image != image {
 		t.Errorf("image %s", c.Image)
 	}
-	if !slices.Equal(c.Args, []string{"run", "-o", "json", "--metrics-addr", ":9464"}) {
+	if !slices.Equal(c.Args, []string{"run", "-o", "none", "--metrics-addr", ":9464"}) {
 		t.Errorf("args %v", c.Args)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if e := env["HOST_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.hostIP" {
+		t.Errorf("HOST_IP %+v; want the node's IP from the downward API", e)
+	}
+	if v := env["OTEL_EXPORTER_OTLP_ENDPOINT"].Value; v != "http://$(HOST_IP):"+collectorPort(t) {
+		t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT %q; want the collector agent's port on the node", v)
 	}
 	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != 9464 || c.Ports[0].Name != "metrics" {
 		t.Errorf("ports %+v", c.Ports)
@@ -196,5 +210,100 @@ func TestStrictDecoding(t *testing.T) {
 	bad := []byte("apiVersion: v1\nkind: Pod\nspec:\n  hostPIDs: true\n")
 	if err := yaml.UnmarshalStrict(bad, &pod); err == nil {
 		t.Fatal("hostPIDs (for hostPID) was accepted")
+	}
+}
+
+// collectorPort is the node port of the collector agent's OTLP receiver.
+func collectorPort(t *testing.T) string {
+	t.Helper()
+	ds, _ := collectorManifests(t)
+	for _, p := range ds.Spec.Template.Spec.Containers[0].Ports {
+		if p.Name == "otlp-grpc" {
+			return fmt.Sprint(p.HostPort)
+		}
+	}
+	t.Fatal("the collector has no otlp-grpc port")
+	return ""
+}
+
+// collectorManifests decodes otel-collector.yaml: its DaemonSet and its
+// configuration, strictly.
+func collectorManifests(t *testing.T) (*appsv1.DaemonSet, map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile("otel-collector.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds *appsv1.DaemonSet
+	var conf map[string]any
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch meta.Kind {
+		case "ConfigMap":
+			v = &corev1.ConfigMap{}
+		case "DaemonSet":
+			v = &appsv1.DaemonSet{}
+		case "ServiceAccount":
+			v = &corev1.ServiceAccount{}
+		case "ClusterRole":
+			v = &rbacv1.ClusterRole{}
+		case "ClusterRoleBinding":
+			v = &rbacv1.ClusterRoleBinding{}
+		default:
+			t.Fatalf("otel-collector.yaml: unexpected kind %q", meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), v); err != nil {
+			t.Fatalf("otel-collector.yaml: %s: %v", meta.Kind, err)
+		}
+		switch v := v.(type) {
+		case *corev1.ConfigMap:
+			if err := yaml.Unmarshal([]byte(v.Data["collector.yaml"]), &conf); err != nil {
+				t.Fatalf("collector.yaml: %v", err)
+			}
+		case *appsv1.DaemonSet:
+			ds = v
+		}
+	}
+	if ds == nil || conf == nil {
+		t.Fatal("otel-collector.yaml lacks its DaemonSet or its ConfigMap")
+	}
+	return ds, conf
+}
+
+// The collector agent's configuration: a logs pipeline from the OTLP
+// receiver on the port ctrace sends to, every component it names defined,
+// and the config file the container is given.
+func TestOTelCollector(t *testing.T) {
+	ds, conf := collectorManifests(t)
+	section := func(name string) map[string]any {
+		m, _ := conf[name].(map[string]any)
+		return m
+	}
+	grpc := section("receivers")["otlp"].(map[string]any)["protocols"].(map[string]any)["grpc"].(map[string]any)
+	if ep, _ := grpc["endpoint"].(string); !strings.HasSuffix(ep, ":"+collectorPort(t)) {
+		t.Errorf("OTLP gRPC endpoint %q does not listen on the hostPort %s", ep, collectorPort(t))
+	}
+	logs, _ := section("service")["pipelines"].(map[string]any)["logs"].(map[string]any)
+	if logs == nil {
+		t.Fatal("no logs pipeline")
+	}
+	for _, kind := range []string{"receivers", "processors", "exporters"} {
+		names, _ := logs[kind].([]any)
+		if len(names) == 0 && kind != "processors" {
+			t.Errorf("the logs pipeline has no %s", kind)
+		}
+		for _, n := range names {
+			if _, ok := section(kind)[n.(string)]; !ok {
+				t.Errorf("the logs pipeline names %s %q, which is not defined", kind, n)
+			}
+		}
+	}
+	c := ds.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--config=/conf/collector.yaml") {
+		t.Errorf("collector args %v", c.Args)
 	}
 }
