@@ -269,6 +269,7 @@ exit 0`, dir)
 	// Without --dedup, so that each phase-c failure is a record: the
 	// first ones may fail while the exporter reconnects.
 	p := start(t, runLimit, quietEnv, "run", "-o", "text", "-e", "openat", "--dedup=false", "--otlp-endpoint", col.GRPC, "--otlp-timeout", "1s",
+		"--metrics-addr", "127.0.0.1:0",
 		"--", "/bin/sh", "-c", script)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -293,6 +294,11 @@ exit 0`, dir)
 	}
 	if err := p.stderr.waitFor(ctx, "OTLP export to grpc "+col.GRPC+" (plaintext) failed"); err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, p.stderr)
+	}
+	// The failure is counted where Prometheus looks.
+	if fams, _ := scrape(t, metricsAddr(t, p)); sum(fams, "ctrace_export_failed_total") < 1 || sum(fams, "ctrace_export_dropped_total") != 0 {
+		t.Errorf("ctrace_export_failed_total %v, ctrace_export_dropped_total %v; want at least 1 and 0",
+			sum(fams, "ctrace_export_failed_total"), sum(fams, "ctrace_export_dropped_total"))
 	}
 	col.Restart()
 	if err := os.WriteFile(filepath.Join(dir, "go2"), nil, 0o644); err != nil {
