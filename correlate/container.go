@@ -3,6 +3,8 @@ package correlate
 import (
 	"strings"
 	"time"
+
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // TaskState is the state of a container's task as containerd reports it.
@@ -61,6 +63,18 @@ type Container struct {
 	PodNamespace  string // io.kubernetes.pod.namespace
 	PodUID        string // io.kubernetes.pod.uid
 	ContainerName string // io.kubernetes.container.name
+
+	// UIDMap and GIDMap are the user namespace maps of the container's
+	// OCI spec (linux.uidMappings, gidMappings); nil when the container
+	// has no user namespace of its own or it is not known.
+	UIDMap, GIDMap tracer.IDMap
+	// Snapshot is the snapshot of the container's rootfs (its
+	// snapshotter, key, kind and labels), when containerd told it.
+	Snapshot *tracer.Snapshot
+	// Rootfs is the task bundle's rootfs directory on the host, where the
+	// shim mounts the container's snapshot from the task's creation to its
+	// deletion; "" when not seen.
+	Rootfs string
 }
 
 // The CRI plugin's labels that name a container's pod.

@@ -364,6 +364,9 @@ func (r *Resolver) put(c Container) *entry {
 	if e.c.ShimPID == 0 {
 		e.c.ShimPID = old.ShimPID
 	}
+	if e.c.Rootfs == "" {
+		e.c.Rootfs = old.Rootfs
+	}
 	// A container record does not carry its task's state: the task
 	// events and the listing do.
 	if e.c.Task == TaskNone && e.c.TaskPID == 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // Reconnection backoff: quick at first (a restarted containerd is back in
@@ -192,6 +195,10 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 			all = append(all, l)
 		}
 	}
+	snaps := make([]*tracer.Snapshot, len(all))
+	for i, l := range all {
+		snaps[i] = snapshotOf(namespaces.WithNamespace(lctx, l.ns), cl, l.c)
+	}
 	shims := make([]uint32, len(all))
 	for i, l := range all {
 		if len(l.pids) > 0 {
@@ -209,6 +216,7 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 	for i, l := range all {
 		c := fromContainerd(l.c, l.ns)
 		c.ShimPID = shims[i]
+		c.Snapshot = snaps[i]
 		k := key{c.Namespace, c.ID}
 		seen[k] = true
 		r.put(c)
@@ -239,6 +247,39 @@ func fromContainerd(c containers.Container, ns string) Container {
 	}
 	out.fillCRI()
 	out.NetNS = specNetNS(c.Spec)
+	out.UIDMap, out.GIDMap = specIDMaps(c.Spec)
+	return out
+}
+
+// specIDMaps reads the user namespace maps of a container's OCI spec,
+// which containerd keeps as JSON.
+func specIDMaps(spec typeurl.Any) (tracer.IDMap, tracer.IDMap) {
+	if spec == nil {
+		return nil, nil
+	}
+	var s struct {
+		Linux *struct {
+			UIDMappings []idMapping `json:"uidMappings"`
+			GIDMappings []idMapping `json:"gidMappings"`
+		} `json:"linux"`
+	}
+	if json.Unmarshal(spec.GetValue(), &s) != nil || s.Linux == nil {
+		return nil, nil
+	}
+	return idMapOf(s.Linux.UIDMappings), idMapOf(s.Linux.GIDMappings)
+}
+
+type idMapping struct {
+	ContainerID uint32 `json:"containerID"`
+	HostID      uint32 `json:"hostID"`
+	Size        uint32 `json:"size"`
+}
+
+func idMapOf(m []idMapping) tracer.IDMap {
+	var out tracer.IDMap
+	for _, e := range m {
+		out = append(out, tracer.IDExtent{Inside: e.ContainerID, Outside: e.HostID, Count: e.Size})
+	}
 	return out
 }
 
@@ -310,7 +351,23 @@ func (r *Resolver) get(ctx context.Context, cl *client.Client, k key) (Container
 	if err != nil {
 		return Container{}, err
 	}
-	return fromContainerd(cc, k.ns), nil
+	c := fromContainerd(cc, k.ns)
+	c.Snapshot = snapshotOf(gctx, cl, cc)
+	return c, nil
+}
+
+// snapshotOf asks the container's snapshotter about its rootfs snapshot;
+// nil when it has none or the snapshotter does not know it.
+func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container) *tracer.Snapshot {
+	if cc.Snapshotter == "" || cc.SnapshotKey == "" {
+		return nil
+	}
+	info, err := cl.SnapshotService(cc.Snapshotter).Stat(ctx, cc.SnapshotKey)
+	if err != nil {
+		return nil
+	}
+	return &tracer.Snapshot{Snapshotter: cc.Snapshotter, Key: cc.SnapshotKey, Kind: strings.ToLower(info.Kind.String()),
+		Container: cc.ID, Image: cc.Image, Labels: info.Labels}
 }
 
 // apply updates the cache from one containerd event.
@@ -381,8 +438,13 @@ func (r *Resolver) apply(ctx context.Context, cl *client.Client, ns, topic strin
 		r.mu.Lock()
 		k := key{ns, e.ContainerID}
 		r.addPID(k, e.Pid)
-		if ent := r.byKey[k]; ent != nil && shim != 0 {
-			ent.c.ShimPID = shim
+		if ent := r.byKey[k]; ent != nil {
+			if shim != 0 {
+				ent.c.ShimPID = shim
+			}
+			if e.Bundle != "" {
+				ent.c.Rootfs = filepath.Join(e.Bundle, "rootfs")
+			}
 		}
 		r.setTask(k, TaskCreated, e.Pid)
 		r.notify()

@@ -36,6 +36,9 @@ type Event struct {
 	NoArgs bool
 	// Reasons says why the call failed, as far as the kernel told.
 	Reasons []Reason
+	// NoReason says why a stage after the kernel (the permission walk)
+	// found no reason, for --explain; "" when none looked.
+	NoReason string
 
 	// nlogs is the number of kernel log records sent for the call, which
 	// Run attaches as ReasonKernelLog reasons.
@@ -76,6 +79,10 @@ const (
 	// ReasonNetNS: the call named a network namespace file; what state
 	// the file is in and whose namespace it was (internal/netns).
 	ReasonNetNS ReasonKind = "netns"
+	// ReasonPermission is found in user space (internal/permission), not
+	// by the kernel: the path component whose owner and mode refused the
+	// caller.
+	ReasonPermission ReasonKind = "permission"
 )
 
 // Owner is the container a reason names: for ReasonNetNS, the container
@@ -119,6 +126,40 @@ type Reason struct {
 	Path  string
 	State string
 	Owner *Owner
+	// Permission: the path component that refused the caller (Path, in
+	// the caller's view), the access it refused (Need), its owner and
+	// mode as the initial user namespace sees them, whether the owner is
+	// mapped in the caller's user namespace, and the caller's uid there
+	// (CallerUIDMap above is its namespace's uid_map). Checked says when
+	// it was looked up ("after": once the call had returned) and Via how
+	// ctrace saw the caller's files.
+	Arg         string // the argument the path is on: "path", "lowerdir", ...
+	Need        string
+	OwnerUID    uint32
+	OwnerGID    uint32
+	Mode        uint32
+	OwnerMapped bool
+	CallerUID   uint32
+	MountRO     bool
+	MountNoexec bool
+	Idmapped    bool
+	Checked     string
+	Via         string
+	// Snapshot is the containerd snapshot the component lies in, when
+	// it is on the rootfs of the caller's container; nil otherwise.
+	Snapshot *Snapshot
+}
+
+// Snapshot is a containerd snapshot, as a permission reason names it.
+type Snapshot struct {
+	Snapshotter string // "overlayfs"
+	Key         string
+	Kind        string // "active", "committed", "view"
+	Container   string // the container's id
+	Image       string
+	// Labels are the snapshot's labels, with the remap labels
+	// (containerd.io/snapshot/uidmapping, gidmapping) when set.
+	Labels map[string]string
 }
 
 // IDExtent is one line of a user namespace's uid_map: Count ids from

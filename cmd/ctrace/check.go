@@ -150,11 +150,29 @@ func runCheck() *checkReport {
 		}
 		rep.Items = append(rep.Items, it)
 	}
+	rep.Items = append(rep.Items, permissionItem(t))
 	av := audit.Probe()
 	rep.Items = append(rep.Items, checkItem{Name: "reason:lsm_audit", OK: av.Usable(),
 		Mechanism: "audit netlink multicast group", Detail: av.String()})
 	rep.CanRun = len(t.Attached()) > 0
 	return rep
+}
+
+// permissionItem says how permission reasons are found here: in user
+// space, after the call, on every kernel (internal/permission); the
+// kernel's permission hooks would need fexit, which ctrace does not use
+// for them yet.
+func permissionItem(t *tracer.Tracer) checkItem {
+	it := checkItem{Name: "reason:permission", OK: true,
+		Mechanism: "after the call: the caller's /proc/PID (root, cwd, status, uid_map), else its container's rootfs and id maps"}
+	fexit := "this kernel refuses fexit"
+	for _, f := range t.Features() {
+		if f.Name == "fexit" && f.Err == nil {
+			fexit = "this kernel takes fexit, but ctrace does not watch the permission hooks with it yet"
+		}
+	}
+	it.Detail = "reasons say checked: after; " + fexit + " (docs/permission.md)"
+	return it
 }
 
 // familyItems says, per syscall family, which syscalls are traced. A

@@ -26,6 +26,7 @@ type renderSink struct {
 func newRenderSink(f *runFlags, out *bufio.Writer, color bool) *renderSink {
 	r := render.New(f.output, out, color)
 	r.Explain = f.explain
+	r.NoHints = f.noHints
 	r.Window = f.otlp.window
 	return &renderSink{r: r, out: out}
 }

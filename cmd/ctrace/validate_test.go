@@ -76,6 +76,8 @@ func flagCases(t *testing.T) []flagCase {
 		{"explain", []string{"--explain=maybe"}, `invalid argument "maybe" for "--explain"`, false},
 		{"show-benign", []string{"--show-benign"}, "", false},
 		{"show-benign", []string{"--show-benign=maybe"}, `invalid argument "maybe" for "--show-benign"`, false},
+		{"no-hints", []string{"--no-hints"}, "", false},
+		{"no-hints", []string{"--no-hints=maybe"}, `invalid argument "maybe" for "--no-hints"`, false},
 		{"cpuprofile", []string{"--cpuprofile", filepath.Join(tmp, "cpu.prof")}, "", false},
 		{"cpuprofile", []string{"--cpuprofile", "/nonexistent/dir/cpu.prof"}, "--cpuprofile /nonexistent/dir/cpu.prof: no directory /nonexistent/dir; allowed:", false},
 		{"containerd-address", []string{"--containerd-address", "/run/containerd/containerd.sock"}, "", false},

@@ -14,6 +14,7 @@ package benign
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -126,6 +127,41 @@ var Rules = []Rule{
 		match: func(ev *tracer.Event) bool {
 			return (ev.Proc.Comm == "containerd" || strings.HasPrefix(ev.Proc.Comm, "containerd-shim")) &&
 				ev.Syscall == "umount2" && errnoIn(ev, unix.EINVAL) && strings.HasSuffix(str(ev, "target"), "/rootfs")
+		},
+	},
+	{
+		Name: "shim-rootfs-mkdir",
+		Why: "the containerd shim creates the task bundle's rootfs directory before mounting the snapshot on it; " +
+			"containerd has usually made it already with the bundle, and the shim takes EEXIST as done.",
+		match: func(ev *tracer.Event) bool {
+			return strings.HasPrefix(ev.Proc.Comm, "containerd-shim") && (ev.Syscall == "mkdirat" || ev.Syscall == "mkdir") &&
+				errnoIn(ev, unix.EEXIST) && strings.HasSuffix(str(ev, "path"), "/rootfs")
+		},
+	},
+	{
+		Name: "runc-process-gone-check",
+		Why: "runc reads the container's init process's /proc/PID/stat before it signals or deletes it, to make " +
+			"sure the pid still names that process (by its start time); ENOENT means it has exited, which is what " +
+			"runc delete expects of a stopped container.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Proc.Comm != "runc" || !openCall(ev) || !errnoIn(ev, unix.ENOENT) {
+				return false
+			}
+			p := str(ev, "path")
+			pid, ok := strings.CutPrefix(p, "/proc/")
+			pid, ok2 := strings.CutSuffix(pid, "/stat")
+			return ok && ok2 && pid != "" && strings.Trim(pid, "0123456789") == ""
+		},
+	},
+	{
+		Name: "runc-state-after-delete",
+		Why: "`runc delete` reads the container's state.json to learn whether it still exists; when the shim's " +
+			"clean-up deletes a container that an earlier delete removed, 'does not exist' is the answer it expects. " +
+			"Only runc delete (by its command line, read in the kernel) is covered: `runc state` or `runc start` " +
+			"not finding a container is a real failure.",
+		match: func(ev *tracer.Event) bool {
+			return ev.Proc.Comm == "runc" && openCall(ev) && errnoIn(ev, unix.ENOENT) &&
+				path.Base(str(ev, "path")) == "state.json" && slices.Contains(ev.Proc.Cmdline, "delete")
 		},
 	},
 	{

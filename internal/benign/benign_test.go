@@ -23,6 +23,11 @@ func event(comm, syscall string, errno unix.Errno, args ...string) *tracer.Event
 	return ev
 }
 
+func withCmdline(ev *tracer.Event, argv ...string) *tracer.Event {
+	ev.Proc.Cmdline = argv
+	return ev
+}
+
 func cut(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
 		return s[len(prefix):], true
@@ -55,6 +60,15 @@ func TestMatch(t *testing.T) {
 		{"preload", event("runc", "access", unix.ENOENT, "path", "/etc/ld.so.preload"), "loader-search"},
 		{"locale", event("sleep", "openat", unix.ENOENT, "path", "/usr/lib/locale/C.UTF-8/LC_MEASUREMENT"), "locale-probe"},
 		{"mount helper", event("mount", "execve", unix.ENOENT, "path", "/sbin/mount.tmpfs"), "mount-helper-search"},
+
+		// Seen in a healthy `ctr run --rm IMAGE ID /bin/true` (containerd 1.6, runc 1.1).
+		{"shim rootfs dir", event("containerd-shim", "mkdirat", unix.EEXIST, "dirfd", "", "path", "/run/containerd/io.containerd.runtime.v2.task/default/t1/rootfs"), "shim-rootfs-mkdir"},
+		{"runc delete start-time check", event("runc", "openat", unix.ENOENT, "dirfd", "", "path", "/proc/19227/stat"), "runc-process-gone-check"},
+		{"runc state after delete", withCmdline(event("runc", "openat", unix.ENOENT, "dirfd", "", "path", "/run/containerd/runc/default/t1/state.json"),
+			"runc", "--root", "/run/containerd/runc/default", "--log", "log.json", "--log-format", "json", "delete", "--force", "t1"), "runc-state-after-delete"},
+		{"shim mkdir elsewhere", event("containerd-shim", "mkdirat", unix.EEXIST, "dirfd", "", "path", "/run/containerd/x/work"), ""},
+		{"runc reads another proc file", event("runc", "openat", unix.ENOENT, "dirfd", "", "path", "/proc/19227/status"), ""},
+		{"state.json refused", event("runc", "openat", unix.EACCES, "dirfd", "", "path", "/run/containerd/runc/default/t1/state.json"), ""},
 
 		// What must stay visible.
 		{"bind source missing", event(runcInit, "newfstatat", unix.ENOENT, "path", "/srv/missing-volume"), ""},

@@ -483,7 +483,7 @@ func unifiedRoot() string {
 // BuildRootfs makes a minimal rootfs at dir: a static busybox at /bin/busybox
 // with a link per applet, and the directories runc and the tests need.
 func BuildRootfs(dir string) (string, error) {
-	for _, sub := range []string{"bin", "dev", "proc", "sys", "tmp", "etc", "mnt", "data"} {
+	for _, sub := range []string{"bin", "dev", "proc", "sys", "tmp", "etc", "mnt", "data", "run"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return "", err
 		}

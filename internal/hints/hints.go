@@ -8,7 +8,13 @@
 package hints
 
 import (
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -31,6 +37,29 @@ type Rule struct {
 
 // Rules is the table, in the order hints are listed.
 var Rules = []Rule{
+	{
+		Name: "userns-unmapped-owner",
+		Evidence: "a permission reason whose component's owner is not mapped in the caller's user namespace " +
+			"(root there has no DAC override over such files)",
+		hint: unmappedOwner,
+	},
+	{
+		Name: "mount-needs-init-userns",
+		Evidence: "a mount-family call refused for a missing CAP_SYS_ADMIN in a user namespace other than the caller's, " +
+			"by a caller that is root in its own user namespace",
+		hint: mountNeedsInitUserNS,
+	},
+	{
+		Name:     "seccomp-profile",
+		Evidence: "a seccomp reason: the call left without entering the kernel, which only a seccomp filter does",
+		hint:     seccompProfile,
+	},
+	{
+		Name: "overlay-lowerdir-unreadable",
+		Evidence: "an overlay mount refused with EACCES and a permission reason on one of its lowerdir, upperdir or " +
+			"workdir paths",
+		hint: overlayDirRefused,
+	},
 	{
 		Name: "stale-netns",
 		Evidence: "a netns reason with state stale: the call named a network namespace file that exists but has " +
@@ -60,4 +89,113 @@ func reason(ev *tracer.Event, kind tracer.ReasonKind) *tracer.Reason {
 		}
 	}
 	return nil
+}
+
+func uidMap(r *tracer.Reason) permission.IDMap { return permission.IDMap(r.CallerUIDMap) }
+
+func unmappedOwner(ev *tracer.Event, c *correlate.Container) string {
+	r := reason(ev, tracer.ReasonPermission)
+	if r == nil || r.OwnerMapped || len(r.CallerUIDMap) == 0 || overlayDir(r) {
+		return "" // an overlay's directories have their own rule
+	}
+	m := uidMap(r)
+	if c == nil {
+		return fmt.Sprintf("%s is owned by host uid %d, which the caller's user namespace (%s) does not map, so even root "+
+			"there cannot %s it. Map that owner into the namespace, or chown the files into the ids it maps.",
+			r.Path, r.OwnerUID, m.Short(), r.Need)
+	}
+	if sn := r.Snapshot; sn != nil && sn.Labels[labelUIDMapping] != "" {
+		// The labels asked for a shift the files do not show.
+		return fmt.Sprintf("%s is owned by host uid %d, which container %s's user namespace (%s) does not map, so even root "+
+			"there cannot %s it: its snapshot %s carries the remap label %s=%s, but the %s snapshotter did not "+
+			"shift the files. Use a snapshotter that applies the remap labels (or idmapped mounts, on a kernel and "+
+			"containerd that support them), or a snapshot chowned to the container's ids (ctr run without --remap-labels).",
+			r.Path, r.OwnerUID, c.String(), m.Short(), r.Need, sn.Key, labelUIDMapping, sn.Labels[labelUIDMapping], sn.Snapshotter)
+	}
+	return fmt.Sprintf("%s is owned by host uid %d, which container %s's user namespace (%s) does not map, so even root "+
+		"there cannot %s it: the container's files were not shifted to its ids. Give it a snapshot remapped to its "+
+		"uid map (a snapshotter that applies the remap labels, or ctr run without --remap-labels so that ctr chowns "+
+		"it), or an idmapped rootfs mount (a kernel and snapshotter that support them).",
+		r.Path, r.OwnerUID, c.String(), m.Short(), r.Need)
+}
+
+// labelUIDMapping is the snapshot label that asks a snapshotter to shift
+// a snapshot's files to a user namespace's uids.
+const labelUIDMapping = "containerd.io/snapshot/uidmapping"
+
+// overlayDir reports whether a permission reason is on an overlay mount's
+// lowerdir, upperdir or workdir.
+func overlayDir(r *tracer.Reason) bool {
+	switch r.Arg {
+	case "lowerdir", "upperdir", "workdir":
+		return true
+	}
+	return false
+}
+
+func mountNeedsInitUserNS(ev *tracer.Event, _ *correlate.Container) string {
+	if ev.Family != tracer.FamilyMount {
+		return ""
+	}
+	for i := range ev.Reasons {
+		r := &ev.Reasons[i]
+		if r.Kind != tracer.ReasonCapability || r.Cap != "CAP_SYS_ADMIN" || r.CallerUserNS == r.UserNS || len(r.CallerUIDMap) == 0 {
+			continue
+		}
+		if inner, ok := uidMap(r).Inside(ev.Proc.UID); !ok || inner != 0 {
+			continue
+		}
+		where := "the initial user namespace"
+		if !r.InitUserNS {
+			where = fmt.Sprintf("user namespace %d", r.UserNS)
+		}
+		return fmt.Sprintf("%s needs CAP_SYS_ADMIN over the mount namespace, which belongs to %s; the caller is root only in "+
+			"user namespace %d. Mount from a mount namespace created inside that user namespace (unshare -m after -U, "+
+			"as a container's own), or run the mount in the initial user namespace.", ev.Syscall, where, r.CallerUserNS)
+	}
+	return ""
+}
+
+func seccompProfile(ev *tracer.Event, c *correlate.Container) string {
+	if reason(ev, tracer.ReasonSeccomp) == nil {
+		return ""
+	}
+	if c == nil {
+		return fmt.Sprintf("the process's seccomp filter refuses %s: if the program needs it, allow %s in the filter it was started with.",
+			ev.Syscall, ev.Syscall)
+	}
+	return fmt.Sprintf("container %s's seccomp profile refuses %s: if the workload needs it, add %q to an SCMP_ACT_ALLOW "+
+		"rule of a custom profile (Kubernetes: securityContext.seccompProfile of type Localhost; ctr: --seccomp-profile) "+
+		"rather than running unconfined.", c.String(), ev.Syscall, ev.Syscall)
+}
+
+func overlayDirRefused(ev *tracer.Event, _ *correlate.Container) string {
+	if ev.Syscall != "mount" || ev.Errno != unix.EACCES || fstype(ev) != "overlay" {
+		return ""
+	}
+	r := reason(ev, tracer.ReasonPermission)
+	if r == nil {
+		return ""
+	}
+	if !overlayDir(r) {
+		return ""
+	}
+	uid := fmt.Sprintf("uid %d", r.CallerUID)
+	if len(r.CallerUIDMap) > 0 {
+		if inner, ok := uidMap(r).Inside(r.CallerUID); ok && inner == 0 {
+			uid = fmt.Sprintf("host uid %d (root of its user namespace)", r.CallerUID)
+		}
+	}
+	return fmt.Sprintf("the overlay's %s cannot be reached by the mounter, %s: %s (%d:%d %04o) refuses %s. "+
+		"Make every directory on the way searchable by the mounter (or owned by ids its user namespace maps), "+
+		"or take the %s from a place it can reach.", r.Arg, uid, r.Path, r.OwnerUID, r.OwnerGID, r.Mode, r.Need, r.Arg)
+}
+
+func fstype(ev *tracer.Event) string {
+	for i := range ev.Args {
+		if ev.Args[i].Name == "fstype" && ev.Args[i].Kind == tracer.KindString {
+			return strings.TrimSpace(ev.Args[i].Str)
+		}
+	}
+	return ""
 }

@@ -128,6 +128,17 @@ func goldenCases(t *testing.T) []goldenCase {
 		return &tracer.Owner{ID: "3f2a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", Namespace: "k8s.io",
 			Pod: "web-1", PodNamespace: "shop", State: state}
 	}
+	seedsMap := tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}}
+	unmapped := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/etc", Arg: "path", Need: "write", OwnerUID: 0, OwnerGID: 0,
+		Mode: 0o755, OwnerMapped: false, CallerUID: 100000, CallerUserNS: 4026532201, CallerUIDMap: seedsMap, Checked: "after", Via: "proc",
+		Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "test1", Kind: "active", Container: "test1", Image: "docker.io/library/busybox:latest",
+			Labels: map[string]string{"containerd.io/snapshot/uidmapping": "0:100000:65536", "containerd.io/snapshot/gidmapping": "0:100000:65536"}}}
+	hostDAC := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/srv/key", Arg: "path", Need: "read", Mode: 0o600,
+		OwnerMapped: true, CallerUID: 65534, Checked: "after", Via: "container_rootfs"}
+	readOnly := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/mnt/ro/f", Arg: "path", Need: "write", Mode: 0o644,
+		OwnerMapped: true, MountRO: true, Idmapped: true, Checked: "after", Via: "proc"}
+	noexec := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/tmp/run.sh", Arg: "path", Need: "exec", Mode: 0o755,
+		OwnerMapped: true, MountNoexec: true, Checked: "after", Via: "proc"}
 	cases = append(cases,
 		goldenCase{name: "explain/no-reason", ev: rec("chroot/enoent"), explain: true},
 		goldenCase{name: "explain/success", ev: rec("openat/success"), explain: true},
@@ -173,6 +184,15 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "time/whole-second", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("W", -9000)))},
 		goldenCase{name: "time/year-10000", ev: at(rec("chroot/enoent"), time.Date(10000, 1, 2, 3, 4, 5, 999999999, time.UTC))},
 		goldenCase{name: "time/zero", ev: at(rec("chroot/enoent"), time.Time{})},
+		goldenCase{name: "permission/unmapped-owner", ev: withReasons(rec("openat/cwd"), unmapped), c: containerd},
+		goldenCase{name: "permission/host-dac", ev: withReasons(rec("openat/cwd"), hostDAC)},
+		goldenCase{name: "permission/read-only-idmapped", ev: withReasons(rec("openat/cwd"), readOnly)},
+		goldenCase{name: "permission/noexec", ev: withReasons(rec("openat/cwd"), noexec)},
+		goldenCase{name: "permission/explain-why-none", ev: func() *tracer.Event {
+			ev := rec("chroot/enoent")
+			ev.NoReason = "permission: /x does not exist now (it may have changed since the call)"
+			return ev
+		}(), explain: true},
 		goldenCase{name: "odd/zero-event", ev: &tracer.Event{}},
 		goldenCase{name: "odd/empty-cmdline", ev: &tracer.Event{Time: goldenTime, Syscall: "chroot", NoArgs: true, Ret: -2, Errno: unix.ENOENT,
 			Args: []tracer.Arg{strArg("path", "/x")}, Proc: tracer.Proc{Cmdline: []string{}}}},

@@ -26,6 +26,8 @@ type Renderer struct {
 	color bool
 	// Explain makes text output say so when no reason was found.
 	Explain bool
+	// NoHints leaves the hints out (--no-hints).
+	NoHints bool
 	w       io.Writer
 	buf     []byte
 	keys    []string // scratch for sorting label keys
@@ -87,7 +89,7 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 		b = append(b, ']')
 	}
 	b = append(b, '\n')
-	for _, h := range hints.For(ev, c) {
+	for _, h := range r.hints(ev, c) {
 		b = append(b, "  hint: "...)
 		b = append(b, h.Text...)
 		b = append(b, '\n')
@@ -219,7 +221,7 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = jsonUintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
-	b = jsonHints(b, hints.For(ev, c))
+	b = jsonHints(b, r.hints(ev, c))
 	if c == nil {
 		b = append(jsonKeyLit(b, `"container":`), "null"...)
 	} else {
@@ -307,7 +309,12 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 		return b
 	}
 	if len(ev.Reasons) == 0 && explain {
-		return append(b, " [no reason found: no seccomp filter, capability check, LSM or kernel log line was involved]"...)
+		b = append(b, " [no reason found: no seccomp filter, capability check, LSM or kernel log line was involved"...)
+		if ev.NoReason != "" {
+			b = append(b, "; "...)
+			b = append(b, ev.NoReason...)
+		}
+		return append(b, ']')
 	}
 	for i := range ev.Reasons {
 		b = append(b, " ["...)
@@ -335,6 +342,8 @@ func ReasonText(ev *tracer.Event, r *tracer.Reason) string {
 		return capabilityText(ev, r)
 	case tracer.ReasonNetNS:
 		return netnsText(r)
+	case tracer.ReasonPermission:
+		return permissionText(r)
 	}
 	return string(r.Kind)
 }
@@ -374,6 +383,84 @@ func netnsText(r *tracer.Reason) string {
 		return s + ", deleted by containerd"
 	}
 	return s + ", " + o.State
+}
+
+// jsonSnapshot appends a permission reason's "snapshot" object, its
+// labels sorted by key.
+func jsonSnapshot(b []byte, sn *tracer.Snapshot) []byte {
+	b = append(jsonKeyLit(b, `"snapshot":`), '{')
+	b = jsonStrLit(b, `"snapshotter":`, sn.Snapshotter)
+	b = jsonStrLit(b, `"key":`, sn.Key)
+	b = jsonStrLit(b, `"kind":`, sn.Kind)
+	b = jsonStrLit(b, `"container":`, sn.Container)
+	b = jsonStrLit(b, `"image":`, sn.Image)
+	if len(sn.Labels) > 0 {
+		keys := make([]string, 0, len(sn.Labels))
+		for k := range sn.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(jsonKeyLit(b, `"labels":`), '{')
+		for _, k := range keys {
+			b = jsonStr(b, k, sn.Labels[k])
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendOctal4 appends permission bits (07777 at most) as four octal
+// digits, "0755".
+func appendOctal4(b []byte, mode uint32) []byte {
+	for i := 9; i >= 0; i -= 3 {
+		b = append(b, byte('0'+mode>>uint(i)&7))
+	}
+	return b
+}
+
+// LabelUIDMapping is the snapshot label that asks a snapshotter to shift
+// a snapshot's files to a user namespace's ids.
+const LabelUIDMapping = "containerd.io/snapshot/uidmapping"
+
+// permissionText says which path component refused what, and why:
+//
+//	permission: /etc is 0:0 0755, owner not mapped in the caller's user namespace (0 -> 100000, 65536 ids): write denied (checked after the call)
+//	permission: /srv/key is 0:0 0600: read denied to uid 65534 (checked after the call)
+func permissionText(r *tracer.Reason) string {
+	s := "permission: " + r.Path
+	switch {
+	case r.MountRO:
+		s += " is on a read-only mount"
+	case r.MountNoexec:
+		s += " is on a noexec mount"
+	default:
+		s += fmt.Sprintf(" is %d:%d %04o", r.OwnerUID, r.OwnerGID, r.Mode)
+		if !r.OwnerMapped {
+			s += ", owner not mapped in the caller's user namespace"
+			if len(r.CallerUIDMap) > 0 {
+				x := r.CallerUIDMap[0]
+				s += fmt.Sprintf(" (%d -> %d, %d ids)", x.Inside, x.Outside, x.Count)
+			}
+		}
+	}
+	s += ": " + r.Need + " denied"
+	if r.OwnerMapped && !r.MountRO && !r.MountNoexec {
+		s += fmt.Sprintf(" to uid %d", r.CallerUID)
+	}
+	if r.Idmapped {
+		s += " (idmapped mount)"
+	}
+	if sn := r.Snapshot; sn != nil {
+		s += "; in " + sn.Snapshotter + " snapshot " + sn.Key
+		if m := sn.Labels[LabelUIDMapping]; m != "" {
+			s += " (uidmapping label " + m + ")"
+		}
+	}
+	if r.Checked == "after" {
+		// Found by looking after the call returned: say so.
+		s += " (checked after the call)"
+	}
+	return s
 }
 
 // capabilityText says which capability was missing where, and what the
@@ -427,6 +514,35 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 			b = jsonStrLit(b, `"hook":`, r.Hook)
 			b = jsonStrLit(b, `"lsm":`, r.LSM)
 			b = jsonStrLit(b, `"detail":`, r.Detail)
+		case tracer.ReasonPermission:
+			b = jsonStrLit(b, `"path":`, r.Path)
+			b = jsonStrLit(b, `"arg":`, r.Arg)
+			b = jsonStrLit(b, `"need":`, r.Need)
+			b = jsonUintLit(b, `"owner_uid":`, uint64(r.OwnerUID))
+			b = jsonUintLit(b, `"owner_gid":`, uint64(r.OwnerGID))
+			b = append(jsonKeyLit(b, `"mode":`), '"')
+			b = appendOctal4(b, r.Mode)
+			b = append(b, '"')
+			b = jsonBoolLit(b, `"owner_mapped":`, r.OwnerMapped)
+			b = jsonUintLit(b, `"caller_uid":`, uint64(r.CallerUID))
+			if len(r.CallerUIDMap) > 0 {
+				b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
+				b = jsonIDMap(b, `"caller_uid_map":`, r.CallerUIDMap)
+			}
+			if r.MountRO {
+				b = jsonBoolLit(b, `"mount_ro":`, true)
+			}
+			if r.MountNoexec {
+				b = jsonBoolLit(b, `"mount_noexec":`, true)
+			}
+			if r.Idmapped {
+				b = jsonBoolLit(b, `"idmapped":`, true)
+			}
+			b = jsonStrLit(b, `"checked":`, r.Checked)
+			b = jsonStrLit(b, `"via":`, r.Via)
+			if r.Snapshot != nil {
+				b = jsonSnapshot(b, r.Snapshot)
+			}
 		case tracer.ReasonNetNS:
 			b = jsonStrLit(b, `"path":`, r.Path)
 			b = jsonStrLit(b, `"state":`, r.State)
@@ -445,6 +561,14 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// hints returns what to do about ev's reasons, nil with NoHints.
+func (r *Renderer) hints(ev *tracer.Event, c *correlate.Container) []hints.Hint {
+	if r.NoHints {
+		return nil
+	}
+	return hints.For(ev, c)
 }
 
 // jsonHints appends the "hints" list, [{"rule":...,"text":...}], when

@@ -78,6 +78,10 @@ func fullEvent() *tracer.Event {
 			// Stale and named by a sandbox: the stale-netns hint too.
 			{Kind: tracer.ReasonNetNS, Path: "/run/netns/cni-1", State: "stale",
 				Owner: &tracer.Owner{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
+			{Kind: tracer.ReasonPermission, Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
+				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
+				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc",
+				Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "k", Kind: "active", Container: "c", Image: "i", Labels: map[string]string{"l": "v"}}},
 		},
 	}
 }
@@ -119,15 +123,20 @@ func TestSchemaDocumented(t *testing.T) {
 		case "reasons":
 			kinds := map[string]bool{}
 			for _, r := range v.([]any) {
-				for f := range r.(map[string]any) {
+				for f, fv := range r.(map[string]any) {
 					need("reasons", f)
+					if sn, ok := fv.(map[string]any); ok && f == "snapshot" {
+						for sf := range sn {
+							need("reasons", sf)
+						}
+					}
 				}
 				kind := r.(map[string]any)["kind"].(string)
 				kinds[kind] = true
 				need("reasons", kind)
 			}
-			if len(kinds) != 5 {
-				t.Errorf("fullEvent has reasons of kinds %v, want all five", kinds)
+			if len(kinds) != 6 {
+				t.Errorf("fullEvent has reasons of kinds %v, want all six", kinds)
 			}
 		case "hints":
 			for _, h := range v.([]any) {

@@ -1,0 +1,115 @@
+package correlate
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUsernsOverUnmappedSnapshot is the incident of a container in a user
+// namespace (container root = host uid 100000) over a snapshot the
+// overlayfs snapshotter did not remap (it ignores --remap-labels): the
+// write to /etc fails with EACCES, and ctrace names /etc, its owner, the
+// caller's uid map and the fix, for a container that lives on and for one
+// that is gone at once (ctr run --rm, where /proc/PID is gone before
+// ctrace reads the event).
+func TestUsernsOverUnmappedSnapshot(t *testing.T) {
+	needE2E(t)
+	if _, err := exec.LookPath("ctr"); err != nil {
+		t.Fatal("no ctr (Debian package containerd): build/deps.sh test installs it")
+	}
+	// The container's root (host uid 100000) must reach its bundle, as
+	// under /run/containerd (0711); the test daemon's directory is 0700.
+	if err := os.Chmod(daemon.Dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	image, err := daemon.ImportImage(ctx(t), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, script string
+	}{
+		{"long-lived", "echo x > /etc/app.conf; sleep 2"},
+		{"rm", "echo x > /etc/app.conf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := runPrefix + "-userns-" + tc.name
+			cr := startCtrace(t, "--containerd-address", daemon.Address, "--container", id, "-o", "json")
+			cr.waitStderr(t, "connected", 1)
+			out, _ := exec.CommandContext(ctx(t), "ctr", "--address", daemon.Address, "--namespace", "default",
+				"run", "--rm", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", "--remap-labels",
+				image, id, "/bin/sh", "-c", tc.script).CombinedOutput()
+			t.Logf("ctr run: %s", out)
+			if !strings.Contains(string(out), "ermission denied") {
+				t.Fatalf("the container's write did not fail with EACCES: %s", out)
+			}
+			// ctrace writes a trickle of events when its ring buffer
+			// runs dry, which a busy node may delay: read all at the end.
+			time.Sleep(500 * time.Millisecond)
+			if err := cr.stop(); err != nil {
+				t.Fatalf("ctrace exit: %v\n%s", err, cr.stderrText())
+			}
+			var found bool
+			for _, l := range cr.lines() {
+				if !strings.Contains(l, `"/etc/app.conf"`) {
+					continue
+				}
+				found = true
+				var e struct {
+					Errno   string `json:"errno"`
+					Reasons []struct {
+						Kind         string `json:"kind"`
+						Path         string `json:"path"`
+						Need         string `json:"need"`
+						OwnerUID     uint32 `json:"owner_uid"`
+						OwnerMapped  *bool  `json:"owner_mapped"`
+						CallerUID    uint32 `json:"caller_uid"`
+						CallerUIDMap string `json:"caller_uid_map"`
+						Checked      string `json:"checked"`
+						Via          string `json:"via"`
+						Snapshot     *struct {
+							Snapshotter, Key, Kind, Container, Image string
+							Labels                                   map[string]string
+						} `json:"snapshot"`
+					} `json:"reasons"`
+					Hints []struct {
+						Rule, Text string
+					} `json:"hints"`
+					Container struct {
+						ID string `json:"id"`
+					} `json:"container"`
+				}
+				if err := json.Unmarshal([]byte(l), &e); err != nil {
+					t.Fatalf("%s: %v", l, err)
+				}
+				if e.Errno != "EACCES" || e.Container.ID != id {
+					t.Errorf("errno %s container %q: %s", e.Errno, e.Container.ID, l)
+				}
+				if len(e.Reasons) != 1 || e.Reasons[0].Kind != "permission" {
+					t.Fatalf("reasons: %s", l)
+				}
+				r := e.Reasons[0]
+				if r.Path != "/etc" || r.Need != "write" || r.OwnerUID != 0 || r.OwnerMapped == nil || *r.OwnerMapped ||
+					r.CallerUID != 100000 || r.CallerUIDMap != "0 100000 65536" || r.Checked != "after" {
+					t.Errorf("permission reason: %+v", r)
+				}
+				t.Logf("found via %s", r.Via)
+				if sn := r.Snapshot; sn == nil || sn.Snapshotter != "overlayfs" || sn.Kind != "active" || sn.Container != id ||
+					sn.Image != image || sn.Labels["containerd.io/snapshot/uidmapping"] != "0:100000:65536" {
+					t.Errorf("snapshot: %+v", sn)
+				}
+				if len(e.Hints) != 1 || e.Hints[0].Rule != "userns-unmapped-owner" || !strings.Contains(e.Hints[0].Text, id) ||
+					!strings.Contains(e.Hints[0].Text, "overlayfs snapshotter did not shift the files") {
+					t.Errorf("hints: %+v", e.Hints)
+				}
+			}
+			if !found {
+				t.Fatalf("no event of the write; stdout:\n%s\nstderr:\n%s", strings.Join(cr.lines(), "\n"), cr.stderrText())
+			}
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package ctrdtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ImageRef is the name of the busybox image ImportImage imports.
+const ImageRef = "ctrace.test/busybox:latest"
+
+// ImportImage imports an image of the busybox rootfs into namespace ns,
+// as `ctr image import` of an OCI image layout: one layer of the rootfs
+// (owned by root, as an image from a registry would be), no registry. It
+// returns the image's name, ImageRef.
+func (d *Daemon) ImportImage(ctx context.Context, ns string) (string, error) {
+	layerTar, err := tarTree(d.Rootfs)
+	if err != nil {
+		return "", fmt.Errorf("layer of %s: %w", d.Rootfs, err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return "", err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
+		return "", err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Cmd = []string{"/bin/sh"}
+	cf.Config.Env = []string{"PATH=/bin"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(d.Dir, "image-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	p, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	if err != nil {
+		return "", err
+	}
+	err = p.AppendImage(img, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
+		layout.WithAnnotations(map[string]string{
+			"io.containerd.image.name":          ImageRef,
+			"org.opencontainers.image.ref.name": ImageRef,
+		}))
+	if err != nil {
+		return "", err
+	}
+	archive, err := tarTree(filepath.Join(dir, "layout"))
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(dir, "image.tar")
+	if err := os.WriteFile(file, archive, 0o600); err != nil {
+		return "", err
+	}
+	out, err := exec.CommandContext(ctx, "ctr", "--address", d.Address, "--namespace", ns, "image", "import", file).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("ctr image import: %w: %s", err, out)
+	}
+	return ImageRef, nil
+}
+
+// tarTree is a tar of the tree at dir, its files owned by root.
+func tarTree(dir string) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		h, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			h.Name += "/"
+		}
+		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,234 @@
+package permission
+
+import (
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Explained reports whether the permission walk applies to a failed
+// call at all: EACCES or EROFS of a call that names paths.
+func Explained(ev *tracer.Event) bool {
+	return (ev.Errno == unix.EACCES || ev.Errno == unix.EROFS) && len(Requests(ev)) > 0
+}
+
+// Requests lists the paths a call named and what the call needed of each,
+// in the order the kernel looks them up.
+func Requests(ev *tracer.Event) []Request {
+	if ev.NoArgs {
+		return nil
+	}
+	var out []Request
+	add := func(r Request, ok bool) {
+		if r.Arg == "" {
+			r.Arg = "path"
+		}
+		if ok && r.Path != "" {
+			out = append(out, r)
+		}
+	}
+	switch ev.Syscall {
+	case "open":
+		add(openRequest(ev, "", uint64(uintArg(ev, "flags"))), true)
+	case "openat":
+		base, ok := base(ev, "dirfd")
+		add(openRequest(ev, base, uint64(uintArg(ev, "flags"))), ok)
+	case "openat2":
+		base, ok := base(ev, "dirfd")
+		flags, fok := structField(ev, "how", "flags")
+		add(openRequest(ev, base, flags), ok && fok)
+	case "execve":
+		add(Request{Path: str(ev, "path"), Final: []Need{NeedExec}}, true)
+	case "execveat":
+		base, ok := base(ev, "dirfd")
+		add(Request{Path: str(ev, "path"), Base: base, Final: []Need{NeedExec},
+			NoFollow: uintArg(ev, "flags")&unix.AT_SYMLINK_NOFOLLOW != 0}, ok)
+	case "chroot", "chdir":
+		add(Request{Path: str(ev, "path"), Final: []Need{NeedSearch}}, true)
+	case "pivot_root":
+		add(Request{Arg: "new_root", Path: str(ev, "new_root")}, true)
+		add(Request{Arg: "put_old", Path: str(ev, "put_old")}, true)
+	case "mount":
+		flags := uintArg(ev, "flags")
+		if flags&(unix.MS_BIND|unix.MS_MOVE) != 0 {
+			add(Request{Arg: "source", Path: str(ev, "source")}, true)
+		}
+		add(Request{Arg: "target", Path: str(ev, "target")}, true)
+		if str(ev, "fstype") == "overlay" {
+			out = append(out, overlayRequests(str(ev, "data"))...)
+		}
+	case "newfstatat", "statx":
+		base, ok := base(ev, "dirfd")
+		add(Request{Path: str(ev, "path"), Base: base, NoFollow: uintArg(ev, "flags")&unix.AT_SYMLINK_NOFOLLOW != 0}, ok)
+	case "access", "faccessat", "faccessat2":
+		base, ok := base(ev, "dirfd")
+		if ev.Syscall == "access" {
+			ok = true
+		}
+		add(Request{Path: str(ev, "path"), Base: base, Final: accessNeeds(uintArg(ev, "mode"))}, ok)
+	case "mkdir", "mkdirat":
+		base, ok := base(ev, "dirfd")
+		if ev.Syscall == "mkdir" {
+			ok = true
+		}
+		add(Request{Path: str(ev, "path"), Base: base, Create: true, NoFollow: true}, ok)
+	case "symlink", "symlinkat":
+		base, ok := base(ev, "newdirfd")
+		if ev.Syscall == "symlink" {
+			ok = true
+		}
+		add(Request{Arg: "linkpath", Path: str(ev, "linkpath"), Base: base, Create: true, NoFollow: true}, ok)
+	}
+	return out
+}
+
+// openRequest is what open(2) needs: read and/or write by the access
+// mode, write to truncate, write on the directory to create.
+func openRequest(ev *tracer.Event, base string, flags uint64) Request {
+	r := Request{Path: str(ev, "path"), Base: base, NoFollow: flags&unix.O_NOFOLLOW != 0}
+	if flags&unix.O_PATH != 0 {
+		return r // only looked up
+	}
+	switch flags & unix.O_ACCMODE {
+	case unix.O_RDONLY:
+		r.Final = append(r.Final, NeedRead)
+	case unix.O_WRONLY:
+		r.Final = append(r.Final, NeedWrite)
+	case unix.O_RDWR:
+		r.Final = append(r.Final, NeedRead, NeedWrite)
+	}
+	if flags&unix.O_TRUNC != 0 && flags&unix.O_ACCMODE == unix.O_RDONLY {
+		r.Final = append(r.Final, NeedWrite)
+	}
+	r.Create = flags&unix.O_CREAT != 0
+	return r
+}
+
+// overlayRequests are the directories an overlay mount's data names: the
+// kernel resolves each as the mounter ("failed to resolve '...'").
+func overlayRequests(data string) []Request {
+	var out []Request
+	for _, opt := range splitUnescaped(data, ',') {
+		k, v, _ := strings.Cut(opt, "=")
+		switch k {
+		case "lowerdir":
+			for _, d := range splitUnescaped(v, ':') {
+				if d != "" {
+					out = append(out, Request{Arg: "lowerdir", Path: unescape(d)})
+				}
+			}
+		case "upperdir", "workdir":
+			out = append(out, Request{Arg: k, Path: unescape(v)})
+		}
+	}
+	return out
+}
+
+// splitUnescaped splits s at sep not preceded by a backslash, as overlayfs
+// parses its options.
+func splitUnescaped(s string, sep byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func accessNeeds(mode uint64) []Need {
+	var n []Need
+	if mode&unix.R_OK != 0 {
+		n = append(n, NeedRead)
+	}
+	if mode&unix.W_OK != 0 {
+		n = append(n, NeedWrite)
+	}
+	if mode&unix.X_OK != 0 {
+		n = append(n, NeedExec)
+	}
+	return n
+}
+
+// base returns the caller-view path a dirfd argument stands for: "" for
+// AT_FDCWD (the working directory), and false when the descriptor's path
+// is unknown or not a directory of the file system.
+func base(ev *tracer.Event, name string) (string, bool) {
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Name != name || a.Kind != tracer.KindFD {
+			continue
+		}
+		if a.IsATFDCWD() {
+			return "", true
+		}
+		if strings.HasPrefix(a.Str, "/") {
+			return a.Str, true
+		}
+		// A relative path needs the directory; an absolute one not.
+		return "", strings.HasPrefix(pathArg(ev), "/")
+	}
+	return "", true
+}
+
+func pathArg(ev *tracer.Event) string {
+	if p := str(ev, "path"); p != "" {
+		return p
+	}
+	return str(ev, "linkpath")
+}
+
+func str(ev *tracer.Event, name string) string {
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Name == name && a.Kind == tracer.KindString && a.Read && !a.Fault && !a.Truncated {
+			return a.Str
+		}
+	}
+	return ""
+}
+
+func uintArg(ev *tracer.Event, name string) uint64 {
+	for i := range ev.Args {
+		if ev.Args[i].Name == name {
+			return ev.Args[i].Raw
+		}
+	}
+	return 0
+}
+
+func structField(ev *tracer.Event, arg, field string) (uint64, bool) {
+	for i := range ev.Args {
+		a := &ev.Args[i]
+		if a.Name != arg || !a.Read || a.Fault {
+			continue
+		}
+		for _, f := range a.Fields {
+			if f.Name == field {
+				return f.Value, true
+			}
+		}
+	}
+	return 0, false
+}

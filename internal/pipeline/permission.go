@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/permission"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Permission adds the permission reason to EACCES and EROFS failures: the
+// path component that refused the caller (package permission). It is the
+// first stage, so that it looks while the caller most likely still runs:
+// through /proc/PID of the caller itself, or, when the caller is gone
+// already (a container's process that failed and exited at once), through
+// its container's rootfs, which the shim keeps mounted until the task is
+// deleted (docs/permission.md).
+type Permission struct {
+	proc, hostRoot string
+	resolve        func(*tracer.Event) *correlate.Container
+	next           Next
+}
+
+// NewPermission returns the stage. proc is the node's /proc, hostRoot
+// where the node's root is ("/" on the host), and resolve names an
+// event's container if it is known yet (correlate.Resolver.Resolve).
+func NewPermission(proc, hostRoot string, resolve func(*tracer.Event) *correlate.Container) *Permission {
+	if proc == "" {
+		proc = "/proc"
+	}
+	if hostRoot == "" {
+		hostRoot = "/"
+	}
+	return &Permission{proc: proc, hostRoot: hostRoot, resolve: resolve}
+}
+
+// Link implements Stage.
+func (s *Permission) Link(next Next) { s.next = next }
+
+// Handle implements Stage.
+func (s *Permission) Handle(ev *Event) {
+	if ev.Failed() && permission.Explained(ev.Event) {
+		s.explain(ev.Event)
+	}
+	s.next.Handle(ev)
+}
+
+// Close implements Stage.
+func (s *Permission) Close(context.Context) {}
+
+func (s *Permission) explain(ev *tracer.Event) {
+	c, err := permission.FromProc(s.proc, ev)
+	if errors.Is(err, permission.ErrGone) {
+		c, err = s.fromContainer(ev)
+	} else if err == nil {
+		c.Snapshot = s.rootSnapshot(ev, c.Root.Dir)
+	}
+	if err != nil {
+		ev.NoReason = "permission: " + err.Error()
+		return
+	}
+	c.WithKernelCaps(ev)
+	r, why := permission.Explain(ev, c)
+	if r == nil {
+		ev.NoReason = "permission: " + why
+		return
+	}
+	ev.Reasons = append(ev.Reasons, *r)
+}
+
+// fromContainer stands the container's rootfs for the root of a caller
+// that is gone.
+func (s *Permission) fromContainer(ev *tracer.Event) (*permission.Caller, error) {
+	var c *correlate.Container
+	if s.resolve != nil {
+		c = s.resolve(ev)
+	}
+	switch {
+	case c == nil:
+		return nil, errors.New("the caller exited before ctrace could see its files, and it ran in no container ctrace knows")
+	case strings.HasPrefix(ev.Proc.Comm, "runc") || strings.HasPrefix(ev.Proc.Comm, "containerd"):
+		// runc init works in the host's root until it pivots.
+		return nil, errors.New("the caller, a container runtime process, exited before ctrace could see its root")
+	case c.Rootfs == "":
+		return nil, errors.New("the caller exited before ctrace could see its files, and its container's rootfs is not known")
+	}
+	var uidMap, gidMap permission.IDMap
+	if ev.Proc.UserNS != permission.InitUserNS {
+		if len(c.UIDMap) == 0 || len(c.GIDMap) == 0 {
+			return nil, errors.New("the caller exited, and its user namespace's maps are not known (its container's spec has none)")
+		}
+		uidMap, gidMap = permission.IDMap(c.UIDMap), permission.IDMap(c.GIDMap)
+		// The kernel's record of the call, where there is one, is of
+		// the caller's own namespace.
+		if m, ok := permission.KernelUIDMap(ev); ok {
+			uidMap = m
+		}
+	}
+	caller := permission.FromRootfs(filepath.Join(s.hostRoot, c.Rootfs), ev, uidMap, gidMap)
+	caller.Snapshot = c.Snapshot
+	return caller, nil
+}
+
+// rootSnapshot returns the snapshot of the caller's container when the
+// caller's root is that container's rootfs: the same file system as the
+// task bundle's rootfs mount (runc init, before it pivots, has the host's).
+func (s *Permission) rootSnapshot(ev *tracer.Event, root string) *tracer.Snapshot {
+	if s.resolve == nil {
+		return nil
+	}
+	c := s.resolve(ev)
+	if c == nil || c.Snapshot == nil || c.Rootfs == "" {
+		return nil
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(root, &a) != nil || unix.Stat(filepath.Join(s.hostRoot, c.Rootfs), &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return nil
+	}
+	return c.Snapshot
+}
