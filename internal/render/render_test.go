@@ -142,6 +142,7 @@ func TestTextGolden(t *testing.T) {
 			var buf bytes.Buffer
 			r := New("text", &buf, false)
 			r.Explain = tt.explain
+			r.NoHints = true // the line alone: hints are in the golden files
 			r.Event(tt.ev, nil, nil)
 			if got := buf.String(); got != tt.want+"\n" {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
