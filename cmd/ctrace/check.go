@@ -86,6 +86,7 @@ ctrace run --help).`,
 }
 
 func runCheck() *checkReport {
+	restoreAuditLeftover()
 	rep := &checkReport{Arch: "x86_64"}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -108,6 +109,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := preflight(); err != nil {
 		return err
 	}
+	restoreAuditLeftover()
 	if err := f.useHostRoot(); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer t.Close()
-	ctx, end, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
+	ctx, end, hurry, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
 	defer release()
 	cmd, err := traceCommand(t, cmdArgs)
 	if err != nil {
@@ -160,8 +162,9 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 	runErr := t.Run(ctx, tracerSink(p))
 	// What the stages still hold is passed on (the last failures' audit
-	// records may still be on their way), then the sinks write out.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.reasonWait+time.Second)
+	// records may still be on their way), then the sinks write out; a
+	// second signal passes it on at once.
+	cctx, cancel := context.WithTimeout(hurry, f.reasonWait+time.Second)
 	if err := p.Close(cctx); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -200,18 +203,18 @@ func openTracer(opts tracer.Options) (*tracer.Tracer, error) {
 	return t, nil
 }
 
-// runContext is the run's life. It ends on SIGINT or SIGTERM when no
-// command is traced (with one, the command's exit decides: see
+// runContext is the run's life. It ends on SIGINT, SIGTERM or SIGHUP when
+// no command is traced (with one, the command's exit decides: see
 // traceCommand), after --duration, or when end is called (--count, the
-// command's exit). release stops watching the signals.
-func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ctx context.Context, end context.CancelFunc, release func()) {
+// command's exit, stdout closed). hurry is done when a signal comes after
+// the run ended (a second Ctrl-C): what the stages still hold for
+// --reason-wait is then passed on at once. SIGPIPE is caught, so that a
+// closed stdout is an error on write (see stdoutWriter) and not the end
+// of ctrace before it restored what it changed. release stops watching
+// the signals.
+func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ctx context.Context, end context.CancelFunc, hurry context.Context, release func()) {
 	var cancels []context.CancelFunc
 	ctx = parent
-	if !hasCmd {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
-		cancels = append(cancels, stop)
-	}
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
@@ -219,7 +222,37 @@ func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ct
 	}
 	ctx, end = context.WithCancel(ctx)
 	cancels = append(cancels, end)
-	return ctx, end, func() {
+	hurry, hurryNow := context.WithCancel(context.WithoutCancel(parent))
+	cancels = append(cancels, hurryNow)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGPIPE)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case s := <-sigs:
+				switch {
+				case s == unix.SIGPIPE:
+				case ctx.Err() == nil && !hasCmd:
+					log.Info().Msgf("%s: stopping; again to stop without waiting for reasons", unix.SignalName(s.(unix.Signal)))
+					end()
+				case ctx.Err() != nil:
+					log.Info().Msgf("%s: stopping now", unix.SignalName(s.(unix.Signal)))
+					hurryNow()
+				}
+			}
+		}
+	}()
+	return ctx, end, hurry, func() {
+		signal.Stop(sigs)
+		close(stop)
+		wg.Wait()
 		for i := len(cancels) - 1; i >= 0; i-- {
 			cancels[i]()
 		}
