@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
+	"github.com/ctrace-dev/ctrace/internal/metrics"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -116,7 +117,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := checkPIDs(f.pids, f.ctr.procRoot); err != nil {
 		return err
 	}
-	met, stopMetrics, err := f.metrics.start(opts.BufferSize)
+	met, health, stopMetrics, err := f.metrics.start(opts.BufferSize)
 	if err != nil {
 		return err
 	}
@@ -126,6 +127,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer t.Close()
+	health.Attached(len(t.Attached()))
 	ctx, end, hurry, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
 	defer release()
 	cmd, err := traceCommand(t, cmdArgs)
@@ -160,7 +162,8 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := cmd.start(end); err != nil {
 		return err
 	}
-	runErr := t.Run(ctx, tracerSink(p))
+	runErr := t.Run(ctx, tracerSink(p, health))
+	health.Stopped(runErr)
 	// What the stages still hold is passed on (the last failures' audit
 	// records may still be on their way), then the sinks write out; a
 	// second signal passes it on at once.
@@ -260,11 +263,28 @@ func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ct
 }
 
 // tracerSink feeds the tracer's records to the pipeline, and says when
-// records are lost or malformed.
-func tracerSink(p *pipeline.Pipeline) tracer.Sink {
+// records are lost or malformed. With /healthz (health not nil), the
+// reader's rounds are its heartbeat: every idle moment, which comes at
+// least every 200 ms, and every metrics.BeatEvery events in a storm.
+func tracerSink(p *pipeline.Pipeline, health *metrics.Health) tracer.Sink {
+	event, idle := p.Process, p.Idle
+	if health != nil {
+		n := 0 // Event and Idle are called from Run's goroutine only
+		event = func(ev *tracer.Event) {
+			if n++; n == metrics.BeatEvery {
+				n = 0
+				health.Beat()
+			}
+			p.Process(ev)
+		}
+		idle = func() {
+			health.Beat()
+			p.Idle()
+		}
+	}
 	return tracer.Sink{
-		Event: p.Process,
-		Idle:  p.Idle,
+		Event: event,
+		Idle:  idle,
 		Lost: func(delta, total uint64) {
 			p.Lost(delta, total)
 			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).
