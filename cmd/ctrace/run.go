@@ -55,7 +55,16 @@ func newRunCommand() *cobra.Command {
 		Short: "Stream failing syscalls, node-wide or of one command and its descendants",
 		Long: `Stream failing mount, namespace, open and exec syscalls of every process on
 this node, as strace shows them. With -- CMD, run CMD and trace only it and
-its descendants; ctrace then exits with CMD's exit status.`,
+its descendants; ctrace then exits with CMD's exit status.
+
+A run ends after --duration or --count, when CMD exits, on SIGINT, SIGTERM
+or SIGHUP, or when its stdout is closed (ctrace run | head): exit status 0.
+After the first signal ctrace still passes on the failures it holds for
+--reason-wait; a second signal ends it at once. ctrace leaves no mount and,
+once it has exited, no program behind. --audit turns kernel auditing off
+again on every one of these ends; if ctrace is killed (SIGKILL, out of
+memory) auditing stays on until the next ctrace run or ctrace check, which
+turns it off (the record is /run/ctrace/audit-enabled.json).`,
 		Example: `  sudo ctrace run
   sudo ctrace run -e %mount --errno EPERM,EACCES
   sudo ctrace run -o json -- ./start-container.sh`,
@@ -84,7 +93,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
 	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two from 4K to 1G (K, M, G suffixes)")
-	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
+	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node, and is turned off at exit, or by the next ctrace run or check if ctrace was killed")
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record (at most 10s)")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	f.ctr.register(fl)
