@@ -135,7 +135,8 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err != nil {
 		return err
 	}
-	defer t.Close()
+	closeTracer := sync.OnceFunc(func() { _ = t.Close() })
+	defer closeTracer()
 	health.Attached(len(t.Attached()))
 	ctx, end, hurry, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
 	defer release()
@@ -173,6 +174,18 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 	runErr := t.Run(ctx, tracerSink(p, health))
 	health.Stopped(runErr)
+	// Detaching waits for a grace period per tracepoint, one after
+	// another in the kernel (about 1.5 s for every syscall here, however
+	// many goroutines close them): it runs while the stages settle and
+	// the sinks write out. --count, --duration or a read error may end
+	// tracing while the command still runs: the programs are detached
+	// all the same, and the command is waited for below, so that it is
+	// not left behind and its status is ctrace's.
+	detached := make(chan struct{})
+	go func() {
+		defer close(detached)
+		closeTracer()
+	}()
 	// What the stages still hold is passed on (the last failures' audit
 	// records may still be on their way), then the sinks write out; a
 	// second signal passes it on at once.
@@ -181,10 +194,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		runErr = err
 	}
 	cancel()
-	// --count, --duration or a read error may end tracing while the
-	// command still runs: detach now, and still wait for the command
-	// below, so that it is not left behind and its status is ctrace's.
-	t.Close()
+	<-detached
 	reportUnseen(tally.Hidden, t.Lost())
 	f.otlp.reportLimited()
 	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
