@@ -245,6 +245,9 @@ func TestImageInContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Status == 0 {
+		t.Fatalf("the target's mount succeeded: %s", res.Output)
+	}
 	waitFor(t, ctx, &logs, exitC, func(s string) bool {
 		ev = findEvent(s, "mount", "/nonexistent-after-restart")
 		return ev != nil
