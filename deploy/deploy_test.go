@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -33,7 +35,18 @@ func decode(t *testing.T, path string, v any) {
 	}
 }
 
-const image = "ghcr.io/ctrace-dev/ctrace:latest"
+// image is the release both manifests pin: a version tag, never :latest,
+// so that every node runs the same ctrace.
+const image = "ghcr.io/ctrace-dev/ctrace:v0.1.0"
+
+func TestImagePinned(t *testing.T) {
+	if !regexp.MustCompile(`^ghcr\.io/ctrace-dev/ctrace:v[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(image) {
+		t.Errorf("image %s is not pinned to a release", image)
+	}
+}
+
+// metricsArgs are the DaemonSet's arguments: metrics on the pod IP only.
+var metricsArgs = []string{"run", "-o", "none", "--metrics-addr", "$(POD_IP):9464"}
 
 func mountsOf(c *corev1.Container) map[string]corev1.VolumeMount {
 	m := map[string]corev1.VolumeMount{}
@@ -125,12 +138,15 @@ func TestDaemonSet(t *testing.T) {
 	if c.Image != image {
 		t.Errorf("image %s", c.Image)
 	}
-	if !slices.Equal(c.Args, []string{"run", "-o", "none", "--metrics-addr", ":9464"}) {
-		t.Errorf("args %v", c.Args)
+	if !slices.Equal(c.Args, metricsArgs) {
+		t.Errorf("args %v, want %v", c.Args, metricsArgs)
 	}
 	env := map[string]corev1.EnvVar{}
 	for _, e := range c.Env {
 		env[e.Name] = e
+	}
+	if e := env["POD_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("POD_IP %+v; want it from status.podIP", e)
 	}
 	if e := env["HOST_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.hostIP" {
 		t.Errorf("HOST_IP %+v; want the node's IP from the downward API", e)
@@ -160,6 +176,9 @@ func TestDaemonSet(t *testing.T) {
 	if sc.Privileged != nil && *sc.Privileged {
 		t.Errorf("the agent is not privileged: it has the capabilities it uses")
 	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("allowPrivilegeEscalation must be false")
+	}
 	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Errorf("readOnlyRootFilesystem must be true")
 	}
@@ -182,6 +201,36 @@ func TestDaemonSet(t *testing.T) {
 	}
 	if got := mountsOf(c); !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts %+v; want %+v", got, want)
+	}
+}
+
+// TestNetworkPolicy: the example lets only Prometheus reach the agent's
+// pods, on the metrics port only.
+func TestNetworkPolicy(t *testing.T) {
+	var ds appsv1.DaemonSet
+	decode(t, "daemonset.yaml", &ds)
+	var np networkingv1.NetworkPolicy
+	decode(t, "networkpolicy.yaml", &np)
+	if np.Kind != "NetworkPolicy" || np.APIVersion != "networking.k8s.io/v1" || np.Namespace != ds.Namespace {
+		t.Fatalf("kind %s/%s in %q; want a NetworkPolicy in the DaemonSet's namespace %q", np.APIVersion, np.Kind, np.Namespace, ds.Namespace)
+	}
+	if !reflect.DeepEqual(np.Spec.PodSelector.MatchLabels, ds.Spec.Template.Labels) {
+		t.Errorf("podSelector %v does not select the DaemonSet's pods %v", np.Spec.PodSelector.MatchLabels, ds.Spec.Template.Labels)
+	}
+	if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("policyTypes %v; want Ingress", np.Spec.PolicyTypes)
+	}
+	if len(np.Spec.Ingress) != 1 {
+		t.Fatalf("%d ingress rules; want one", len(np.Spec.Ingress))
+	}
+	in := np.Spec.Ingress[0]
+	if len(in.From) == 0 || in.From[0].NamespaceSelector == nil || in.From[0].PodSelector == nil {
+		t.Errorf("from %+v; want a namespace and pod selector (only Prometheus)", in.From)
+	}
+	port := ds.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort
+	if len(in.Ports) != 1 || in.Ports[0].Port == nil || in.Ports[0].Port.IntVal != port ||
+		in.Ports[0].Protocol == nil || *in.Ports[0].Protocol != corev1.ProtocolTCP {
+		t.Errorf("ports %+v; want TCP %d only", in.Ports, port)
 	}
 }
 

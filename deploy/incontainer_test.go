@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,15 +22,18 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
 )
 
-// TestImageInContainer is the debug pod without a kubelet: make image's
+// TestImageInContainer is the DaemonSet without a kubelet: make image's
 // image, imported with ctr into a private containerd, runs ctrace in a
-// container with the DaemonSet's capabilities, host PID namespace and host
-// mounts, and ctrace attributes a failure in another container of that
-// containerd to it.
+// container with exactly the DaemonSet's grants (capabilities, host PID
+// namespace, host mounts, no_new_privs, read-only root) and arguments, and
+// ctrace attributes a failure in another container of that containerd to
+// it, answers /healthz, and still does after containerd restarted (a new
+// socket in the mounted directory).
 func TestImageInContainer(t *testing.T) {
 	if missing := ctrdtest.Missing(); len(missing) > 0 {
 		msg := "missing " + strings.Join(missing, ", ")
@@ -43,7 +48,7 @@ func TestImageInContainer(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		t.Skip("no BTF: ctrace cannot run on this kernel")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 
 	// The image, as make image builds it.
@@ -78,6 +83,8 @@ func TestImageInContainer(t *testing.T) {
 	}
 
 	// ctrace's container, configured as the DaemonSet configures it.
+	ds := daemonSet(t)
+	dc := &ds.Spec.Template.Spec.Containers[0]
 	// A capability this process lacks cannot be given to a container
 	// (this development machine has no CAP_SYS_RESOURCE, which only
 	// kernels before 5.11 need).
@@ -93,29 +100,77 @@ func TestImageInContainer(t *testing.T) {
 		}
 		caps = append(caps, "CAP_"+c)
 	}
-	mounts := []specs.Mount{
-		{Destination: "/host/proc", Type: "bind", Source: "/proc", Options: []string{"rbind", "ro"}},
-		// The private containerd's socket, where a node has its own.
-		{Destination: "/host/run/containerd/containerd.sock", Type: "bind", Source: d.Address, Options: []string{"bind", "ro"}},
-		// As the DaemonSet, the node's tracefs: the per-syscall
-		// tracepoints' names. Mounted by runc in the container's mount
-		// namespace (the kernel's one tracefs, as a bind of the node's
-		// would be), so that this works where the machine has none
-		// mounted, and without "ro": on mount(2) that would reach the
-		// superblock the node's tracefs mounts share.
-		{Destination: "/sys/kernel/tracing", Type: "tracefs", Source: "tracefs", Options: []string{"nosuid", "nodev", "noexec"}},
+	// The manifest's host paths, each where this test has it.
+	hostPath := map[string]string{}
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		hostPath[v.Name] = v.HostPath.Path
+	}
+	var mounts []specs.Mount
+	for _, vm := range dc.VolumeMounts {
+		var m specs.Mount
+		switch p := hostPath[vm.Name]; p {
+		case "/proc":
+			m = specs.Mount{Type: "bind", Source: "/proc", Options: []string{"rbind"}}
+		case "/run/containerd":
+			// The private containerd's socket directory, as the
+			// node's /run/containerd.
+			m = specs.Mount{Type: "bind", Source: filepath.Dir(d.Address), Options: []string{"rbind"}}
+		case "/sys/kernel/tracing":
+			// The node's tracefs: the per-syscall tracepoints'
+			// names. Mounted by runc in the container's mount
+			// namespace (the kernel's one tracefs, as a bind of the
+			// node's would be), so that this works where the machine
+			// has none mounted, and without "ro": on mount(2) that
+			// would reach the superblock the node's tracefs mounts
+			// share.
+			m = specs.Mount{Type: "tracefs", Source: "tracefs", Options: []string{"nosuid", "nodev", "noexec"}}
+			vm.ReadOnly = false
+		default:
+			t.Fatalf("volume %s (hostPath %s): say where this test has it", vm.Name, p)
+		}
+		m.Destination = vm.MountPath
+		if vm.ReadOnly {
+			m.Options = append(m.Options, "ro")
+		}
+		mounts = append(mounts, m)
+	}
+	// The pod's network namespace comes from a network plugin, which
+	// this test has not: ctrace shares the test's, and its pod IP is the
+	// loopback address.
+	// The events go to stdout as JSON rather than to a collector, which
+	// this test has not either (the OTLP path has its own tests): where
+	// they go is not a grant.
+	args := append([]string{}, dc.Command...)
+	for i, a := range dc.Args {
+		if a == "none" && i > 0 && dc.Args[i-1] == "-o" {
+			a = "json"
+		}
+		args = append(args, strings.ReplaceAll(a, "$(POD_IP)", "127.0.0.1"))
+	}
+	// Only the target namespace's failures: the test's own containers'
+	// set-up would crowd the output.
+	args = append(args, "--containerd-namespace", "target")
+	specOpts := []oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs(args...), oci.WithCapabilities(caps),
+		oci.WithMounts(mounts), oci.WithHostNamespace(specs.NetworkNamespace)}
+	sc := dc.SecurityContext
+	if ds.Spec.Template.Spec.HostPID {
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.PIDNamespace))
+	}
+	if sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+		specOpts = append(specOpts, oci.WithRootFSReadonly())
+	}
+	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+		specOpts = append(specOpts, oci.WithNoNewPrivileges)
+	}
+	if sc.RunAsUser != nil {
+		specOpts = append(specOpts, oci.WithUserID(uint32(*sc.RunAsUser)))
 	}
 	const tracerID = "ctrace"
 	var logs testenv.Buffer
 	c, err := d.Client.NewContainer(cctx, tracerID,
 		client.WithRuntime("io.containerd.runc.v2", &options.Options{Root: filepath.Join(d.Dir, "runc")}),
 		client.WithNewSnapshot(tracerID+"-snap", img),
-		client.WithNewSpec(oci.WithImageConfig(img),
-			oci.WithProcessArgs("/ctrace", "run", "-o", "json", "--containerd-namespace", "target"),
-			oci.WithHostNamespace(specs.PIDNamespace),
-			oci.WithCapabilities(caps),
-			oci.WithRootFSReadonly(),
-			oci.WithMounts(mounts)),
+		client.WithNewSpec(specOpts...),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +227,35 @@ func TestImageInContainer(t *testing.T) {
 		t.Errorf("errno %v, want ENOENT", ev["errno"])
 	}
 	t.Logf("attributed in the container: %v", ctr)
+	healthz(t, ctx, "127.0.0.1:9464")
+
+	// containerd restarts: a new socket in the directory ctrace has
+	// mounted, which ctrace reconnects to. The task's exit is watched
+	// anew: the old watch ended with the daemon.
+	d.Kill()
+	if err := d.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if exitC, err = task.Wait(cctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err = d.Run(ctx, ctrdtest.RunOptions{Namespace: "target", ID: targetID + "-after-restart",
+		Args:   []string{"/bin/mount", "-t", "tmpfs", "none", "/nonexistent-after-restart"},
+		Labels: map[string]string{"io.kubernetes.pod.name": "web-1", "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status == 0 {
+		t.Fatalf("the target's mount succeeded: %s", res.Output)
+	}
+	waitFor(t, ctx, &logs, exitC, func(s string) bool {
+		ev = findEvent(s, "mount", "/nonexistent-after-restart")
+		return ev != nil
+	})
+	if ctr, _ := ev["container"].(map[string]any); ctr == nil || ctr["id"] != targetID+"-after-restart" || ctr["pod"] != "web-1" {
+		t.Errorf("after containerd restarted, the failure carries container %v, want %s in pod web-1", ev["container"], targetID+"-after-restart")
+	}
+	healthz(t, ctx, "127.0.0.1:9464")
 
 	_ = task.Kill(cctx, unix.SIGTERM)
 	select {
@@ -235,4 +319,29 @@ func goarch(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// daemonSet is deploy/daemonset.yaml.
+func daemonSet(t *testing.T) *appsv1.DaemonSet {
+	var ds appsv1.DaemonSet
+	decode(t, "daemonset.yaml", &ds)
+	return &ds
+}
+
+// healthz fails the test unless ctrace's /healthz at addr answers 200.
+func healthz(t *testing.T, ctx context.Context, addr string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("/healthz: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %s %q", resp.Status, b)
+	}
 }

@@ -21,7 +21,7 @@ func (f *runFlags) auditStage(ctx context.Context) *pipeline.AuditJoin {
 		},
 	}
 	if f.audit {
-		restore, err := audit.EnableTemporarily()
+		restore, err := audit.EnableForRun(audit.StateDir)
 		if err != nil {
 			log.Warn().Msgf("--audit: %v", err)
 		}
@@ -40,4 +40,19 @@ func (f *runFlags) auditStage(ctx context.Context) *pipeline.AuditJoin {
 	}
 	opts.Reader = rd
 	return pipeline.NewAuditJoin(ctx, opts)
+}
+
+// restoreAuditLeftover turns kernel auditing off again when an earlier
+// ctrace run --audit turned it on and was killed before it could restore
+// it (SIGKILL, the OOM killer, a crash): run and check call it first. See
+// audit.EnableForRun.
+func restoreAuditLeftover() {
+	l, err := audit.RestoreLeftover(audit.StateDir)
+	if err != nil {
+		log.Warn().Msgf("auditing left on by an earlier ctrace run --audit? %v", err)
+		return
+	}
+	if l != nil {
+		log.Warn().Int("pid", l.PID).Msgf("ctrace run --audit (pid %d) ended without turning kernel auditing off again: turned it off", l.PID)
+	}
 }

@@ -54,7 +54,13 @@ func newCheckCommand() *cobra.Command {
 		Long: `Load and attach every ctrace program once, then report the kernel, its BTF,
 tracefs, lockdown and LSMs, and for each syscall family and each kind of
 reason whether it works here and how. Exit status 0 when ctrace run can
-work, 1 when it cannot.`,
+work, 1 when it cannot: when a required item (marked FAIL) fails, such as
+the privileges or a --host-root that does not hold the node's file
+system. check changes nothing on the node: no mount is left behind (it
+reads securityfs through a detached mount when the node has none), and
+every program it loads is gone when it exits. If a ctrace run --audit was
+killed and left kernel auditing on, check turns it off again (see
+ctrace run --help).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageError("-o/--output: unknown output format %q; valid: text, json", output)
@@ -80,6 +86,7 @@ work, 1 when it cannot.`,
 }
 
 func runCheck() *checkReport {
+	restoreAuditLeftover()
 	rep := &checkReport{Arch: "x86_64"}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -154,7 +161,7 @@ func runCheck() *checkReport {
 	av := audit.Probe()
 	rep.Items = append(rep.Items, checkItem{Name: "reason:lsm_audit", OK: av.Usable(),
 		Mechanism: "audit netlink multicast group", Detail: av.String()})
-	rep.CanRun = len(t.Attached()) > 0
+	rep.CanRun = len(t.Attached()) > 0 && requiredOK(rep.Items)
 	return rep
 }
 
@@ -173,6 +180,18 @@ func permissionItem(t *tracer.Tracer) checkItem {
 	}
 	it.Detail = "reasons say checked: after; " + fexit + " (docs/permission.md)"
 	return it
+}
+
+// requiredOK is whether every required item works: one that fails (no
+// privileges, a --host-root that is not the node's) stops ctrace run, and
+// so fails check too.
+func requiredOK(items []checkItem) bool {
+	for _, it := range items {
+		if it.Required && !it.OK {
+			return false
+		}
+	}
+	return true
 }
 
 // familyItems says, per syscall family, which syscalls are traced. A
@@ -212,19 +231,46 @@ func familyItems(t *tracer.Tracer) []checkItem {
 	return items
 }
 
-// securityFile reads a securityfs file, mounting securityfs if needed.
+// securityFile reads a securityfs file where the node has securityfs
+// mounted, or else through a securityfs mount of ctrace's own that is
+// never attached to a mount tree (fsopen/fsmount, as the tracer does for
+// tracefs): check leaves the node's mount table as it found it. Empty
+// when neither works (no CAP_SYS_ADMIN for the detached mount).
 func securityFile(name string) string {
-	p := "/sys/kernel/security/" + name
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile("/sys/kernel/security/" + name)
 	if err != nil {
-		if unix.Mount("securityfs", "/sys/kernel/security", "securityfs", 0, "") == nil {
-			b, err = os.ReadFile(p)
-		}
+		b, err = readDetached("securityfs", name)
 	}
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// readDetached reads the file name at the root of a detached mount of the
+// file system fstype; closing the mount's descriptor frees it.
+func readDetached(fstype, name string) ([]byte, error) {
+	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fsopen(%s): %w", fstype, err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return nil, fmt.Errorf("fsconfig(%s, FSCONFIG_CMD_CREATE): %w", fstype, err)
+	}
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC,
+		unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fsmount(%s): %w", fstype, err)
+	}
+	defer unix.Close(mnt)
+	fd, err := unix.Openat(mnt, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s in a detached %s: %w", name, fstype, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 func (rep *checkReport) writeText(w io.Writer) {

@@ -260,3 +260,91 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestCheckFailsOnRequired: a required item that fails makes check fail
+// (exit status 1) and say that run cannot work, as run itself would.
+func TestCheckFailsOnRequired(t *testing.T) {
+	testenv.RequireRoot(t, "loading eBPF programs")
+	p, code := runCtrace(t, nil, "check", "--host-root", "/nonexistent")
+	if code != 1 {
+		t.Errorf("check --host-root /nonexistent: exit status %d, want 1\nstdout:\n%s\nstderr:\n%s", code, p.stdout, p.stderr)
+	}
+	out := p.stdout.String()
+	if !strings.Contains(out, "FAIL host-root") || !strings.Contains(out, "ctrace run cannot work on this node") {
+		t.Errorf("check does not say what failed and that run cannot work:\n%s", out)
+	}
+	p, code = runCtrace(t, nil, "check", "-o", "json", "--host-root", "/nonexistent")
+	var rep checkReport
+	if err := json.Unmarshal([]byte(p.stdout.String()), &rep); err != nil || code != 1 || rep.CanRun {
+		t.Errorf("check -o json: exit status %d, can_run %v, %v\n%s", code, rep.CanRun, err, p.stdout)
+	}
+}
+
+// TestCheckLeavesMounts: check on a node without securityfs mounted still
+// reads the lockdown mode and the LSMs, and leaves the mount table as it
+// was. It runs in a mount namespace of its own with securityfs unmounted
+// (see sameMountsTrigger), which compares the table before and after.
+func TestCheckLeavesMounts(t *testing.T) {
+	testenv.RequireRoot(t, "loading eBPF programs")
+	want := strings.TrimSpace(readFile(t, "/sys/kernel/security/lsm"))
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startCmd(t, runLimit, func(ctx context.Context) *exec.Cmd {
+		c := exec.CommandContext(ctx, self, bin, "check", "-o", "json")
+		c.Env = append(os.Environ(), triggerEnv+"=mounts")
+		c.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+		return c
+	})
+	code := p.wait(t)
+	if code != 0 {
+		t.Fatalf("exit status %d\nstderr:\n%s", code, p.stderr)
+	}
+	var rep checkReport
+	if err := json.Unmarshal([]byte(p.stdout.String()), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, p.stdout)
+	}
+	if got := strings.Join(rep.LSMs, ","); got != want || rep.Lockdown == "" {
+		t.Errorf("without securityfs mounted: lsms %q, lockdown %q; want lsms %q and a lockdown mode", got, rep.Lockdown, want)
+	}
+}
+
+// sameMountsTrigger, run as the test binary's trigger in a mount
+// namespace of its own, unmounts securityfs there, runs its arguments,
+// and exits 3 if the mount table changed meanwhile; else with their
+// status.
+func sameMountsTrigger() int {
+	for range 4 {
+		for _, p := range fsMounts("securityfs") {
+			_ = unix.Unmount(p, unix.MNT_DETACH)
+		}
+	}
+	if points := fsMounts("securityfs"); len(points) > 0 {
+		fmt.Fprintf(os.Stderr, "mounts: securityfs still mounted: %v\n", points)
+		return 1
+	}
+	before, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c := exec.Command(os.Args[1], os.Args[2:]...)
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	c.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, triggerEnv+"=") })
+	runErr := c.Run()
+	after, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if !bytes.Equal(before, after) {
+		fmt.Fprintf(os.Stderr, "mounts: the mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
+		return 3
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, runErr)
+		return 1
+	}
+	return 0
+}

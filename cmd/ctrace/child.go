@@ -102,8 +102,8 @@ type child struct {
 // in the traced set; nil without a command. ctrace then reads until the
 // command exits and drains what is left. A terminal's ^C reaches the
 // command too (same process group), so ctrace only waits for it; a
-// SIGTERM sent to ctrace alone is passed on to the command, once, until
-// the command exits.
+// SIGTERM or SIGHUP sent to ctrace alone is passed on to the command,
+// once, until the command exits.
 func traceCommand(t *tracer.Tracer, args []string) (*child, error) {
 	if len(args) == 0 {
 		return nil, nil
@@ -117,7 +117,7 @@ func traceCommand(t *tracer.Tracer, args []string) (*child, error) {
 		return nil, err
 	}
 	ch.sigs = make(chan os.Signal, 1)
-	signal.Notify(ch.sigs, unix.SIGINT, unix.SIGTERM)
+	signal.Notify(ch.sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
 	go forwardSignals(ch.sigs, ch)
 	return ch, nil
 }
@@ -209,7 +209,8 @@ func (c *child) wait() int {
 	return 1
 }
 
-// forwardSignals passes SIGTERM on to the traced command until it exits.
+// forwardSignals passes SIGTERM and SIGHUP on to the traced command until
+// it exits.
 // SIGINT is not passed on: from a terminal the command has it already.
 func forwardSignals(sigs <-chan os.Signal, ch *child) {
 	for {
@@ -217,7 +218,7 @@ func forwardSignals(sigs <-chan os.Signal, ch *child) {
 		case <-ch.done:
 			return
 		case s := <-sigs:
-			if s == unix.SIGTERM {
+			if s == unix.SIGTERM || s == unix.SIGHUP {
 				_ = ch.cmd.Process.Signal(s)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/internal/metrics"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -230,5 +231,50 @@ func TestMetricsAddrUsage(t *testing.T) {
 	p, code := runCtrace(t, nil, "run", "--metrics-addr", "70000")
 	if code != 2 || !strings.Contains(p.stderr.String(), "--metrics-addr") {
 		t.Errorf("exit status %d, stderr:\n%s", code, p.stderr)
+	}
+}
+
+// TestHealthz: /healthz answers 200 while ctrace traces, and 503 once it
+// is wedged: here its stdout is a pipe that nobody reads, so that writing
+// the events blocks the reader, as a full disk under a log agent would.
+func TestHealthz(t *testing.T) {
+	testenv.RequireRoot(t, "loading eBPF programs")
+	const missing = "/nonexistent/ctrace-healthz"
+	p := startCmd(t, runLimit, func(ctx context.Context) *exec.Cmd {
+		script := fmt.Sprintf("%s run -o json -e openat --pid %d --metrics-addr 127.0.0.1:0 | sleep 600", bin, os.Getpid())
+		return exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	})
+	p.waitReady(t)
+	addr := metricsAddr(t, p)
+	health := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := health(); code != http.StatusOK {
+		t.Fatalf("/healthz while tracing: %d %q", code, body)
+	}
+	// Far more than a pipe and ctrace's buffer hold.
+	for range 5000 {
+		if fd, err := unix.Open(missing, unix.O_RDONLY, 0); err == nil {
+			unix.Close(fd)
+		}
+	}
+	deadline := time.Now().Add(4 * metrics.DefaultStall)
+	for {
+		code, body := health()
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "wedged") {
+			t.Logf("/healthz: %d %q", code, body)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz still %d %q with ctrace blocked on its output\nstderr:\n%s", code, body, p.stderr)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -45,16 +45,16 @@ func (f *metricsFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&f.maxSeries, "metrics-max-series", metrics.DefaultMaxSeries, "cap on the series of ctrace_failures_total; failures beyond it count in one series labelled \"other\"")
 }
 
-// start serves the metrics when --metrics-addr is set; it returns nil
-// metrics (whose methods do nothing) and a no-op stop otherwise. The bound
-// address goes to stderr, so that a port chosen by the kernel (:0) can be
-// found.
-func (f *metricsFlags) start(ringbuf int) (*metrics.Metrics, func(), error) {
+// start serves the metrics, and /healthz from health, when
+// --metrics-addr is set; it returns nil metrics and health (whose methods
+// do nothing) and a no-op stop otherwise. The bound address goes to
+// stderr, so that a port chosen by the kernel (:0) can be found.
+func (f *metricsFlags) start(ringbuf int) (*metrics.Metrics, *metrics.Health, func(), error) {
 	if f.addr == "" {
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	}
 	if _, err := metrics.ListenAddr(f.addr); err != nil {
-		return nil, nil, usageError("--metrics-addr: %v", err)
+		return nil, nil, nil, usageError("--metrics-addr: %v", err)
 	}
 	m := metrics.New(metrics.Options{
 		ContainerLabels: f.containerLabels,
@@ -63,12 +63,13 @@ func (f *metricsFlags) start(ringbuf int) (*metrics.Metrics, func(), error) {
 		Commit:          commit,
 		RingbufBytes:    ringbuf,
 	})
-	srv, err := metrics.Serve(f.addr, m, nil)
+	health := metrics.NewHealth(metrics.DefaultStall)
+	srv, err := metrics.Serve(f.addr, m, health.Check)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--metrics-addr: %w", err)
+		return nil, nil, nil, fmt.Errorf("--metrics-addr: %w", err)
 	}
 	log.Info().Str("addr", srv.Addr()).Msgf("metrics: http://%s/metrics", srv.Addr())
-	return m, func() {
+	return m, health, func() {
 		if err := srv.Close(); err != nil {
 			fmt.Fprintf(os.Stderr, "metrics server: %v\n", err)
 		}

@@ -37,7 +37,7 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	}
 	stages = append(stages, pipeline.NewLimit(f.count, end)) // --count
 
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	out := bufio.NewWriterSize(&stdoutWriter{f: os.Stdout, end: end}, 64<<10)
 	tally := &pipeline.Tally{}
 	sinks := []pipeline.Sink{tally}
 	if met != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
+	"github.com/ctrace-dev/ctrace/internal/metrics"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -54,7 +56,16 @@ func newRunCommand() *cobra.Command {
 		Short: "Stream failing syscalls, node-wide or of one command and its descendants",
 		Long: `Stream failing mount, namespace, open and exec syscalls of every process on
 this node, as strace shows them. With -- CMD, run CMD and trace only it and
-its descendants; ctrace then exits with CMD's exit status.`,
+its descendants; ctrace then exits with CMD's exit status.
+
+A run ends after --duration or --count, when CMD exits, on SIGINT, SIGTERM
+or SIGHUP, or when its stdout is closed (ctrace run | head): exit status 0.
+After the first signal ctrace still passes on the failures it holds for
+--reason-wait; a second signal ends it at once. ctrace leaves no mount and,
+once it has exited, no program behind. --audit turns kernel auditing off
+again on every one of these ends; if ctrace is killed (SIGKILL, out of
+memory) auditing stays on until the next ctrace run or ctrace check, which
+turns it off (the record is /run/ctrace/audit-enabled.json).`,
 		Example: `  sudo ctrace run
   sudo ctrace run -e %mount --errno EPERM,EACCES
   sudo ctrace run -o json -- ./start-container.sh`,
@@ -83,7 +94,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 30s)")
 	fl.IntVar(&f.count, "count", 0, "stop after this many events")
 	fl.StringVar(&f.bufferSize, "buffer-size", "8M", "ring buffer size, a power of two from 4K to 1G (K, M, G suffixes)")
-	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node (see docs)")
+	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node, and is turned off at exit, or by the next ctrace run or check if ctrace was killed")
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record (at most 10s)")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
 	fl.BoolVar(&f.noHints, "no-hints", false, "leave out the hints (what to do about a failure's reason) in text and JSON output")
@@ -110,13 +121,14 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := preflight(); err != nil {
 		return err
 	}
+	restoreAuditLeftover()
 	if err := f.useHostRoot(); err != nil {
 		return err
 	}
 	if err := checkPIDs(f.pids, f.ctr.procRoot); err != nil {
 		return err
 	}
-	met, stopMetrics, err := f.metrics.start(opts.BufferSize)
+	met, health, stopMetrics, err := f.metrics.start(opts.BufferSize)
 	if err != nil {
 		return err
 	}
@@ -125,8 +137,10 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err != nil {
 		return err
 	}
-	defer t.Close()
-	ctx, end, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
+	closeTracer := sync.OnceFunc(func() { _ = t.Close() })
+	defer closeTracer()
+	health.Attached(len(t.Attached()))
+	ctx, end, hurry, release := runContext(ctx, f.duration, len(cmdArgs) > 0)
 	defer release()
 	cmd, err := traceCommand(t, cmdArgs)
 	if err != nil {
@@ -160,18 +174,29 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := cmd.start(end); err != nil {
 		return err
 	}
-	runErr := t.Run(ctx, tracerSink(p))
+	runErr := t.Run(ctx, tracerSink(p, health))
+	health.Stopped(runErr)
+	// Detaching waits for a grace period per tracepoint, one after
+	// another in the kernel (about 1.5 s for every syscall here, however
+	// many goroutines close them): it runs while the stages settle and
+	// the sinks write out. --count, --duration or a read error may end
+	// tracing while the command still runs: the programs are detached
+	// all the same, and the command is waited for below, so that it is
+	// not left behind and its status is ctrace's.
+	detached := make(chan struct{})
+	go func() {
+		defer close(detached)
+		closeTracer()
+	}()
 	// What the stages still hold is passed on (the last failures' audit
-	// records may still be on their way), then the sinks write out.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.reasonWait+time.Second)
+	// records may still be on their way), then the sinks write out; a
+	// second signal passes it on at once.
+	cctx, cancel := context.WithTimeout(hurry, f.reasonWait+time.Second)
 	if err := p.Close(cctx); err != nil && runErr == nil {
 		runErr = err
 	}
 	cancel()
-	// --count, --duration or a read error may end tracing while the
-	// command still runs: detach now, and still wait for the command
-	// below, so that it is not left behind and its status is ctrace's.
-	t.Close()
+	<-detached
 	reportUnseen(tally.Hidden, t.Lost())
 	f.otlp.reportLimited()
 	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
@@ -202,18 +227,18 @@ func openTracer(opts tracer.Options) (*tracer.Tracer, error) {
 	return t, nil
 }
 
-// runContext is the run's life. It ends on SIGINT or SIGTERM when no
-// command is traced (with one, the command's exit decides: see
+// runContext is the run's life. It ends on SIGINT, SIGTERM or SIGHUP when
+// no command is traced (with one, the command's exit decides: see
 // traceCommand), after --duration, or when end is called (--count, the
-// command's exit). release stops watching the signals.
-func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ctx context.Context, end context.CancelFunc, release func()) {
+// command's exit, stdout closed). hurry is done when a signal comes after
+// the run ended (a second Ctrl-C): what the stages still hold for
+// --reason-wait is then passed on at once. SIGPIPE is caught, so that a
+// closed stdout is an error on write (see stdoutWriter) and not the end
+// of ctrace before it restored what it changed. release stops watching
+// the signals.
+func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ctx context.Context, end context.CancelFunc, hurry context.Context, release func()) {
 	var cancels []context.CancelFunc
 	ctx = parent
-	if !hasCmd {
-		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, unix.SIGINT, unix.SIGTERM)
-		cancels = append(cancels, stop)
-	}
 	if duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, duration)
@@ -221,7 +246,37 @@ func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ct
 	}
 	ctx, end = context.WithCancel(ctx)
 	cancels = append(cancels, end)
-	return ctx, end, func() {
+	hurry, hurryNow := context.WithCancel(context.WithoutCancel(parent))
+	cancels = append(cancels, hurryNow)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGPIPE)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case s := <-sigs:
+				switch {
+				case s == unix.SIGPIPE:
+				case ctx.Err() == nil && !hasCmd:
+					log.Info().Msgf("%s: stopping; again to stop without waiting for reasons", unix.SignalName(s.(unix.Signal)))
+					end()
+				case ctx.Err() != nil:
+					log.Info().Msgf("%s: stopping now", unix.SignalName(s.(unix.Signal)))
+					hurryNow()
+				}
+			}
+		}
+	}()
+	return ctx, end, hurry, func() {
+		signal.Stop(sigs)
+		close(stop)
+		wg.Wait()
 		for i := len(cancels) - 1; i >= 0; i-- {
 			cancels[i]()
 		}
@@ -229,11 +284,28 @@ func runContext(parent context.Context, duration time.Duration, hasCmd bool) (ct
 }
 
 // tracerSink feeds the tracer's records to the pipeline, and says when
-// records are lost or malformed.
-func tracerSink(p *pipeline.Pipeline) tracer.Sink {
+// records are lost or malformed. With /healthz (health not nil), the
+// reader's rounds are its heartbeat: every idle moment, which comes at
+// least every 200 ms, and every metrics.BeatEvery events in a storm.
+func tracerSink(p *pipeline.Pipeline, health *metrics.Health) tracer.Sink {
+	event, idle := p.Process, p.Idle
+	if health != nil {
+		n := 0 // Event and Idle are called from Run's goroutine only
+		event = func(ev *tracer.Event) {
+			if n++; n == metrics.BeatEvery {
+				n = 0
+				health.Beat()
+			}
+			p.Process(ev)
+		}
+		idle = func() {
+			health.Beat()
+			p.Idle()
+		}
+	}
 	return tracer.Sink{
-		Event: p.Process,
-		Idle:  p.Idle,
+		Event: event,
+		Idle:  idle,
 		Lost: func(delta, total uint64) {
 			p.Lost(delta, total)
 			log.Warn().Uint64("lost", delta).Uint64("lost_total", total).

@@ -2,8 +2,14 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog/log"
+	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
 	"github.com/ctrace-dev/ctrace/internal/render"
@@ -13,6 +19,34 @@ import (
 
 // The sinks that write to ctrace's output: the event lines (text or JSON)
 // and the summary table. They share stdout's buffer.
+
+// stdoutWriter is ctrace's stdout. When its reader goes away (ctrace run
+// -o json | head), a write fails with EPIPE (SIGPIPE is caught: see
+// runContext): that ends the run as a normal stop, and ctrace restores
+// what it changed on the node and exits 0.
+type stdoutWriter struct {
+	f      *os.File
+	end    func()
+	broken atomic.Bool
+}
+
+func (w *stdoutWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if errors.Is(err, unix.EPIPE) && w.broken.CompareAndSwap(false, true) {
+		log.Info().Msg("stdout closed: stopping")
+		w.end()
+	}
+	return n, err
+}
+
+// closedStdout is err unless it says that stdout's reader went away,
+// which is how a run piped into head ends.
+func closedStdout(err error) error {
+	if errors.Is(err, unix.EPIPE) {
+		return nil
+	}
+	return err
+}
 
 // renderSink writes each shown event as a text line or a JSON object.
 type renderSink struct {
@@ -51,7 +85,7 @@ func (s *renderSink) Idle() {
 func (s *renderSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.out.Flush(); err != nil {
+	if err := closedStdout(s.out.Flush()); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
@@ -82,10 +116,10 @@ func (s *summarySink) Write(ev *pipeline.Event) {
 
 func (s *summarySink) Close() error {
 	if s.f.summary {
-		if err := s.t.Write(s.out, s.json); err != nil {
+		if err := closedStdout(s.t.Write(s.out, s.json)); err != nil {
 			return err
 		}
-		if err := s.out.Flush(); err != nil {
+		if err := closedStdout(s.out.Flush()); err != nil {
 			return err
 		}
 	}

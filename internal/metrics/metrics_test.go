@@ -15,12 +15,13 @@ func TestListenAddr(t *testing.T) {
 	for in, want := range map[string]string{
 		"9464": "127.0.0.1:9464", ":9464": ":9464", "0.0.0.0:9464": "0.0.0.0:9464",
 		"127.0.0.1:0": "127.0.0.1:0", "[::1]:9464": "[::1]:9464",
+		"fd00:10:244::5:9464": "[fd00:10:244::5]:9464", "10.244.1.5:9464": "10.244.1.5:9464",
 	} {
 		if got, err := ListenAddr(in); err != nil || got != want {
 			t.Errorf("ListenAddr(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "70000", "host", "host:port", ":99999"} {
+	for _, bad := range []string{"", "70000", "host", "host:port", ":99999", "fd00::5", "fd00::5:port"} {
 		if got, err := ListenAddr(bad); err == nil {
 			t.Errorf("ListenAddr(%q) = %q, accepted", bad, got)
 		}

@@ -16,7 +16,10 @@ import (
 // ListenAddr turns a --metrics-addr value into an address for net.Listen.
 // A bare port ("9464") binds the loopback interface only, so that metrics
 // are not exposed by accident; "host:port", ":9464" and "0.0.0.0:9464" are
-// used as Go's net package reads them (":9464": every interface).
+// used as Go's net package reads them (":9464": every interface). An IPv6
+// address without brackets before the port ("fd00::5:9464") is taken as
+// [fd00::5]:9464: a manifest writes $(POD_IP):9464 whatever the pod IP's
+// family.
 func ListenAddr(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -29,6 +32,11 @@ func ListenAddr(v string) (string, error) {
 		return net.JoinHostPort("127.0.0.1", v), nil
 	}
 	host, port, err := net.SplitHostPort(v)
+	if i := strings.LastIndexByte(v, ':'); err != nil && i > 0 && !strings.Contains(v, "[") {
+		if ip := net.ParseIP(v[:i]); ip != nil && ip.To4() == nil {
+			host, port, err = v[:i], v[i+1:], nil
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("%q is neither a port nor host:port: %v", v, err)
 	}
