@@ -84,6 +84,8 @@ func trigger(name string) int {
 		return noTracefsTrigger()
 	case "storm", "distinct":
 		return otlpTrigger(name)
+	case "hostile":
+		return hostileTrigger()
 	case "filters":
 		// mount: ENOENT, openat: ENOENT, execve: EACCES (even for root,
 		// a file without any execute bit).

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // Names are how the table names errnos and reasons: as the event lines
@@ -141,8 +142,11 @@ func (s *Table) Write(w io.Writer, asJSON bool) error {
 		if reason == "" {
 			reason = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.container, r.syscall, r.errno, r.count,
-			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), reason)
+		// The container's name and the reason come from the node: escaped
+		// as on the event lines, so that they neither break the table nor
+		// reach the terminal.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", xlat.Escaped(r.container), r.syscall, r.errno, r.count,
+			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), xlat.Escaped(reason))
 	}
 	fmt.Fprintf(tw, "total\t\t\t%s\t\t\t\n", strconv.Itoa(total))
 	return tw.Flush()

@@ -2,6 +2,7 @@ package summary
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,5 +67,37 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := s.WriteFile(filepath.Join(t.TempDir(), "no", "such", "dir"), true); err == nil {
 		t.Error("no error for a file in a missing directory")
+	}
+}
+
+// TestTextEscapesNodeStrings: a container's name and a kernel log line
+// that the node chose stay on their row, escaped; the JSON keeps them as
+// they were.
+func TestTextEscapesNodeStrings(t *testing.T) {
+	s := New(Names{Errno: unix.ErrnoName, Reason: func(_ *tracer.Event, r *tracer.Reason) string { return r.Message }})
+	c := &correlate.Container{ID: "id\n\x1b[2J", Namespace: "ns\tx"}
+	ev := failure("mount", unix.EINVAL, time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC))
+	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "tmpfs: \x1b]0;x\x07\nFAKE\tROW"}}
+	s.Add(ev, c)
+	var out bytes.Buffer
+	if err := s.Write(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTAINER         SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
+		`ns\tx/id\n\33[2J` + "  mount    EINVAL  1      12:03:04.000  12:03:04.000  " + `tmpfs: \33]0;x\7\nFAKE\tROW` + "\n" +
+		"total                              1                                  \n"
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%q\nwant:\n%q", got, want)
+	}
+	out.Reset()
+	if err := s.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Summary []struct{ Container, Reason string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Summary) != 1 ||
+		doc.Summary[0].Container != c.String() || doc.Summary[0].Reason != ev.Reasons[0].Message {
+		t.Errorf("JSON %s: %+v, %v", out.Bytes(), doc, err)
 	}
 }
