@@ -178,6 +178,10 @@ func Escaped(s string) string { return string(AppendEscaped(nil, s)) }
 // appendEscaped escapes s as strace does (string_quote in its util.c):
 // the usual C escapes, and octal for other bytes, in three digits when an
 // octal digit follows so that "\x1b" "1" reads back as two bytes, not one.
+// Octal (ESC is \33) is strace's default, and what the arguments on the
+// same line have always used; strace -x's hex would be a second notation.
+// Bytes from 0x80 up are escaped too: UTF-8 names print as octal, which
+// also keeps out the 8-bit controls (0x9b is CSI on some terminals).
 // quote also escapes '"'.
 func appendEscaped[S string | []byte](b []byte, s S, quote bool) []byte {
 	for i := 0; i < len(s); i++ {
