@@ -16,7 +16,7 @@ BIN := bin/ctrace
 # Arguments for `make run`, e.g. make run ARGS="-e %mount -o json".
 ARGS ?=
 
-.PHONY: build run generate vmlinux check-generate deps test lint clean
+.PHONY: build run generate vmlinux check-generate deps test fuzz lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctrace
@@ -51,6 +51,20 @@ deps:
 # Every test. The integration tests load eBPF programs: run as root.
 test: deps
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Every fuzz target (func Fuzz* in a _test.go file) for FUZZTIME each, one
+# after another: about 40 s in all with 10s. go test runs their seed
+# corpora in `make test`; this explores beyond them. A failure leaves its
+# input under the package's testdata/fuzz/, to be committed with the fix.
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		d=$$(dirname $$f); \
+		for n in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$d $$n ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) $$d; \
+		done; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

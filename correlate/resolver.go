@@ -3,6 +3,7 @@ package correlate
 import (
 	"context"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -114,8 +115,17 @@ type entry struct {
 	missing  bool      // containerd did not know the id when asked
 	checked  time.Time // when missing was found
 	lastUsed time.Time
-	pids     []uint32
+	// pids are the container's task and exec processes that have not
+	// exited, oldest first, at most maxPIDsPerContainer: a container that
+	// takes an exec probe every few seconds for a week must not keep one
+	// entry per exec.
+	pids []uint32
 }
+
+// maxPIDsPerContainer bounds entry.pids where exits went unseen (events
+// lost while containerd was unreachable): past it, the oldest pid is
+// forgotten after the grace time, as if it had exited.
+const maxPIDsPerContainer = 1024
 
 type pidEntry struct {
 	k       key
@@ -407,9 +417,59 @@ func (r *Resolver) addPID(k key, pid uint32) {
 		return
 	}
 	r.byPID[pid] = pidEntry{k: k}
-	if e := r.byKey[k]; e != nil {
-		e.pids = append(e.pids, pid)
+	e := r.byKey[k]
+	if e == nil || slices.Contains(e.pids, pid) {
+		return // a resync lists the task's pid again
 	}
+	if len(e.pids) >= maxPIDsPerContainer {
+		r.expirePID(k, e.pids[0], time.Now())
+		e.pids = slices.Delete(e.pids, 0, 1)
+	}
+	e.pids = append(e.pids, pid)
+}
+
+// exitPID notes that a container's process exited: it is still resolved
+// for the grace time, for the events read late, and the container no
+// longer lists it; with r.mu held.
+func (r *Resolver) exitPID(k key, pid uint32, now time.Time) {
+	r.expirePID(k, pid, now)
+	if e := r.byKey[k]; e != nil {
+		if i := slices.Index(e.pids, pid); i >= 0 {
+			e.pids = slices.Delete(e.pids, i, i+1)
+		}
+	}
+}
+
+// expirePID starts the grace time of pid, if it is still k's; with r.mu
+// held.
+func (r *Resolver) expirePID(k key, pid uint32, now time.Time) {
+	if pe, ok := r.byPID[pid]; ok && pe.k == k && pe.expires.IsZero() {
+		r.byPID[pid] = pidEntry{k: k, expires: now.Add(r.opts.Grace)}
+	}
+}
+
+// ResolverStats are the sizes of what a Resolver keeps: each is bounded
+// (Options.MaxContainers, maxPIDsPerContainer, the grace time).
+type ResolverStats struct {
+	Containers int // live, recently deleted and "not found" entries
+	PIDs       int // processes tied to a container by containerd's events
+	// MaxContainerPIDs is the most processes any one container lists.
+	MaxContainerPIDs int
+}
+
+// Stats returns the sizes of the resolver's caches now.
+func (r *Resolver) Stats() ResolverStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.statsLocked()
+}
+
+func (r *Resolver) statsLocked() ResolverStats {
+	st := ResolverStats{Containers: len(r.byKey), PIDs: len(r.byPID)}
+	for _, e := range r.byKey {
+		st.MaxContainerPIDs = max(st.MaxContainerPIDs, len(e.pids))
+	}
+	return st
 }
 
 // markDeleted starts a container's grace time; with r.mu held.
@@ -422,10 +482,9 @@ func (r *Resolver) markDeleted(k key, now time.Time) {
 	e.c.Deleted = now
 	r.watch(e)
 	for _, pid := range e.pids {
-		if pe, ok := r.byPID[pid]; ok && pe.k == k {
-			r.byPID[pid] = pidEntry{k: k, expires: now.Add(r.opts.Grace)}
-		}
+		r.expirePID(k, pid, now)
 	}
+	e.pids = nil
 }
 
 // prune forgets deleted containers whose grace time is over and answers

@@ -456,9 +456,7 @@ func (r *Resolver) apply(ctx context.Context, cl *client.Client, ns, topic strin
 	case *apievents.TaskExit:
 		r.mu.Lock()
 		k := key{ns, e.ContainerID}
-		if pe, ok := r.byPID[e.Pid]; ok && pe.k == k {
-			r.byPID[e.Pid] = pidEntry{k: pe.k, expires: now.Add(r.opts.Grace)}
-		}
+		r.exitPID(k, e.Pid, now)
 		// An exec's exit leaves the task running.
 		if ent := r.byKey[k]; ent != nil && (e.ID == e.ContainerID || e.Pid == ent.c.TaskPID) {
 			r.setTask(k, TaskStopped, 0)

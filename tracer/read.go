@@ -40,9 +40,9 @@ const clockEvery = 64
 // Run must not be called twice at once.
 func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	var rec ringbuf.Record
-	// Every record is decoded into ev: Sink.Event does not keep it.
-	var ev Event
-	var dec decoder
+	// Every record is decoded into the decoder's one Event: Sink.Event
+	// does not keep it.
+	dec := NewDecoder(t.bootBase, t.lsm)
 	now := time.Now()
 	lastPoll := now
 	var deadline time.Time
@@ -86,33 +86,17 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		default:
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
-		if recordType(rec.RawSample) == bpfCtraceRecordTypeCTRACE_REC_LOG {
-			tid, boot, msg, err := decodeLog(rec.RawSample)
-			if err != nil {
-				if sink.Malformed != nil {
-					sink.Malformed(rec.RawSample, err)
-				}
-				continue
-			}
-			t.logs.add(tid, boot, msg)
-			continue
-		}
-		if err := dec.decode(rec.RawSample, &ev); err != nil {
+		ev, err := dec.Decode(rec.RawSample)
+		if err != nil {
 			if sink.Malformed != nil {
 				sink.Malformed(rec.RawSample, err)
 			}
 			continue
 		}
-		ev.Time = time.Unix(0, t.bootBase+int64(ev.Boot))
-		for i := range ev.Reasons {
-			if ev.Reasons[i].Kind == ReasonLSM && ev.Reasons[i].LSM == "" {
-				ev.Reasons[i].LSM = t.lsm
-			}
+		if ev == nil {
+			continue // a kernel log line, for its call's event
 		}
-		for _, msg := range t.logs.take(ev.Proc.TID, ev.nlogs) {
-			ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonKernelLog, Message: msg})
-		}
-		sink.Event(&ev)
+		sink.Event(ev)
 		mayWait = t.rd.AvailableBytes() == 0
 		if sink.Idle != nil && mayWait {
 			sink.Idle()

@@ -78,7 +78,6 @@ type Tracer struct {
 	btf      *btf.Cache         // the kernel's BTF, decoded once for every load
 	links    []io.Closer        // attached programs
 	features []Feature
-	logs     pendingLogs
 	lsm      string // the active LSMs that can deny (see denyingLSMs)
 	rd       *ringbuf.Reader
 	attached []string

@@ -86,6 +86,8 @@ func trigger(name string) int {
 		return otlpTrigger(name)
 	case "mounts":
 		return sameMountsTrigger()
+	case "hostile":
+		return hostileTrigger()
 	case "filters":
 		// mount: ENOENT, openat: ENOENT, execve: EACCES (even for root,
 		// a file without any execute bit).

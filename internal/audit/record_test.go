@@ -1,10 +1,18 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/render"
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // Record texts as this kernel and the AppArmor and SELinux sources write
@@ -137,16 +145,33 @@ func TestSplitMessages(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds arbitrary datagrams through what the Reader does with
-// one: split, parse, match. Nothing may panic.
+// FuzzParse feeds arbitrary datagrams through what the Reader and the
+// Joiner do with them (split, parse, keep the denials, match one to a
+// failed call) and renders the reasons found as ctrace run does. The
+// seeds are the records this kernel and the LSMs write, alone and as the
+// datagrams of one audit event (a denial and its SYSCALL record). Nothing
+// may panic; a reason is an LSM's; the text line stays one line of
+// printable ASCII; the JSON line stays valid JSON.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{textLandlock, textSyscall, textAppArmor, textSELinux, `audit(1.000:1): a="b`} {
-		f.Add(encodeMessage(TypeAVC, 0, 0, []byte(s)))
-		f.Add(encodeMessage(TypeSyscall, 0, 0, []byte(s)))
-		f.Add(encodeMessage(TypeLandlockAccess, 0, 0, []byte(s)))
+		f.Add(encodeMessage(TypeAVC, 0, 0, []byte(s)), uint32(4242), true)
+		f.Add(encodeMessage(TypeSyscall, 0, 0, []byte(s)), uint32(4242), true)
+		f.Add(encodeMessage(TypeLandlockAccess, 0, 0, []byte(s)), uint32(4242), true)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	event := append(encodeMessage(TypeLandlockAccess, 0, 0, []byte(textLandlock)), encodeMessage(TypeSyscall, 0, 0, []byte(textSyscall))...)
+	f.Add(event, uint32(31725), true)
+	f.Add(encodeMessage(TypeAVC, 0, 0, []byte(textAppArmor)), uint32(4242), false)
+	f.Add(encodeMessage(TypeAVC, 0, 0, []byte(textSELinux)), uint32(4243), false)
+	hostile := strings.Replace(textLandlock, `path="/etc/hostname"`, `path=2F746D702F1B5B324A0A78`, 1) // "/tmp/\x1b[2J\nx", hex as audit writes it
+	f.Add(append(encodeMessage(TypeLandlockAccess, 0, 0, []byte(hostile)), encodeMessage(TypeSyscall, 0, 0, []byte(textSyscall))...), uint32(31725), true)
+	f.Fuzz(func(t *testing.T, b []byte, pid uint32, open bool) {
 		m := NewMatcher()
+		m.now = func() time.Time { return time.Unix(1<<40, 0) } // standalone denials are due
+		ev := failedOpen(pid, unix.EACCES)
+		ev.Time = time.Time{} // any stamp fits
+		if !open {
+			ev.Syscall, ev.Family = "mount", tracer.FamilyMount
+		}
 		msgs, _ := splitMessages(b)
 		for _, msg := range msgs {
 			r, err := ParseRecord(msg.typ, msg.payload)
@@ -154,8 +179,32 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			m.Add(r)
-			ev := failedOpen(31725, 13)
-			m.Match(&ev)
+		}
+		reasons, ok := m.Match(&ev)
+		if !ok {
+			return
+		}
+		for _, r := range reasons {
+			if r.Kind != tracer.ReasonLSM || r.LSM == "" {
+				t.Fatalf("reason %+v: not an LSM's", r)
+			}
+		}
+		ev.Reasons = reasons
+		var buf bytes.Buffer
+		render.New("text", &buf, false).Event(&ev, nil, nil)
+		text := buf.Bytes()
+		if bytes.Count(text, []byte("\n")) != 1+bytes.Count(text, []byte("\n  hint: ")) {
+			t.Fatalf("text is not the event's line and its hints': %q", text)
+		}
+		for _, c := range text {
+			if (c < ' ' && c != '\n') || c > '~' {
+				t.Fatalf("text line holds byte %#x: %q", c, text)
+			}
+		}
+		buf.Reset()
+		render.New("json", &buf, false).Event(&ev, nil, nil)
+		if !json.Valid(buf.Bytes()) {
+			t.Fatalf("JSON line invalid: %q", buf.Bytes())
 		}
 	})
 }

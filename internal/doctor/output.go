@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // WriteText writes one line per finding, with what to do, and a last line
-// that says what was checked.
+// that says what was checked. A finding's detail and action quote paths
+// and names from the node: escaped as ctrace run's text lines escape them,
+// so that each stays on its line and none drives the terminal.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, f := range r.Findings {
-		fmt.Fprintf(&b, "%-16s %s. Do: %s\n", f.Kind, f.Detail, f.Action)
+		fmt.Fprintf(&b, "%-16s %s. Do: %s\n", f.Kind, xlat.Escaped(f.Detail), xlat.Escaped(f.Action))
 	}
 	switch n := len(r.Findings); n {
 	case 0:

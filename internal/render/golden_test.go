@@ -213,6 +213,20 @@ func goldenCases(t *testing.T) []goldenCase {
 				{Name: "mode", Kind: tracer.KindMode, Raw: 0o644, Text: "0644"},
 				{Name: "what\"name", Kind: tracer.KindInt, Raw: 1},
 			}}},
+		// Strings the node chooses, escaped in text (hostile_test.go).
+		goldenCase{name: "hostile/comm", ev: func() *tracer.Event {
+			ev := rec("chroot/enoent")
+			ev.Proc.Comm = "\x1b[2J\nFAKE\x00\\"
+			return ev
+		}(), color: true},
+		goldenCase{name: "hostile/kernel-log", ev: withReasons(rec("mount/overlay"),
+			tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "overlayfs: failed to resolve '/tmp/\x1b[31m\nx': -2"})},
+		goldenCase{name: "hostile/lsm-path", ev: withReasons(rec("openat/cwd"),
+			tracer.Reason{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: "path=\"/etc/\r\x1b]0;x\x07\""})},
+		goldenCase{name: "hostile/pod", ev: rec("chroot/enoent"), c: &correlate.Container{ID: "web", Namespace: "k8s.io", Known: true,
+			Labels: map[string]string{correlate.LabelPodName: "p\n", correlate.LabelContainerName: "\x1b[2J"},
+			Pod:    "p\n", PodNamespace: "ns\x9b", ContainerName: "\x1b[2J"}},
+		goldenCase{name: "hostile/container-id", ev: rec("chroot/enoent"), c: &correlate.Container{ID: "id\n1", Namespace: "ns\t"}},
 	)
 	return cases
 }

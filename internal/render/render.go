@@ -63,7 +63,12 @@ func (r *Renderer) Repeated(ev *tracer.Event, rule *benign.Rule, c *correlate.Co
 }
 
 // appendText appends an event's text line, and below it a line for each
-// hint (package hints), indented so that it reads as the event's:
+// hint (package hints), indented so that it reads as the event's. Every
+// string in them that comes from the traced node (the process name, the
+// container's, the reasons with their paths and kernel log lines, what a
+// hint quotes) goes through xlat's escaping, as the arguments do: a line
+// is one line, and holds no control character but the colours ctrace
+// itself writes.
 //
 //	12:03:04.123456 default/test1 runc:[2:INIT][4242/4243] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory) [reason] [benign: rule]
 //	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
@@ -72,7 +77,7 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = r.clock.appendClock(b, ev.Time)
 	if c != nil {
 		b = append(b, ' ')
-		b = append(b, c.String()...)
+		b = xlat.AppendEscaped(b, c.String())
 	}
 	b = appendCall(b, ev, r.color)
 	b = appendReasons(b, ev, r.Explain)
@@ -91,7 +96,7 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = append(b, '\n')
 	for _, h := range r.hints(ev, c) {
 		b = append(b, "  hint: "...)
-		b = append(b, h.Text...)
+		b = xlat.AppendEscaped(b, h.Text)
 		b = append(b, '\n')
 	}
 	return b
@@ -108,7 +113,7 @@ const (
 //	mount[4242] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory)
 func appendCall(b []byte, ev *tracer.Event, color bool) []byte {
 	b = append(b, ' ')
-	b = append(b, ev.Proc.Comm...)
+	b = xlat.AppendEscaped(b, ev.Proc.Comm)
 	b = append(b, '[')
 	b = strconv.AppendUint(b, uint64(ev.Proc.PID), 10)
 	if ev.Proc.TID != ev.Proc.PID {
@@ -318,7 +323,7 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 	}
 	for i := range ev.Reasons {
 		b = append(b, " ["...)
-		b = append(b, ReasonText(ev, &ev.Reasons[i])...)
+		b = xlat.AppendEscaped(b, ReasonText(ev, &ev.Reasons[i]))
 		b = append(b, ']')
 	}
 	return b
@@ -326,6 +331,8 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 
 // ReasonText says in words why ev failed, as one reason of the text line
 // shows it ("seccomp: blocked by the process's seccomp filter").
+// The words are as the node gave them: a text line escapes them
+// (xlat.AppendEscaped), JSON quotes them.
 func ReasonText(ev *tracer.Event, r *tracer.Reason) string {
 	switch r.Kind {
 	case tracer.ReasonSeccomp:

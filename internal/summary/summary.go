@@ -18,6 +18,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
 // Names are how the table names errnos and reasons: as the event lines
@@ -27,11 +28,44 @@ type Names struct {
 	Reason func(*tracer.Event, *tracer.Reason) string
 }
 
+// Bounds of a Table. Its keys and reasons are the node's free text
+// (container names, kernel log lines that name paths): a week-long run
+// on a busy node would otherwise keep one row per short-lived container
+// and one reason per distinct log line. What is past a bound is still
+// counted, as (other) and in other_reasons, never dropped.
+const (
+	// MaxRows bounds the groups; the failures of containers seen after
+	// that count in the row of (other) with the same syscall and errno
+	// (at most one per syscall and errno).
+	MaxRows = 1024
+	// MaxReasons bounds the distinct reasons kept per row; later ones
+	// count as the row's other reasons.
+	MaxReasons = 16
+)
+
+// OtherContainer names the rows of the containers that came after the
+// table was full.
+const OtherContainer = "(other)"
+
 // Table counts failures by container, syscall and errno.
 type Table struct {
-	names  Names
-	mu     sync.Mutex
-	groups map[key]*row
+	names      Names
+	maxRows    int
+	maxReasons int
+	mu         sync.Mutex
+	groups     map[key]*row
+	stats      Stats
+}
+
+// Stats say how much a Table keeps, and how much it counted past its
+// bounds.
+type Stats struct {
+	Rows    int // groups, the (other) ones included
+	Reasons int // distinct reasons kept, in all rows
+	// OtherRowFailures are failures counted in an (other) row.
+	OtherRowFailures int
+	// OtherReasons are reasons counted but not kept.
+	OtherReasons int
 }
 
 type key struct {
@@ -40,13 +74,16 @@ type key struct {
 
 type row struct {
 	key
-	count       int
-	first, last time.Time
-	reasons     map[string]int
+	count        int
+	first, last  time.Time
+	reasons      map[string]int
+	otherReasons int // reasons past maxReasons
 }
 
 // New returns an empty table.
-func New(names Names) *Table { return &Table{names: names, groups: map[key]*row{}} }
+func New(names Names) *Table {
+	return &Table{names: names, maxRows: MaxRows, maxReasons: MaxReasons, groups: map[key]*row{}}
+}
 
 // Add counts ev, a call of container c (nil: a host process); successful
 // calls are not counted.
@@ -61,15 +98,39 @@ func (s *Table) Add(ev *tracer.Event, c *correlate.Container) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.groups[k]
+	if r == nil && len(s.groups) >= s.maxRows {
+		k.container = OtherContainer
+		r = s.groups[k]
+	}
 	if r == nil {
 		r = &row{key: k, first: ev.Time, reasons: map[string]int{}}
 		s.groups[k] = r
+		s.stats.Rows++
+	}
+	if k.container == OtherContainer {
+		s.stats.OtherRowFailures++
 	}
 	r.count++
 	r.last = ev.Time
 	for i := range ev.Reasons {
-		r.reasons[s.names.Reason(ev, &ev.Reasons[i])]++
+		text := s.names.Reason(ev, &ev.Reasons[i])
+		if _, ok := r.reasons[text]; ok || len(r.reasons) < s.maxReasons {
+			if !ok {
+				s.stats.Reasons++
+			}
+			r.reasons[text]++
+		} else {
+			r.otherReasons++
+			s.stats.OtherReasons++
+		}
 	}
+}
+
+// Stats returns the table's sizes now.
+func (s *Table) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
 }
 
 // rows returns the groups, most failures first.
@@ -111,6 +172,10 @@ func (r *row) topReason() string {
 //
 //	{"summary":[{"container":"default/web","syscall":"mount","errno":"EPERM",
 //	  "count":3,"first":"...","last":"...","reason":"capability: ..."}],"total":3}
+//
+// A row whose distinct reasons passed MaxReasons says how many failures'
+// reasons it did not keep ("other_reasons": N, "(+N of other reasons)");
+// the rows of containers past MaxRows are named (other).
 func (s *Table) Write(w io.Writer, asJSON bool) error {
 	rows := s.rows()
 	total := 0
@@ -128,6 +193,9 @@ func (s *Table) Write(w io.Writer, asJSON bool) error {
 			} else {
 				d.RawJSON("reason", []byte("null"))
 			}
+			if r.otherReasons > 0 {
+				d.Int("other_reasons", r.otherReasons)
+			}
 			arr.Dict(d)
 		}
 		l := zerolog.New(w)
@@ -141,8 +209,14 @@ func (s *Table) Write(w io.Writer, asJSON bool) error {
 		if reason == "" {
 			reason = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.container, r.syscall, r.errno, r.count,
-			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), reason)
+		if r.otherReasons > 0 {
+			reason += fmt.Sprintf(" (+%d of other reasons)", r.otherReasons)
+		}
+		// The container's name and the reason come from the node: escaped
+		// as on the event lines, so that they neither break the table nor
+		// reach the terminal.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", xlat.Escaped(r.container), r.syscall, r.errno, r.count,
+			r.first.Format("15:04:05.000"), r.last.Format("15:04:05.000"), xlat.Escaped(reason))
 	}
 	fmt.Fprintf(tw, "total\t\t\t%s\t\t\t\n", strconv.Itoa(total))
 	return tw.Flush()

@@ -2,6 +2,8 @@ package summary
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,5 +68,81 @@ func TestWriteFile(t *testing.T) {
 	}
 	if err := s.WriteFile(filepath.Join(t.TempDir(), "no", "such", "dir"), true); err == nil {
 		t.Error("no error for a file in a missing directory")
+	}
+}
+
+// TestTextEscapesNodeStrings: a container's name and a kernel log line
+// that the node chose stay on their row, escaped; the JSON keeps them as
+// they were.
+func TestTextEscapesNodeStrings(t *testing.T) {
+	s := New(Names{Errno: unix.ErrnoName, Reason: func(_ *tracer.Event, r *tracer.Reason) string { return r.Message }})
+	c := &correlate.Container{ID: "id\n\x1b[2J", Namespace: "ns\tx"}
+	ev := failure("mount", unix.EINVAL, time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC))
+	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "tmpfs: \x1b]0;x\x07\nFAKE\tROW"}}
+	s.Add(ev, c)
+	var out bytes.Buffer
+	if err := s.Write(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTAINER         SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
+		`ns\tx/id\n\33[2J` + "  mount    EINVAL  1      12:03:04.000  12:03:04.000  " + `tmpfs: \33]0;x\7\nFAKE\tROW` + "\n" +
+		"total                              1                                  \n"
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%q\nwant:\n%q", got, want)
+	}
+	out.Reset()
+	if err := s.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Summary []struct{ Container, Reason string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Summary) != 1 ||
+		doc.Summary[0].Container != c.String() || doc.Summary[0].Reason != ev.Reasons[0].Message {
+		t.Errorf("JSON %s: %+v, %v", out.Bytes(), doc, err)
+	}
+}
+
+// TestBounds: distinct containers past the row bound count in (other)
+// rows, one per syscall and errno; distinct reasons past the per-row
+// bound count as other reasons; every failure is in the total.
+func TestBounds(t *testing.T) {
+	s := New(Names{Errno: unix.ErrnoName, Reason: func(_ *tracer.Event, r *tracer.Reason) string { return r.Message }})
+	s.maxRows, s.maxReasons = 4, 2
+	t0 := time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC)
+	for i := range 100 {
+		ev := failure("mount", unix.EPERM, t0)
+		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: fmt.Sprintf("line %d", i%10)}}
+		s.Add(ev, &correlate.Container{Namespace: "ns", ID: fmt.Sprint("c", i)})
+		s.Add(failure("openat", unix.ENOENT, t0), &correlate.Container{Namespace: "ns", ID: fmt.Sprint("c", i)})
+	}
+	st := s.Stats()
+	// c0 mount, c0 openat, c1 mount, c1 openat; then (other) mount and
+	// (other) openat.
+	if want := (Stats{Rows: 6, Reasons: 4, OtherRowFailures: 196, OtherReasons: 78}); st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+	var out bytes.Buffer
+	if err := s.Write(&out, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "CONTAINER  SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
+		"(other)    mount    EPERM   98     12:03:04.000  12:03:04.000  line 2 (+78 of other reasons)\n" +
+		"(other)    openat   ENOENT  98     12:03:04.000  12:03:04.000  -\n" +
+		"ns/c0      mount    EPERM   1      12:03:04.000  12:03:04.000  line 0\n" +
+		"ns/c0      openat   ENOENT  1      12:03:04.000  12:03:04.000  -\n" +
+		"ns/c1      mount    EPERM   1      12:03:04.000  12:03:04.000  line 1\n" +
+		"ns/c1      openat   ENOENT  1      12:03:04.000  12:03:04.000  -\n" +
+		"total                       200                                \n"
+	if got := out.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+	out.Reset()
+	if err := s.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"container":"(other)","syscall":"mount","errno":"EPERM","count":98,`)) ||
+		!bytes.Contains(out.Bytes(), []byte(`"reason":"line 2","other_reasons":78}`)) {
+		t.Errorf("JSON: %s", out.Bytes())
 	}
 }

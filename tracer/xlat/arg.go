@@ -81,7 +81,7 @@ func (a *Arg) AppendTo(b []byte) []byte {
 		b = strconv.AppendInt(b, a.Int(), 10)
 		if a.Str != "" {
 			b = append(b, '<')
-			b = append(b, a.Str...)
+			b = AppendEscaped(b, a.Str)
 			b = append(b, '>')
 		}
 		return b
@@ -153,10 +153,46 @@ func Quote(s string) string { return string(AppendQuote(nil, s)) }
 // AppendQuote appends s quoted as Quote quotes it.
 func AppendQuote[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
+	b = appendEscaped(b, s, true)
+	return append(b, '"')
+}
+
+// AppendEscaped appends s as Quote writes it between the quotes, but
+// without them and with '"' left alone: for the strings a text line
+// prints bare (a process name, a container's name, a path in a reason, a
+// kernel log line). All of them come from the traced node, where anyone
+// may name a process "\x1b[2J\nFAKE": escaped, a control character can
+// neither drive the reader's terminal nor start a line of its own.
+func AppendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '\\' {
+			return appendEscaped(append(b, s[:i]...), s[i:], false)
+		}
+	}
+	return append(b, s...)
+}
+
+// Escaped returns s as AppendEscaped appends it.
+func Escaped(s string) string { return string(AppendEscaped(nil, s)) }
+
+// appendEscaped escapes s as strace does (string_quote in its util.c):
+// the usual C escapes, and octal for other bytes, in three digits when an
+// octal digit follows so that "\x1b" "1" reads back as two bytes, not one.
+// Octal (ESC is \33) is strace's default, and what the arguments on the
+// same line have always used; strace -x's hex would be a second notation.
+// Bytes from 0x80 up are escaped too: UTF-8 names print as octal, which
+// also keeps out the 8-bit controls (0x9b is CSI on some terminals).
+// quote also escapes '"'.
+func appendEscaped[S string | []byte](b []byte, s S, quote bool) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch c {
-		case '"', '\\':
+		case '"':
+			if quote {
+				b = append(b, '\\')
+			}
+			b = append(b, c)
+		case '\\':
 			b = append(b, '\\', c)
 		case '\n':
 			b = append(b, `\n`...)
@@ -169,12 +205,21 @@ func AppendQuote[S string | []byte](b []byte, s S) []byte {
 		case '\f':
 			b = append(b, `\f`...)
 		default:
-			if c < ' ' || c > '~' {
-				b = strconv.AppendUint(append(b, '\\'), uint64(c), 8)
-			} else {
+			if c >= ' ' && c <= '~' {
 				b = append(b, c)
+				break
 			}
+			b = append(b, '\\')
+			if i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' {
+				b = append(b, '0'+c>>6, '0'+c>>3&7)
+			} else if c>>3 != 0 {
+				if c>>6 != 0 {
+					b = append(b, '0'+c>>6)
+				}
+				b = append(b, '0'+c>>3&7)
+			}
+			b = append(b, '0'+c&7)
 		}
 	}
-	return append(b, '"')
+	return b
 }
