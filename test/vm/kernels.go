@@ -5,10 +5,13 @@ import "strings"
 // kernel is one guest kernel of the matrix: a Debian cloud kernel taken
 // from one suite.
 type kernel struct {
-	// Name is what `make vmtest KERNEL=...` selects: major.minor.
+	// Name is what `make vmtest KERNEL=...` selects: major.minor, with
+	// "-arm64" for an arm64 kernel.
 	Name string
 	// Suite is the Debian release that ships this kernel.
 	Suite string
+	// Arch is the Debian architecture: amd64 (the default) or arm64.
+	Arch string
 	// Append is added to the kernel command line.
 	Append string
 	// Skip names, per package, tests that cannot pass on this kernel
@@ -38,7 +41,30 @@ var kernels = []kernel{
 	// exceptions and double faults in __kmalloc (2 of 4 boots with
 	// -cpu max). Without cx16 the allocator takes its other path.
 	{Name: "6.12", Suite: "trixie", Skip: landlockAudit, CPU: "max,-cx16"},
+	// arm64 (qemu-system-aarch64 -machine virt): the same tests with the
+	// arm64 build of ctrace, its arm64 eBPF objects and arm64 syscall
+	// numbers, booted as the amd64 6.1 is.
+	{Name: "6.1-arm64", Suite: "bookworm", Arch: "arm64", Append: "lsm=lockdown,capability,landlock,yama,apparmor,bpf", Skip: landlockAudit,
+		Scenarios: []string{"apparmor-mount"}},
 }
+
+// arch is the kernel's Debian architecture.
+func (k kernel) arch() string {
+	if k.Arch == "" {
+		return "amd64"
+	}
+	return k.Arch
+}
+
+// version is the kernel's major.minor.
+func (k kernel) version() string {
+	v, _, _ := strings.Cut(k.Name, "-")
+	return v
+}
+
+// goarch is GOARCH for binaries that run on the kernel: Debian and Go
+// name amd64 and arm64 alike.
+func (k kernel) goarch() string { return k.arch() }
 
 // selectKernels returns the kernels named in a comma-separated list; an
 // empty list or "all" selects every one.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ func main() {
 		defCache = filepath.Join(home, ".cache", "ctrace-vmtest")
 	}
 	var (
-		list        = flag.String("kernels", os.Getenv("KERNEL"), "kernels to boot, comma-separated (5.10,6.1,6.12); empty for all")
+		list        = flag.String("kernels", os.Getenv("KERNEL"), "kernels to boot, comma-separated (5.10,6.1,6.12,6.1-arm64); empty for all")
 		cache       = flag.String("cache", defCache, "cache directory for packages, kernels, builds and logs ($CTRACE_VM_CACHE)")
 		timeout     = flag.Duration("timeout", 30*time.Minute, "time limit of one kernel's boot, tests included")
 		testTimeout = flag.String("test-timeout", "25m", "-test.timeout of each test binary in the guest")
@@ -47,6 +48,7 @@ func main() {
 		update      = flag.Bool("update-docs", true, "regenerate the README's and docs/kernels.md's tables from the checks")
 		host        = flag.Bool("host", true, "also record the host kernel's `ctrace check -o json` (needs root)")
 		src         = flag.String("src", "", "build ctrace and its tests from this checkout instead of this one")
+		ctraceBin   = flag.String("ctrace", "", "boot this ctrace binary instead of building one; {goarch} stands for the kernel's architecture (make vmtest passes the release build, bin/ctrace-linux-{goarch})")
 	)
 	flag.Parse()
 	ks, unknown := selectKernels(*list)
@@ -61,15 +63,22 @@ func main() {
 	if err := os.Chdir(repo); err != nil {
 		fatal(err)
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		fatal(fmt.Errorf("qemu-system-x86_64 not found: apt-get install qemu-system-x86"))
+	for _, k := range ks {
+		m := machines[k.arch()]
+		if _, err := exec.LookPath(m.Qemu); err != nil {
+			fatal(fmt.Errorf("%s not found: apt-get install %s", m.Qemu, m.Package))
+		}
 	}
 
 	t0 := time.Now()
 	a := apt{dir: filepath.Join(*cache, "apt")}
-	var suites []string
+	// The lists of every kernel of the matrix, whichever are booted: a
+	// change of selection does not fetch them again.
+	suites := map[string][]string{}
 	for _, k := range kernels {
-		suites = append(suites, k.Suite)
+		if !slices.Contains(suites[k.Suite], k.arch()) {
+			suites[k.Suite] = append(suites[k.Suite], k.arch())
+		}
 	}
 	if err := a.setup(suites); err != nil {
 		fatal(err)
@@ -83,30 +92,52 @@ func main() {
 	}
 	fks := make([]*fetchedKernel, len(ks))
 	extras := make([]map[string]string, len(ks))
+	busyboxes := make([]string, len(ks))
 	for i, k := range ks {
 		if fks[i], err = fetchKernel(a, *cache, k); err != nil {
 			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
 		}
-		extras[i] = maps.Clone(tools)
+		var progs []guestProgram
 		if slices.Contains(k.Scenarios, "apparmor-mount") {
-			files, err := fetchUserland(a, *cache, k.Suite)
-			if err != nil {
+			progs = append(progs, apparmorParser)
+		}
+		if k.goarch() == runtime.GOARCH {
+			extras[i] = maps.Clone(tools)
+		} else {
+			// The host's tools do not run there: the suite's own.
+			extras[i] = map[string]string{}
+			progs = append(progs, promtoolProg)
+			if busyboxes[i], err = fetchBusybox(a, *cache, k.Suite, k.arch()); err != nil {
 				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
 			}
-			maps.Copy(extras[i], files)
 		}
+		files, err := fetchUserland(a, *cache, k.Suite, k.arch(), progs)
+		if err != nil {
+			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+		}
+		maps.Copy(extras[i], files)
 	}
 	from := repo
 	if *src != "" {
 		from = *src
 	}
-	b, err := buildAll(from, filepath.Join(*cache, "build"))
-	if err != nil {
-		fatal(err)
+	builds := map[string]*build{}
+	for _, k := range ks {
+		ga := k.goarch()
+		if builds[ga] != nil {
+			continue
+		}
+		bin := ""
+		if *ctraceBin != "" {
+			bin = strings.ReplaceAll(*ctraceBin, "{goarch}", ga)
+		}
+		if builds[ga], err = buildAll(from, filepath.Join(*cache, "build", ga), ga, bin); err != nil {
+			fatal(err)
+		}
 	}
 	fmt.Printf("vmtest: kernels fetched and binaries built in %s\n", time.Since(t0).Round(time.Second))
 
-	if *host {
+	if b := builds[runtime.GOARCH]; *host && b != nil {
 		if err := hostCheck(b.Ctrace, *checks); err != nil {
 			fmt.Fprintf(os.Stderr, "vmtest: host check: %v\n", err)
 		}
@@ -122,10 +153,12 @@ func main() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			dir := filepath.Join(*cache, "run", k.Name)
-			outcomes[i] = runKernel(k, fks[i], b, runOptions{
+			m := machines[k.arch()]
+			outcomes[i] = runKernel(k, fks[i], builds[k.goarch()], runOptions{
 				Dir: dir, Timeout: *timeout, Stall: *stall, CPU: *cpu, Threads: *threads, CPUs: *cpus, Memory: *memory,
 				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Scenarios: k.Scenarios,
-					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"}},
+					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"},
+					Busybox: busyboxes[i], BootModules: m.BootModules, Output: m.Output},
 			})
 			fmt.Println(outcomes[i].summary())
 		}()
