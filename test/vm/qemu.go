@@ -39,9 +39,9 @@ type machine struct {
 	Qemu        string
 	Package     string // the Debian package with Qemu
 	Args        []string
-	Console     string                          // the kernel's console=
+	Console     string                         // the kernel's console=
 	GuestArgs   func(guestLog string) []string // the output port
-	Output      string                          // its device in the guest
+	Output      string                         // its device in the guest
 	BootModules []string
 }
 
