@@ -13,7 +13,10 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
+	"io"
 	"fmt"
 	"maps"
 	"os"
@@ -136,6 +139,14 @@ func main() {
 		}
 	}
 	fmt.Printf("vmtest: kernels fetched and binaries built in %s\n", time.Since(t0).Round(time.Second))
+	// What the guests run, comparable with a release's SHA256SUMS.
+	for _, ga := range sortedKeys(builds) {
+		sum, err := fileSHA256(builds[ga].Ctrace)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Printf("vmtest: linux/%s guests run %s (sha256 %s)\n", ga, builds[ga].Ctrace, sum)
+	}
 
 	if b := builds[runtime.GOARCH]; *host && b != nil {
 		if err := hostCheck(b.Ctrace, *checks); err != nil {
@@ -146,11 +157,12 @@ func main() {
 	outcomes := make([]*outcome, len(ks))
 	sem := make(chan struct{}, max(*parallel, 1))
 	var wg sync.WaitGroup
-	for i, k := range ks {
+	for _, i := range launchOrder(ks) {
+		k := ks[i]
+		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			dir := filepath.Join(*cache, "run", k.Name)
 			m := machines[k.arch()]
@@ -198,6 +210,21 @@ func main() {
 	}
 }
 
+// launchOrder gives the order in which the kernels boot: the emulated
+// architectures first, whose guests run slowest, so that with -parallel
+// the others run beside them rather than after them.
+func launchOrder(ks []kernel) []int {
+	var order []int
+	for _, native := range []bool{false, true} {
+		for i, k := range ks {
+			if (k.goarch() == runtime.GOARCH) == native {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}
+
 func kernelNames() string {
 	var n []string
 	for _, k := range kernels {
@@ -227,6 +254,19 @@ func hostCheck(ctrace, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "host.json"), out, 0o644)
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fatal(err error) {
