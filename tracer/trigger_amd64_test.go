@@ -10,3 +10,7 @@ const (
 	sysMkdir   = unix.SYS_MKDIR
 	sysSymlink = unix.SYS_SYMLINK
 )
+
+// auditArch is struct seccomp_data's arch for this architecture's native
+// calls: a filter checks it before it trusts the syscall number.
+const auditArch = unix.AUDIT_ARCH_X86_64
