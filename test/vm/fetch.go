@@ -199,6 +199,10 @@ type guestProgram struct {
 	In    []string // where the package has it
 }
 
+// promtoolSuite ships promtool in its prometheus package; trixie's has
+// none. It is a static Go program but for the C library.
+const promtoolSuite = "bookworm"
+
 var (
 	apparmorParser = guestProgram{Pkg: "apparmor", Guest: "/sbin/apparmor_parser", In: []string{"sbin/apparmor_parser", "usr/sbin/apparmor_parser"}}
 	promtoolProg   = guestProgram{Pkg: "prometheus", Guest: "/usr/bin/promtool", In: []string{"usr/bin/promtool"}}

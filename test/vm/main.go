@@ -107,12 +107,18 @@ func main() {
 		if k.goarch() == runtime.GOARCH {
 			extras[i] = maps.Clone(tools)
 		} else {
-			// The host's tools do not run there: the suite's own.
-			extras[i] = map[string]string{}
-			progs = append(progs, promtoolProg)
+			// The host's tools do not run there: Debian's of that
+			// architecture.
 			if busyboxes[i], err = fetchBusybox(a, *cache, k.Suite, k.arch()); err != nil {
 				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
 			}
+			if extras[i], err = fetchUserland(a, *cache, promtoolSuite, k.arch(), []guestProgram{promtoolProg}); err != nil {
+				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+			}
+		}
+		if len(progs) > 0 && len(extras[i]) > 0 && k.goarch() != runtime.GOARCH && k.Suite != promtoolSuite {
+			// Both would bring their own C library to the same place.
+			fatal(fmt.Errorf("kernel %s: apparmor_parser from %s and promtool from %s need two C libraries", k.Name, k.Suite, promtoolSuite))
 		}
 		files, err := fetchUserland(a, *cache, k.Suite, k.arch(), progs)
 		if err != nil {
