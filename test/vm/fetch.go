@@ -200,7 +200,7 @@ type guestProgram struct {
 }
 
 // promtoolSuite ships promtool in its prometheus package; trixie's has
-// none. It is a static Go program but for the C library.
+// none. It links the C library alone.
 const promtoolSuite = "bookworm"
 
 var (
