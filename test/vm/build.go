@@ -143,7 +143,11 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	c.file("/init", 0o755, initScript)
 	if o.Busybox != "" {
 		// It cannot run here to list its applets: /bin/sh is enough
-		// for init.sh, which installs the others.
+		// for init.sh, which installs the others (busybox --install
+		// makes no directories).
+		for _, d := range []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin"} {
+			c.mkdirAll(d)
+		}
 		c.copyFile("/bin/busybox", o.Busybox, 0o755)
 		c.symlink("/bin/sh", "/bin/busybox")
 	} else {
