@@ -122,8 +122,8 @@ release: $(addprefix bin/ctrace-linux-,$(RELEASE_ARCHES))
 
 FORCE:
 
-# Boot Debian's 5.10, 6.1 and 6.12 amd64 kernels and the 6.1 arm64 one
-# under qemu (software emulation) and run the tests inside each (test/vm);
+# Boot Debian's 5.10, 6.1 and 6.12 amd64 kernels and the 6.1 and 6.12
+# arm64 ones under qemu (software emulation) and run the tests inside each (test/vm);
 # one line per kernel, the whole log of a failing one, and the README's
 # kernel table regenerated from each kernel's `ctrace check -o json`. As
 # root. `make vmtest KERNEL=6.1` (or KERNEL=6.1-arm64) boots one kernel;
