@@ -8,6 +8,7 @@
 //
 //	go run ./test/vm                 every kernel
 //	go run ./test/vm -kernels 6.1    one
+//	go run ./test/vm -kernels 6.1-arm64   an arm64 one (qemu-system-aarch64)
 //
 // It exits non-zero when any kernel fails.
 package main
