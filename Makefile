@@ -136,14 +136,18 @@ release: $(addprefix bin/ctrace-linux-,$(RELEASE_ARCHES))
 
 FORCE:
 
-# Boot Debian's 5.10, 6.1 and 6.12 kernels under qemu (software emulation)
-# and run the tests inside each (test/vm); one line per kernel, the whole
-# log of a failing one, and the README's kernel table regenerated from
-# each kernel's `ctrace check -o json`. As root. `make vmtest KERNEL=6.1`
-# boots one kernel; VMTEST_ARGS passes flags (go run ./test/vm -help).
+# Boot Debian's 5.10, 6.1 and 6.12 amd64 kernels and the 6.1 and 6.12
+# arm64 ones under qemu (software emulation) and run the tests inside each (test/vm);
+# one line per kernel, the whole log of a failing one, and the README's
+# kernel table regenerated from each kernel's `ctrace check -o json`. As
+# root. `make vmtest KERNEL=6.1` (or KERNEL=6.1-arm64) boots one kernel;
+# VMTEST_ARGS passes flags (go run ./test/vm -help). The guests run the
+# release binaries, built by the rule `make release` uses: a release of the
+# same commit is byte for byte what the VMs ran (vmtest prints their
+# SHA-256, as dist/SHA256SUMS does).
 KERNEL ?=
 VMTEST_ARGS ?=
 .PHONY: vmtest
-vmtest:
+vmtest: $(addprefix bin/ctrace-linux-,$(RELEASE_ARCHES))
 	build/deps.sh vmtest
-	$(GO) run ./test/vm -kernels "$(KERNEL)" $(VMTEST_ARGS)
+	$(GO) run ./test/vm -kernels "$(KERNEL)" -ctrace 'bin/ctrace-linux-{goarch}' $(VMTEST_ARGS)

@@ -7,9 +7,11 @@
 #   deps.sh bench         make bench: a static C toolchain for the loops and
 #                         the peers (strace, perf, bpftrace, opensnoop)
 #   deps.sh bench-smoke   make bench-smoke: only the static C toolchain
-#   deps.sh vmtest        make vmtest: qemu, busybox-static, dpkg-deb, xz,
-#                         the Debian archive keyring (kernels are fetched by
-#                         the VM runner with its own private apt state)
+#   deps.sh vmtest        make vmtest: qemu for x86_64 and aarch64,
+#                         busybox-static, dpkg-deb, xz, the Debian archive
+#                         keyring (kernels, and the arm64 guests' userland,
+#                         are fetched by the VM runner with its own private
+#                         apt state)
 # Elsewhere it names the missing packages and stops.
 set -eu
 
@@ -60,6 +62,9 @@ bench | bench-smoke)
 	;;
 vmtest)
 	have qemu-system-x86_64 || need qemu-system-x86
+	# arm64 kernels boot on -machine virt straight from their Image: no
+	# firmware package is needed.
+	have qemu-system-aarch64 || need qemu-system-arm
 	static_busybox || need busybox-static
 	have dpkg-deb || need dpkg
 	have xz || need xz-utils

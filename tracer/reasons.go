@@ -36,6 +36,9 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 		fexit.Err = t.probeLoad(spec, progs["cap_denied_fexit"])
 	} else {
 		capFeature.Mechanism, capFeature.Err = "fexit/cap_capable", t.loadReason(spec, progs["cap_denied_fexit"], link.AttachTracing)
+		// Its outcome is fexit's: a kernel may load fexit programs and
+		// still not attach them (arm64 before 6.4: ENOTSUPP).
+		fexit.Err = capFeature.Err
 	}
 	if capFeature.Err != nil {
 		capFeature.Mechanism = ""

@@ -78,14 +78,13 @@ func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
 		ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		retK     = unix.BPF_RET | unix.BPF_K
-		archOff  = 4 // struct seccomp_data: nr, arch, ...
-		archX86  = 0xc000003e
+		archOff  = 4          // struct seccomp_data: nr, arch, ...
 		retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
 		retErrno = 0x00050000 // SECCOMP_RET_ERRNO
 	)
 	prog := []unix.SockFilter{
 		{Code: ldAbsW, K: archOff},
-		{Code: jeqK, Jt: 1, K: archX86},
+		{Code: jeqK, Jt: 1, K: auditArch},
 		{Code: retK, K: retAllow},
 		{Code: ldAbsW, K: 0},
 	}

@@ -82,7 +82,7 @@ var triggers = map[string]func(dir string) error{
 	},
 	"open_missing": func(string) error {
 		p, _ := unix.BytePtrFromString("/nonexistent/ctrace-open")
-		_, _, e := unix.Syscall(unix.SYS_OPEN, uintptr(unsafe.Pointer(p)), unix.O_RDONLY, 0)
+		_, _, e := unix.Syscall(sysOpen, uintptr(unsafe.Pointer(p)), unix.O_RDONLY, 0)
 		return errnoErr(e)
 	},
 	"openat_missing": func(string) error {
@@ -325,7 +325,7 @@ var runtimeTriggers = map[string]func(dir string) error{
 		return unix.Statx(unix.AT_FDCWD, "/nonexistent/ctrace-statx", unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &st)
 	},
 	"runtime_access": func(string) error {
-		return pathCall(unix.SYS_ACCESS, "/nonexistent/ctrace-access", unix.R_OK|unix.W_OK)
+		return pathCall(sysAccess, "/nonexistent/ctrace-access", unix.R_OK|unix.W_OK)
 	},
 	"runtime_faccessat": func(string) error {
 		return pathCall(unix.SYS_FACCESSAT, unix.AT_FDCWD, "/nonexistent/ctrace-faccessat", unix.X_OK)
@@ -334,7 +334,7 @@ var runtimeTriggers = map[string]func(dir string) error{
 		return pathCall(unix.SYS_FACCESSAT2, unix.AT_FDCWD, "/nonexistent/ctrace-faccessat2", unix.F_OK, unix.AT_EACCESS)
 	},
 	"runtime_mkdir": func(string) error {
-		return pathCall(unix.SYS_MKDIR, "/nonexistent/ctrace-mkdir/sub", 0o755)
+		return pathCall(sysMkdir, "/nonexistent/ctrace-mkdir/sub", 0o755)
 	},
 	"runtime_mkdirat": func(dir string) error {
 		fd, err := openDir(dir)
@@ -344,7 +344,7 @@ var runtimeTriggers = map[string]func(dir string) error{
 		return pathCall(unix.SYS_MKDIRAT, fd, "exists", 0o700)
 	},
 	"runtime_symlink": func(string) error {
-		return pathCall(unix.SYS_SYMLINK, "target", "/nonexistent/ctrace-link")
+		return pathCall(sysSymlink, "target", "/nonexistent/ctrace-link")
 	},
 	"runtime_symlinkat": func(dir string) error {
 		fd, err := openDir(dir)

@@ -66,7 +66,7 @@ func denialRecords(t *testing.T, serial int) []Record {
 	stamp := fmt.Sprintf("%d.%03d:%d", now.Unix(), now.Nanosecond()/1e6, serial)
 	return []Record{
 		mustParse(t, TypeLandlockAccess, "audit("+stamp+`): domain=1 blockers=fs.read_file path="/etc/hostname"`),
-		mustParse(t, TypeSyscall, "audit("+stamp+"): arch=c000003e syscall="+strconv.Itoa(unix.SYS_OPENAT)+" success=no exit=-13 pid=7 comm=\"x\""),
+		mustParse(t, TypeSyscall, "audit("+stamp+"): arch="+nativeArchHex+" syscall="+strconv.Itoa(unix.SYS_OPENAT)+" success=no exit=-13 pid=7 comm=\"x\""),
 	}
 }
 

@@ -21,6 +21,10 @@ func mustParse(t *testing.T, typ uint16, text string) Record {
 }
 
 // syscallText is a SYSCALL record of serial for pid's call nr.
+// nativeArchHex is the arch= of this architecture's SYSCALL records,
+// the only ones the matcher takes (c000003e on amd64, c00000b7 on arm64).
+var nativeArchHex = strconv.FormatUint(uint64(nativeArch), 16)
+
 func syscallText(serial, nr, exit, pid int, arch string) string {
 	return "audit(1718000000.500:" + strconv.Itoa(serial) + "): arch=" + arch + " syscall=" + strconv.Itoa(nr) +
 		" success=no exit=" + strconv.Itoa(exit) + " items=1 ppid=1 pid=" + strconv.Itoa(pid) + ` comm="runc:[2:INIT]" key=(null)`
@@ -43,7 +47,7 @@ func TestMatcher(t *testing.T) {
 	}{
 		{
 			name: "apparmor mount denial with its syscall",
-			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, "c000003e")}},
+			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, nativeArchHex)}},
 			ev:   mountEv(4242, unix.EACCES),
 			want: &tracer.Reason{Kind: tracer.ReasonLSM, LSM: LSMAppArmor, Hook: "mount"},
 			detail: []string{"profile=cri-containerd.apparmor.d", "operation=mount", `info="failed flags match"`,
@@ -51,12 +55,12 @@ func TestMatcher(t *testing.T) {
 		},
 		{
 			name: "wrong exit code",
-			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -1, 4242, "c000003e")}},
+			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -1, 4242, nativeArchHex)}},
 			ev:   mountEv(4242, unix.EACCES),
 		},
 		{
 			name: "wrong syscall",
-			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_UMOUNT2, -13, 4242, "c000003e")}},
+			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_UMOUNT2, -13, 4242, nativeArchHex)}},
 			ev:   mountEv(4242, unix.EACCES),
 		},
 		{
@@ -66,7 +70,7 @@ func TestMatcher(t *testing.T) {
 		},
 		{
 			name: "event far later than the stamp",
-			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, "c000003e")}},
+			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, nativeArchHex)}},
 			ev: func() tracer.Event {
 				e := mountEv(4242, unix.EACCES)
 				e.Time = stamp.Add(maxCallDuration + time.Second)
@@ -76,7 +80,7 @@ func TestMatcher(t *testing.T) {
 		{
 			name: "apparmor complain mode allows",
 			recs: [][2]any{{TypeAVC, strings.Replace(aa, "DENIED", "ALLOWED", 1)},
-				{TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, "c000003e")}},
+				{TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, nativeArchHex)}},
 			ev: mountEv(4242, unix.EACCES),
 		},
 		{
@@ -100,7 +104,7 @@ func TestMatcher(t *testing.T) {
 		},
 		{
 			name: "syscall record of an event without a denial is not kept",
-			recs: [][2]any{{TypeSyscall, syscallText(51, unix.SYS_MOUNT, -13, 4242, "c000003e")}},
+			recs: [][2]any{{TypeSyscall, syscallText(51, unix.SYS_MOUNT, -13, 4242, nativeArchHex)}},
 			ev:   mountEv(4242, unix.EACCES),
 		},
 		{
@@ -147,7 +151,7 @@ func TestMatcherBounds(t *testing.T) {
 	m := NewMatcher()
 	for i := range maxGroups + 100 {
 		m.Add(mustParse(t, TypeLandlockAccess, "audit(1795421403.296:"+strconv.Itoa(i)+"): domain=1 blockers=fs.read_file path=\"/f"+strconv.Itoa(i)+"\""))
-		m.Add(mustParse(t, TypeSyscall, syscallText(i, unix.SYS_OPENAT, -13, 7, "c000003e")))
+		m.Add(mustParse(t, TypeSyscall, syscallText(i, unix.SYS_OPENAT, -13, 7, nativeArchHex)))
 	}
 	if len(m.groups) != maxGroups {
 		t.Fatalf("%d groups kept, want %d", len(m.groups), maxGroups)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,30 +34,36 @@ type prebuilt struct {
 	Path    string // the host-built binary
 }
 
-// build holds the host-built binaries that go into every guest.
+// build holds the host-built binaries that go into the guests of one
+// architecture.
 type build struct {
 	Src      string // the checkout the binaries were built from
+	GOARCH   string
 	Ctrace   string
 	Tests    map[string]string // package -> test binary
 	Prebuilt []prebuilt
 }
 
-// buildAll compiles the static ctrace binary and the test binaries.
-func buildAll(repo, dir string) (*build, error) {
+// buildAll compiles, for goarch, the static ctrace binary (unless ctrace
+// names one already built, as `make vmtest` passes the release build)
+// and the test binaries.
+func buildAll(repo, dir, goarch, ctrace string) (*build, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b := &build{Src: repo, Ctrace: filepath.Join(dir, "ctrace"), Tests: map[string]string{}}
+	b := &build{Src: repo, GOARCH: goarch, Ctrace: filepath.Join(dir, "ctrace"), Tests: map[string]string{}}
 	gobuild := func(args ...string) error {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			return fmt.Errorf("GOARCH=%s go %s: %v\n%s", goarch, strings.Join(args, " "), err, out)
 		}
 		return nil
 	}
-	if err := gobuild("build", "-trimpath", "-o", b.Ctrace, "./cmd/ctrace"); err != nil {
+	if ctrace != "" {
+		b.Ctrace = ctrace
+	} else if err := gobuild("build", "-trimpath", "-o", b.Ctrace, "./cmd/ctrace"); err != nil {
 		return nil, err
 	}
 	for _, p := range packages {
@@ -110,6 +117,14 @@ type guestOptions struct {
 	Modules     []string
 	Setup       []byte            // an optional setup script, run before the check
 	Extra       map[string]string // guest path -> host file
+	// Busybox is a static busybox of the guest's architecture, when the
+	// host's does not run there; the guest links its applets itself.
+	Busybox string
+	// BootModules are loaded, in order, before the guest writes its
+	// output: the drivers of its output port.
+	BootModules []string
+	// Output is the guest's output port: /dev/ttyS1 unless set.
+	Output string
 }
 
 // writeInitramfs assembles the guest's userland.
@@ -126,21 +141,32 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	c.charDev("/dev/console", 5, 1)
 	c.charDev("/dev/ttyS1", 4, 65)
 	c.file("/init", 0o755, initScript)
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return fmt.Errorf("busybox not found: install busybox-static")
-	}
-	if out, err := exec.Command("file", "-L", busybox).Output(); err == nil && !bytes.Contains(out, []byte("static")) {
-		return fmt.Errorf("%s is dynamically linked: install busybox-static", busybox)
-	}
-	c.copyFile("/bin/busybox", busybox, 0o755)
-	applets, err := exec.Command(busybox, "--list-full").Output()
-	if err != nil {
-		return fmt.Errorf("busybox --list-full: %v", err)
-	}
-	for _, a := range strings.Fields(string(applets)) {
-		if a != "bin/busybox" {
-			c.symlink("/"+a, "/bin/busybox")
+	if o.Busybox != "" {
+		// It cannot run here to list its applets: /bin/sh is enough
+		// for init.sh, which installs the others (busybox --install
+		// makes no directories).
+		for _, d := range []string{"/bin", "/sbin", "/usr/bin", "/usr/sbin"} {
+			c.mkdirAll(d)
+		}
+		c.copyFile("/bin/busybox", o.Busybox, 0o755)
+		c.symlink("/bin/sh", "/bin/busybox")
+	} else {
+		busybox, err := exec.LookPath("busybox")
+		if err != nil {
+			return fmt.Errorf("busybox not found: install busybox-static")
+		}
+		if out, err := exec.Command("file", "-L", busybox).Output(); err == nil && !bytes.Contains(out, []byte("static")) {
+			return fmt.Errorf("%s is dynamically linked: install busybox-static", busybox)
+		}
+		c.copyFile("/bin/busybox", busybox, 0o755)
+		applets, err := exec.Command(busybox, "--list-full").Output()
+		if err != nil {
+			return fmt.Errorf("busybox --list-full: %v", err)
+		}
+		for _, a := range strings.Fields(string(applets)) {
+			if a != "bin/busybox" {
+				c.symlink("/"+a, "/bin/busybox")
+			}
 		}
 	}
 	c.file("/etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"))
@@ -166,6 +192,26 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
 	fmt.Fprintf(&conf, "SCENARIOS=%q\n", strings.Join(o.Scenarios, " "))
+	output := o.Output
+	if output == "" {
+		output = "/dev/ttyS1"
+	}
+	fmt.Fprintf(&conf, "OUTPUT=%q\n", output)
+	var boot []string
+	for i, m := range o.BootModules {
+		data, err := moduleFile(k.Modules, m)
+		if errors.Is(err, errBuiltin) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		// Numbered: init.sh loads them in this order.
+		name := fmt.Sprintf("/lib/modules/boot/%02d-%s.ko", i, filepath.Base(m))
+		c.file(name, 0o644, data)
+		boot = append(boot, name)
+	}
+	fmt.Fprintf(&conf, "BOOT_MODULES=%q\n", strings.Join(boot, " "))
 	for _, sc := range o.Scenarios {
 		data, err := scenarios.ReadFile("scenarios/" + sc + ".sh")
 		if err != nil {
@@ -196,9 +242,16 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 	return f.Close()
 }
 
+// errBuiltin: the module is built into the kernel.
+var errBuiltin = errors.New("built in")
+
 // moduleFile reads a kernel module (kernel/fs/overlayfs/overlay), xz
 // compressed or not, uncompressed: busybox insmod takes plain .ko files.
 func moduleFile(dir, m string) ([]byte, error) {
+	if builtin, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil &&
+		slices.Contains(strings.Split(string(builtin), "\n"), "kernel/"+m+".ko") {
+		return nil, fmt.Errorf("%s: %w", m, errBuiltin)
+	}
 	p := filepath.Join(dir, "kernel", m+".ko")
 	if data, err := os.ReadFile(p); err == nil {
 		return data, nil

@@ -45,9 +45,19 @@ func loadChecks(dir string) ([]column, error) {
 	return cols, nil
 }
 
-// versionLess orders "5.10" < "6.1" < "6.12" < anything else ("host").
+// versionLess orders "5.10" < "6.1" < "6.12" < "6.1-arm64" < "6.12-arm64"
+// < anything else ("host"): the amd64 kernels, then each other
+// architecture's, by version.
 func versionLess(a, b string) bool {
-	pa, pb := parseVersion(a), parseVersion(b)
+	va, archA, _ := strings.Cut(a, "-")
+	vb, archB, _ := strings.Cut(b, "-")
+	pa, pb := parseVersion(va), parseVersion(vb)
+	if (pa[0] == 1<<30) != (pb[0] == 1<<30) {
+		return pb[0] == 1<<30
+	}
+	if archA != archB {
+		return archA < archB
+	}
 	for i := 0; i < 2; i++ {
 		if pa[i] != pb[i] {
 			return pa[i] < pb[i]

@@ -17,16 +17,21 @@ import (
 // nor written.
 const mirror = "http://deb.debian.org/debian"
 
-// flavour is the Debian kernel flavour: small, with BTF, BPF LSM,
-// AppArmor and kprobes built in.
-const flavour = "cloud-amd64"
+// flavour is the Debian kernel flavour of an architecture: cloud, small,
+// with BTF, BPF LSM, AppArmor and kprobes built in.
+func flavour(arch string) string { return "cloud-" + arch }
+
+// archs are the Debian architectures whose package lists the private apt
+// state knows. Foreign ones (arm64) are known to this apt state alone:
+// the host's dpkg never learns of them (no dpkg --add-architecture).
+var archs = []string{"amd64", "arm64"}
 
 type apt struct {
 	dir string // cache dir/apt
 }
 
 func (a apt) opts() []string {
-	return []string{
+	o := []string{
 		"-o", "Dir::Etc::SourceList=" + filepath.Join(a.dir, "sources.list"),
 		"-o", "Dir::Etc::SourceParts=" + filepath.Join(a.dir, "sources.list.d"),
 		"-o", "Dir::Etc::Preferences=" + filepath.Join(a.dir, "preferences"),
@@ -37,18 +42,24 @@ func (a apt) opts() []string {
 		"-o", "APT::Sandbox::User=root",
 		"-q",
 	}
+	for _, ar := range archs {
+		o = append(o, "-o", "APT::Architectures::="+ar)
+	}
+	return o
 }
 
-// setup writes the private sources list for the suites.
-func (a apt) setup(suites []string) error {
+// setup writes the private sources list: the suites, each with the lists
+// of the architectures its kernels need (suite -> architectures).
+func (a apt) setup(suites map[string][]string) error {
 	for _, d := range []string{"sources.list.d", "preferences.d", "lists/partial", "cache/archives/partial"} {
 		if err := os.MkdirAll(filepath.Join(a.dir, d), 0o755); err != nil {
 			return err
 		}
 	}
 	var b strings.Builder
-	for _, s := range suites {
-		fmt.Fprintf(&b, "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n", mirror, s)
+	for _, s := range sortedKeys(suites) {
+		fmt.Fprintf(&b, "deb [arch=%s signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s %s main\n",
+			strings.Join(suites[s], ","), mirror, s)
 	}
 	p := filepath.Join(a.dir, "sources.list")
 	if old, err := os.ReadFile(p); err == nil && string(old) == b.String() {
@@ -77,8 +88,8 @@ func (a apt) update() error {
 // flavour's meta package depends on in the version for k: e.g.
 // linux-image-5.10.0-32-cloud-amd64 (= 5.10.223-1).
 func (a apt) imagePackage(k kernel) (name, version string, err error) {
-	meta := "linux-image-" + flavour
-	out, err := exec.Command("apt-cache", append(a.opts(), "show", meta)...).Output()
+	meta := "linux-image-" + flavour(k.arch())
+	out, err := exec.Command("apt-cache", append(a.opts(), "show", meta+":"+k.arch())...).Output()
 	if err != nil {
 		return "", "", fmt.Errorf("apt-cache show %s: %v", meta, err)
 	}
@@ -90,7 +101,7 @@ func (a apt) imagePackage(k kernel) (name, version string, err error) {
 				fields[k] = v
 			}
 		}
-		if !strings.HasPrefix(fields["Version"], k.Name+".") {
+		if !strings.HasPrefix(fields["Version"], k.version()+".") {
 			continue
 		}
 		dep := strings.TrimSpace(strings.Split(fields["Depends"], ",")[0])
@@ -100,11 +111,12 @@ func (a apt) imagePackage(k kernel) (name, version string, err error) {
 		}
 		return n, strings.TrimSuffix(v, ")"), nil
 	}
-	return "", "", fmt.Errorf("no %s %s.x in the %s lists", meta, k.Name, k.Suite)
+	return "", "", fmt.Errorf("no %s %s.x in the %s lists", meta, k.version(), k.Suite)
 }
 
-// download fetches a package's .deb into dir, unless it is there.
-func (a apt) download(dir, name, version string) (string, error) {
+// download fetches a package's .deb of an architecture into dir, unless
+// it is there.
+func (a apt) download(dir, name, version, arch string) (string, error) {
 	if m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb")); len(m) > 0 {
 		for _, p := range m {
 			if strings.Contains(filepath.Base(p), "_"+strings.ReplaceAll(version, ":", "%3a")+"_") {
@@ -115,7 +127,7 @@ func (a apt) download(dir, name, version string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("apt-get", append(a.opts(), "download", name+"="+version)...)
+	cmd := exec.Command("apt-get", append(a.opts(), "download", name+":"+arch+"="+version)...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("apt-get download %s=%s: %v\n%s", name, version, err, out)
@@ -141,7 +153,7 @@ func fetchKernel(a apt, cache string, k kernel) (*fetchedKernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	deb, err := a.download(filepath.Join(cache, "debs"), name, version)
+	deb, err := a.download(filepath.Join(cache, "debs"), name, version, k.arch())
 	if err != nil {
 		return nil, err
 	}
@@ -177,26 +189,66 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// fetchUserland downloads (once) Debian packages of a suite for the
-// guest and returns the files to add: guest path -> host path. The
-// AppArmor scenario needs apparmor_parser, a dynamically linked program,
-// with the C library of its own suite.
-func fetchUserland(a apt, cache, suite string) (map[string]string, error) {
+// guestProgram is a dynamically linked program of a Debian package that
+// a guest needs: apparmor_parser for the AppArmor scenario, and, where
+// the host's cannot run (another architecture), promtool for the metrics
+// test. It goes to the guest with the C library of its own suite.
+type guestProgram struct {
+	Pkg   string
+	Guest string   // the path in the guest
+	In    []string // where the package has it
+}
+
+// promtoolSuite ships promtool in its prometheus package; trixie's has
+// none. It links the C library alone.
+const promtoolSuite = "bookworm"
+
+var (
+	apparmorParser = guestProgram{Pkg: "apparmor", Guest: "/sbin/apparmor_parser", In: []string{"sbin/apparmor_parser", "usr/sbin/apparmor_parser"}}
+	promtoolProg   = guestProgram{Pkg: "prometheus", Guest: "/usr/bin/promtool", In: []string{"usr/bin/promtool"}}
+)
+
+// libcFiles are the C library and dynamic loader of an architecture:
+// guest path -> the paths in the libc6 package, before and after merged
+// /usr.
+var libcFiles = map[string]map[string][]string{
+	"amd64": {
+		"/lib/x86_64-linux-gnu/libc.so.6": {"lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libc.so.6"},
+		"/lib64/ld-linux-x86-64.so.2":     {"lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"},
+	},
+	"arm64": {
+		"/lib/aarch64-linux-gnu/libc.so.6": {"lib/aarch64-linux-gnu/libc.so.6", "usr/lib/aarch64-linux-gnu/libc.so.6"},
+		"/lib/ld-linux-aarch64.so.1":       {"lib/aarch64-linux-gnu/ld-linux-aarch64.so.1", "usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"},
+	},
+}
+
+// fetchUserland downloads (once) and unpacks (once) the Debian packages
+// of a suite and architecture that hold progs, with libc6, and returns
+// the files to add: guest path -> host path.
+func fetchUserland(a apt, cache, suite, arch string, progs []guestProgram) (map[string]string, error) {
+	if len(progs) == 0 {
+		return nil, nil
+	}
 	roots := map[string]string{}
-	for _, pkg := range []string{"apparmor", "libc6"} {
+	pkgs := []string{"libc6"}
+	for _, p := range progs {
+		pkgs = append(pkgs, p.Pkg)
+	}
+	for _, pkg := range pkgs {
 		dir := filepath.Join(cache, "debs", suite)
-		m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+		pattern := filepath.Join(dir, pkg+"_*_"+arch+".deb")
+		m, _ := filepath.Glob(pattern)
 		if len(m) == 0 {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			cmd := exec.Command("apt-get", append(a.opts(), "download", pkg+"/"+suite)...)
+			cmd := exec.Command("apt-get", append(a.opts(), "download", pkg+":"+arch+"/"+suite)...)
 			cmd.Dir = dir
 			if out, err := cmd.CombinedOutput(); err != nil {
-				return nil, fmt.Errorf("apt-get download %s/%s: %v\n%s", pkg, suite, err, out)
+				return nil, fmt.Errorf("apt-get download %s:%s/%s: %v\n%s", pkg, arch, suite, err, out)
 			}
-			if m, _ = filepath.Glob(filepath.Join(dir, pkg+"_*.deb")); len(m) == 0 {
-				return nil, fmt.Errorf("apt-get download %s/%s left no .deb", pkg, suite)
+			if m, _ = filepath.Glob(pattern); len(m) == 0 {
+				return nil, fmt.Errorf("apt-get download %s:%s/%s left no .deb", pkg, arch, suite)
 			}
 		}
 		root := filepath.Join(cache, "userland", strings.TrimSuffix(filepath.Base(m[0]), ".deb"))
@@ -214,7 +266,7 @@ func fetchUserland(a apt, cache, suite string) (map[string]string, error) {
 		}
 		roots[pkg] = root
 	}
-	find := func(root string, rels ...string) string {
+	find := func(root string, rels []string) string {
 		for _, r := range rels {
 			if st, err := os.Stat(filepath.Join(root, r)); err == nil && st.Mode().IsRegular() {
 				return filepath.Join(root, r)
@@ -222,15 +274,28 @@ func fetchUserland(a apt, cache, suite string) (map[string]string, error) {
 		}
 		return ""
 	}
-	files := map[string]string{
-		"/sbin/apparmor_parser":           find(roots["apparmor"], "sbin/apparmor_parser", "usr/sbin/apparmor_parser"),
-		"/lib/x86_64-linux-gnu/libc.so.6": find(roots["libc6"], "lib/x86_64-linux-gnu/libc.so.6", "usr/lib/x86_64-linux-gnu/libc.so.6"),
-		"/lib64/ld-linux-x86-64.so.2":     find(roots["libc6"], "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+	files := map[string]string{}
+	for g, in := range libcFiles[arch] {
+		files[g] = find(roots["libc6"], in)
+	}
+	for _, p := range progs {
+		files[p.Guest] = find(roots[p.Pkg], p.In)
 	}
 	for g, h := range files {
 		if h == "" {
-			return nil, fmt.Errorf("%s not found in the %s packages", g, suite)
+			return nil, fmt.Errorf("%s not found in the %s %s packages", g, suite, arch)
 		}
 	}
 	return files, nil
+}
+
+// fetchBusybox downloads (once) busybox-static of a suite and
+// architecture and returns its binary, for a guest whose architecture is
+// not the host's.
+func fetchBusybox(a apt, cache, suite, arch string) (string, error) {
+	files, err := fetchUserland(a, cache, suite, arch, []guestProgram{{Pkg: "busybox-static", Guest: "/bin/busybox", In: []string{"bin/busybox", "usr/bin/busybox"}}})
+	if err != nil {
+		return "", err
+	}
+	return files["/bin/busybox"], nil
 }

@@ -10,6 +10,9 @@ export CTRACE_VM_GUEST=1
 # The initramfs is rootfs, which pivot_root cannot move away from (EINVAL):
 # move the userland to a tmpfs first, as real systems' roots are mounts.
 if [ ! -e /.root-is-tmpfs ]; then
+	# A busybox the host could not run to list its applets (another
+	# architecture's) comes with /bin/sh alone.
+	[ -e /bin/mount ] || /bin/busybox --install -s
 	mkdir -p /newroot
 	mount -t tmpfs -o mode=0755 tmpfs /newroot
 	for e in /* /.[!.]*; do
@@ -21,7 +24,18 @@ fi
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-exec >/dev/ttyS1 2>&1 </dev/null
+. /etc/ctrace-vm.conf
+# The output port's drivers, where they are modules (arm64's virtio
+# console); the port appears once the driver has set it up.
+for m in $BOOT_MODULES; do
+	insmod "$m" || echo "ctrace-vm: insmod $m failed" >/dev/console
+done
+i=0
+while [ ! -c "$OUTPUT" ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+exec >"$OUTPUT" 2>&1 </dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
@@ -42,7 +56,6 @@ echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
 echo $$ >/sys/fs/cgroup/ctrace-vm/cgroup.procs
 hostname ctrace-vm
 ip link set lo up
-. /etc/ctrace-vm.conf
 
 echo "@@ctrace-vm begin info"
 echo "kernel $(uname -r)"

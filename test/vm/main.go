@@ -8,17 +8,22 @@
 //
 //	go run ./test/vm                 every kernel
 //	go run ./test/vm -kernels 6.1    one
+//	go run ./test/vm -kernels 6.1-arm64   an arm64 one (qemu-system-aarch64)
 //
 // It exits non-zero when any kernel fails.
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +37,7 @@ func main() {
 		defCache = filepath.Join(home, ".cache", "ctrace-vmtest")
 	}
 	var (
-		list        = flag.String("kernels", os.Getenv("KERNEL"), "kernels to boot, comma-separated (5.10,6.1,6.12); empty for all")
+		list        = flag.String("kernels", os.Getenv("KERNEL"), "kernels to boot, comma-separated (5.10,6.1,6.12,6.1-arm64); empty for all")
 		cache       = flag.String("cache", defCache, "cache directory for packages, kernels, builds and logs ($CTRACE_VM_CACHE)")
 		timeout     = flag.Duration("timeout", 30*time.Minute, "time limit of one kernel's boot, tests included")
 		testTimeout = flag.String("test-timeout", "25m", "-test.timeout of each test binary in the guest")
@@ -47,6 +52,7 @@ func main() {
 		update      = flag.Bool("update-docs", true, "regenerate the README's and docs/kernels.md's tables from the checks")
 		host        = flag.Bool("host", true, "also record the host kernel's `ctrace check -o json` (needs root)")
 		src         = flag.String("src", "", "build ctrace and its tests from this checkout instead of this one")
+		ctraceBin   = flag.String("ctrace", "", "boot this ctrace binary instead of building one; {goarch} stands for the kernel's architecture (make vmtest passes the release build, bin/ctrace-linux-{goarch})")
 	)
 	flag.Parse()
 	ks, unknown := selectKernels(*list)
@@ -61,15 +67,22 @@ func main() {
 	if err := os.Chdir(repo); err != nil {
 		fatal(err)
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		fatal(fmt.Errorf("qemu-system-x86_64 not found: apt-get install qemu-system-x86"))
+	for _, k := range ks {
+		m := machines[k.arch()]
+		if _, err := exec.LookPath(m.Qemu); err != nil {
+			fatal(fmt.Errorf("%s not found: apt-get install %s", m.Qemu, m.Package))
+		}
 	}
 
 	t0 := time.Now()
 	a := apt{dir: filepath.Join(*cache, "apt")}
-	var suites []string
+	// The lists of every kernel of the matrix, whichever are booted: a
+	// change of selection does not fetch them again.
+	suites := map[string][]string{}
 	for _, k := range kernels {
-		suites = append(suites, k.Suite)
+		if !slices.Contains(suites[k.Suite], k.arch()) {
+			suites[k.Suite] = append(suites[k.Suite], k.arch())
+		}
 	}
 	if err := a.setup(suites); err != nil {
 		fatal(err)
@@ -83,30 +96,66 @@ func main() {
 	}
 	fks := make([]*fetchedKernel, len(ks))
 	extras := make([]map[string]string, len(ks))
+	busyboxes := make([]string, len(ks))
 	for i, k := range ks {
 		if fks[i], err = fetchKernel(a, *cache, k); err != nil {
 			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
 		}
-		extras[i] = maps.Clone(tools)
+		var progs []guestProgram
 		if slices.Contains(k.Scenarios, "apparmor-mount") {
-			files, err := fetchUserland(a, *cache, k.Suite)
-			if err != nil {
+			progs = append(progs, apparmorParser)
+		}
+		if k.goarch() == runtime.GOARCH {
+			extras[i] = maps.Clone(tools)
+		} else {
+			// The host's tools do not run there: Debian's of that
+			// architecture.
+			if busyboxes[i], err = fetchBusybox(a, *cache, k.Suite, k.arch()); err != nil {
 				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
 			}
-			maps.Copy(extras[i], files)
+			if extras[i], err = fetchUserland(a, *cache, promtoolSuite, k.arch(), []guestProgram{promtoolProg}); err != nil {
+				fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+			}
 		}
+		if len(progs) > 0 && len(extras[i]) > 0 && k.goarch() != runtime.GOARCH && k.Suite != promtoolSuite {
+			// Both would bring their own C library to the same place.
+			fatal(fmt.Errorf("kernel %s: apparmor_parser from %s and promtool from %s need two C libraries", k.Name, k.Suite, promtoolSuite))
+		}
+		files, err := fetchUserland(a, *cache, k.Suite, k.arch(), progs)
+		if err != nil {
+			fatal(fmt.Errorf("kernel %s: %w", k.Name, err))
+		}
+		maps.Copy(extras[i], files)
 	}
 	from := repo
 	if *src != "" {
 		from = *src
 	}
-	b, err := buildAll(from, filepath.Join(*cache, "build"))
-	if err != nil {
-		fatal(err)
+	builds := map[string]*build{}
+	for _, k := range ks {
+		ga := k.goarch()
+		if builds[ga] != nil {
+			continue
+		}
+		bin := ""
+		if *ctraceBin != "" {
+			bin = strings.ReplaceAll(*ctraceBin, "{goarch}", ga)
+		}
+		if builds[ga], err = buildAll(from, filepath.Join(*cache, "build", ga), ga, bin); err != nil {
+			fatal(err)
+		}
 	}
 	fmt.Printf("vmtest: kernels fetched and binaries built in %s\n", time.Since(t0).Round(time.Second))
+	// What the guests run, comparable with a release's SHA256SUMS.
+	for _, ga := range sortedKeys(builds) {
+		sum, err := fileSHA256(builds[ga].Ctrace)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Printf("vmtest: linux/%s guests run %s (sha256 %s)\n", ga, builds[ga].Ctrace, sum)
+	}
 
-	if *host {
+	if b := builds[runtime.GOARCH]; *host && b != nil {
 		if err := hostCheck(b.Ctrace, *checks); err != nil {
 			fmt.Fprintf(os.Stderr, "vmtest: host check: %v\n", err)
 		}
@@ -115,17 +164,20 @@ func main() {
 	outcomes := make([]*outcome, len(ks))
 	sem := make(chan struct{}, max(*parallel, 1))
 	var wg sync.WaitGroup
-	for i, k := range ks {
+	for _, i := range launchOrder(ks) {
+		k := ks[i]
+		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			dir := filepath.Join(*cache, "run", k.Name)
-			outcomes[i] = runKernel(k, fks[i], b, runOptions{
+			m := machines[k.arch()]
+			outcomes[i] = runKernel(k, fks[i], builds[k.goarch()], runOptions{
 				Dir: dir, Timeout: *timeout, Stall: *stall, CPU: *cpu, Threads: *threads, CPUs: *cpus, Memory: *memory,
 				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Scenarios: k.Scenarios,
-					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"}},
+					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"},
+					Busybox: busyboxes[i], BootModules: m.BootModules, Output: m.Output},
 			})
 			fmt.Println(outcomes[i].summary())
 		}()
@@ -165,6 +217,21 @@ func main() {
 	}
 }
 
+// launchOrder gives the order in which the kernels boot: the emulated
+// architectures first, whose guests run slowest, so that with -parallel
+// the others run beside them rather than after them.
+func launchOrder(ks []kernel) []int {
+	var order []int
+	for _, native := range []bool{false, true} {
+		for i, k := range ks {
+			if (k.goarch() == runtime.GOARCH) == native {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}
+
 func kernelNames() string {
 	var n []string
 	for _, k := range kernels {
@@ -194,6 +261,19 @@ func hostCheck(ctrace, dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "host.json"), out, 0o644)
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fatal(err error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,6 +26,40 @@ type bootOptions struct {
 	// whose kernel reports a lockup is stopped after a quarter of it.
 	Stall time.Duration
 	Dir   string // console.log and guest.log go here
+	Arch  string // amd64 or arm64
+}
+
+// machine is how qemu emulates an architecture: its program, the
+// arguments that choose the board, and the guest's ports. On amd64 the
+// kernel's console is the first serial port and the guest's output the
+// second. arm64's virt board has one serial port (a PL011) in qemu 7.2:
+// the console goes there, the output to a virtio console (hvc0), whose
+// drivers the Debian kernel has as modules.
+type machine struct {
+	Qemu        string
+	Package     string // the Debian package with Qemu
+	Args        []string
+	Console     string                         // the kernel's console=
+	GuestArgs   func(guestLog string) []string // the output port
+	Output      string                         // its device in the guest
+	BootModules []string
+}
+
+var machines = map[string]machine{
+	"amd64": {
+		Qemu: "qemu-system-x86_64", Package: "qemu-system-x86", Console: "ttyS0", Output: "/dev/ttyS1",
+		GuestArgs: func(guestLog string) []string { return []string{"-serial", "file:" + guestLog} },
+	},
+	"arm64": {
+		// Direct kernel boot: qemu loads the Image and the device tree
+		// itself, no firmware.
+		Qemu: "qemu-system-aarch64", Package: "qemu-system-arm", Args: []string{"-machine", "virt"}, Console: "ttyAMA0", Output: "/dev/hvc0",
+		GuestArgs: func(guestLog string) []string {
+			return []string{"-device", "virtio-serial-device", "-chardev", "file,id=guest,path=" + guestLog,
+				"-device", "virtconsole,chardev=guest"}
+		},
+		BootModules: []string{"drivers/virtio/virtio", "drivers/virtio/virtio_ring", "drivers/virtio/virtio_mmio", "drivers/char/virtio_console"},
+	},
 }
 
 // boot runs qemu under software emulation until the guest powers off or
@@ -38,16 +73,16 @@ func boot(o bootOptions) (guest, console []byte, elapsed time.Duration, err erro
 	ctx, cancel := context.WithTimeout(context.Background(), o.Timeout)
 	defer cancel()
 	// -enable-kvm is not used: on nested or kvm-less hosts it hangs.
-	args := []string{
-		"-accel", "tcg,thread=" + o.Threads, "-cpu", o.CPU, "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
+	m := machines[o.Arch]
+	args := append(slices.Clone(m.Args),
+		"-accel", "tcg,thread="+o.Threads, "-cpu", o.CPU, "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
 		"-nographic", "-no-reboot", "-monitor", "none",
 		"-kernel", o.Kernel, "-initrd", o.Initrd,
-		"-append", strings.TrimSpace("console=ttyS0 rdinit=/init panic=-1 oops=panic " + o.Append),
-		"-serial", "file:" + consoleLog,
-		"-serial", "file:" + guestLog,
-		"-nic", "none",
-	}
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+		"-append", strings.TrimSpace("console="+m.Console+" rdinit=/init panic=-1 oops=panic "+o.Append),
+		"-serial", "file:"+consoleLog)
+	args = append(args, m.GuestArgs(guestLog)...)
+	args = append(args, "-nic", "none")
+	cmd := exec.CommandContext(ctx, m.Qemu, args...)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	stalled := make(chan string, 1)

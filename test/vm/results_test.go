@@ -158,7 +158,9 @@ func TestFeatureTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, got)
 		}
 	}
-	if !versionLess("5.10", "6.1") || !versionLess("6.1", "6.12") || !versionLess("6.12", "host") || versionLess("host", "5.10") {
+	if !versionLess("5.10", "6.1") || !versionLess("6.1", "6.12") || !versionLess("6.12", "host") || versionLess("host", "5.10") ||
+		!versionLess("6.12", "6.1-arm64") || !versionLess("6.1-arm64", "6.12-arm64") || !versionLess("6.12-arm64", "host") ||
+		versionLess("6.1-arm64", "6.12") || versionLess("host", "6.1-arm64") {
 		t.Error("versionLess orders kernels wrongly")
 	}
 }

@@ -50,7 +50,7 @@ func runKernel(k kernel, fk *fetchedKernel, b *build, o runOptions) *outcome {
 	}
 	out.Guest, out.Console, out.Elapsed, out.Err = boot(bootOptions{
 		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPU: cpuModel(o.CPU, k), Threads: o.Threads, CPUs: o.CPUs,
-		Timeout: o.Timeout, Stall: o.Stall, Dir: o.Dir,
+		Timeout: o.Timeout, Stall: o.Stall, Dir: o.Dir, Arch: k.arch(),
 	})
 	os.Remove(initrd)
 	out.Result = parseGuest(out.Guest)
