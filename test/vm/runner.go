@@ -158,7 +158,7 @@ func (o *outcome) summary() string {
 	if !o.ok() {
 		verdict = "FAIL"
 	}
-	line := fmt.Sprintf("%-5s %-28s %s  passed %d, failed %d, skipped %d  %s",
+	line := fmt.Sprintf("%-10s %-28s %s  passed %d, failed %d, skipped %d  %s",
 		o.Kernel.Name, o.Release, verdict, c.Pass, c.Fail, c.Skip, o.Elapsed.Round(time.Second))
 	for _, p := range sortedKeys(o.Kernel.Skip) {
 		line += fmt.Sprintf("  (not run on this kernel: %s %s)", p, o.Kernel.Skip[p])
