@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"bufio"
 	"context"
 	"encoding/json"
@@ -25,6 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // TestImageInContainer is the DaemonSet without a kubelet: make image's

@@ -1,12 +1,12 @@
 package tracer
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"context"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // BenchmarkSuccessPath measures what tracing costs a call that succeeds,

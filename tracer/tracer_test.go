@@ -4,8 +4,6 @@ package tracer
 // syscalls made by child processes. They need root; in CI they must run.
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // TestRunAuditLandlock: with --audit, a Landlock denial seen by the kernel's

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // TestCheckTellsTheTruth compares ctrace check with what this machine is.

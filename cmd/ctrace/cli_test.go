@@ -6,8 +6,6 @@ package main
 // make the calls a test needs.
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"bufio"
 	"bytes"
 	"context"
@@ -30,6 +28,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // Stamped into the binary under test, as the Makefile stamps releases.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/metrics"
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

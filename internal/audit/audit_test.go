@@ -5,8 +5,6 @@ package audit
 // auditing on for their duration; in CI they must run.
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"context"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"golang.org/x/sys/unix"
 )

@@ -1,14 +1,13 @@
 package audit
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"context"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"golang.org/x/sys/unix"
 )

@@ -11,8 +11,6 @@
 package ctrdtest
 
 import (
-	"github.com/ctrace-dev/ctrace/internal/testenv"
-
 	"bytes"
 	"context"
 	"errors"
@@ -34,6 +32,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // Binaries the package needs; Missing names those absent.
