@@ -21,9 +21,9 @@ func TestBenignRuncFailures(t *testing.T) {
 	missing := "/missing-next-to-benign"
 	run := func(t *testing.T, id string, args ...string) *ctraceRun {
 		t.Helper()
-		cr := startCtrace(t, append([]string{"--containerd-address", daemon.Address, "--container", id}, args...)...)
+		cr := startCtrace(t, append([]string{"--containerd-address", ctrd.Address, "--container", id}, args...)...)
 		cr.waitStderr(t, "connected", 1)
-		if _, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/cat", missing}}); err != nil {
+		if _, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/cat", missing}}); err != nil {
 			t.Fatal(err)
 		}
 		return cr

@@ -32,7 +32,7 @@ func ctraceBinary(t *testing.T) string {
 	t.Helper()
 	needE2E(t)
 	binOnce.Do(func() {
-		binPath = filepath.Join(daemon.Dir, "ctrace")
+		binPath = filepath.Join(ctrd.Dir, "ctrace")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/ctrace")
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -210,14 +210,14 @@ func TestContainerFilter(t *testing.T) {
 	needE2E(t)
 	a, b := runPrefix+"-pick", runPrefix+"-other"
 	sumFile := filepath.Join(t.TempDir(), "summary.json")
-	cr := startCtrace(t, "-o", "json", "--containerd-address", daemon.Address, "--container", a, "--summary-file", sumFile)
+	cr := startCtrace(t, "-o", "json", "--containerd-address", ctrd.Address, "--container", a, "--summary-file", sumFile)
 	cr.waitStderr(t, "connected", 1)
 	var wg sync.WaitGroup
 	for _, id := range []string{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
+			if _, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -273,21 +273,21 @@ func TestContainerFilter(t *testing.T) {
 // containers started after the restart carry containerd's metadata.
 func TestContainerdRestart(t *testing.T) {
 	needE2E(t)
-	cr := startCtrace(t, "-o", "json", "--containerd-address", daemon.Address)
+	cr := startCtrace(t, "-o", "json", "--containerd-address", ctrd.Address)
 	cr.waitStderr(t, "connected", 1)
-	daemon.Kill()
+	ctrd.Kill()
 	cr.waitStderr(t, "connection lost", 1)
 	missing := "/missing-while-containerd-is-down"
 	_ = exec.Command("/bin/busybox", "cat", missing).Run()
 	cr.waitEvent(t, "host openat while containerd is down", func(e *jsonEvent) bool {
 		return e.Syscall == "openat" && e.arg("path") == missing && e.Container == nil && e.Errno == "ENOENT"
 	})
-	if err := daemon.Restart(); err != nil {
+	if err := ctrd.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	cr.waitStderr(t, "connected", 2)
 	id := runPrefix + "-after"
-	if _, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Labels: map[string]string{LabelPodName: "p"}, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
+	if _, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Labels: map[string]string{LabelPodName: "p"}, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
 		t.Fatal(err)
 	}
 	ev := cr.waitEvent(t, "mount in "+id, func(e *jsonEvent) bool {

@@ -22,41 +22,11 @@ import (
 // event and container fields.
 
 var (
-	daemon    *ctrdtest.Daemon
-	skipE2E   string // why the end-to-end tests cannot run here
+	ctrd      ctrdtest.Shared
 	runPrefix = fmt.Sprintf("ct%d", os.Getpid()%100000)
 )
 
-func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	if missing := ctrdtest.Missing(); len(missing) > 0 {
-		skipE2E = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "correlate end-to-end tests cannot run in CI:", skipE2E)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, "skipping correlate end-to-end tests:", skipE2E)
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("/tmp", "ctd")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	daemon, err = ctrdtest.Start(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start containerd:", err)
-		return 1
-	}
-	defer daemon.Stop()
-	code := m.Run()
-	stopTracing()
-	return code
-}
+func TestMain(m *testing.M) { os.Exit(ctrdtest.Main(m, "correlate", &ctrd, stopTracing)) }
 
 // record is one event as the pipeline passed it on.
 type record struct {
@@ -86,8 +56,8 @@ var (
 
 func needE2E(t *testing.T) {
 	t.Helper()
-	if skipE2E != "" {
-		t.Skip(skipE2E)
+	if ctrd.Skip != "" {
+		t.Skip(ctrd.Skip)
 	}
 }
 
@@ -101,7 +71,7 @@ func startTracing(t *testing.T) *tracing {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		r, err := Open(ctx, Options{Address: daemon.Address, Log: func(l Level, msg string) {
+		r, err := Open(ctx, Options{Address: ctrd.Address, Log: func(l Level, msg string) {
 			fmt.Fprintln(os.Stderr, "resolver:", msg)
 		}})
 		if err != nil {
@@ -131,7 +101,7 @@ func startTracing(t *testing.T) *tracing {
 		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 		defer wcancel()
 		if !r.WaitConnected(wctx) {
-			sharedErr = fmt.Errorf("resolver did not connect to %s", daemon.Address)
+			sharedErr = fmt.Errorf("resolver did not connect to %s", ctrd.Address)
 		}
 		shared = tg
 	})
@@ -233,7 +203,7 @@ func ctx(t *testing.T) context.Context {
 func TestMountEPERMInContainer(t *testing.T) {
 	tg := startTracing(t)
 	id := runPrefix + "-mount"
-	res, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}})
+	res, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +233,7 @@ func TestMountEPERMInContainer(t *testing.T) {
 func TestOpenENOENTInContainer(t *testing.T) {
 	tg := startTracing(t)
 	id := runPrefix + "-open"
-	res, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/cat", "/missing-file"}})
+	res, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/cat", "/missing-file"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +254,8 @@ func TestOpenENOENTInContainer(t *testing.T) {
 func TestMissingBindSource(t *testing.T) {
 	tg := startTracing(t)
 	id := runPrefix + "-bind"
-	src := daemon.Dir + "/missing-volume"
-	res, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/true"},
+	src := ctrd.Dir + "/missing-volume"
+	res, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/true"},
 		Mounts: []specs.Mount{{Destination: "/data", Type: "bind", Source: src, Options: []string{"rbind", "ro"}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +286,7 @@ func TestCRILabels(t *testing.T) {
 		"io.cri-containerd.kind":   "container",
 		"team.example.com/private": "x",
 	}
-	_, err := daemon.Run(ctx(t), ctrdtest.RunOptions{Namespace: "k8s.io", ID: id, Labels: labels,
+	_, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{Namespace: "k8s.io", ID: id, Labels: labels,
 		Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}})
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +313,7 @@ func TestShortLivedContainer(t *testing.T) {
 	tg := startTracing(t)
 	id := runPrefix + "-short"
 	start := time.Now()
-	res, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}})
+	res, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,15 +340,15 @@ func TestExecIntoContainer(t *testing.T) {
 	tg := startTracing(t)
 	id := runPrefix + "-exec"
 	c := ctx(t)
-	res, err := daemon.Run(c, ctrdtest.RunOptions{ID: id, Args: []string{"/bin/sleep", "60"}, Keep: true})
+	res, err := ctrd.Run(c, ctrdtest.RunOptions{ID: id, Args: []string{"/bin/sleep", "60"}, Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.StartErr != nil {
 		t.Fatal(res.StartErr)
 	}
-	defer daemon.Remove(c, "default", id)
-	st, out, err := daemon.Exec(c, "default", res.Task, "exec1", []string{"/bin/cat", "/missing-exec"})
+	defer ctrd.Remove(c, "default", id)
+	st, out, err := ctrd.Exec(c, "default", res.Task, "exec1", []string{"/bin/cat", "/missing-exec"})
 	if err != nil {
 		t.Fatal(err)
 	}

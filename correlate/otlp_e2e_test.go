@@ -15,13 +15,13 @@ import (
 func TestOTLPContainerAttributes(t *testing.T) {
 	needE2E(t)
 	col := otelcoltest.Start(t)
-	cr := startCtrace(t, "-o", "none", "-e", "mount", "--containerd-address", daemon.Address, "--otlp-endpoint", col.GRPC)
+	cr := startCtrace(t, "-o", "none", "-e", "mount", "--containerd-address", ctrd.Address, "--otlp-endpoint", col.GRPC)
 	cr.waitStderr(t, "connected", 1)
 	id := runPrefix + "-otlp"
 	labels := map[string]string{
 		LabelPodName: "web-0", LabelPodNamespace: "shop", LabelPodUID: "6f1c2d3e-0000-4000-8000-000000000001", LabelContainerName: "app",
 	}
-	if _, err := daemon.Run(ctx(t), ctrdtest.RunOptions{ID: id, Labels: labels, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
+	if _, err := ctrd.Run(ctx(t), ctrdtest.RunOptions{ID: id, Labels: labels, Args: []string{"/bin/mount", "-t", "tmpfs", "none", "/mnt"}}); err != nil {
 		t.Fatal(err)
 	}
 	recs := col.Wait(t, 30*time.Second, "the container's mount", func(rs []otelcoltest.Record) bool {

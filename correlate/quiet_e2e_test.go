@@ -17,14 +17,14 @@ func TestHealthyLifecycleIsQuiet(t *testing.T) {
 	if _, err := exec.LookPath("ctr"); err != nil {
 		t.Fatal("no ctr (Debian package containerd): build/deps.sh test installs it")
 	}
-	image, err := daemon.ImportImage(ctx(t), "default")
+	image, err := ctrd.ImportImage(ctx(t), "default")
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := runPrefix + "-quiet"
-	cr := startCtrace(t, "--containerd-address", daemon.Address, "--container", id)
+	cr := startCtrace(t, "--containerd-address", ctrd.Address, "--container", id)
 	cr.waitStderr(t, "connected", 1)
-	out, err := exec.CommandContext(ctx(t), "ctr", "--address", daemon.Address, "--namespace", "default",
+	out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
 		"run", "--rm", image, id, "/bin/true").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ctr run: %v: %s", err, out)

@@ -23,10 +23,10 @@ func TestUsernsOverUnmappedSnapshot(t *testing.T) {
 	}
 	// The container's root (host uid 100000) must reach its bundle, as
 	// under /run/containerd (0711); the test daemon's directory is 0700.
-	if err := os.Chmod(daemon.Dir, 0o711); err != nil {
+	if err := os.Chmod(ctrd.Dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	image, err := daemon.ImportImage(ctx(t), "default")
+	image, err := ctrd.ImportImage(ctx(t), "default")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +38,9 @@ func TestUsernsOverUnmappedSnapshot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := runPrefix + "-userns-" + tc.name
-			cr := startCtrace(t, "--containerd-address", daemon.Address, "--container", id, "-o", "json")
+			cr := startCtrace(t, "--containerd-address", ctrd.Address, "--container", id, "-o", "json")
 			cr.waitStderr(t, "connected", 1)
-			out, _ := exec.CommandContext(ctx(t), "ctr", "--address", daemon.Address, "--namespace", "default",
+			out, _ := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
 				"run", "--rm", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536", "--remap-labels",
 				image, id, "/bin/sh", "-c", tc.script).CombinedOutput()
 			t.Logf("ctr run: %s", out)

@@ -23,35 +23,11 @@ import (
 )
 
 var (
-	daemon  *ctrdtest.Daemon
-	skipCtr string
-	prefix  = fmt.Sprintf("ctdr%d", os.Getpid()%100000)
+	ctrd   ctrdtest.Shared
+	prefix = fmt.Sprintf("ctdr%d", os.Getpid()%100000)
 )
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	if missing := ctrdtest.Missing(); len(missing) > 0 {
-		skipCtr = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "doctor tests cannot run in CI:", skipCtr)
-			return 1
-		}
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("/tmp", "ctdr")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if daemon, err = ctrdtest.Start(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "start containerd:", err)
-		return 1
-	}
-	defer daemon.Stop()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(ctrdtest.Main(m, "doctor", &ctrd, nil)) }
 
 // nodeState is what doctor must leave as it found it: the mounts of the
 // namespace directories and of the test's containerd (its containers'
@@ -65,7 +41,7 @@ func nodeState(t *testing.T) string {
 		t.Fatal(err)
 	}
 	ours := func(mp string) bool {
-		for _, d := range []string{testenv.NetNSDir, "/var/run/netns", daemon.Dir} {
+		for _, d := range []string{testenv.NetNSDir, "/var/run/netns", ctrd.Dir} {
 			if mp == d || strings.HasPrefix(mp, d+"/") {
 				return true
 			}
@@ -97,12 +73,12 @@ func nodeState(t *testing.T) string {
 // package and through `ctrace doctor`, and changes nothing.
 func TestDoctor(t *testing.T) {
 	testenv.RequireRoot(t, "containerd and ip netns")
-	if skipCtr != "" {
-		t.Skip(skipCtr)
+	if ctrd.Skip != "" {
+		t.Skip(ctrd.Skip)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r, err := correlate.Open(ctx, correlate.Options{Address: daemon.Address})
+	r, err := correlate.Open(ctx, correlate.Options{Address: ctrd.Address})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +86,7 @@ func TestDoctor(t *testing.T) {
 	if !r.WaitConnected(ctx) {
 		t.Fatal("resolver did not connect")
 	}
-	in := Input{Containers: r.Containers, Address: daemon.Address}
+	in := Input{Containers: r.Containers, Address: ctrd.Address}
 
 	// Only the tests' own files: another namespace on the machine is not
 	// this test's to judge.
@@ -124,11 +100,11 @@ func TestDoctor(t *testing.T) {
 		return out
 	}
 	run := func(id, netnsPath string, labels map[string]string) *ctrdtest.Result {
-		res, err := daemon.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: netnsPath, Args: []string{"/bin/sleep", "300"}, Keep: true, Labels: labels})
+		res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: netnsPath, Args: []string{"/bin/sleep", "300"}, Keep: true, Labels: labels})
 		if err != nil || res.StartErr != nil {
 			t.Fatalf("run %s: %v %v", id, err, res.StartErr)
 		}
-		t.Cleanup(func() { _ = daemon.Remove(context.Background(), "default", id) })
+		t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", id) })
 		return res
 	}
 
@@ -199,7 +175,7 @@ func TestDoctor(t *testing.T) {
 
 	// The same through the command, in JSON and text, and one namespace.
 	bin := ctraceBinary(t)
-	out, code := ctrace(t, bin, "doctor", "-o", "json", "--containerd-address", daemon.Address)
+	out, code := ctrace(t, bin, "doctor", "-o", "json", "--containerd-address", ctrd.Address)
 	if code != 3 {
 		t.Fatalf("ctrace doctor exit status %d, want 3; output:\n%s", code, out)
 	}
@@ -230,11 +206,11 @@ func TestDoctor(t *testing.T) {
 	if len(kinds) != 4 || kinds["netns-stale"] != stale || kinds["netns-leaked"] != leaked || js.Checked.Containers < 4 || js.Checked.NetNSFiles < 3 {
 		t.Errorf("doctor -o json: kinds %v, checked %+v\n%s", kinds, js.Checked, out)
 	}
-	out, code = ctrace(t, bin, "doctor", "--containerd-address", daemon.Address)
+	out, code = ctrace(t, bin, "doctor", "--containerd-address", ctrd.Address)
 	if code != 3 || !strings.Contains(out, "netns-stale") || !strings.Contains(out, "crictl stopp") {
 		t.Errorf("ctrace doctor (text) status %d:\n%s", code, out)
 	}
-	out, code = ctrace(t, bin, "doctor", "--containerd-address", daemon.Address, "--containerd-namespace", "nothing-here")
+	out, code = ctrace(t, bin, "doctor", "--containerd-address", ctrd.Address, "--containerd-namespace", "nothing-here")
 	if strings.Contains(out, prefix+"-stale ") || strings.Contains(out, "sandbox-orphaned") {
 		t.Errorf("--containerd-namespace nothing-here reported the default namespace's containers (status %d):\n%s", code, out)
 	}
@@ -253,7 +229,7 @@ func TestDoctor(t *testing.T) {
 	// containers are removed; only the leaked file is left, then none.
 	must(t, unix.Kill(shim, unix.SIGCONT))
 	for _, id := range []string{"-stale", "-missing", "-orphan"} {
-		must(t, daemon.Remove(ctx, "default", prefix+id))
+		must(t, ctrd.Remove(ctx, "default", prefix+id))
 	}
 	must(t, exec.Command("ip", "netns", "delete", filepath.Base(leaked)).Run())
 	must(t, os.Remove(stale))
@@ -306,11 +282,11 @@ func waitTasks(t *testing.T, r *correlate.Resolver, ids ...string) {
 	}
 }
 
-// shimOf finds the shim serving a container of the test daemon.
+// shimOf finds the shim serving a container of the test ctrd.
 func shimOf(t *testing.T, id string) int {
 	t.Helper()
 	for _, s := range listShims("/proc") {
-		if s.id == id && s.address == daemon.Address {
+		if s.id == id && s.address == ctrd.Address {
 			return s.pid
 		}
 	}
@@ -335,7 +311,7 @@ func ctraceBinary(t *testing.T) string {
 	if builtBin != "" {
 		return builtBin
 	}
-	p := filepath.Join(daemon.Dir, "ctrace")
+	p := filepath.Join(ctrd.Dir, "ctrace")
 	cmd := exec.Command("go", "build", "-o", p, "./cmd/ctrace")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {

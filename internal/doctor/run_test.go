@@ -27,23 +27,23 @@ import (
 // doctor's gauge counts the stale file.
 func TestRunNetNSReason(t *testing.T) {
 	testenv.RequireRoot(t, "containerd, eBPF and ip netns")
-	if skipCtr != "" {
-		t.Skip(skipCtr)
+	if ctrd.Skip != "" {
+		t.Skip(ctrd.Skip)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	name := prefix + "-run"
 	p := testenv.AddNetNS(t, name)
 	id := prefix + "-runsbx"
-	res, err := daemon.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
+	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
 		Labels: map[string]string{correlate.LabelPodName: "web-1", correlate.LabelPodNamespace: "shop"}})
 	if err != nil || res.StartErr != nil {
 		t.Fatalf("run: %v %v", err, res.StartErr)
 	}
-	t.Cleanup(func() { _ = daemon.Remove(context.Background(), "default", id) })
+	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", id) })
 
 	bin := ctraceBinary(t)
-	cmd := exec.CommandContext(ctx, bin, "run", "-o", "json", "-e", "setns", "--containerd-address", daemon.Address,
+	cmd := exec.CommandContext(ctx, bin, "run", "-o", "json", "-e", "setns", "--containerd-address", ctrd.Address,
 		"--metrics-addr", "127.0.0.1:0", "--doctor-interval", "1s")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, _ := cmd.StdoutPipe()
@@ -167,7 +167,7 @@ func TestRunNetNSReason(t *testing.T) {
 		t.Error("ctrace_netns_findings{kind=\"netns-stale\"} is 0 with a stale netns file")
 	}
 
-	must(t, daemon.Remove(ctx, "default", id))
+	must(t, ctrd.Remove(ctx, "default", id))
 	reason("deleted")
 }
 

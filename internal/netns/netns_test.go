@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,35 +17,11 @@ import (
 )
 
 var (
-	daemon  *ctrdtest.Daemon
-	skipCtr string
-	prefix  = fmt.Sprintf("ctns%d", os.Getpid()%100000)
+	ctrd   ctrdtest.Shared
+	prefix = fmt.Sprintf("ctns%d", os.Getpid()%100000)
 )
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	if missing := ctrdtest.Missing(); len(missing) > 0 {
-		skipCtr = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "netns tests cannot run in CI:", skipCtr)
-			return 1
-		}
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("/tmp", "ctn")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if daemon, err = ctrdtest.Start(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "start containerd:", err)
-		return 1
-	}
-	defer daemon.Stop()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(ctrdtest.Main(m, "netns", &ctrd, nil)) }
 
 func TestClassify(t *testing.T) {
 	testenv.RequireRoot(t, "ip netns add")
@@ -119,13 +94,13 @@ func TestIndexMemory(t *testing.T) {
 // container, running and then deleted.
 func TestStaleNetNSOfContainer(t *testing.T) {
 	testenv.RequireRoot(t, "containerd, eBPF and ip netns")
-	if skipCtr != "" {
-		t.Skip(skipCtr)
+	if ctrd.Skip != "" {
+		t.Skip(ctrd.Skip)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	idx := NewIndex(IndexOptions{})
-	r, err := correlate.Open(ctx, correlate.Options{Address: daemon.Address, Watch: idx.Observe})
+	r, err := correlate.Open(ctx, correlate.Options{Address: ctrd.Address, Watch: idx.Observe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +114,7 @@ func TestStaleNetNSOfContainer(t *testing.T) {
 	name := prefix + "-stale"
 	p := testenv.AddNetNS(t, name)
 	id := prefix + "-sbx"
-	res, err := daemon.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
+	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
 		Labels: map[string]string{correlate.LabelPodName: "web-1", correlate.LabelPodNamespace: "shop"}})
 	if err != nil || res.StartErr != nil {
 		t.Fatalf("run container: %v %v", err, res.StartErr)
@@ -147,7 +122,7 @@ func TestStaleNetNSOfContainer(t *testing.T) {
 	removed := false
 	defer func() {
 		if !removed {
-			_ = daemon.Remove(context.Background(), "default", id)
+			_ = ctrd.Remove(context.Background(), "default", id)
 		}
 	}()
 	waitOwner(t, idx, p, Running)
@@ -181,7 +156,7 @@ func TestStaleNetNSOfContainer(t *testing.T) {
 	ev := netnsExec(t, name, p, evs)
 	assertReason(t, d, ev, p, StateStale, id, Running)
 
-	if err := daemon.Remove(ctx, "default", id); err != nil {
+	if err := ctrd.Remove(ctx, "default", id); err != nil {
 		t.Fatal(err)
 	}
 	removed = true
