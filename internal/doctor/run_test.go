@@ -100,7 +100,9 @@ func TestRunNetNSReason(t *testing.T) {
 	}
 
 	must(t, unix.Unmount(p, unix.MNT_DETACH))
-	reason := func(state string) {
+	// setnsEvent makes ip netns exec fail on the stale file and returns
+	// its setns event and the event's netns reason.
+	setnsEvent := func() (line string, ev setnsLine, r map[string]any) {
 		t.Helper()
 		c := exec.Command("ip", "netns", "exec", name, "true")
 		if c.Run() == nil {
@@ -112,34 +114,44 @@ func TestRunNetNSReason(t *testing.T) {
 			ls := append([]string(nil), lines...)
 			mu.Unlock()
 			for _, l := range ls {
-				var ev struct {
-					Syscall string
-					Errno   string
-					Proc    struct{ PID float64 }
-					Reasons []map[string]any
-					Hints   []struct{ Rule, Text string }
-				}
+				var ev setnsLine
 				if json.Unmarshal([]byte(l), &ev) != nil || ev.Syscall != "setns" || ev.Proc.PID != pid {
 					continue
 				}
-				var r map[string]any
 				for _, x := range ev.Reasons {
 					if x["kind"] == "netns" {
 						r = x
 					}
 				}
-				ctr, _ := r["container"].(map[string]any)
-				if ev.Errno != "EINVAL" || r == nil || r["path"] != p || r["state"] != "stale" || r["container_state"] != state ||
-					ctr["id"] != id || ctr["namespace"] != "default" || ctr["pod"] != "web-1" || ctr["pod_namespace"] != "shop" {
-					t.Fatalf("setns event of pid %v: %s\nwant a netns reason, stale, container %s %s", pid, l, id, state)
-				}
-				if len(ev.Hints) != 1 || ev.Hints[0].Rule != "stale-netns" || ev.Hints[0].Text == "" {
-					t.Errorf("hints = %+v, want stale-netns", ev.Hints)
-				}
-				return
+				return l, ev, r
 			}
 		}
 		t.Fatalf("no setns event of pid %v", pid)
+		return
+	}
+	// reason checks the netns reason of a failing setns. The container's
+	// state reaches ctrace through containerd's events, a moment after the
+	// test changed it: a call made before then sees the previous state, so
+	// the test makes the call again until the state arrives (at most 15 s).
+	reason := func(state string) {
+		t.Helper()
+		var l string
+		var ev setnsLine
+		var r map[string]any
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			l, ev, r = setnsEvent()
+			if r == nil || r["container_state"] == state || time.Now().After(deadline) {
+				break
+			}
+		}
+		ctr, _ := r["container"].(map[string]any)
+		if ev.Errno != "EINVAL" || r == nil || r["path"] != p || r["state"] != "stale" || r["container_state"] != state ||
+			ctr["id"] != id || ctr["namespace"] != "default" || ctr["pod"] != "web-1" || ctr["pod_namespace"] != "shop" {
+			t.Fatalf("setns event: %s\nwant a netns reason, stale, container %s %s", l, id, state)
+		}
+		if len(ev.Hints) != 1 || ev.Hints[0].Rule != "stale-netns" || ev.Hints[0].Text == "" {
+			t.Errorf("hints = %+v, want stale-netns", ev.Hints)
+		}
 	}
 	reason("running")
 
@@ -196,4 +208,13 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// setnsLine is what the test reads of an event's JSON line.
+type setnsLine struct {
+	Syscall string
+	Errno   string
+	Proc    struct{ PID float64 }
+	Reasons []map[string]any
+	Hints   []struct{ Rule, Text string }
 }
