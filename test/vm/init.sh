@@ -26,12 +26,13 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 . /etc/ctrace-vm.conf
 # The output port's drivers, where they are modules (arm64's virtio
-# console); the port appears once the driver has set it up.
+# console); the port appears once the driver has set it up, which a
+# loaded machine under TCG may take well over 10 s to do.
 for m in $BOOT_MODULES; do
 	insmod "$m" || echo "ctrace-vm: insmod $m failed" >/dev/console
 done
 i=0
-while [ ! -c "$OUTPUT" ] && [ $i -lt 100 ]; do
+while [ ! -c "$OUTPUT" ] && [ $i -lt 600 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
