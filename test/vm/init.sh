@@ -31,8 +31,11 @@ mount -t devtmpfs devtmpfs /dev
 for m in $BOOT_MODULES; do
 	insmod "$m" || echo "ctrace-vm: insmod $m failed" >/dev/console
 done
+# The device node can exist before its port does (opening it then fails
+# with ENODEV): wait until it opens, in a subshell, as a failed
+# redirection would end this shell.
 i=0
-while [ ! -c "$OUTPUT" ] && [ $i -lt 600 ]; do
+until (: >"$OUTPUT") 2>/dev/null || [ $i -ge 600 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
