@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/hints"
@@ -130,7 +131,23 @@ func checkFuzzLine(t *testing.T, ev *tracer.Event, c *correlate.Container) {
 	if err := json.Unmarshal(line, &m); err != nil {
 		t.Fatalf("JSON line does not decode: %v: %q", err, line)
 	}
-	if want := strings.ToValidUTF8(ev.Proc.Comm, "\ufffd"); m.Proc.Comm != want {
+	if want := perByteValid(ev.Proc.Comm); m.Proc.Comm != want {
 		t.Fatalf("JSON comm %q, want %q", m.Proc.Comm, want)
 	}
+}
+
+// perByteValid replaces each byte of an invalid UTF-8 sequence with U+FFFD,
+// as encoding/json does (strings.ToValidUTF8 would fold a run into one).
+func perByteValid(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
