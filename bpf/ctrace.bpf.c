@@ -56,6 +56,11 @@ const volatile __u64 errno_mask[64] = {}; /* bit n: errno n passes */
 /* Size of the kernel stack, to find the saved registers on kernels without
  * bpf_task_pt_regs() (before 5.15): 16 KiB on x86_64 without KASAN. */
 const volatile __u32 thread_size = 16384;
+/* The reader is woken for a record at most once in this many ns (see
+ * submit()); it reads what came in between on its own, within its
+ * catch-up wait, which is longer (tracer/read.go). 0 wakes it for every
+ * record. */
+const volatile __u64 wake_every_ns = 0;
 
 struct ctrace_buf {
 	struct ctrace_event ev;
@@ -149,6 +154,10 @@ struct {
  * seccomp filter skips the map. */
 __u64 inflight_pending = 0;
 
+/* When submit() last let a record wake the reader (boot ns). Written by
+ * every CPU without a lock: a lost update costs one wake-up more. */
+__u64 last_wake_ns = 0;
+
 /* Architecture syscall number -> enum ctrace_op, for the syscalls whose exit
  * is attached; 0 for the others. Reason programs use it to tell whether the
  * current task is in a traced call. */
@@ -235,6 +244,12 @@ struct pt_regs___ctrace_arm64 {
 } __attribute__((preserve_access_index));
 #endif
 
+/* Whether the kernel hands out the current task as a BTF pointer
+ * (bpf_get_current_task_btf, 5.11+). Loads through it are plain loads that
+ * the verifier guards (a fault reads 0), where BPF_CORE_READ makes a
+ * bpf_probe_read_kernel call per pointer it follows. */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
 /* The syscall number in saved user registers. */
 static __always_inline __u64 regs_syscall_nr(struct pt_regs *regs)
 {
@@ -266,8 +281,22 @@ static __always_inline struct pt_regs *user_regs(void)
  * them with the new image's. */
 static __always_inline bool read_args(__u64 *args)
 {
-	struct pt_regs *regs = user_regs();
+	struct pt_regs *regs;
 
+#if defined(__TARGET_ARCH_x86)
+	/* bpf_task_pt_regs() (5.15+) returns a BTF pointer: plain loads. */
+	if (HAVE_TASK_BTF && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		args[0] = regs->di;
+		args[1] = regs->si;
+		args[2] = regs->dx;
+		args[3] = regs->r10;
+		args[4] = regs->r8;
+		args[5] = regs->r9;
+		return true;
+	}
+#endif
+	regs = user_regs();
 	if (!regs)
 		return false;
 #if defined(__TARGET_ARCH_x86)
@@ -294,7 +323,7 @@ static __always_inline bool read_args(__u64 *args)
 
 static __always_inline void fill_proc(struct ctrace_event *ev)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 	struct pid *pid;
@@ -305,8 +334,31 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 	ev->tid = (__u32)id;
 	ev->uid = (__u32)ug;
 	ev->gid = ug >> 32;
-	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	ev->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	if (HAVE_TASK_BTF) {
+		struct task_struct *bt = bpf_get_current_task_btf();
+		struct nsproxy *nsp = bt->nsproxy;
+		struct pid_namespace *pns = NULL;
+		__u64 at;
+
+		ev->ppid = bt->real_parent->tgid;
+		ev->mntns = nsp->mnt_ns->ns.inum;
+		ev->netns = nsp->net_ns->ns.inum;
+		ev->userns = bt->cred->user_ns->ns.inum;
+		pid = bt->thread_pid;
+		level = pid->level;
+		/* A variable index is no plain load: read numbers[level].ns
+		 * at its address. */
+		at = (__u64)pid + bpf_core_field_offset(struct pid, numbers) +
+		     (level & 31) * bpf_core_type_size(struct upid) +
+		     bpf_core_field_offset(struct upid, ns);
+		bpf_probe_read_kernel(&pns, sizeof(pns), (void *)at);
+		ev->pidns = BPF_CORE_READ(pns, ns.inum);
+		return;
+	}
+	t = (void *)bpf_get_current_task();
+	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	ev->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
 	ev->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
 	ev->userns = BPF_CORE_READ(t, cred, user_ns, ns.inum);
@@ -316,7 +368,6 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 	level = BPF_CORE_READ(pid, level);
 	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level & 31]);
 	ev->pidns = BPF_CORE_READ(upid.ns, ns.inum);
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
 static __always_inline struct ctrace_field *field_at(struct ctrace_buf *b, __u32 off)
@@ -637,6 +688,21 @@ static __always_inline void count_lost(__u16 op)
 		(*n)++;
 }
 
+/* Whether a record sent at now (boot ns) may wake the reader. Waking it
+ * is most of what a record costs: the kernel queues an irq_work that
+ * interrupts the CPU (an IPI, a VM exit on a virtual machine) to wake the
+ * waiting reader, 1.1-1.5 us of the 1.8 us a failing openat cost here
+ * (docs/BENCHMARKS.md). In a storm the reader catches up after every
+ * record and so is woken for each; with this, at most once per
+ * wake_every_ns, and it collects the records in between itself. */
+static __always_inline __u64 wake_flags(__u64 now)
+{
+	if (now - last_wake_ns < wake_every_ns)
+		return BPF_RB_NO_WAKEUP;
+	last_wake_ns = now;
+	return 0; /* the ring's own rule: wake a reader that has caught up */
+}
+
 static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 {
 	__u64 size = sizeof(b->ev) + (off & (2 * CTRACE_DATA_MAX - 1));
@@ -644,7 +710,7 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 	if (size > sizeof(*b))
 		size = sizeof(*b);
 	b->ev.size = size - sizeof(b->ev);
-	if (bpf_ringbuf_output(&events, b, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, b, size, wake_flags(b->ev.ts_ns)) < 0)
 		count_lost(op);
 }
 
@@ -920,11 +986,26 @@ static __noinline __u32 put_cgroup(struct ctrace_buf *b, __u32 off)
 			   pos & (2 * CTRACE_DATA_MAX - 1));
 }
 
-/* Who the task is beyond its pid: cgroup path, and for runtime processes
- * their command line (the shim's -id, runc's --bundle). */
+/* The cgroup ids whose path the reader holds (tracer/event.go): records of
+ * tasks in them leave the path out, and the reader puts it back. Only the
+ * reader adds ids, after it decoded a record that carried the path, and
+ * nothing removes them: a full map means paths are sent again, never that
+ * one is missing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroups_known SEC(".maps");
+
+/* Who the task is beyond its pid: cgroup path (unless the reader has it),
+ * and for runtime processes their command line (the shim's -id, runc's
+ * --bundle). */
 static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 {
-	off = put_cgroup(b, off);
+	if (!bpf_map_lookup_elem(&cgroups_known, &b->ev.cgroup_id))
+		off = put_cgroup(b, off);
 	if (runtime_comm())
 		off = put_mm_args(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CMDLINE, 0);
 	return off;

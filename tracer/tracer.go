@@ -89,7 +89,8 @@ type Tracer struct {
 	rawWhy      error     // why the per-syscall tracepoints were not used
 	events      *eventIDs // the syscall tracepoints' ids, unless raw
 	lost        uint64
-	bootBase    int64 // wall clock minus boot clock, in ns
+	cgroups     cgroupPaths // paths the kernel no longer sends
+	bootBase    int64       // wall clock minus boot clock, in ns
 
 }
 
@@ -210,6 +211,8 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 		return nil, errors.New("no syscall could be traced on this kernel: " + t.skipSummary())
 	}
 	t.btf = nil // the decoded BTF is large, and no longer needed
+	known := coll.Maps["cgroups_known"]
+	t.cgroups.tell = func(id uint64) error { return known.Put(id, uint8(1)) }
 	t.rd, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
 		t.Close()
@@ -247,6 +250,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"filter_comm":   len(opts.Comms) > 0,
 		"filter_errno":  len(opts.Errnos) > 0,
 		"errno_mask":    mask,
+		"wake_every_ns": uint64(wakeEvery),
 	} {
 		if err := set(name, v); err != nil {
 			return err
