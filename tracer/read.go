@@ -76,10 +76,11 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			draining = true
 			t.rd.SetDeadline(time.Now())
 		} else if !draining && catching && mayWait {
-			if deadline.Sub(now) > catchUp {
-				deadline = now.Add(catchUp)
-				t.rd.SetDeadline(deadline)
-			}
+			// From the last record read: one sent without a
+			// wake-up came less than wakeEvery after one that
+			// woke the reader, which may be this one.
+			deadline = now.Add(catchUp)
+			t.rd.SetDeadline(deadline)
 		} else if !draining && deadline.Sub(now) < pollEvery/2 {
 			// Moved on only when half spent: the wait it bounds
 			// ends sooner, never later.
