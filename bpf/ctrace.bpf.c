@@ -993,8 +993,9 @@ static __noinline __u32 put_cgroup(struct ctrace_buf *b, __u32 off)
  * one is missing. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	/* Preallocated (about 64 bytes an entry): 5.10 warns about tracing
+	 * programs that use hash maps allocated at run time. */
+	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, __u8);
 } cgroups_known SEC(".maps");

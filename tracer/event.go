@@ -382,7 +382,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 }
 
 // maxKnownCgroups is the size of the kernel's cgroups_known map.
-const maxKnownCgroups = 16384
+const maxKnownCgroups = 4096
 
 // cgroupPaths holds cgroup paths by id for the kernel side, which leaves
 // the path out of the records of a cgroup in its cgroups_known map:
