@@ -697,10 +697,16 @@ static __always_inline void count_lost(__u16 op)
  * wake_every_ns, and it collects the records in between itself. */
 static __always_inline __u64 wake_flags(__u64 now)
 {
+	if (!wake_every_ns)
+		return 0; /* the ring's own rule: wake a reader that has caught up */
 	if (now - last_wake_ns < wake_every_ns)
 		return BPF_RB_NO_WAKEUP;
 	last_wake_ns = now;
-	return 0; /* the ring's own rule: wake a reader that has caught up */
+	/* Forced: the ring's own rule wakes the reader only if it has read
+	 * every record before this one, which a record sent without a
+	 * wake-up prevents; the reader would then sleep until its poll while
+	 * the ring fills. */
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)

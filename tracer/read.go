@@ -36,10 +36,11 @@ const pollEvery = 200 * time.Millisecond
 // after reading any, Run waits at most catchUp before it looks again;
 // only after a catch-up wait found nothing does it sleep until woken.
 // catchUp must exceed wakeEvery: a record that did not wake the reader
-// came less than wakeEvery after one that did, so the catch-up wait that
-// follows the wake-up still sees it. A record can come later than that
-// only if a program ran for longer than the gap between the two waits
-// (a preempted program): then it waits for the next record or pollEvery.
+// came less than wakeEvery after one that did (forced, whether or not the
+// reader was waiting), so the catch-up wait that follows that wake-up
+// still sees it. A record can come later than that only if a program ran
+// for longer than the gap between the two (a preempted program): then it
+// waits for the next wake-up or pollEvery.
 const (
 	wakeEvery = 200 * time.Microsecond
 	catchUp   = 500 * time.Microsecond
@@ -67,9 +68,12 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	// empty before it) and every clockEvery records otherwise: in a
 	// storm, reading it for every record cost a twentieth of the time.
 	mayWait, unclocked := true, 0
-	// A record was read since the last wait that found nothing: the
-	// next wait is a catch-up wait (see wakeEvery).
-	catching := false
+	// The next wait is a catch-up wait (see wakeEvery): a record was
+	// read since the last wait that found nothing. A wait that timed
+	// out returns the records that came meanwhile before its timeout,
+	// so a timeout ends catching up only when no record came since the
+	// last one (fresh).
+	catching, fresh := false, false
 	for {
 		if !draining && ctx.Err() != nil {
 			// Whatever the kernel wrote before now is still read.
@@ -92,7 +96,11 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			now, unclocked = time.Now(), 0
 		}
 		mayWait = true
-		catching = err == nil
+		if err == nil {
+			catching, fresh = true, true
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			catching, fresh = fresh, false
+		}
 		if now.Sub(lastPoll) >= pollEvery || err != nil {
 			t.pollLost(sink)
 			lastPoll = time.Now()
