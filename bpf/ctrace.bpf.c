@@ -61,6 +61,10 @@ const volatile __u32 thread_size = 16384;
  * catch-up wait, which is longer (tracer/read.go). 0 wakes it for every
  * record. */
 const volatile __u64 wake_every_ns = 0;
+/* Tracepoint programs may use task-local storage here (user space asks the
+ * kernel): the entry mark of a task under a seccomp filter lives beside the
+ * task (entry_marks) instead of in inflights. */
+const volatile bool task_marks = false;
 
 struct ctrace_buf {
 	struct ctrace_event ev;
@@ -148,6 +152,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct inflight);
 } inflights SEC(".maps");
+
+/* With task_marks: the traced call (enum ctrace_op) the task last entered,
+ * 0 once its exit ran. Set only for tasks under a seccomp filter. A load
+ * and a store beside the task, where inflights costs a hash update at
+ * entry and a delete at exit. Where the kernel lacks task storage for
+ * tracepoint programs user space makes this a small hash map that no
+ * program reaches (task_marks is false). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} entry_marks SEC(".maps");
 
 /* Entries of inflights made by reason programs (not by entry programs) and
  * not consumed yet. While it is zero, a successful exit of a task without a
@@ -899,11 +916,53 @@ static __always_inline void forget_state(void)
 	bpf_map_delete_elem(&inflights, &tid);
 }
 
-/* Whether the exit may have state to consume: the test a successful call
- * pays. Tasks under a seccomp filter always do (entry marks). */
+/* Whether the exit may have state in inflights to consume: the test a
+ * successful call pays. Tasks under a seccomp filter always do, unless
+ * their entry marks are in entry_marks. */
 static __always_inline bool may_have_state(bool seccomp)
 {
-	return seccomp || inflight_pending;
+	return (seccomp && !task_marks) || inflight_pending;
+}
+
+/* The current task's entry mark (task_marks only), made if create is set;
+ * NULL if it cannot be had. */
+static __always_inline __u32 *entry_mark(bool create)
+{
+	return bpf_task_storage_get(&entry_marks, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* Drops what the current call left behind: its entry mark and its
+ * in-flight state. */
+static __always_inline void drop_call(bool seccomp)
+{
+	if (task_marks && seccomp) {
+		__u32 *m = entry_mark(false);
+
+		if (m)
+			*m = 0;
+	}
+	if (may_have_state(seccomp))
+		forget_state();
+}
+
+/* Whether the current call of a task under a seccomp filter passed its
+ * entry tracepoint (so the filter let it through); st is its in-flight
+ * state. Clears the mark. When the mark cannot be had, the answer is yes:
+ * a seccomp rejection is then not claimed, rather than claimed wrongly. */
+static __always_inline bool entered(struct inflight *st, __u16 op)
+{
+	__u32 *m;
+	bool in;
+
+	if (!task_marks)
+		return st && (st->flags & INFLIGHT_ENTERED);
+	m = entry_mark(true);
+	if (!m)
+		return true;
+	in = *m == op;
+	*m = 0;
+	return in;
 }
 
 /* Moves what the current call's state says into the record and drops the
@@ -918,7 +977,7 @@ static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, b
 
 	if (st && st->op != op)
 		st = NULL; /* stale: not about this call */
-	if (seccomp && !(st && (st->flags & INFLIGHT_ENTERED))) {
+	if (seccomp && !entered(st, op)) {
 		opf = bpf_map_lookup_elem(&op_flags, &key);
 		if (opf && (*opf & OPF_ENTRY))
 			b->ev.flags |= CTRACE_EV_SECCOMP;
@@ -1034,8 +1093,7 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. Written out, not through the
 		 * drop below, so that it stays the straight line it was. */
-		if (may_have_state(seccomp))
-			forget_state();
+		drop_call(seccomp);
 		return NULL;
 	}
 	if (!wanted(ret) || (runtime_only && !runtime_comm()))
@@ -1044,8 +1102,7 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 	if (b)
 		return b;
 drop:
-	if (may_have_state(seccomp))
-		forget_state();
+	drop_call(seccomp);
 	return NULL;
 }
 
@@ -1054,10 +1111,10 @@ drop:
 static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long ret, __u16 op,
 					bool seccomp)
 {
-	if (ret < 0 && may_have_state(seccomp))
+	if (ret < 0 && (seccomp || may_have_state(seccomp)))
 		off = put_reasons(b, off, op, seccomp);
-	else if (may_have_state(seccomp))
-		forget_state();
+	else
+		drop_call(seccomp);
 	off = put_context(b, off);
 	submit(b, off, op);
 }
@@ -1089,6 +1146,13 @@ static __always_inline int on_enter(__u16 op)
 
 	if (!under_seccomp())
 		return 0;
+	if (task_marks) {
+		__u32 *m = entry_mark(true);
+
+		if (m)
+			*m = op;
+		return 0;
+	}
 	st = bpf_map_lookup_elem(&inflights, &tid);
 	if (st) {
 		/* Left by a call whose exit was not seen. */
@@ -1414,8 +1478,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. */
-		if (may_have_state(under_seccomp()))
-			forget_state();
+		drop_call(under_seccomp());
 		return 0;
 	}
 	if (!current_op())

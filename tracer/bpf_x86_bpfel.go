@@ -210,6 +210,7 @@ type bpfWalk struct {
 const (
 	bpfMapCgroupsKnown        = "cgroups_known"
 	bpfMapComms               = "comms"
+	bpfMapEntryMarks          = "entry_marks"
 	bpfMapEvents              = "events"
 	bpfMapExits               = "exits"
 	bpfMapInflights           = "inflights"
@@ -313,6 +314,7 @@ const (
 	bpfVarInflightPending     = "inflight_pending"
 	bpfVarLastWakeNs          = "last_wake_ns"
 	bpfVarSelfTgid            = "self_tgid"
+	bpfVarTaskMarks           = "task_marks"
 	bpfVarThreadSize          = "thread_size"
 	bpfVarTraceSuccess        = "trace_success"
 	bpfVarWakeEveryNs         = "wake_every_ns"
@@ -442,6 +444,7 @@ type bpfProgramSpecs struct {
 type bpfMapSpecs struct {
 	CgroupsKnown *ebpf.MapSpec `ebpf:"cgroups_known"`
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	EntryMarks   *ebpf.MapSpec `ebpf:"entry_marks"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Exits        *ebpf.MapSpec `ebpf:"exits"`
 	Inflights    *ebpf.MapSpec `ebpf:"inflights"`
@@ -477,6 +480,7 @@ type bpfVariableSpecs struct {
 	InflightPending  *ebpf.VariableSpec `ebpf:"inflight_pending"`
 	LastWakeNs       *ebpf.VariableSpec `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TaskMarks        *ebpf.VariableSpec `ebpf:"task_marks"`
 	ThreadSize       *ebpf.VariableSpec `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.VariableSpec `ebpf:"trace_success"`
 	WakeEveryNs      *ebpf.VariableSpec `ebpf:"wake_every_ns"`
@@ -504,6 +508,7 @@ func (o *bpfObjects) Close() error {
 type bpfMaps struct {
 	CgroupsKnown *ebpf.Map `ebpf:"cgroups_known"`
 	Comms        *ebpf.Map `ebpf:"comms"`
+	EntryMarks   *ebpf.Map `ebpf:"entry_marks"`
 	Events       *ebpf.Map `ebpf:"events"`
 	Exits        *ebpf.Map `ebpf:"exits"`
 	Inflights    *ebpf.Map `ebpf:"inflights"`
@@ -520,6 +525,7 @@ func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.CgroupsKnown,
 		m.Comms,
+		m.EntryMarks,
 		m.Events,
 		m.Exits,
 		m.Inflights,
@@ -556,6 +562,7 @@ type bpfVariables struct {
 	InflightPending  *ebpf.Variable `ebpf:"inflight_pending"`
 	LastWakeNs       *ebpf.Variable `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	TaskMarks        *ebpf.Variable `ebpf:"task_marks"`
 	ThreadSize       *ebpf.Variable `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.Variable `ebpf:"trace_success"`
 	WakeEveryNs      *ebpf.Variable `ebpf:"wake_every_ns"`
