@@ -261,8 +261,10 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 	}
 	if !taskMarks() {
 		// No program reaches it, but the map must exist to load them.
+		// Preallocated: 5.10's verifier warns (a kernel WARNING) about
+		// tracing programs that use hash maps allocated at run time.
 		m := spec.Maps["entry_marks"]
-		m.Type, m.MaxEntries = ebpf.Hash, 1
+		m.Type, m.MaxEntries, m.Flags = ebpf.Hash, 1, 0
 	}
 	size := opts.BufferSize
 	if size == 0 {
