@@ -56,6 +56,15 @@ const volatile __u64 errno_mask[64] = {}; /* bit n: errno n passes */
 /* Size of the kernel stack, to find the saved registers on kernels without
  * bpf_task_pt_regs() (before 5.15): 16 KiB on x86_64 without KASAN. */
 const volatile __u32 thread_size = 16384;
+/* The reader is woken for a record at most once in this many ns (see
+ * submit()); it reads what came in between on its own, within its
+ * catch-up wait, which is longer (tracer/read.go). 0 wakes it for every
+ * record. */
+const volatile __u64 wake_every_ns = 0;
+/* Tracepoint programs may use task-local storage here (user space asks the
+ * kernel): the entry mark of a task under a seccomp filter lives beside the
+ * task (entry_marks) instead of in inflights. */
+const volatile bool task_marks = false;
 
 struct ctrace_buf {
 	struct ctrace_event ev;
@@ -144,10 +153,27 @@ struct {
 	__type(value, struct inflight);
 } inflights SEC(".maps");
 
+/* With task_marks: the traced call (enum ctrace_op) the task last entered,
+ * 0 once its exit ran. Set only for tasks under a seccomp filter. A load
+ * and a store beside the task, where inflights costs a hash update at
+ * entry and a delete at exit. Where the kernel lacks task storage for
+ * tracepoint programs user space makes this a small hash map that no
+ * program reaches (task_marks is false). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} entry_marks SEC(".maps");
+
 /* Entries of inflights made by reason programs (not by entry programs) and
  * not consumed yet. While it is zero, a successful exit of a task without a
  * seccomp filter skips the map. */
 __u64 inflight_pending = 0;
+
+/* When submit() last let a record wake the reader (boot ns). Written by
+ * every CPU without a lock: a lost update costs one wake-up more. */
+__u64 last_wake_ns = 0;
 
 /* Architecture syscall number -> enum ctrace_op, for the syscalls whose exit
  * is attached; 0 for the others. Reason programs use it to tell whether the
@@ -235,6 +261,12 @@ struct pt_regs___ctrace_arm64 {
 } __attribute__((preserve_access_index));
 #endif
 
+/* Whether the kernel hands out the current task as a BTF pointer
+ * (bpf_get_current_task_btf, 5.11+). Loads through it are plain loads that
+ * the verifier guards (a fault reads 0), where BPF_CORE_READ makes a
+ * bpf_probe_read_kernel call per pointer it follows. */
+#define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
+
 /* The syscall number in saved user registers. */
 static __always_inline __u64 regs_syscall_nr(struct pt_regs *regs)
 {
@@ -266,8 +298,22 @@ static __always_inline struct pt_regs *user_regs(void)
  * them with the new image's. */
 static __always_inline bool read_args(__u64 *args)
 {
-	struct pt_regs *regs = user_regs();
+	struct pt_regs *regs;
 
+#if defined(__TARGET_ARCH_x86)
+	/* bpf_task_pt_regs() (5.15+) returns a BTF pointer: plain loads. */
+	if (HAVE_TASK_BTF && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		args[0] = regs->di;
+		args[1] = regs->si;
+		args[2] = regs->dx;
+		args[3] = regs->r10;
+		args[4] = regs->r8;
+		args[5] = regs->r9;
+		return true;
+	}
+#endif
+	regs = user_regs();
 	if (!regs)
 		return false;
 #if defined(__TARGET_ARCH_x86)
@@ -294,7 +340,7 @@ static __always_inline bool read_args(__u64 *args)
 
 static __always_inline void fill_proc(struct ctrace_event *ev)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 	struct pid *pid;
@@ -305,8 +351,31 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 	ev->tid = (__u32)id;
 	ev->uid = (__u32)ug;
 	ev->gid = ug >> 32;
-	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	ev->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	if (HAVE_TASK_BTF) {
+		struct task_struct *bt = bpf_get_current_task_btf();
+		struct nsproxy *nsp = bt->nsproxy;
+		struct pid_namespace *pns = NULL;
+		__u64 at;
+
+		ev->ppid = bt->real_parent->tgid;
+		ev->mntns = nsp->mnt_ns->ns.inum;
+		ev->netns = nsp->net_ns->ns.inum;
+		ev->userns = bt->cred->user_ns->ns.inum;
+		pid = bt->thread_pid;
+		level = pid->level;
+		/* A variable index is no plain load: read numbers[level].ns
+		 * at its address. */
+		at = (__u64)pid + bpf_core_field_offset(struct pid, numbers) +
+		     (level & 31) * bpf_core_type_size(struct upid) +
+		     bpf_core_field_offset(struct upid, ns);
+		bpf_probe_read_kernel(&pns, sizeof(pns), (void *)at);
+		ev->pidns = BPF_CORE_READ(pns, ns.inum);
+		return;
+	}
+	t = (void *)bpf_get_current_task();
+	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	ev->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
 	ev->netns = BPF_CORE_READ(t, nsproxy, net_ns, ns.inum);
 	ev->userns = BPF_CORE_READ(t, cred, user_ns, ns.inum);
@@ -316,7 +385,6 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 	level = BPF_CORE_READ(pid, level);
 	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level & 31]);
 	ev->pidns = BPF_CORE_READ(upid.ns, ns.inum);
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
 static __always_inline struct ctrace_field *field_at(struct ctrace_buf *b, __u32 off)
@@ -637,6 +705,27 @@ static __always_inline void count_lost(__u16 op)
 		(*n)++;
 }
 
+/* Whether a record sent at now (boot ns) may wake the reader. Waking it
+ * is most of what a record costs: the kernel queues an irq_work that
+ * interrupts the CPU (an IPI, a VM exit on a virtual machine) to wake the
+ * waiting reader, 1.1-1.5 us of the 1.8 us a failing openat cost here
+ * (docs/BENCHMARKS.md). In a storm the reader catches up after every
+ * record and so is woken for each; with this, at most once per
+ * wake_every_ns, and it collects the records in between itself. */
+static __always_inline __u64 wake_flags(__u64 now)
+{
+	if (!wake_every_ns)
+		return 0; /* the ring's own rule: wake a reader that has caught up */
+	if (now - last_wake_ns < wake_every_ns)
+		return BPF_RB_NO_WAKEUP;
+	last_wake_ns = now;
+	/* Forced: the ring's own rule wakes the reader only if it has read
+	 * every record before this one, which a record sent without a
+	 * wake-up prevents; the reader would then sleep until its poll while
+	 * the ring fills. */
+	return BPF_RB_FORCE_WAKEUP;
+}
+
 static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 {
 	__u64 size = sizeof(b->ev) + (off & (2 * CTRACE_DATA_MAX - 1));
@@ -644,7 +733,7 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 	if (size > sizeof(*b))
 		size = sizeof(*b);
 	b->ev.size = size - sizeof(b->ev);
-	if (bpf_ringbuf_output(&events, b, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, b, size, wake_flags(b->ev.ts_ns)) < 0)
 		count_lost(op);
 }
 
@@ -827,11 +916,53 @@ static __always_inline void forget_state(void)
 	bpf_map_delete_elem(&inflights, &tid);
 }
 
-/* Whether the exit may have state to consume: the test a successful call
- * pays. Tasks under a seccomp filter always do (entry marks). */
+/* Whether the exit may have state in inflights to consume: the test a
+ * successful call pays. Tasks under a seccomp filter always do, unless
+ * their entry marks are in entry_marks. */
 static __always_inline bool may_have_state(bool seccomp)
 {
-	return seccomp || inflight_pending;
+	return (seccomp && !task_marks) || inflight_pending;
+}
+
+/* The current task's entry mark (task_marks only), made if create is set;
+ * NULL if it cannot be had. */
+static __always_inline __u32 *entry_mark(bool create)
+{
+	return bpf_task_storage_get(&entry_marks, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* Drops what the current call left behind: its entry mark and its
+ * in-flight state. */
+static __always_inline void drop_call(bool seccomp)
+{
+	if (task_marks && seccomp) {
+		__u32 *m = entry_mark(false);
+
+		if (m)
+			*m = 0;
+	}
+	if (may_have_state(seccomp))
+		forget_state();
+}
+
+/* Whether the current call of a task under a seccomp filter passed its
+ * entry tracepoint (so the filter let it through); st is its in-flight
+ * state. Clears the mark. When the mark cannot be had, the answer is yes:
+ * a seccomp rejection is then not claimed, rather than claimed wrongly. */
+static __always_inline bool entered(struct inflight *st, __u16 op)
+{
+	__u32 *m;
+	bool in;
+
+	if (!task_marks)
+		return st && (st->flags & INFLIGHT_ENTERED);
+	m = entry_mark(true);
+	if (!m)
+		return true;
+	in = *m == op;
+	*m = 0;
+	return in;
 }
 
 /* Moves what the current call's state says into the record and drops the
@@ -846,7 +977,7 @@ static __noinline __u32 put_reasons(struct ctrace_buf *b, __u32 off, __u16 op, b
 
 	if (st && st->op != op)
 		st = NULL; /* stale: not about this call */
-	if (seccomp && !(st && (st->flags & INFLIGHT_ENTERED))) {
+	if (seccomp && !entered(st, op)) {
 		opf = bpf_map_lookup_elem(&op_flags, &key);
 		if (opf && (*opf & OPF_ENTRY))
 			b->ev.flags |= CTRACE_EV_SECCOMP;
@@ -920,11 +1051,27 @@ static __noinline __u32 put_cgroup(struct ctrace_buf *b, __u32 off)
 			   pos & (2 * CTRACE_DATA_MAX - 1));
 }
 
-/* Who the task is beyond its pid: cgroup path, and for runtime processes
- * their command line (the shim's -id, runc's --bundle). */
+/* The cgroup ids whose path the reader holds (tracer/event.go): records of
+ * tasks in them leave the path out, and the reader puts it back. Only the
+ * reader adds ids, after it decoded a record that carried the path, and
+ * nothing removes them: a full map means paths are sent again, never that
+ * one is missing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	/* Preallocated (about 64 bytes an entry): 5.10 warns about tracing
+	 * programs that use hash maps allocated at run time. */
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroups_known SEC(".maps");
+
+/* Who the task is beyond its pid: cgroup path (unless the reader has it),
+ * and for runtime processes their command line (the shim's -id, runc's
+ * --bundle). */
 static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 {
-	off = put_cgroup(b, off);
+	if (!bpf_map_lookup_elem(&cgroups_known, &b->ev.cgroup_id))
+		off = put_cgroup(b, off);
 	if (runtime_comm())
 		off = put_mm_args(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CMDLINE, 0);
 	return off;
@@ -946,8 +1093,7 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. Written out, not through the
 		 * drop below, so that it stays the straight line it was. */
-		if (may_have_state(seccomp))
-			forget_state();
+		drop_call(seccomp);
 		return NULL;
 	}
 	if (!wanted(ret) || (runtime_only && !runtime_comm()))
@@ -956,8 +1102,7 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 	if (b)
 		return b;
 drop:
-	if (may_have_state(seccomp))
-		forget_state();
+	drop_call(seccomp);
 	return NULL;
 }
 
@@ -966,10 +1111,10 @@ drop:
 static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long ret, __u16 op,
 					bool seccomp)
 {
-	if (ret < 0 && may_have_state(seccomp))
+	if (ret < 0 && (seccomp || may_have_state(seccomp)))
 		off = put_reasons(b, off, op, seccomp);
-	else if (may_have_state(seccomp))
-		forget_state();
+	else
+		drop_call(seccomp);
 	off = put_context(b, off);
 	submit(b, off, op);
 }
@@ -1001,6 +1146,13 @@ static __always_inline int on_enter(__u16 op)
 
 	if (!under_seccomp())
 		return 0;
+	if (task_marks) {
+		__u32 *m = entry_mark(true);
+
+		if (m)
+			*m = op;
+		return 0;
+	}
 	st = bpf_map_lookup_elem(&inflights, &tid);
 	if (st) {
 		/* Left by a call whose exit was not seen. */
@@ -1326,8 +1478,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. */
-		if (may_have_state(under_seccomp()))
-			forget_state();
+		drop_call(under_seccomp());
 		return 0;
 	}
 	if (!current_op())

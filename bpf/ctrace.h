@@ -64,7 +64,9 @@ enum ctrace_field_kind {
 	 * Not an argument: arg is CTRACE_ARG_NONE. */
 	CTRACE_FIELD_CAP,
 	/* The task's cgroup v2 path below the root, names from the leaf up,
-	 * each followed by a NUL. arg is CTRACE_ARG_NONE. */
+	 * each followed by a NUL. arg is CTRACE_ARG_NONE. Left out once the
+	 * reader has put ctrace_event.cgroup_id in the cgroups_known map: it
+	 * keeps the path by id. Never sent for the root cgroup. */
 	CTRACE_FIELD_CGROUP,
 	/* The argument vector of a container runtime process (runc, the
 	 * containerd shim), from its mm, each string followed by a NUL. arg is

@@ -208,7 +208,9 @@ type bpfWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	bpfMapCgroupsKnown        = "cgroups_known"
 	bpfMapComms               = "comms"
+	bpfMapEntryMarks          = "entry_marks"
 	bpfMapEvents              = "events"
 	bpfMapExits               = "exits"
 	bpfMapInflights           = "inflights"
@@ -310,9 +312,12 @@ const (
 	bpfVarFilterErrno         = "filter_errno"
 	bpfVarFilterTgid          = "filter_tgid"
 	bpfVarInflightPending     = "inflight_pending"
+	bpfVarLastWakeNs          = "last_wake_ns"
 	bpfVarSelfTgid            = "self_tgid"
+	bpfVarTaskMarks           = "task_marks"
 	bpfVarThreadSize          = "thread_size"
 	bpfVarTraceSuccess        = "trace_success"
+	bpfVarWakeEveryNs         = "wake_every_ns"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -437,17 +442,19 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
-	Comms      *ebpf.MapSpec `ebpf:"comms"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	Exits      *ebpf.MapSpec `ebpf:"exits"`
-	Inflights  *ebpf.MapSpec `ebpf:"inflights"`
-	Logbuf     *ebpf.MapSpec `ebpf:"logbuf"`
-	Lost       *ebpf.MapSpec `ebpf:"lost"`
-	OpFlags    *ebpf.MapSpec `ebpf:"op_flags"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	SyscallOps *ebpf.MapSpec `ebpf:"syscall_ops"`
-	Tgids      *ebpf.MapSpec `ebpf:"tgids"`
-	Walks      *ebpf.MapSpec `ebpf:"walks"`
+	CgroupsKnown *ebpf.MapSpec `ebpf:"cgroups_known"`
+	Comms        *ebpf.MapSpec `ebpf:"comms"`
+	EntryMarks   *ebpf.MapSpec `ebpf:"entry_marks"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Exits        *ebpf.MapSpec `ebpf:"exits"`
+	Inflights    *ebpf.MapSpec `ebpf:"inflights"`
+	Logbuf       *ebpf.MapSpec `ebpf:"logbuf"`
+	Lost         *ebpf.MapSpec `ebpf:"lost"`
+	OpFlags      *ebpf.MapSpec `ebpf:"op_flags"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
+	SyscallOps   *ebpf.MapSpec `ebpf:"syscall_ops"`
+	Tgids        *ebpf.MapSpec `ebpf:"tgids"`
+	Walks        *ebpf.MapSpec `ebpf:"walks"`
 }
 
 // bpfVariableSpecs contains global variables before they are loaded into the kernel.
@@ -471,9 +478,12 @@ type bpfVariableSpecs struct {
 	FilterErrno      *ebpf.VariableSpec `ebpf:"filter_errno"`
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	InflightPending  *ebpf.VariableSpec `ebpf:"inflight_pending"`
+	LastWakeNs       *ebpf.VariableSpec `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TaskMarks        *ebpf.VariableSpec `ebpf:"task_marks"`
 	ThreadSize       *ebpf.VariableSpec `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.VariableSpec `ebpf:"trace_success"`
+	WakeEveryNs      *ebpf.VariableSpec `ebpf:"wake_every_ns"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -496,22 +506,26 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
-	Comms      *ebpf.Map `ebpf:"comms"`
-	Events     *ebpf.Map `ebpf:"events"`
-	Exits      *ebpf.Map `ebpf:"exits"`
-	Inflights  *ebpf.Map `ebpf:"inflights"`
-	Logbuf     *ebpf.Map `ebpf:"logbuf"`
-	Lost       *ebpf.Map `ebpf:"lost"`
-	OpFlags    *ebpf.Map `ebpf:"op_flags"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	SyscallOps *ebpf.Map `ebpf:"syscall_ops"`
-	Tgids      *ebpf.Map `ebpf:"tgids"`
-	Walks      *ebpf.Map `ebpf:"walks"`
+	CgroupsKnown *ebpf.Map `ebpf:"cgroups_known"`
+	Comms        *ebpf.Map `ebpf:"comms"`
+	EntryMarks   *ebpf.Map `ebpf:"entry_marks"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Exits        *ebpf.Map `ebpf:"exits"`
+	Inflights    *ebpf.Map `ebpf:"inflights"`
+	Logbuf       *ebpf.Map `ebpf:"logbuf"`
+	Lost         *ebpf.Map `ebpf:"lost"`
+	OpFlags      *ebpf.Map `ebpf:"op_flags"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
+	SyscallOps   *ebpf.Map `ebpf:"syscall_ops"`
+	Tgids        *ebpf.Map `ebpf:"tgids"`
+	Walks        *ebpf.Map `ebpf:"walks"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
+		m.CgroupsKnown,
 		m.Comms,
+		m.EntryMarks,
 		m.Events,
 		m.Exits,
 		m.Inflights,
@@ -546,9 +560,12 @@ type bpfVariables struct {
 	FilterErrno      *ebpf.Variable `ebpf:"filter_errno"`
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
 	InflightPending  *ebpf.Variable `ebpf:"inflight_pending"`
+	LastWakeNs       *ebpf.Variable `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	TaskMarks        *ebpf.Variable `ebpf:"task_marks"`
 	ThreadSize       *ebpf.Variable `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.Variable `ebpf:"trace_success"`
+	WakeEveryNs      *ebpf.Variable `ebpf:"wake_every_ns"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

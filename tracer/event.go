@@ -262,6 +262,9 @@ type decoder struct {
 	// cgroups holds cgroup paths by the kernel's bytes: a storm comes
 	// from a few cgroups.
 	cgroups map[string]string
+	// known holds the paths of the cgroups the kernel no longer sends;
+	// nil decodes records as they are.
+	known *cgroupPaths
 	// texts holds the last rendering of each flag or mode argument of
 	// each call: a process that fails repeats its flags.
 	texts [bpfCtraceOpCTRACE_OP_MAX][len(bpfCtraceEvent{}.Args)]argText
@@ -372,7 +375,51 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		}
 		data = data[pad:]
 	}
+	if ev.Proc.Cgroup == "" && d != nil && d.known != nil {
+		ev.Proc.Cgroup = d.known.byID[ev.Proc.CgroupID]
+	}
 	return nil
+}
+
+// maxKnownCgroups is the size of the kernel's cgroups_known map.
+const maxKnownCgroups = 4096
+
+// cgroupPaths holds cgroup paths by id for the kernel side, which leaves
+// the path out of the records of a cgroup in its cgroups_known map:
+// walking the cgroup's names cost every failing call's record a
+// probe-read per level. An id goes into the map only after its path is
+// here, and never leaves either (cgroup ids are not reused), so a record
+// without the path always finds it; once the map is full, the kernel
+// sends the paths of new cgroups as before.
+type cgroupPaths struct {
+	byID map[uint64]string
+	// tell adds an id to the kernel's map.
+	tell func(id uint64) error
+	full bool
+}
+
+// learn keeps the path of cgroup id, read from a record, and tells the
+// kernel it need not send it again.
+func (c *cgroupPaths) learn(id uint64, path string) {
+	if c.full || c.tell == nil {
+		return
+	}
+	if _, ok := c.byID[id]; ok {
+		return
+	}
+	if c.byID == nil {
+		c.byID = map[uint64]string{}
+	}
+	if len(c.byID) >= maxKnownCgroups {
+		c.full = true
+		return
+	}
+	c.byID[id] = path
+	if err := c.tell(id); err != nil {
+		// The kernel goes on sending it: nothing is lost.
+		delete(c.byID, id)
+		c.full = true
+	}
 }
 
 // comm returns the process name in a kernel comm array.
@@ -467,6 +514,9 @@ func (d *decoder) decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 		})
 	case bpfCtraceFieldKindCTRACE_FIELD_CGROUP:
 		ev.Proc.Cgroup = d.cgroup(b)
+		if d != nil && d.known != nil && f.Flags == 0 {
+			d.known.learn(ev.Proc.CgroupID, ev.Proc.Cgroup)
+		}
 	case bpfCtraceFieldKindCTRACE_FIELD_CMDLINE:
 		ev.Proc.Cmdline = splitNUL(b)
 	default:

@@ -30,6 +30,22 @@ type Sink struct {
 // pollEvery bounds how late a cancellation or a loss report can be.
 const pollEvery = 200 * time.Millisecond
 
+// wakeEvery is how often at most the kernel wakes the reader for a record
+// (wake_every_ns): a wake-up cost more than the rest of a failing call's
+// record together. The records sent in between do not wake the reader, so
+// after reading any, Run waits at most catchUp before it looks again;
+// only after a catch-up wait found nothing does it sleep until woken.
+// catchUp must exceed wakeEvery: a record that did not wake the reader
+// came less than wakeEvery after one that did (forced, whether or not the
+// reader was waiting), so the catch-up wait that follows that wake-up
+// still sees it. A record can come later than that only if a program ran
+// for longer than the gap between the two (a preempted program): then it
+// waits for the next wake-up or pollEvery.
+const (
+	wakeEvery = 200 * time.Microsecond
+	catchUp   = 500 * time.Microsecond
+)
+
 // clockEvery is how many records in a row Run reads without looking at
 // the clock, about 100 us' worth in a storm; loss reports can be that
 // much later than pollEvery.
@@ -43,6 +59,7 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	// Every record is decoded into the decoder's one Event: Sink.Event
 	// does not keep it.
 	dec := NewDecoder(t.bootBase, t.lsm)
+	dec.dec.known = &t.cgroups
 	now := time.Now()
 	lastPoll := now
 	var deadline time.Time
@@ -51,11 +68,23 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	// empty before it) and every clockEvery records otherwise: in a
 	// storm, reading it for every record cost a twentieth of the time.
 	mayWait, unclocked := true, 0
+	// The next wait is a catch-up wait (see wakeEvery): a record was
+	// read since the last wait that found nothing. A wait that timed
+	// out returns the records that came meanwhile before its timeout,
+	// so a timeout ends catching up only when no record came since the
+	// last one (fresh).
+	catching, fresh := false, false
 	for {
 		if !draining && ctx.Err() != nil {
 			// Whatever the kernel wrote before now is still read.
 			draining = true
 			t.rd.SetDeadline(time.Now())
+		} else if !draining && catching && mayWait {
+			// From the last record read: one sent without a
+			// wake-up came less than wakeEvery after one that
+			// woke the reader, which may be this one.
+			deadline = now.Add(catchUp)
+			t.rd.SetDeadline(deadline)
 		} else if !draining && deadline.Sub(now) < pollEvery/2 {
 			// Moved on only when half spent: the wait it bounds
 			// ends sooner, never later.
@@ -67,6 +96,11 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			now, unclocked = time.Now(), 0
 		}
 		mayWait = true
+		if err == nil {
+			catching, fresh = true, true
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			catching, fresh = fresh, false
+		}
 		if now.Sub(lastPoll) >= pollEvery || err != nil {
 			t.pollLost(sink)
 			lastPoll = time.Now()

@@ -25,7 +25,9 @@ func init() {
 		}
 		e1 := unix.Mount("none", dir, "tmpfs", 0, "")
 		e2 := unix.Unshare(unix.CLONE_NEWNS)
-		return fmt.Errorf("%v; %v", e1, e2)
+		// A call the filter lets through, failing for its own reason.
+		_, e3 := unix.Open(filepath.Join(dir, "missing"), unix.O_RDONLY, 0)
+		return fmt.Errorf("%v; %v; %v", e1, e2, e3)
 	}
 	triggers["mount_as_nobody"] = func(dir string) error {
 		if err := dropToNobody(); err != nil {
@@ -142,6 +144,10 @@ func TestReasonSeccomp(t *testing.T) {
 		if len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
 			t.Errorf("%s: reasons = %+v, want only seccomp", sys, ev.Reasons)
 		}
+	}
+	ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" })
+	if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
+		t.Errorf("openat the filter allowed: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
 	}
 }
 

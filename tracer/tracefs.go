@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -347,4 +348,37 @@ func attachTracepoint(id uint64, prog *ebpf.Program) (*tracepointLink, error) {
 		return nil, fmt.Errorf("enable the tracepoint's perf event: %w", err)
 	}
 	return &tracepointLink{perf: perf}, nil
+}
+
+// AttachSyscallEvents attaches prog to each named syscalls:* tracepoint
+// ("sys_exit_openat") the way ctrace attaches its own programs, whether or
+// not tracefs is mounted, and says how tracefs was reached. Close the
+// returned links to detach. It serves programs beside ctrace's, such as
+// the benchmark's empty floor programs, which must sit on exactly the
+// tracepoints ctrace uses.
+func AttachSyscallEvents(prog *ebpf.Program, names []string) (links []io.Closer, how string, err error) {
+	ev, err := syscallEventIDs(names)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, n := range names {
+		id, ok := ev.ids[n]
+		if !ok {
+			err = fmt.Errorf("syscalls:%s: %w", n, errNoSyscallEvents)
+			break
+		}
+		l, aerr := attachTracepoint(id, prog)
+		if aerr != nil {
+			err = fmt.Errorf("attach syscalls:%s: %w", n, aerr)
+			break
+		}
+		links = append(links, l)
+	}
+	if err != nil {
+		for _, l := range links {
+			l.Close()
+		}
+		return nil, "", err
+	}
+	return links, ev.how, nil
 }

@@ -11,7 +11,9 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -89,7 +91,8 @@ type Tracer struct {
 	rawWhy      error     // why the per-syscall tracepoints were not used
 	events      *eventIDs // the syscall tracepoints' ids, unless raw
 	lost        uint64
-	bootBase    int64 // wall clock minus boot clock, in ns
+	cgroups     cgroupPaths // paths the kernel no longer sends
+	bootBase    int64       // wall clock minus boot clock, in ns
 
 }
 
@@ -210,6 +213,8 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 		return nil, errors.New("no syscall could be traced on this kernel: " + t.skipSummary())
 	}
 	t.btf = nil // the decoded BTF is large, and no longer needed
+	known := coll.Maps["cgroups_known"]
+	t.cgroups.tell = func(id uint64) error { return known.Put(id, uint8(1)) }
 	t.rd, err = ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
 		t.Close()
@@ -247,10 +252,19 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"filter_comm":   len(opts.Comms) > 0,
 		"filter_errno":  len(opts.Errnos) > 0,
 		"errno_mask":    mask,
+		"wake_every_ns": uint64(wakeEvery),
+		"task_marks":    taskMarks(),
 	} {
 		if err := set(name, v); err != nil {
 			return err
 		}
+	}
+	if !taskMarks() {
+		// No program reaches it, but the map must exist to load them.
+		// Preallocated: 5.10's verifier warns (a kernel WARNING) about
+		// tracing programs that use hash maps allocated at run time.
+		m := spec.Maps["entry_marks"]
+		m.Type, m.MaxEntries, m.Flags = ebpf.Hash, 1, 0
 	}
 	size := opts.BufferSize
 	if size == 0 {
@@ -352,7 +366,7 @@ func (t *Tracer) attachPerSyscall(opts *Options) error {
 		return err
 	}
 	// The exits infer seccomp refusals only once every entry is watched.
-	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering)"}
+	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering; " + markStore() + ")"}
 	var entries []io.Closer
 	for _, o := range t.attachedOps {
 		id, ok := t.events.ids["sys_enter_"+ops[o].event]
@@ -401,7 +415,7 @@ func (t *Tracer) attachRaw(opts *Options) error {
 	}
 	// The entry first: a call must not reach the exit having passed an
 	// entry that was not watched yet.
-	f := Feature{Name: "seccomp", Mechanism: "raw_tracepoint/sys_enter (a filtered call exits without entering)"}
+	f := Feature{Name: "seccomp", Mechanism: "raw_tracepoint/sys_enter (a filtered call exits without entering; " + markStore() + ")"}
 	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: t.coll.Programs["sys_enter"]})
 	if err != nil {
 		f = Feature{Name: "seccomp", Err: fmt.Errorf("attach sys_enter: %w", err)}
@@ -532,4 +546,30 @@ func bootBase() int64 {
 	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
 	now := unixNano()
 	return now - ts.Nano()
+}
+
+// taskMarks reports whether ctrace's tracepoint programs may keep the entry
+// marks of tasks under a seccomp filter in task-local storage on this
+// kernel (bpf_task_storage_get from tracepoint programs: 5.12 and later),
+// which costs a traced call a fraction of a hash map update and delete.
+func taskMarks() bool {
+	if features.HaveMapType(ebpf.TaskStorage) != nil {
+		return false
+	}
+	for _, pt := range []ebpf.ProgramType{ebpf.TracePoint, ebpf.RawTracepoint} {
+		for _, fn := range []asm.BuiltinFunc{asm.FnTaskStorageGet, asm.FnGetCurrentTaskBtf} {
+			if features.HaveProgramHelper(pt, fn) != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// markStore says where the entry marks are kept, for ctrace check.
+func markStore() string {
+	if taskMarks() {
+		return "marks in task storage"
+	}
+	return "marks in a hash map"
 }

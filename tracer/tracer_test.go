@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -528,5 +529,78 @@ func TestRuntimeCallsOnlyForRuntime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cgroup2Mount returns where this mount namespace has the cgroup v2
+// hierarchy mounted, or "".
+func cgroup2Mount() string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// ... mount-point ... - fstype source options
+		pre, post, ok := strings.Cut(line, " - ")
+		if f, g := strings.Fields(pre), strings.Fields(post); ok && len(f) > 4 && len(g) > 0 && g[0] == "cgroup2" {
+			return f[4]
+		}
+	}
+	return ""
+}
+
+// TestCgroupPathOnce checks that every event of a cgroup carries its path
+// while the kernel sends it only until the reader has it: the first
+// failure from a new cgroup puts the cgroup's id in cgroups_known, and a
+// later failure, whose record leaves the path out, still shows it.
+func TestCgroupPathOnce(t *testing.T) {
+	tr, col := startTracer(t, Options{Syscalls: []Op{bpfCtraceOpCTRACE_OP_OPENAT}})
+	root := cgroup2Mount()
+	if root == "" {
+		t.Skip("skipped: no cgroup v2 hierarchy mounted")
+	}
+	name := fmt.Sprintf("ctrace-test-%d", os.Getpid())
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) })
+	cg, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(cg.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	// A cgroup v2 id is its directory's inode number.
+	id := st.Ino
+	known := tr.coll.Maps["cgroups_known"]
+	var one uint8
+	if err := known.Lookup(id, &one); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("cgroups_known has the new cgroup before any record from it (%v)", err)
+	}
+	fail := func(path string) Event {
+		t.Helper()
+		cmd := exec.Command("cat", path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		if err := cmd.Run(); err == nil {
+			t.Fatalf("cat %s succeeded", path)
+		}
+		return col.waitFor(t, cmd.Process.Pid, func(ev *Event) bool {
+			return ev.Syscall == "openat" && len(ev.Args) > 1 && ev.Args[1].Str == path
+		})
+	}
+	first := fail("/nonexistent/ctrace-cgroup-1")
+	if first.Proc.CgroupID != id || first.Proc.Cgroup != "/"+name {
+		t.Fatalf("first event: cgroup %d %q, want %d %q", first.Proc.CgroupID, first.Proc.Cgroup, id, "/"+name)
+	}
+	if err := known.Lookup(id, &one); err != nil {
+		t.Fatalf("cgroups_known lacks the cgroup after its path was read: %v", err)
+	}
+	second := fail("/nonexistent/ctrace-cgroup-2")
+	if second.Proc.CgroupID != id || second.Proc.Cgroup != "/"+name {
+		t.Errorf("second event: cgroup %d %q, want %d %q", second.Proc.CgroupID, second.Proc.Cgroup, id, "/"+name)
 	}
 }

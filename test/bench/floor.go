@@ -77,16 +77,19 @@ func floor(kind string) error {
 		if kind == "all" {
 			names = tracedEvents()
 		}
+		var events []string
 		for _, sc := range names {
-			for _, dir := range []string{"sys_enter_", "sys_exit_"} {
-				l, err := link.Tracepoint("syscalls", dir+sc, prog, nil)
-				if err != nil {
-					return fmt.Errorf("attach syscalls:%s%s: %w", dir, sc, err)
-				}
-				links = append(links, l)
-			}
+			events = append(events, "sys_enter_"+sc, "sys_exit_"+sc)
 		}
-		what = fmt.Sprintf("%d syscall tracepoints", len(links))
+		// As ctrace attaches, so also where tracefs is not mounted.
+		ls, how, err := ctrace.AttachSyscallEvents(prog, events)
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			defer l.Close()
+		}
+		what = fmt.Sprintf("%d syscall tracepoints (tracefs %s)", len(ls), how)
 	default:
 		return fmt.Errorf("unknown floor %q: rawtp, openat or all", kind)
 	}

@@ -285,7 +285,8 @@ func (l loopSpec) key() string { return fmt.Sprintf("%s/%dt", l.Mode, l.Threads)
 // each tracer's session follows a session without one, and the order of
 // the tracers rotates from round to round.
 func overhead(c *config, names []string, file string) ([]overheadResult, startupResult, []int, error) {
-	loops := []loopSpec{{"open", 1}, {"open", c.threads}, {"getppid", 1}, {"getppid", c.threads}}
+	loops := []loopSpec{{"open", 1}, {"open", c.threads}, {"open-seccomp", 1}, {"open-seccomp", c.threads},
+		{"getppid", 1}, {"getppid", c.threads}}
 	ns := map[string]map[string][]float64{}    // tracer -> loop -> ns/iter
 	ratio := map[string]map[string][]float64{} // tracer -> loop -> paired ratio
 	cpu := map[string]map[string][]float64{}   // the same from the threads' CPU time
@@ -302,7 +303,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 		out := map[string]loopResult{}
 		for _, l := range loops {
 			args := []string{l.Mode, strconv.Itoa(l.Threads), fmt.Sprint(c.loopSec)}
-			if l.Mode == "open" {
+			if strings.HasPrefix(l.Mode, "open") {
 				args = append(args, file)
 			}
 			r, err := runLoop(ctx, t.Wrap, c.loop, args...)
