@@ -10,16 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/internal/eventtest"
 )
 
-func containerTestEvent(syscall string, errno unix.Errno, at time.Time) *tracer.Event {
-	return &tracer.Event{Time: at, Syscall: syscall, Ret: -int64(errno), Errno: errno,
-		Proc: tracer.Proc{PID: 4242, TID: 4242, Comm: "mount"}}
-}
-
 func TestContainerText(t *testing.T) {
-	ev := containerTestEvent("mount", unix.EPERM, time.Date(2026, 1, 2, 12, 3, 4, 123456000, time.Local))
+	ev := eventtest.Call("mount", unix.EPERM, time.Date(2026, 1, 2, 12, 3, 4, 123456000, time.Local))
 	var b bytes.Buffer
 	r := New("text", &b, false)
 	r.Event(ev, Findings{Container: &correlate.Container{ID: "test1", Namespace: "default"}})
@@ -34,7 +29,7 @@ func TestContainerText(t *testing.T) {
 }
 
 func TestContainerJSON(t *testing.T) {
-	ev := containerTestEvent("mount", unix.EPERM, time.Now())
+	ev := eventtest.Call("mount", unix.EPERM, time.Now())
 	c := &correlate.Container{ID: "abc", Namespace: "k8s.io", Known: true, Source: correlate.SourceCgroup,
 		Runtime: "io.containerd.runc.v2", ShimPID: 77,
 		Labels: map[string]string{correlate.LabelPodName: "web", correlate.LabelPodNamespace: "shop", "team": "x"},
