@@ -16,34 +16,17 @@ import (
 	"time"
 
 	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // These scenarios run the ctrace binary as users do: the filters, the
 // summary and the exit status are the command's, and so is surviving a
 // containerd restart.
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 func ctraceBinary(t *testing.T) string {
 	t.Helper()
 	needE2E(t)
-	binOnce.Do(func() {
-		binPath = filepath.Join(ctrd.Dir, "ctrace")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/ctrace")
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = errors.New("go build ./cmd/ctrace: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return testenv.CtraceBinary(t, ctrd.Dir)
 }
 
 // ctraceRun is a running `ctrace run`.

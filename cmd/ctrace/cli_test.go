@@ -54,12 +54,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "ctrace")
-	// go test puts its own toolchain first in PATH.
-	build := exec.Command("go", "build", "-o", bin,
-		"-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build ctrace: %v\n%s", err, out)
+	bin, err = testenv.BuildCtrace(dir, "-X main.version="+testVersion+" -X main.commit="+testCommit)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

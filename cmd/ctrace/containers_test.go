@@ -10,25 +10,21 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/eventtest"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
-
-func containerTestEvent(syscall string, errno unix.Errno, at time.Time) *tracer.Event {
-	return &tracer.Event{Time: at, Syscall: syscall, Ret: -int64(errno), Errno: errno,
-		Proc: tracer.Proc{PID: 4242, TID: 4242, Comm: "mount"}}
-}
 
 func TestSummaryTable(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 12, 3, 4, 0, time.Local)
 	web := &correlate.Container{ID: "web", Namespace: "default", Known: true}
 	// The table names errnos and reasons as the event lines do.
 	s := newSummarySink(&runFlags{}, nil).t
-	ev := containerTestEvent("mount", unix.EPERM, t0)
+	ev := eventtest.Call("mount", unix.EPERM, t0)
 	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonSeccomp}}
 	s.Add(ev, web)
-	s.Add(containerTestEvent("mount", unix.EPERM, t0.Add(time.Second)), web)
-	s.Add(containerTestEvent("openat", unix.ENOENT, t0.Add(2*time.Second)), nil)
-	ok := containerTestEvent("openat", 0, t0)
+	s.Add(eventtest.Call("mount", unix.EPERM, t0.Add(time.Second)), web)
+	s.Add(eventtest.Call("openat", unix.ENOENT, t0.Add(2*time.Second)), nil)
+	ok := eventtest.Call("openat", 0, t0)
 	s.Add(ok, nil) // successes are not counted
 	var b bytes.Buffer
 	if err := s.Write(&b, false); err != nil {

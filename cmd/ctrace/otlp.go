@@ -200,8 +200,9 @@ func (s *otlpSink) Write(ev *pipeline.Event) {
 	}
 	s.tb.Reset()
 	s.jb.Reset()
-	s.text.Repeated(ev.Event, ev.Benign, ev.Container, ev.Repeat)
-	s.json.Repeated(ev.Event, ev.Benign, ev.Container, ev.Repeat)
+	f := findings(ev)
+	s.text.Event(ev.Event, f)
+	s.json.Event(ev.Event, f)
 	s.exp.Export(export.Record{
 		Time:   ev.Time,
 		Text:   strings.TrimSuffix(s.tb.String(), "\n"),

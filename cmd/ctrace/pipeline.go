@@ -35,7 +35,10 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	if s := f.otlp.dedupStage(met); s != nil {
 		stages = append(stages, s) // --dedup, --rate-limit
 	}
-	stages = append(stages, pipeline.NewLimit(f.count, end)) // --count
+	stages = append(stages,
+		pipeline.NewHints(!f.noHints),   // what to do (--no-hints: nothing); after what it reads, and what hides events
+		pipeline.NewLimit(f.count, end), // --count
+	)
 
 	out := bufio.NewWriterSize(&stdoutWriter{f: os.Stdout, end: end}, 64<<10)
 	tally := &pipeline.Tally{}

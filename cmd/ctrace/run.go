@@ -97,7 +97,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.audit, "audit", false, "turn kernel auditing on while ctrace runs, if it is off, so that LSM denials (Landlock, AppArmor, SELinux) are named; it affects the whole node, and is turned off at exit, or by the next ctrace run or check if ctrace was killed")
 	fl.DurationVar(&f.reasonWait, "reason-wait", audit.DefaultWait, "how long a failure that an LSM may have caused waits for its audit record (at most 10s)")
 	fl.BoolVar(&f.explain, "explain", false, "say so in text output when no reason for a failure was found")
-	fl.BoolVar(&f.noHints, "no-hints", false, "leave out the hints (what to do about a failure's reason) in text and JSON output")
+	fl.BoolVar(&f.noHints, "no-hints", false, "leave out the hints (what to do about a failure's reason) in text and JSON output and OTLP records")
 	f.ctr.register(fl)
 	f.metrics.register(fl)
 	fl.DurationVar(&f.doctorInterval, "doctor-interval", time.Minute, "with --metrics-addr, how often ctrace doctor's checks run for the ctrace_netns_findings gauges (at least 1s)")

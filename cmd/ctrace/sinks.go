@@ -60,7 +60,6 @@ type renderSink struct {
 func newRenderSink(f *runFlags, out *bufio.Writer, color bool) *renderSink {
 	r := render.New(f.output, out, color)
 	r.Explain = f.explain
-	r.NoHints = f.noHints
 	r.Window = f.otlp.window
 	return &renderSink{r: r, out: out}
 }
@@ -71,7 +70,12 @@ func (s *renderSink) Write(ev *pipeline.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.r.Repeated(ev.Event, ev.Benign, ev.Container, ev.Repeat)
+	s.r.Event(ev.Event, findings(ev))
+}
+
+// findings is what the stages found about ev, as the renderer takes it.
+func findings(ev *pipeline.Event) render.Findings {
+	return render.Findings{Container: ev.Container, Benign: ev.Benign, Hints: ev.Hints, Repeat: ev.Repeat}
 }
 
 // Idle writes out what is buffered: a trickle of events is seen at once,

@@ -191,7 +191,7 @@ func FuzzParse(f *testing.F) {
 		}
 		ev.Reasons = reasons
 		var buf bytes.Buffer
-		render.New("text", &buf, false).Event(&ev, nil, nil)
+		render.New("text", &buf, false).Event(&ev, render.Findings{})
 		text := buf.Bytes()
 		if bytes.Count(text, []byte("\n")) != 1+bytes.Count(text, []byte("\n  hint: ")) {
 			t.Fatalf("text is not the event's line and its hints': %q", text)
@@ -202,7 +202,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		buf.Reset()
-		render.New("json", &buf, false).Event(&ev, nil, nil)
+		render.New("json", &buf, false).Event(&ev, render.Findings{})
 		if !json.Valid(buf.Bytes()) {
 			t.Fatalf("JSON line invalid: %q", buf.Bytes())
 		}

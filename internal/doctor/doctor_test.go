@@ -174,7 +174,7 @@ func TestDoctor(t *testing.T) {
 	}
 
 	// The same through the command, in JSON and text, and one namespace.
-	bin := ctraceBinary(t)
+	bin := testenv.CtraceBinary(t, ctrd.Dir)
 	out, code := ctrace(t, bin, "doctor", "-o", "json", "--containerd-address", ctrd.Address)
 	if code != 3 {
 		t.Fatalf("ctrace doctor exit status %d, want 3; output:\n%s", code, out)
@@ -302,23 +302,6 @@ func waitZombie(t *testing.T, pid int) {
 		}
 	}
 	t.Fatalf("pid %d did not become a zombie (state %q)", pid, procState("/proc", uint32(pid)))
-}
-
-var builtBin string
-
-func ctraceBinary(t *testing.T) string {
-	t.Helper()
-	if builtBin != "" {
-		return builtBin
-	}
-	p := filepath.Join(ctrd.Dir, "ctrace")
-	cmd := exec.Command("go", "build", "-o", p, "./cmd/ctrace")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ctrace: %v\n%s", err, out)
-	}
-	builtBin = p
-	return p
 }
 
 // ctrace runs the binary and returns stdout and stderr together, and its

@@ -42,7 +42,7 @@ func TestRunNetNSReason(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", id) })
 
-	bin := ctraceBinary(t)
+	bin := testenv.CtraceBinary(t, ctrd.Dir)
 	cmd := exec.CommandContext(ctx, bin, "run", "-o", "json", "-e", "setns", "--containerd-address", ctrd.Address,
 		"--metrics-addr", "127.0.0.1:0", "--doctor-interval", "1s")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -1,12 +1,9 @@
 package hints
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,12 +26,7 @@ import (
 const childEnv = "HINTS_TEST_CALL"
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(childEnv); spec != "" {
-		errno := childCall(spec)
-		fmt.Printf("%d\n", errno)
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}
+	testenv.ChildMain(childEnv, func(spec string) string { return strconv.Itoa(int(childCall(spec))) })
 	os.Exit(m.Run())
 }
 
@@ -148,22 +140,8 @@ func hasString(ev *tracer.Event, s string) bool {
 // its pid once the call has failed with want.
 func call(t *testing.T, spec string, attr *syscall.SysProcAttr, want unix.Errno) int {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+spec)
-	cmd.SysProcAttr = attr
-	cmd.Dir = "/"
-	cmd.Stderr = os.Stderr
-	in, _ := cmd.StdinPipe()
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	if n, _ := strconv.Atoi(strings.TrimSpace(line)); unix.Errno(n) != want {
+	line, cmd := testenv.StartChild(t, childEnv, spec, attr)
+	if n, _ := strconv.Atoi(line); unix.Errno(n) != want {
 		t.Fatalf("%s failed with %v, want %v", spec, unix.Errno(n), want)
 	}
 	return cmd.Process.Pid

@@ -1,10 +1,8 @@
 package permission
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +24,7 @@ import (
 const childEnv = "PERMISSION_TEST_OPEN"
 
 func TestMain(m *testing.M) {
-	if spec := os.Getenv(childEnv); spec != "" {
+	testenv.ChildMain(childEnv, func(spec string) string {
 		p, fl, _ := strings.Cut(spec, "|")
 		flags, _ := strconv.Atoi(fl)
 		var errno unix.Errno
@@ -36,10 +34,8 @@ func TestMain(m *testing.M) {
 		} else {
 			_ = unix.Close(fd)
 		}
-		fmt.Printf("%d %d\n", errno, os.Getpid())
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}
+		return fmt.Sprintf("%d %d", errno, os.Getpid())
+	})
 	os.Exit(m.Run())
 }
 
@@ -47,27 +43,7 @@ func TestMain(m *testing.M) {
 // the errno it got and the child, which lives until the test ends.
 func caller(t *testing.T, p string, flags int, attr *syscall.SysProcAttr) (unix.Errno, *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+p+"|"+strconv.Itoa(flags))
-	cmd.SysProcAttr = attr
-	cmd.Dir = "/"
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
+	line, cmd := testenv.StartChild(t, childEnv, p+"|"+strconv.Itoa(flags), attr)
 	var e, pid int
 	if _, err := fmt.Sscan(line, &e, &pid); err != nil {
 		t.Fatalf("child said %q: %v", line, err)

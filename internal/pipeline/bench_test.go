@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkStages is the pipeline's own cost per event, the stages that
-// do not hold (audit records unavailable, no container), beside
+// do not hold (audit records unavailable, no container) and Hints, beside
 // BenchmarkClosures, the same steps wired as closures as run() did before.
 func BenchmarkStages(b *testing.B) {
 	var tally Tally
@@ -22,6 +22,7 @@ func BenchmarkStages(b *testing.B) {
 		NewAuditJoin(context.Background(), AuditOptions{}),
 		NewFilter(correlate.Filter{}),
 		NewBenign(false),
+		NewHints(true),
 		NewLimit(0, func() {}),
 	}, &tally)
 	ev := failed("openat", unix.ENOENT, "cat", "path", "/nonexistent")
@@ -67,6 +68,7 @@ func BenchmarkStagesNetNS(b *testing.B) {
 		NewFilter(correlate.Filter{}),
 		NewNetNS("", idx),
 		NewBenign(false),
+		NewHints(true),
 		NewLimit(0, func() {}),
 	}, &tally)
 	ev := failed("openat", unix.ENOENT, "cat", "path", "/nonexistent")

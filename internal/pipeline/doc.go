@@ -1,11 +1,17 @@
 // Package pipeline is the path of an event through ctrace, from the
 // tracer's decoded record to the outputs:
 //
-//	tracer.Run ──▶ AuditJoin ──▶ Containers ──▶ Filter ──▶ NetNS ──▶ Benign ──▶ Limit ──▶ sinks
-//	  decoded       LSM denials   containerd      --container, netns      shown or    --count   ├ metrics (Prometheus)
-//	  record        from audit    container,      --pod, --host  file's   known-               ├ Tally (exit status)
-//	                records;      pod; holds                     state,   harmless            ├ summary table
-//	                holds         for containerd                 owner                        └ text or JSON lines
+//	tracer.Run ─▶ Permission ─▶ AuditJoin ─▶ Containers ─▶ Filter ─▶ NetNS ─▶ Benign ─▶ Dedup ─▶ Hints ─▶ Limit ─▶ sinks
+//	  decoded      path         LSM denials   containerd    --container, netns    shown or   --dedup,  what to  --count   ├ metrics (Prometheus)
+//	  record       component    from audit    container,    --pod,      file's    known-     --rate-   do about            ├ Tally (exit status)
+//	               that         records;      pod; holds    --host      state,    harmless   limit     the                 ├ summary table
+//	               refused      holds         for                       owner                (holds)   reasons             ├ text or JSON lines
+//	                                          containerd                                                                   └ OTLP log records
+//
+// Hints reads what Permission, AuditJoin, Containers and NetNS found, so
+// it comes after them; it comes after Benign and Dedup too, which hide
+// events, because no sink shows a hidden event's hints. The sinks write
+// the hints they are given and find none themselves.
 //
 // A Stage has one job. It takes events one at a time and passes each on to
 // the next stage at once, later, or not at all; a stage that holds events

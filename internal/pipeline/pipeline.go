@@ -6,6 +6,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -28,6 +29,9 @@ type Event struct {
 	// sinks that show events show the count, sinks that count calls
 	// skip it.
 	Repeat uint64
+	// Hints is what to do about the failure's reasons, nil without a
+	// rule that applies; set by Hints.
+	Hints []hints.Hint
 }
 
 // Clone returns a copy that stays valid after the stage that passed ev

@@ -34,6 +34,6 @@ func benchRender(b *testing.B, format string, ev *tracer.Event) {
 	r := New(format, io.Discard, false)
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Event(ev, nil, nil)
+		r.Event(ev, Findings{})
 	}
 }

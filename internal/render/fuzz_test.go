@@ -98,13 +98,15 @@ func FuzzRender(f *testing.F) {
 
 func checkFuzzLine(t *testing.T, ev *tracer.Event, c *correlate.Container) {
 	var buf bytes.Buffer
+	// The hints as the pipeline's Hints stage finds them.
+	f := Findings{Container: c, Hints: hints.For(ev, c)}
 	r := New("text", &buf, false)
 	r.Explain = true
-	r.Event(ev, nil, c)
+	r.Event(ev, f)
 	text := bytes.Clone(buf.Bytes())
 	// The event's line, then one line per hint.
 	if n := bytes.Count(text, []byte("\n")); len(text) == 0 || text[len(text)-1] != '\n' ||
-		n != 1+len(hints.For(ev, c)) || n-1 != bytes.Count(text, []byte("\n  hint: ")) {
+		n != 1+len(f.Hints) || n-1 != bytes.Count(text, []byte("\n  hint: ")) {
 		t.Fatalf("text is not the event's line and its hints': %q", text)
 	}
 	for _, ch := range text {
@@ -115,12 +117,12 @@ func checkFuzzLine(t *testing.T, ev *tracer.Event, c *correlate.Container) {
 	buf.Reset()
 	r = New("text", &buf, true)
 	r.Explain = true
-	r.Event(ev, nil, c)
+	r.Event(ev, f)
 	if plain := strings.NewReplacer(colorBold, "", colorRed, "", colorReset, "").Replace(buf.String()); plain != string(text) {
 		t.Fatalf("colour changed more than the colours:\n%q\n%q", plain, text)
 	}
 	buf.Reset()
-	New("json", &buf, false).Event(ev, nil, c)
+	New("json", &buf, false).Event(ev, f)
 	line := buf.Bytes()
 	if bytes.IndexByte(line, '\n') != len(line)-1 {
 		t.Fatalf("JSON is not one line: %q", line)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -237,7 +238,7 @@ func renderGolden(format string, gc *goldenCase) []byte {
 	r := New(format, &buf, gc.color)
 	r.Explain = gc.explain
 	r.Window = 10 * time.Second
-	r.Repeated(gc.ev, gc.rule, gc.c, gc.repeat)
+	r.Event(gc.ev, Findings{Container: gc.c, Benign: gc.rule, Hints: hints.For(gc.ev, gc.c), Repeat: gc.repeat})
 	return buf.Bytes()
 }
 

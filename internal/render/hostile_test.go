@@ -112,10 +112,11 @@ func TestTextEscapesNodeStrings(t *testing.T) {
 	for field, mk := range hostileFields {
 		for _, s := range hostileStrings {
 			ev, c := mk(s)
+			f := Findings{Container: c, Hints: hints.For(ev, c)} // as the pipeline finds them
 			var buf bytes.Buffer
-			New("text", &buf, false).Event(ev, nil, c)
+			New("text", &buf, false).Event(ev, f)
 			line := bytes.Clone(buf.Bytes())
-			want := 1 + len(hints.For(ev, c)) // the event's, and a line per hint
+			want := 1 + len(f.Hints) // the event's, and a line per hint
 			if n := bytes.Count(line, []byte("\n")); n != want || line[len(line)-1] != '\n' {
 				t.Errorf("%s %q: text is %d lines, want %d: %q", field, s, n, want, line)
 			}
@@ -131,14 +132,14 @@ func TestTextEscapesNodeStrings(t *testing.T) {
 
 			// Colour adds ctrace's own escapes, and nothing of the node's.
 			buf.Reset()
-			New("text", &buf, true).Event(ev, nil, c)
+			New("text", &buf, true).Event(ev, f)
 			plain := strings.NewReplacer(colorBold, "", colorRed, "", colorReset, "").Replace(buf.String())
 			if plain != string(line) {
 				t.Errorf("%s %q: colour changed more than the colours:\n%q\n%q", field, s, plain, line)
 			}
 
 			buf.Reset()
-			New("json", &buf, false).Event(ev, nil, c)
+			New("json", &buf, false).Event(ev, f)
 			if !json.Valid(buf.Bytes()) || bytes.Count(buf.Bytes(), []byte("\n")) != 1 {
 				t.Errorf("%s %q: JSON line invalid: %q", field, s, buf.Bytes())
 			}

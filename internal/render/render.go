@@ -26,15 +26,12 @@ type Renderer struct {
 	color bool
 	// Explain makes text output say so when no reason was found.
 	Explain bool
-	// NoHints leaves the hints out (--no-hints).
-	NoHints bool
 	w       io.Writer
 	buf     []byte
 	keys    []string // scratch for sorting label keys
 	clock   clockCache
 	// Window is --dedup-window, which text lines name with a count.
 	Window time.Duration
-	repeat uint64 // of the event being written; 0 for one call
 }
 
 // New returns a renderer of format "text" or "json" that writes to w;
@@ -43,21 +40,30 @@ func New(format string, w io.Writer, color bool) *Renderer {
 	return &Renderer{json: format == "json", color: color && format == "text", w: w}
 }
 
-// Event writes one event of container c (nil: a host process); rule is
-// the benign rule it matched, or nil.
-func (r *Renderer) Event(ev *tracer.Event, rule *benign.Rule, c *correlate.Container) {
-	r.Repeated(ev, rule, c, 0)
+// Findings is what the stages before the renderer found about an event
+// (package pipeline): the zero value is a host process's event about
+// which nothing was found. The renderer only writes them: it diagnoses
+// nothing itself.
+type Findings struct {
+	// Container is the event's container, nil for a host process.
+	Container *correlate.Container
+	// Benign is the known-harmless rule the event matched, or nil.
+	Benign *benign.Rule
+	// Hints are what to do about the failure (package hints): a line
+	// each below the text line, the JSON "hints" list.
+	Hints []hints.Hint
+	// Repeat, when more than 1, makes the event stand for that many
+	// identical calls within Window (--dedup): text ends with
+	// "[N identical calls in 10s]", JSON has "repeat_count": N.
+	Repeat uint64
 }
 
-// Repeated writes an event that stands for repeat identical calls within
-// Window (--dedup); it shows the count when repeat is more than 1: text
-// ends with "[N identical calls in 10s]", JSON has "repeat_count": N.
-func (r *Renderer) Repeated(ev *tracer.Event, rule *benign.Rule, c *correlate.Container, repeat uint64) {
-	r.repeat = repeat
+// Event writes one event with what was found about it.
+func (r *Renderer) Event(ev *tracer.Event, f Findings) {
 	if r.json {
-		r.buf = r.appendJSON(r.buf[:0], ev, rule, c)
+		r.buf = r.appendJSON(r.buf[:0], ev, &f)
 	} else {
-		r.buf = r.appendText(r.buf[:0], ev, rule, c)
+		r.buf = r.appendText(r.buf[:0], ev, &f)
 	}
 	_, _ = r.w.Write(r.buf)
 }
@@ -73,28 +79,28 @@ func (r *Renderer) Repeated(ev *tracer.Event, rule *benign.Rule, c *correlate.Co
 //	12:03:04.123456 default/test1 runc:[2:INIT][4242/4243] uid=0 mount("none", "/x", ...) = -1 ENOENT (No such file or directory) [reason] [benign: rule]
 //	12:03:06.000001 shop/web-7d9f/nginx sh[5001] ...
 //	  hint: what to do
-func (r *Renderer) appendText(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
+func (r *Renderer) appendText(b []byte, ev *tracer.Event, f *Findings) []byte {
 	b = r.clock.appendClock(b, ev.Time)
-	if c != nil {
+	if c := f.Container; c != nil {
 		b = append(b, ' ')
 		b = xlat.AppendEscaped(b, c.String())
 	}
 	b = appendCall(b, ev, r.color)
 	b = appendReasons(b, ev, r.Explain)
-	if rule != nil {
+	if f.Benign != nil {
 		b = append(b, " [benign: "...)
-		b = append(b, rule.Name...)
+		b = append(b, f.Benign.Name...)
 		b = append(b, ']')
 	}
-	if r.repeat > 1 {
+	if f.Repeat > 1 {
 		b = append(b, " ["...)
-		b = strconv.AppendUint(b, r.repeat, 10)
+		b = strconv.AppendUint(b, f.Repeat, 10)
 		b = append(b, " identical calls in "...)
 		b = append(b, r.Window.String()...)
 		b = append(b, ']')
 	}
 	b = append(b, '\n')
-	for _, h := range r.hints(ev, c) {
+	for _, h := range f.Hints {
 		b = append(b, "  hint: "...)
 		b = xlat.AppendEscaped(b, h.Text)
 		b = append(b, '\n')
@@ -167,7 +173,7 @@ func appendCall(b []byte, ev *tracer.Event, color bool) []byte {
 // appendJSON appends an event in the documented schema
 // (docs/json-schema.md). Later fields may be added; these are never
 // renamed.
-func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *correlate.Container) []byte {
+func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.clock.appendRFC3339Nano(b, ev.Time) // nothing in it to escape
 	b = append(b, '"')
@@ -226,18 +232,18 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, rule *benign.Rule, c *
 	b = jsonUintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
-	b = jsonHints(b, r.hints(ev, c))
-	if c == nil {
+	b = jsonHints(b, f.Hints)
+	if c := f.Container; c == nil {
 		b = append(jsonKeyLit(b, `"container":`), "null"...)
 	} else {
 		b = r.jsonContainer(b, c)
 	}
-	if rule != nil {
+	if f.Benign != nil {
 		b = jsonBoolLit(b, `"benign":`, true)
-		b = jsonStrLit(b, `"benign_rule":`, rule.Name)
+		b = jsonStrLit(b, `"benign_rule":`, f.Benign.Name)
 	}
-	if r.repeat > 1 {
-		b = jsonUintLit(b, `"repeat_count":`, r.repeat)
+	if f.Repeat > 1 {
+		b = jsonUintLit(b, `"repeat_count":`, f.Repeat)
 	}
 	return append(b, '}', '\n')
 }
@@ -568,14 +574,6 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
-}
-
-// hints returns what to do about ev's reasons, nil with NoHints.
-func (r *Renderer) hints(ev *tracer.Event, c *correlate.Container) []hints.Hint {
-	if r.NoHints {
-		return nil
-	}
-	return hints.For(ev, c)
 }
 
 // jsonHints appends the "hints" list, [{"rule":...,"text":...}], when

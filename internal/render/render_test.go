@@ -142,8 +142,7 @@ func TestTextGolden(t *testing.T) {
 			var buf bytes.Buffer
 			r := New("text", &buf, false)
 			r.Explain = tt.explain
-			r.NoHints = true // the line alone: hints are in the golden files
-			r.Event(tt.ev, nil, nil)
+			r.Event(tt.ev, Findings{}) // the line alone: hints are in the golden files
 			if got := buf.String(); got != tt.want+"\n" {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
@@ -156,17 +155,17 @@ func TestTextGolden(t *testing.T) {
 func TestTextBenignAndColor(t *testing.T) {
 	ev := failed("chroot", unix.ENOENT, procCat, strArg("path", "/x"))
 	var buf bytes.Buffer
-	New("text", &buf, false).Event(ev, &benign.Rule{Name: "some-rule"}, nil)
+	New("text", &buf, false).Event(ev, Findings{Benign: &benign.Rule{Name: "some-rule"}})
 	if want := `12:03:04.123456 cat[4250] uid=1000 chroot("/x") = -1 ENOENT (No such file or directory) [benign: some-rule]` + "\n"; buf.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 	buf.Reset()
-	New("text", &buf, true).Event(ev, nil, nil)
+	New("text", &buf, true).Event(ev, Findings{})
 	if want := "12:03:04.123456 cat[4250] uid=1000 \x1b[1mchroot\x1b[0m(\"/x\") = -1 \x1b[31mENOENT\x1b[0m (No such file or directory)\n"; buf.String() != want {
 		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
 	}
 	buf.Reset()
-	New("json", &buf, true).Event(ev, nil, nil)
+	New("json", &buf, true).Event(ev, Findings{})
 	if bytes.Contains(buf.Bytes(), []byte("\x1b")) {
 		t.Errorf("JSON output has colour: %q", buf.String())
 	}

@@ -18,17 +18,17 @@ import (
 func TestJoinerWithReusedEvent(t *testing.T) {
 	var out bytes.Buffer
 	r := New("text", &out, false)
-	j := audit.NewJoiner(audit.JoinerOptions{Wait: time.Hour, Out: func(ev *tracer.Event) { r.Event(ev, nil, nil) }})
+	j := audit.NewJoiner(audit.JoinerOptions{Wait: time.Hour, Out: func(ev *tracer.Event) { r.Event(ev, Findings{}) }})
 	ev := failed("openat", unix.EACCES, procCat,
 		fdArg("dirfd", unix.AT_FDCWD, ""), strArg("path", "/held"), flagArg("flags", unix.O_RDONLY, "O_RDONLY"))
 	var want bytes.Buffer
 	check := New("text", &want, false)
-	check.Event(ev, nil, nil)
+	check.Event(ev, Findings{})
 	j.Process(ev) // held: EACCES from a call an LSM may refuse
 	ev.Errno, ev.Ret = unix.ENOENT, -int64(unix.ENOENT)
 	ev.Args[1].Str = "/behind"
 	ev.Proc.TID = 4251
-	check.Event(ev, nil, nil)
+	check.Event(ev, Findings{})
 	j.Process(ev) // queued behind the held one
 	ev.Args[1].Str = "/changed"
 	ev.Proc.TID = 1
@@ -40,7 +40,7 @@ func TestJoinerWithReusedEvent(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", out.String(), want.String())
 	}
 	// Nothing held: passed on at once.
-	j2 := audit.NewJoiner(audit.JoinerOptions{Out: func(ev *tracer.Event) { r.Event(ev, nil, nil) }})
+	j2 := audit.NewJoiner(audit.JoinerOptions{Out: func(ev *tracer.Event) { r.Event(ev, Findings{}) }})
 	out.Reset()
 	j2.Process(ev)
 	if out.Len() == 0 {

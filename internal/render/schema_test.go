@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -92,7 +93,8 @@ func fullEvent() *tracer.Event {
 func TestSchemaDocumented(t *testing.T) {
 	secs, _ := schemaSections(t)
 	var buf bytes.Buffer
-	New("json", &buf, false).Event(fullEvent(), &benign.Rules[0], fullContainer())
+	full, c := fullEvent(), fullContainer()
+	New("json", &buf, false).Event(full, Findings{Container: c, Benign: &benign.Rules[0], Hints: hints.For(full, c)})
 	var ev map[string]any
 	if err := json.Unmarshal(buf.Bytes(), &ev); err != nil {
 		t.Fatalf("%v: %s", err, buf.String())
