@@ -203,4 +203,3 @@ func logEvents(log string) []string {
 	}
 	return out
 }
-

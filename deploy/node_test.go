@@ -467,4 +467,3 @@ func TestNodeStaleNetNS(t *testing.T) {
 		t.Errorf("ctrace doctor does not report %s stale for sandbox %s of pod shop/%s:\n%s", path, sandbox, podName, out)
 	}
 }
-
