@@ -167,6 +167,11 @@ func Start(ctx context.Context, dir string) (n *Node, err error) {
 	}
 	cri := fmt.Sprintf(`  sandbox_image = %q
   disable_apparmor = true
+  # The kubelet gives sandboxes and critical pods a negative OOM score
+  # adjustment, which needs CAP_SYS_RESOURCE; a machine without it in
+  # its bounding set (this development machine) would fail every
+  # sandbox in runc init. Never lower than containerd's own instead.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
