@@ -33,8 +33,9 @@ func (n *Node) WritePod(file string, manifest []byte) error {
 	return os.Rename(tmp, filepath.Join(n.Manifests, file))
 }
 
-// DeletePod removes a manifest that WritePod wrote and waits until the
-// kubelet has removed its pod's sandbox.
+// DeletePod removes a manifest that WritePod wrote, waits until the
+// kubelet has stopped its pod's sandbox, and removes the stopped sandbox
+// (the kubelet would only at its next garbage collection).
 func (n *Node) DeletePod(ctx context.Context, file, namespace, name string) error {
 	if err := os.Remove(filepath.Join(n.Manifests, file)); err != nil {
 		return err
@@ -43,12 +44,21 @@ func (n *Node) DeletePod(ctx context.Context, file, namespace, name string) erro
 	defer cancel()
 	for {
 		l, err := n.sandboxes(ctx, namespace, name)
-		if err == nil && len(l) == 0 {
+		ready := false
+		for _, s := range l {
+			ready = ready || s.State == runtimeapi.PodSandboxState_SANDBOX_READY
+		}
+		if err == nil && !ready {
+			for _, s := range l {
+				if _, err := n.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id}); err != nil {
+					return fmt.Errorf("remove the sandbox of %s/%s: %w", namespace, name, err)
+				}
+			}
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pod %s/%s still has sandboxes %v", namespace, name, l)
+			return fmt.Errorf("pod %s/%s still has a ready sandbox: %v", namespace, name, l)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
