@@ -16,7 +16,7 @@ BIN := bin/ctrace
 # Arguments for `make run`, e.g. make run ARGS="-e %mount -o json".
 ARGS ?=
 
-.PHONY: build run generate vmlinux check-generate deps test fuzz lint clean
+.PHONY: build run generate vmlinux check-generate deps test fuzz lint clean kubenode
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctrace
@@ -47,6 +47,13 @@ check-generate: generate
 
 deps:
 	build/deps.sh test
+
+# A single-node Kubernetes node (docs/kubernetes.md): containerd's CRI, CNI,
+# a kubelet built from the Kubernetes Go modules (cached under
+# ~/.cache/ctrace-kubenode), static pods from /tmp/kubenode/manifests. It
+# stays up in the foreground; Ctrl-C tears it down. As root.
+kubenode: deps
+	$(GO) run ./internal/kubenodetest/kubenode
 
 # Every test. The integration tests load eBPF programs: run as root.
 test: deps

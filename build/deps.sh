@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs, on Debian or Ubuntu, what a make target needs and is missing.
 #   deps.sh test          the test suite: bpftool, containerd, runc,
-#                         busybox-static, promtool
+#                         busybox-static, promtool, the CNI plugins and
+#                         iproute2 of the Kubernetes node, and its kubelet
+#                         (built from Go modules and cached: test/kubenode)
 #   deps.sh generate      make generate: clang-19, llvm-strip-19, libbpf
 #                         headers, bpftool
 #   deps.sh bench         make bench: a static C toolchain for the loops and
@@ -48,6 +50,10 @@ test)
 	static_busybox || need busybox-static
 	# promtool (package prometheus): the metrics test checks a real scrape.
 	have promtool || need prometheus
+	# The Kubernetes node (internal/kubenodetest): pod networks from
+	# the bridge, host-local and loopback plugins; ip removes its bridge.
+	[ -x /usr/lib/cni/bridge ] || need containernetworking-plugins
+	have ip || need iproute2
 	;;
 bench | bench-smoke)
 	have cc || need gcc
@@ -94,6 +100,12 @@ if [ -n "$want" ]; then
 		apt-get update -q
 		apt-get install -y -q --no-install-recommends $want
 	fi
+fi
+
+# The Kubernetes node's kubelet: built once (about 3 minutes), then cached
+# under ~/.cache/ctrace-kubenode/ by its version and go.sum.
+if [ "$mode" = test ]; then
+	"$(dirname "$0")/../test/kubenode/build.sh" >/dev/null
 fi
 
 # bpftrace and perf trace, the benchmark's peers, need tracefs mounted.

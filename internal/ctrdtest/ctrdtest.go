@@ -90,11 +90,37 @@ type Daemon struct {
 // starts containerd. dir should be short: unix socket paths are limited
 // to 107 bytes, and the shims' sockets are named after the address.
 func Start(dir string) (*Daemon, error) {
+	return StartWith(dir, Options{})
+}
+
+// Options change the daemon Start runs.
+type Options struct {
+	// Address is the gRPC socket; "" means dir/containerd.sock.
+	Address string
+	// CRI, when set, turns the CRI plugin on with this TOML as its
+	// [plugins."io.containerd.grpc.v1.cri"] section (the Kubernetes node
+	// of internal/kubenodetest); the CRI plugin is off otherwise.
+	CRI string
+}
+
+// StartWith is Start with options.
+func StartWith(dir string, o Options) (*Daemon, error) {
 	d := &Daemon{
 		Dir:     dir,
-		Address: filepath.Join(dir, "containerd.sock"),
+		Address: o.Address,
 		runs:    map[string]string{},
 		cgroups: map[string]bool{},
+	}
+	if d.Address == "" {
+		d.Address = filepath.Join(dir, "containerd.sock")
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Address), 0o755); err != nil {
+		return nil, err
+	}
+	criOff, criSection := `
+  "io.containerd.grpc.v1.cri",`, ""
+	if o.CRI != "" {
+		criOff, criSection = "", "\n[plugins.\"io.containerd.grpc.v1.cri\"]\n"+o.CRI+"\n"
 	}
 	var err error
 	if d.Rootfs, err = BuildRootfs(filepath.Join(dir, "rootfs")); err != nil {
@@ -103,11 +129,10 @@ func Start(dir string) (*Daemon, error) {
 	cfg := fmt.Sprintf(`version = 2
 root = %q
 state = %q
-# The CRI plugin writes CNI and image state on the host; opt writes to
-# /opt/containerd; the snapshotters below probe file systems this test
-# does not use.
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
+# The CRI plugin writes CNI and image state on the host (unless a
+# Kubernetes node asks for it); opt writes to /opt/containerd; the
+# snapshotters below probe file systems this test does not use.
+disabled_plugins = [%s
   "io.containerd.internal.v1.opt",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs",
@@ -128,7 +153,7 @@ disabled_plugins = [
 
 [metrics]
   address = ""
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.Address, d.Address+".ttrpc", filepath.Join(dir, "debug.sock"))
+%s`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), criOff, d.Address, d.Address+".ttrpc", filepath.Join(dir, "debug.sock"), criSection)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}

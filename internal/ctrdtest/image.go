@@ -28,62 +28,68 @@ const ImageRef = "ctrace.test/busybox:latest"
 // (owned by root, as an image from a registry would be), no registry. It
 // returns the image's name, ImageRef.
 func (d *Daemon) ImportImage(ctx context.Context, ns string) (string, error) {
+	return ImageRef, d.ImportImageAs(ctx, ns, ImageRef, []string{"/bin/sh"})
+}
+
+// ImportImageAs imports the busybox rootfs as an image named ref whose
+// command is cmd (a Kubernetes node's sandbox image is one such).
+func (d *Daemon) ImportImageAs(ctx context.Context, ns, ref string, cmd []string) error {
 	layerTar, err := tarTree(d.Rootfs)
 	if err != nil {
-		return "", fmt.Errorf("layer of %s: %w", d.Rootfs, err)
+		return fmt.Errorf("layer of %s: %w", d.Rootfs, err)
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
 	}, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
-		return "", err
+		return err
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	if img, err = mutate.AppendLayers(img, layer); err != nil {
-		return "", err
+		return err
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		return "", err
+		return err
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Cmd = []string{"/bin/sh"}
+	cf.Config.Cmd = cmd
 	cf.Config.Env = []string{"PATH=/bin"}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		return "", err
+		return err
 	}
 	dir, err := os.MkdirTemp(d.Dir, "image-")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.RemoveAll(dir)
 	p, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
 	if err != nil {
-		return "", err
+		return err
 	}
 	err = p.AppendImage(img, layout.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}),
 		layout.WithAnnotations(map[string]string{
-			"io.containerd.image.name":          ImageRef,
-			"org.opencontainers.image.ref.name": ImageRef,
+			"io.containerd.image.name":          ref,
+			"org.opencontainers.image.ref.name": ref,
 		}))
 	if err != nil {
-		return "", err
+		return err
 	}
 	archive, err := tarTree(filepath.Join(dir, "layout"))
 	if err != nil {
-		return "", err
+		return err
 	}
 	file := filepath.Join(dir, "image.tar")
 	if err := os.WriteFile(file, archive, 0o600); err != nil {
-		return "", err
+		return err
 	}
 	out, err := exec.CommandContext(ctx, "ctr", "--address", d.Address, "--namespace", ns, "image", "import", file).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("ctr image import: %w: %s", err, out)
+		return fmt.Errorf("ctr image import: %w: %s", err, out)
 	}
-	return ImageRef, nil
+	return nil
 }
 
 // tarTree is a tar of the tree at dir, its files owned by root.

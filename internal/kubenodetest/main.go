@@ -1,0 +1,49 @@
+package kubenodetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Shared is the node a package's tests share, started by Main.
+type Shared struct {
+	*Node
+	// Skip says why the node cannot run on this machine; "" when it runs.
+	Skip string
+}
+
+// Main runs a package's tests around one node, started in a fresh
+// directory under /tmp and stopped when the tests end. Without what the
+// node needs the tests run with s.Skip set, except in CI, where that fails
+// the package. It returns the exit status for os.Exit.
+func Main(m *testing.M, pkg string, s *Shared) int {
+	if missing := Missing(); len(missing) > 0 {
+		s.Skip = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "%s Kubernetes node tests cannot run in CI: %s\n", pkg, s.Skip)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "skipping %s Kubernetes node tests: %s\n", pkg, s.Skip)
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("/tmp", "kn")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	if s.Node, err = Start(ctx, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "start the Kubernetes node:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "%s: Kubernetes node up in %s\n", pkg, time.Since(t0).Round(time.Millisecond))
+	defer s.Node.Stop()
+	return m.Run()
+}
