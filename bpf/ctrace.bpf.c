@@ -948,21 +948,23 @@ static __always_inline void drop_call(bool seccomp)
 
 /* Whether the current call of a task under a seccomp filter passed its
  * entry tracepoint (so the filter let it through); st is its in-flight
- * state. Clears the mark. When the mark cannot be had, the answer is yes:
- * a seccomp rejection is then not claimed, rather than claimed wrongly. */
+ * state. Clears the mark. An entry that could not have its task's storage
+ * (the kernel refuses to make it while another task's storage is being
+ * changed on the CPU) left the mark in inflights instead. */
 static __always_inline bool entered(struct inflight *st, __u16 op)
 {
 	__u32 *m;
-	bool in;
 
-	if (!task_marks)
-		return st && (st->flags & INFLIGHT_ENTERED);
-	m = entry_mark(true);
-	if (!m)
-		return true;
-	in = *m == op;
-	*m = 0;
-	return in;
+	if (task_marks) {
+		m = entry_mark(false);
+		if (m && *m == op) {
+			*m = 0;
+			return true;
+		}
+		if (m)
+			*m = 0;
+	}
+	return st && (st->flags & INFLIGHT_ENTERED);
 }
 
 /* Moves what the current call's state says into the record and drops the
@@ -1149,15 +1151,22 @@ static __always_inline int on_enter(__u16 op)
 	if (task_marks) {
 		__u32 *m = entry_mark(true);
 
-		if (m)
+		if (m) {
 			*m = op;
-		return 0;
+			return 0;
+		}
+		/* No storage to be had: the mark goes to inflights, counted
+		 * in inflight_pending, so that the exit looks there and a
+		 * success drops it. */
 	}
 	st = bpf_map_lookup_elem(&inflights, &tid);
 	if (st) {
 		/* Left by a call whose exit was not seen. */
+		if (task_marks && !(st->flags & INFLIGHT_COUNTED))
+			__sync_fetch_and_add(&inflight_pending, 1);
 		st->op = op;
-		st->flags = INFLIGHT_ENTERED | (st->flags & INFLIGHT_COUNTED);
+		st->flags = INFLIGHT_ENTERED | (st->flags & INFLIGHT_COUNTED) |
+			    (task_marks ? INFLIGHT_COUNTED : 0);
 		st->nlogs = 0;
 		st->ncaps = 0;
 		st->nlsms = 0;
@@ -1165,7 +1174,12 @@ static __always_inline int on_enter(__u16 op)
 	}
 	fresh.op = op;
 	fresh.flags = INFLIGHT_ENTERED;
-	bpf_map_update_elem(&inflights, &tid, &fresh, BPF_ANY);
+	if (task_marks) {
+		fresh.flags |= INFLIGHT_COUNTED;
+		__sync_fetch_and_add(&inflight_pending, 1);
+	}
+	if (bpf_map_update_elem(&inflights, &tid, &fresh, BPF_ANY) < 0 && task_marks)
+		__sync_fetch_and_add(&inflight_pending, -1);
 	return 0;
 }
 
@@ -1186,7 +1200,7 @@ static __always_inline int on_enter(__u16 op)
 		return body;                                                  \
 	}                                                                     \
 	SEC("tracepoint")                                                     \
-	int tp_exit_##sys(struct trace_event_raw_sys_exit *ctx)               \
+	int tp_exit_##sys(struct syscall_trace_exit *ctx)                     \
 	{                                                                     \
 		long ret = ctx->ret;                                          \
 		return body;                                                  \
@@ -1503,9 +1517,12 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
  * traced syscall: the same mark as sys_enter, run for traced calls only.
  * A call that seccomp refuses never reaches either. */
 SEC("tracepoint")
-int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
+int tp_sys_enter(struct syscall_trace_enter *ctx)
 {
-	__u16 op = op_of(ctx->id);
+	/* The number is an int here, followed by padding the kernel does
+	 * not clear: raw_syscalls:sys_enter's record (whose long id this
+	 * once read) differs, and on 6.18 most reads of it were garbage. */
+	__u16 op = op_of((__u32)ctx->nr);
 
 	if (!op)
 		return 0;
