@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // Shared is the node a package's tests share, started by Main.
@@ -30,6 +32,14 @@ func Main(m *testing.M, pkg string, s *Shared) int {
 		fmt.Fprintf(os.Stderr, "skipping %s Kubernetes node tests: %s\n", pkg, s.Skip)
 		return m.Run()
 	}
+	// The node's CNI namespaces live in testenv.NetNSDir: other packages'
+	// tests must not change it while the node runs.
+	release, err := testenv.HoldNetNS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer release()
 	dir, err := os.MkdirTemp("/tmp", "kn")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -21,6 +21,7 @@ const NetNSDir = "/run/netns"
 // is empty: the node is left as it was.
 func AddNetNS(tb testing.TB, name string) string {
 	tb.Helper()
+	HoldNetNSFor(tb)
 	_, err := os.Stat(NetNSDir)
 	madeDir := errors.Is(err, os.ErrNotExist)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
