@@ -18,9 +18,12 @@ func BuildCtrace(dir, ldflags string) (string, error) {
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
 	}
-	// go test puts its own toolchain first in PATH; the import path
-	// builds from any directory of the module.
-	cmd := exec.Command("go", append(args, "github.com/ctrace-dev/ctrace/cmd/ctrace")...)
+	pkg, err := ctraceDir()
+	if err != nil {
+		return "", err
+	}
+	// go test puts its own toolchain first in PATH.
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", errors.New("go build ./cmd/ctrace: " + err.Error() + "\n" + string(out))
@@ -44,4 +47,27 @@ func CtraceBinary(tb testing.TB, dir string) string {
 		tb.Fatal(ctraceErr)
 	}
 	return ctracePath
+}
+
+// ctraceDir is cmd/ctrace's directory, found from the test's working
+// directory (its package's, inside the module) upwards. A directory, not
+// the import path: the kernel matrix's guests have no Go toolchain, and
+// their stand-in for go build finds what the host built for a test by
+// the directory it names (test/vm/goshim.sh).
+func ctraceDir() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(d, "cmd", "ctrace")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p, nil
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return "", errors.New("cmd/ctrace not found above the test's directory")
+		}
+		d = up
+	}
 }
