@@ -3,8 +3,9 @@ package ctrdtest
 import (
 	"fmt"
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 // Shared is the containerd a package's tests share, started by Main.
@@ -23,13 +24,9 @@ type Shared struct {
 // exit status for os.Exit.
 func Main(m *testing.M, pkg string, s *Shared, after func()) int {
 	if missing := Missing(); len(missing) > 0 {
-		s.Skip = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "%s container tests cannot run in CI: %s\n", pkg, s.Skip)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "skipping %s container tests: %s\n", pkg, s.Skip)
-		return m.Run()
+		var code int
+		s.Skip, code = testenv.RunWithout(m, pkg, "container tests", missing)
+		return code
 	}
 	dir, err := os.MkdirTemp("/tmp", "ctrd")
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,13 +23,9 @@ type Shared struct {
 // the package. It returns the exit status for os.Exit.
 func Main(m *testing.M, pkg string, s *Shared) int {
 	if missing := Missing(); len(missing) > 0 {
-		s.Skip = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "%s Kubernetes node tests cannot run in CI: %s\n", pkg, s.Skip)
-			return 1
-		}
-		fmt.Fprintf(os.Stderr, "skipping %s Kubernetes node tests: %s\n", pkg, s.Skip)
-		return m.Run()
+		var code int
+		s.Skip, code = testenv.RunWithout(m, pkg, "Kubernetes node tests", missing)
+		return code
 	}
 	// The node's CNI namespaces live in testenv.NetNSDir: other packages'
 	// tests must not change it while the node runs.

@@ -5,7 +5,9 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -41,4 +43,19 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// RunWithout is what a package's TestMain does when tools its shared
+// fixture (a containerd, a Kubernetes node) needs are missing: outside CI
+// it runs the tests, which skip with the reason it returns; in CI it
+// fails the package (status 1), since a skipped test there proves nothing.
+// what names the tests ("container tests").
+func RunWithout(m *testing.M, pkg, what string, missing []string) (skip string, code int) {
+	skip = "missing " + strings.Join(missing, ", ") + " (build/deps.sh test installs them on Debian)"
+	if os.Getenv("CI") == "true" {
+		fmt.Fprintf(os.Stderr, "%s %s cannot run in CI: %s\n", pkg, what, skip)
+		return skip, 1
+	}
+	fmt.Fprintf(os.Stderr, "skipping %s %s: %s\n", pkg, what, skip)
+	return skip, m.Run()
 }
