@@ -3,7 +3,6 @@ package tracer
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -79,12 +78,12 @@ func (t *Tracer) loadLSMHooks(spec *ebpf.CollectionSpec, progs map[string]*ebpf.
 // denyingLSMs names the active LSMs that can refuse the traced calls,
 // joined by "|": capability, lockdown and yama cannot, here.
 func denyingLSMs() string {
-	b, err := os.ReadFile("/sys/kernel/security/lsm")
+	lsms, err := SecurityFile("lsm")
 	if err != nil {
 		return ""
 	}
 	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), ",") {
+	for _, l := range strings.Split(lsms, ",") {
 		switch l {
 		case "", "capability", "lockdown", "yama", "integrity", "ima", "evm":
 		default:

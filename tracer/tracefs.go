@@ -228,23 +228,56 @@ func unescapeMountinfo(s string) string {
 // that is never attached to a mount tree: no mount table shows it, and
 // closing its descriptor frees it.
 func withDetachedTracefs(read func(root int) error) (string, error) {
-	fs, err := unix.Fsopen("tracefs", unix.FSOPEN_CLOEXEC)
+	return "detached instance (fsopen/fsmount, never attached to the mount tree)", withDetached("tracefs", read)
+}
+
+// withDetached runs read with the root of a mount of the file system
+// fstype that is never attached to a mount tree, and frees the mount.
+func withDetached(fstype string, read func(root int) error) error {
+	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return "", fmt.Errorf("fsopen(tracefs): %w", err)
+		return fmt.Errorf("fsopen(%s): %w", fstype, err)
 	}
 	defer unix.Close(fs)
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return "", fmt.Errorf("fsconfig(tracefs, FSCONFIG_CMD_CREATE): %w", err)
+		return fmt.Errorf("fsconfig(%s, FSCONFIG_CMD_CREATE): %w", fstype, err)
 	}
 	// Read-only, on this mount only: MOUNT_ATTR_RDONLY does not touch
-	// the superblock that the node's tracefs mounts share.
+	// the superblock that the node's mounts of it share (tracefs and
+	// securityfs have one each).
 	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC,
 		unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
-		return "", fmt.Errorf("fsmount(tracefs): %w", err)
+		return fmt.Errorf("fsmount(%s): %w", fstype, err)
 	}
 	defer unix.Close(mnt)
-	return "detached instance (fsopen/fsmount, never attached to the mount tree)", read(mnt)
+	return read(mnt)
+}
+
+// SecurityFile reads a file at the root of securityfs ("lsm",
+// "lockdown") where the node has it mounted at /sys/kernel/security, or
+// else through a securityfs mount of ctrace's own that is never attached
+// to a mount tree: a fresh node often has none mounted, and ctrace leaves
+// the node's mount table as it found it. The detached way needs
+// CAP_SYS_ADMIN.
+func SecurityFile(name string) (string, error) {
+	b, err := os.ReadFile("/sys/kernel/security/" + name)
+	if err != nil {
+		err = withDetached("securityfs", func(root int) error {
+			fd, oerr := unix.Openat(root, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if oerr != nil {
+				return fmt.Errorf("open %s in a detached securityfs: %w", name, oerr)
+			}
+			f := os.NewFile(uintptr(fd), name)
+			defer f.Close()
+			b, oerr = io.ReadAll(f)
+			return oerr
+		})
+	}
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // withPrivateTracefs reads through a tracefs mounted in a mount namespace

@@ -231,46 +231,11 @@ func familyItems(t *tracer.Tracer) []checkItem {
 	return items
 }
 
-// securityFile reads a securityfs file where the node has securityfs
-// mounted, or else through a securityfs mount of ctrace's own that is
-// never attached to a mount tree (fsopen/fsmount, as the tracer does for
-// tracefs): check leaves the node's mount table as it found it. Empty
-// when neither works (no CAP_SYS_ADMIN for the detached mount).
+// securityFile is a securityfs file's content, or empty when neither the
+// node's securityfs nor a detached one can be read (no CAP_SYS_ADMIN).
 func securityFile(name string) string {
-	b, err := os.ReadFile("/sys/kernel/security/" + name)
-	if err != nil {
-		b, err = readDetached("securityfs", name)
-	}
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// readDetached reads the file name at the root of a detached mount of the
-// file system fstype; closing the mount's descriptor frees it.
-func readDetached(fstype, name string) ([]byte, error) {
-	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("fsopen(%s): %w", fstype, err)
-	}
-	defer unix.Close(fs)
-	if err := unix.FsconfigCreate(fs); err != nil {
-		return nil, fmt.Errorf("fsconfig(%s, FSCONFIG_CMD_CREATE): %w", fstype, err)
-	}
-	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC,
-		unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("fsmount(%s): %w", fstype, err)
-	}
-	defer unix.Close(mnt)
-	fd, err := unix.Openat(mnt, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s in a detached %s: %w", name, fstype, err)
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	return io.ReadAll(f)
+	v, _ := tracer.SecurityFile(name)
+	return v
 }
 
 func (rep *checkReport) writeText(w io.Writer) {
