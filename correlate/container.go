@@ -71,6 +71,11 @@ type Container struct {
 	// Snapshot is the snapshot of the container's rootfs (its
 	// snapshotter, key, kind and labels), when containerd told it.
 	Snapshot *tracer.Snapshot
+	// SnapshotDirs are the host directories of the snapshots the rootfs
+	// is made of, as the snapshotter mounts them (its own, the upperdir,
+	// and its parents', the lowerdirs), each with its snapshot: what
+	// names the snapshot behind a host path (Resolver.SnapshotAt).
+	SnapshotDirs []SnapshotDir
 	// Rootfs is the task bundle's rootfs directory on the host, where the
 	// shim mounts the container's snapshot from the task's creation to its
 	// deletion; "" when not seen.

@@ -195,7 +195,7 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 			all = append(all, l)
 		}
 	}
-	snaps := make([]*tracer.Snapshot, len(all))
+	snaps := make([]containerSnapshot, len(all))
 	for i, l := range all {
 		snaps[i] = snapshotOf(namespaces.WithNamespace(lctx, l.ns), cl, l.c)
 	}
@@ -216,7 +216,7 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 	for i, l := range all {
 		c := fromContainerd(l.c, l.ns)
 		c.ShimPID = shims[i]
-		c.Snapshot = snaps[i]
+		c.Snapshot, c.SnapshotDirs = snaps[i].root, snaps[i].dirs
 		k := key{c.Namespace, c.ID}
 		seen[k] = true
 		r.put(c)
@@ -352,22 +352,9 @@ func (r *Resolver) get(ctx context.Context, cl *client.Client, k key) (Container
 		return Container{}, err
 	}
 	c := fromContainerd(cc, k.ns)
-	c.Snapshot = snapshotOf(gctx, cl, cc)
+	sn := snapshotOf(gctx, cl, cc)
+	c.Snapshot, c.SnapshotDirs = sn.root, sn.dirs
 	return c, nil
-}
-
-// snapshotOf asks the container's snapshotter about its rootfs snapshot;
-// nil when it has none or the snapshotter does not know it.
-func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container) *tracer.Snapshot {
-	if cc.Snapshotter == "" || cc.SnapshotKey == "" {
-		return nil
-	}
-	info, err := cl.SnapshotService(cc.Snapshotter).Stat(ctx, cc.SnapshotKey)
-	if err != nil {
-		return nil
-	}
-	return &tracer.Snapshot{Snapshotter: cc.Snapshotter, Key: cc.SnapshotKey, Kind: strings.ToLower(info.Kind.String()),
-		Container: cc.ID, Image: cc.Image, Labels: info.Labels}
 }
 
 // apply updates the cache from one containerd event.

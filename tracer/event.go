@@ -145,9 +145,14 @@ type Reason struct {
 	Idmapped    bool
 	Checked     string
 	Via         string
-	// Snapshot is the containerd snapshot the component lies in, when
-	// it is on the rootfs of the caller's container; nil otherwise.
-	Snapshot *Snapshot
+	// Snapshot is the containerd snapshot the component lies in: the
+	// rootfs of the caller's container, or a snapshot directory on the
+	// host (an image layer an overlay's lowerdir names); nil when none.
+	// SnapshotOfArg: the component is a directory above every snapshot
+	// (the snapshotter's own), and Snapshot is the one the argument
+	// leads into.
+	Snapshot      *Snapshot
+	SnapshotOfArg bool
 }
 
 // Snapshot is a containerd snapshot, as a permission reason names it.

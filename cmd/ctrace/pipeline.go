@@ -23,7 +23,7 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 		return nil, nil, err
 	}
 	stages := []pipeline.Stage{
-		pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve), // which path component refused, first: while the caller runs
+		pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve, resolver.SnapshotAt), // which path component refused, first: while the caller runs
 		f.auditStage(ctx), // LSM denials from audit records
 		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
 		pipeline.NewFilter(filter),                   // --container, --pod, --host, ...

@@ -41,6 +41,11 @@ type Caller struct {
 	// Snapshot is the containerd snapshot mounted as the caller's root,
 	// when that is known; a reason on the root mount names it.
 	Snapshot *tracer.Snapshot
+	// SnapshotAt names the containerd snapshot whose directory holds a
+	// path in the caller's view (a snapshotter's lowerdir, say); set
+	// only when the caller's view is the host's, where the
+	// snapshotter's paths mean what they say. Nil: none is looked up.
+	SnapshotAt func(path string) *tracer.Snapshot
 }
 
 // ErrGone is returned by FromProc when the process is gone or is not the

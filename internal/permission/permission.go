@@ -67,9 +67,26 @@ func reason(ev *tracer.Event, c *Caller, f *Finding) *tracer.Reason {
 	if f.OnRootMount {
 		r.Snapshot = c.Snapshot
 	}
+	if r.Snapshot == nil && c.SnapshotAt != nil {
+		// The component's snapshot; else, for a component above every
+		// snapshot (the snapshotter's own 0700 directory refuses a
+		// mounter in a user namespace), the snapshot the argument
+		// leads into: the layer the call was after.
+		r.Snapshot = c.SnapshotAt(f.Path)
+		if r.Snapshot == nil && f.Target != "" && isAbove(f.Path, f.Target) {
+			r.Snapshot = c.SnapshotAt(f.Target)
+			r.SnapshotOfArg = r.Snapshot != nil
+		}
+	}
 	if !c.Creds.UIDMap.Initial() {
 		r.CallerUserNS = ev.Proc.UserNS
 		r.CallerUIDMap = tracer.IDMap(c.Creds.UIDMap)
 	}
 	return r
+}
+
+// isAbove reports whether the directory dir is target or one of its
+// ancestors.
+func isAbove(dir, target string) bool {
+	return dir == "/" || dir == target || strings.HasPrefix(target, strings.TrimSuffix(dir, "/")+"/")
 }

@@ -81,7 +81,12 @@ type Finding struct {
 	Arg string
 	// Path is the component in the caller's view.
 	Path string
-	Need Need
+	// Target is the whole path the argument named, made absolute in
+	// the caller's view (lexically: "." and ".." folded, links not
+	// followed); "" for a path relative to a working directory whose
+	// path is not known.
+	Target string
+	Need   Need
 	// OwnerUID, OwnerGID and Mode are the component's, as the initial
 	// user namespace sees them (through an idmapped mount: as mapped).
 	OwnerUID, OwnerGID uint32
@@ -170,8 +175,20 @@ func Walk(root Root, req Request, c *Creds, errno unix.Errno) (*Finding, error) 
 	f, err := w.walk(rest, req)
 	if f != nil {
 		f.Arg = req.Arg
+		f.Target = target(req)
 	}
 	return f, err
+}
+
+// target is the path req names, absolute in the caller's view, or "".
+func target(req Request) string {
+	switch {
+	case strings.HasPrefix(req.Path, "/"):
+		return path.Clean(req.Path)
+	case strings.HasPrefix(req.Base, "/"):
+		return path.Join(req.Base, req.Path)
+	}
+	return ""
 }
 
 type dir struct {

@@ -290,3 +290,68 @@ func openTempDir(t *testing.T) string {
 	}
 	return d
 }
+
+// A caller with the host's view names the snapshot behind a path: the
+// refusing component's own, or, when the component is a directory above
+// the path (the snapshotter's 0700 root), the snapshot the path leads
+// into; never one the path does not reach.
+func TestSnapshotOfFinding(t *testing.T) {
+	testenv.RequireRoot(t, "makes root-owned trees")
+	top := t.TempDir()
+	snaps := filepath.Join(top, "snapshots")
+	layer := filepath.Join(snaps, "5")
+	if err := os.MkdirAll(filepath.Join(layer, "fs", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(top, "other")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// t.TempDir's directories are 0700: open them to others.
+	for _, d := range []string{filepath.Dir(top), top} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn := &tracer.Snapshot{Key: "sha256:aaa", Kind: "committed"}
+	at := func(p string) *tracer.Snapshot {
+		if p == layer || strings.HasPrefix(p, layer+"/") {
+			return sn
+		}
+		return nil
+	}
+	open := func(p string) *tracer.Event {
+		return &tracer.Event{Syscall: "openat", Errno: unix.EACCES, Proc: tracer.Proc{UID: 1000, GID: 1000, UserNS: InitUserNS},
+			Args: []tracer.Arg{
+				{Name: "dirfd", Kind: tracer.KindFD, Raw: atFDCWD},
+				{Name: "path", Kind: tracer.KindString, Raw: 1, Str: p, Read: true},
+				{Name: "flags", Kind: tracer.KindFlags, Raw: unix.O_RDONLY},
+			}}
+	}
+	for _, tt := range []struct {
+		name   string
+		closed string // the directory made 0700
+		path   string
+		want   *tracer.Snapshot
+	}{
+		{"component in the snapshot", filepath.Join(layer, "fs", "etc"), filepath.Join(layer, "fs", "etc", "x"), sn},
+		{"component above it", snaps, filepath.Join(layer, "fs", "etc"), sn},
+		{"path elsewhere", other, filepath.Join(other, "x"), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Chmod(tt.closed, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Chmod(tt.closed, 0o755)
+			c := FromRootfs("/", open(tt.path), nil, nil)
+			c.SnapshotAt = at
+			r, why := Explain(open(tt.path), c)
+			if r == nil {
+				t.Fatalf("no reason: %s", why)
+			}
+			if r.Path != tt.closed || r.Snapshot != tt.want {
+				t.Errorf("reason at %s, snapshot %+v; want %s, %+v", r.Path, r.Snapshot, tt.closed, tt.want)
+			}
+		})
+	}
+}

@@ -23,20 +23,23 @@ import (
 type Permission struct {
 	proc, hostRoot string
 	resolve        func(*tracer.Event) *correlate.Container
+	snapshotAt     func(string) *tracer.Snapshot
 	next           Next
 }
 
 // NewPermission returns the stage. proc is the node's /proc, hostRoot
-// where the node's root is ("/" on the host), and resolve names an
-// event's container if it is known yet (correlate.Resolver.Resolve).
-func NewPermission(proc, hostRoot string, resolve func(*tracer.Event) *correlate.Container) *Permission {
+// where the node's root is ("/" on the host), resolve names an event's
+// container if it is known yet (correlate.Resolver.Resolve), and
+// snapshotAt the containerd snapshot behind a host path
+// (correlate.Resolver.SnapshotAt); either may be nil.
+func NewPermission(proc, hostRoot string, resolve func(*tracer.Event) *correlate.Container, snapshotAt func(string) *tracer.Snapshot) *Permission {
 	if proc == "" {
 		proc = "/proc"
 	}
 	if hostRoot == "" {
 		hostRoot = "/"
 	}
-	return &Permission{proc: proc, hostRoot: hostRoot, resolve: resolve}
+	return &Permission{proc: proc, hostRoot: hostRoot, resolve: resolve, snapshotAt: snapshotAt}
 }
 
 // Link implements Stage.
@@ -59,6 +62,11 @@ func (s *Permission) explain(ev *tracer.Event) {
 		c, err = s.fromContainer(ev)
 	} else if err == nil {
 		c.Snapshot = s.rootSnapshot(ev, c.Root.Dir)
+		if s.snapshotAt != nil && sameFile(c.Root.Dir, s.hostRoot) {
+			// The caller sees the host's files: a snapshotter's
+			// paths are its paths.
+			c.SnapshotAt = s.snapshotAt
+		}
 	}
 	if err != nil {
 		ev.NoReason = "permission: " + err.Error()
@@ -117,9 +125,14 @@ func (s *Permission) rootSnapshot(ev *tracer.Event, root string) *tracer.Snapsho
 	if c == nil || c.Snapshot == nil || c.Rootfs == "" {
 		return nil
 	}
-	var a, b unix.Stat_t
-	if unix.Stat(root, &a) != nil || unix.Stat(filepath.Join(s.hostRoot, c.Rootfs), &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+	if !sameFile(root, filepath.Join(s.hostRoot, c.Rootfs)) {
 		return nil
 	}
 	return c.Snapshot
+}
+
+// sameFile reports whether a and b are the same file (device and inode).
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }

@@ -56,7 +56,7 @@ func TestPermissionGoneCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewPermission("/proc", "/", func(*tracer.Event) *correlate.Container { return tt.c })
+			s := NewPermission("/proc", "/", func(*tracer.Event) *correlate.Container { return tt.c }, nil)
 			k := &keep{}
 			s.Link(Next{h: k})
 			ev := event()
@@ -87,7 +87,7 @@ func TestPermissionGoneCaller(t *testing.T) {
 // process opening /etc/shadow-like file as its own uid is not possible as
 // root, so the walk ends with no reason: the full cost of a walk).
 func BenchmarkPermission(b *testing.B) {
-	s := NewPermission("/proc", "/", nil)
+	s := NewPermission("/proc", "/", nil, nil)
 	s.Link(Next{h: &keep{}})
 	self := func(errno unix.Errno) *Event {
 		ev := failed("openat", errno, "bench", "path", "/etc/hostname")

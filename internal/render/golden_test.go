@@ -138,6 +138,13 @@ func goldenCases(t *testing.T) []goldenCase {
 		OwnerMapped: true, CallerUID: 65534, Checked: "after", Via: "container_rootfs"}
 	readOnly := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/mnt/ro/f", Arg: "path", Need: "write", Mode: 0o644,
 		OwnerMapped: true, MountRO: true, Idmapped: true, Checked: "after", Via: "proc"}
+	// An overlay mounter in a user namespace, refused at the
+	// snapshotter's directory on its way to an image layer.
+	layer := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
+		Arg: "lowerdir", Need: "search", Mode: 0o700, CallerUID: 65534, OwnerMapped: false, CallerUserNS: 4026532201,
+		CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 65534, Count: 1}}, Checked: "after", Via: "proc", SnapshotOfArg: true,
+		Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "sha256:be93b7435ed0a1dfe899ef9f692aff809f0392e20ed89a28a10e214b9e74708b",
+			Kind: "committed", Image: "docker.io/library/busybox:latest"}}
 	noexec := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/tmp/run.sh", Arg: "path", Need: "exec", Mode: 0o755,
 		OwnerMapped: true, MountNoexec: true, Checked: "after", Via: "proc"}
 	cases = append(cases,
@@ -189,6 +196,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "permission/host-dac", ev: withReasons(rec("openat/cwd"), hostDAC)},
 		goldenCase{name: "permission/read-only-idmapped", ev: withReasons(rec("openat/cwd"), readOnly)},
 		goldenCase{name: "permission/noexec", ev: withReasons(rec("openat/cwd"), noexec)},
+		goldenCase{name: "permission/overlay-image-layer", ev: withReasons(rec("mount/overlay"), layer)},
 		goldenCase{name: "permission/explain-why-none", ev: func() *tracer.Event {
 			ev := rec("chroot/enoent")
 			ev.NoReason = "permission: /x does not exist now (it may have changed since the call)"

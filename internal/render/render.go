@@ -399,14 +399,18 @@ func netnsText(r *tracer.Reason) string {
 }
 
 // jsonSnapshot appends a permission reason's "snapshot" object, its
-// labels sorted by key.
-func jsonSnapshot(b []byte, sn *tracer.Snapshot) []byte {
+// labels sorted by key; "of":"argument" when it is the snapshot the
+// argument leads into rather than the component's.
+func jsonSnapshot(b []byte, sn *tracer.Snapshot, ofArg bool) []byte {
 	b = append(jsonKeyLit(b, `"snapshot":`), '{')
 	b = jsonStrLit(b, `"snapshotter":`, sn.Snapshotter)
 	b = jsonStrLit(b, `"key":`, sn.Key)
 	b = jsonStrLit(b, `"kind":`, sn.Kind)
 	b = jsonStrLit(b, `"container":`, sn.Container)
 	b = jsonStrLit(b, `"image":`, sn.Image)
+	if ofArg {
+		b = jsonStrLit(b, `"of":`, "argument")
+	}
 	if len(sn.Labels) > 0 {
 		keys := make([]string, 0, len(sn.Labels))
 		for k := range sn.Labels {
@@ -464,7 +468,14 @@ func permissionText(r *tracer.Reason) string {
 		s += " (idmapped mount)"
 	}
 	if sn := r.Snapshot; sn != nil {
-		s += "; in " + sn.Snapshotter + " snapshot " + sn.Key
+		if r.SnapshotOfArg {
+			s += "; " + r.Arg + " leads into " + sn.Snapshotter + " snapshot " + sn.Key
+		} else {
+			s += "; in " + sn.Snapshotter + " snapshot " + sn.Key
+		}
+		if sn.Container == "" && sn.Image != "" {
+			s += " (a layer of " + sn.Image + ")"
+		}
 		if m := sn.Labels[LabelUIDMapping]; m != "" {
 			s += " (uidmapping label " + m + ")"
 		}
@@ -554,7 +565,7 @@ func jsonReasons(b []byte, rs []tracer.Reason) []byte {
 			b = jsonStrLit(b, `"checked":`, r.Checked)
 			b = jsonStrLit(b, `"via":`, r.Via)
 			if r.Snapshot != nil {
-				b = jsonSnapshot(b, r.Snapshot)
+				b = jsonSnapshot(b, r.Snapshot, r.SnapshotOfArg)
 			}
 		case tracer.ReasonNetNS:
 			b = jsonStrLit(b, `"path":`, r.Path)

@@ -81,7 +81,7 @@ func fullEvent() *tracer.Event {
 				Owner: &tracer.Owner{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
 			{Kind: tracer.ReasonPermission, Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
-				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc",
+				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,
 				Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "k", Kind: "active", Container: "c", Image: "i", Labels: map[string]string{"l": "v"}}},
 		},
 	}

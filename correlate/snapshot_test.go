@@ -1,0 +1,87 @@
+package correlate
+
+import (
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// The mounts are the overlayfs snapshotter's shapes (containerd 1.6 and
+// 2.x): bind of its own fs without parents, read-only bind of the parent
+// for a view of one, overlay otherwise.
+func TestLayerDirs(t *testing.T) {
+	const root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+	self := &tracer.Snapshot{Key: "ctr-1", Kind: "active"}
+	p1 := &tracer.Snapshot{Key: "sha256:aaa", Kind: "committed"}
+	p2 := &tracer.Snapshot{Key: "sha256:bbb", Kind: "committed"}
+	for _, tt := range []struct {
+		name   string
+		mounts []mount.Mount
+		kind   snapshots.Kind
+		chain  []*tracer.Snapshot
+		want   map[string]*tracer.Snapshot
+	}{
+		{"active without parents", []mount.Mount{{Type: "bind", Source: root + "/7/fs", Options: []string{"rw", "rbind"}}},
+			snapshots.KindActive, []*tracer.Snapshot{self}, map[string]*tracer.Snapshot{root + "/7": self}},
+		{"view of one parent", []mount.Mount{{Type: "bind", Source: root + "/3/fs", Options: []string{"ro", "rbind"}}},
+			snapshots.KindView, []*tracer.Snapshot{self, p1}, map[string]*tracer.Snapshot{root + "/3": p1}},
+		{"active over two layers", []mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{"index=off",
+			"workdir=" + root + "/9/work", "upperdir=" + root + "/9/fs", "lowerdir=" + root + "/5/fs:" + root + "/2/fs"}}},
+			snapshots.KindActive, []*tracer.Snapshot{self, p1, p2},
+			map[string]*tracer.Snapshot{root + "/9": self, root + "/5": p1, root + "/2": p2}},
+		{"view of two layers", []mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + root + "/5/fs:" + root + "/2/fs"}}},
+			snapshots.KindView, []*tracer.Snapshot{self, p1, p2}, map[string]*tracer.Snapshot{root + "/5": p1, root + "/2": p2}},
+		// The lowerdirs do not match the parents: only the upper is
+		// named, never a layer for a snapshot it might not be.
+		{"lowerdirs not the chain", []mount.Mount{{Type: "overlay", Options: []string{"upperdir=" + root + "/9/fs", "lowerdir=" + root + "/5/fs"}}},
+			snapshots.KindActive, []*tracer.Snapshot{self, p1, p2}, map[string]*tracer.Snapshot{root + "/9": self}},
+		{"another snapshotter's shape", []mount.Mount{{Type: "zfs", Source: "pool/7"}}, snapshots.KindActive, []*tracer.Snapshot{self}, nil},
+		{"two mounts", []mount.Mount{{Type: "bind", Source: root + "/1/fs"}, {Type: "bind", Source: root + "/2/fs"}}, snapshots.KindActive, []*tracer.Snapshot{self}, nil},
+		{"relative source", []mount.Mount{{Type: "bind", Source: "7/fs"}}, snapshots.KindActive, []*tracer.Snapshot{self}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := layerDirs(tt.mounts, tt.kind, tt.chain)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %+v, want %v", got, tt.want)
+			}
+			for _, d := range got {
+				if tt.want[d.Dir] != d.Snapshot {
+					t.Errorf("%s: got %+v, want %+v", d.Dir, d.Snapshot, tt.want[d.Dir])
+				}
+			}
+		})
+	}
+}
+
+func TestSnapshotAt(t *testing.T) {
+	a := &tracer.Snapshot{Key: "a"}
+	b := &tracer.Snapshot{Key: "b"}
+	shared := &tracer.Snapshot{Key: "layer", Image: "img-of-x"}
+	r := &Resolver{byKey: map[key]*entry{
+		{"default", "x"}: {c: Container{SnapshotDirs: []SnapshotDir{{"/s/1", a}, {"/s/3", shared}}}},
+		{"default", "y"}: {c: Container{SnapshotDirs: []SnapshotDir{{"/s/2", b}, {"/s/3", &tracer.Snapshot{Key: "layer", Image: "img-of-y"}}}}},
+	}}
+	for _, tt := range []struct {
+		path string
+		want *tracer.Snapshot
+	}{
+		{"/s/1", a},
+		{"/s/1/fs/etc/passwd", a},
+		{"/s/1/../2/fs", b},
+		{"/s/10/fs", nil}, // a prefix of the name is not the directory
+		{"/s", nil},
+		{"s/1", nil},
+		{"/s/3/fs", shared}, // the first container in (namespace, id) order
+	} {
+		if got := r.SnapshotAt(tt.path); got != tt.want {
+			t.Errorf("SnapshotAt(%q) = %+v, want %+v", tt.path, got, tt.want)
+		}
+	}
+	var none *Resolver
+	if none.SnapshotAt("/s/1") != nil {
+		t.Error("a nil resolver names a snapshot")
+	}
+}
