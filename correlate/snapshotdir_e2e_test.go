@@ -103,6 +103,7 @@ func TestOverlayOverSnapshotLayer(t *testing.T) {
 				Snapshotter, Key, Kind, Container, Image, Of string
 			}
 		} `json:"reasons"`
+		Hints []struct{ Rule, Text string } `json:"hints"`
 	}
 	if err := json.Unmarshal([]byte(line), &e); err != nil {
 		t.Fatalf("%v: %s", err, line)
@@ -122,5 +123,10 @@ func TestOverlayOverSnapshotLayer(t *testing.T) {
 	}
 	if !found || e.Errno != "EACCES" {
 		t.Fatalf("no permission reason on the EACCES mount: %s", line)
+	}
+	if len(e.Hints) != 1 || e.Hints[0].Rule != "overlay-lowerdir-unreadable" ||
+		!strings.Contains(e.Hints[0].Text, "containerd's overlayfs snapshot "+info.Parent+" (committed of "+image+")") ||
+		!strings.Contains(e.Hints[0].Text, "do not open its directories") {
+		t.Errorf("hints %+v", e.Hints)
 	}
 }

@@ -186,6 +186,20 @@ func overlayDirRefused(ev *tracer.Event, _ *correlate.Container) string {
 			uid = fmt.Sprintf("host uid %d (root of its user namespace)", r.CallerUID)
 		}
 	}
+	if sn := r.Snapshot; sn != nil {
+		// Opening a snapshotter's directory to others would expose
+		// every container's files: the fix is on the mounter's side.
+		of := ""
+		if sn.Image != "" {
+			of = " of " + sn.Image
+		}
+		return fmt.Sprintf("the overlay's %s is containerd's %s snapshot %s (%s%s), which the mounter, %s, cannot "+
+			"reach: %s (%d:%d %04o) refuses %s. The snapshotter keeps its snapshots for root of the initial user "+
+			"namespace; do not open its directories to others: mount from the initial user namespace (as containerd "+
+			"mounts a container's rootfs), or have the snapshots prepared for the user namespace (a snapshotter that "+
+			"applies the remap labels, or idmapped mounts).",
+			r.Arg, sn.Snapshotter, sn.Key, sn.Kind, of, uid, r.Path, r.OwnerUID, r.OwnerGID, r.Mode, r.Need)
+	}
 	return fmt.Sprintf("the overlay's %s cannot be reached by the mounter, %s: %s (%d:%d %04o) refuses %s. "+
 		"Make every directory on the way searchable by the mounter (or owned by ids its user namespace maps), "+
 		"or take the %s from a place it can reach.", r.Arg, uid, r.Path, r.OwnerUID, r.OwnerGID, r.Mode, r.Need, r.Arg)
