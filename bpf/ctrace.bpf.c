@@ -1138,16 +1138,14 @@ static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime
 	return 0;
 }
 
-/* The entry of one traced syscall. It only matters for tasks under a
- * seccomp filter: the mark it leaves tells the exit that the filter let
- * the call through. */
+/* The entry of one traced syscall of a task under a seccomp filter (the
+ * caller asks under_seccomp(): entries only matter for such tasks): the
+ * mark it leaves tells the exit that the filter let the call through. */
 static __always_inline int on_enter(__u16 op)
 {
-	__u32 tid = cur_tid();
 	struct inflight *st, fresh = {};
+	__u32 tid;
 
-	if (!under_seccomp())
-		return 0;
 	if (task_marks) {
 		__u32 *m = entry_mark(true);
 
@@ -1159,6 +1157,8 @@ static __always_inline int on_enter(__u16 op)
 		 * in inflight_pending, so that the exit looks there and a
 		 * success drops it. */
 	}
+	/* Only here: a helper call is never moved past the branch above. */
+	tid = cur_tid();
 	st = bpf_map_lookup_elem(&inflights, &tid);
 	if (st) {
 		/* Left by a call whose exit was not seen. */
@@ -1506,9 +1506,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+	/* Most syscalls are not traced: the lookup comes first here. */
 	__u16 op = op_of(ctx->args[1]);
 
-	if (!op)
+	if (!op || !under_seccomp())
 		return 0;
 	return on_enter(op);
 }
@@ -1519,11 +1520,17 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 SEC("tracepoint")
 int tp_sys_enter(struct syscall_trace_enter *ctx)
 {
+	__u16 op;
+
+	/* Only traced syscalls reach this program, and most tasks of a node
+	 * are under no filter: they stop here, before the op lookup that
+	 * only a mark needs. */
+	if (!under_seccomp())
+		return 0;
 	/* The number is an int here, followed by padding the kernel does
 	 * not clear: raw_syscalls:sys_enter's record (whose long id this
 	 * once read) differs, and on 6.18 most reads of it were garbage. */
-	__u16 op = op_of((__u32)ctx->nr);
-
+	op = op_of((__u32)ctx->nr);
 	if (!op)
 		return 0;
 	return on_enter(op);

@@ -2,9 +2,12 @@ package tracer
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -43,78 +46,124 @@ func BenchmarkKernelCost(b *testing.B) {
 		}},
 	}
 	for _, c := range calls {
-		b.Run("call="+c.name, func(b *testing.B) {
-			// The benchmark's own failures are sent and read, as a
-			// node's would be.
-			tr, err := Open(Options{IncludeSelf: true})
-			if err != nil {
-				b.Fatal(err)
+		for _, filtered := range []bool{false, true} {
+			name := "call=" + c.name
+			if filtered {
+				name += "/seccomp"
 			}
-			defer tr.Close()
-			// Counts the benchmark's own failures read, to show that
-			// every one was delivered.
-			var got atomic.Uint64
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = tr.Run(ctx, Sink{Event: func(ev *Event) {
-					if ev.Syscall == "openat" && len(ev.Args) > 1 && ev.Args[1].Str == "/no/such/fil" {
-						got.Add(1)
-					}
-				}})
-			}()
-			defer func() { cancel(); <-done }()
-			stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-			if err != nil {
-				b.Skipf("kernel run-time statistics unavailable: %v", err)
-			}
-			defer stats.Close()
-			progs := map[string]*ebpf.Program{
-				"exit":  tr.coll.Programs["tp_exit_openat"],
-				"entry": tr.coll.Programs["tp_sys_enter"],
-			}
-			before := map[string]*ebpf.ProgramStats{}
-			for k, p := range progs {
-				if p == nil {
-					b.Skipf("program for %s not loaded (raw dispatch?)", k)
-				}
-				if before[k], err = p.Stats(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ResetTimer()
-			for i := range b.N {
-				c.call()
-				// A storm from one loop outruns one reader
-				// here; records that do not fit are counted
-				// lost and cost less. The loop waits for the
-				// reader every burst, well within the ring.
-				if c.name == "openat-fail" && (i+1)%burst == 0 {
-					waitRead(&got, uint64(i+1))
-				}
-			}
-			b.StopTimer()
-			for k, p := range progs {
-				after, err := p.Stats()
-				if err != nil {
-					b.Fatal(err)
-				}
-				runs := after.RunCount - before[k].RunCount
-				if runs == 0 {
-					b.Fatalf("%s program never ran", k)
-				}
-				b.ReportMetric(float64(after.Runtime-before[k].Runtime)/float64(runs), k+"-ns/run")
-			}
-			if c.name != "openat-fail" {
-				return
-			}
-			waitRead(&got, uint64(b.N))
-			if n := got.Load(); n != uint64(b.N) || tr.Lost() != 0 {
-				b.Errorf("read %d of %d failures, %d records lost", n, b.N, tr.Lost())
-			}
-		})
+			b.Run(name, func(b *testing.B) { kernelCost(b, c.name, c.call, filtered) })
+		}
 	}
+}
+
+// kernelCost is one case of BenchmarkKernelCost. filtered runs the calls
+// on a thread under an allow-all seccomp filter, as a container's
+// processes run: its traced calls leave an entry mark.
+func kernelCost(b *testing.B, name string, call func(), filtered bool) {
+	// The benchmark's own failures are sent and read, as a
+	// node's would be.
+	tr, err := Open(Options{IncludeSelf: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	// Counts the benchmark's own failures read, to show that
+	// every one was delivered.
+	var got atomic.Uint64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tr.Run(ctx, Sink{Event: func(ev *Event) {
+			if ev.Syscall == "openat" && len(ev.Args) > 1 && ev.Args[1].Str == "/no/such/fil" {
+				got.Add(1)
+			}
+		}})
+	}()
+	defer func() { cancel(); <-done }()
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Skipf("kernel run-time statistics unavailable: %v", err)
+	}
+	defer stats.Close()
+	progs := map[string]*ebpf.Program{
+		"exit":  tr.coll.Programs["tp_exit_openat"],
+		"entry": tr.coll.Programs["tp_sys_enter"],
+	}
+	before := map[string]*ebpf.ProgramStats{}
+	for k, p := range progs {
+		if p == nil {
+			b.Skipf("program for %s not loaded (raw dispatch?)", k)
+		}
+		if before[k], err = p.Stats(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	loop := func() {
+		for i := range b.N {
+			call()
+			// A storm from one loop outruns one
+			// reader here; records that do not fit
+			// are counted lost and cost less. The
+			// loop waits for the reader every
+			// burst, well within the ring.
+			if name == "openat-fail" && (i+1)%burst == 0 {
+				waitRead(&got, uint64(i+1))
+			}
+		}
+	}
+	b.ResetTimer()
+	if filtered {
+		if err := onFilteredThread(loop); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		loop()
+	}
+	b.StopTimer()
+	for k, p := range progs {
+		after, err := p.Stats()
+		if err != nil {
+			b.Fatal(err)
+		}
+		runs := after.RunCount - before[k].RunCount
+		if runs == 0 {
+			b.Fatalf("%s program never ran", k)
+		}
+		b.ReportMetric(float64(after.Runtime-before[k].Runtime)/float64(runs), k+"-ns/run")
+	}
+	if name != "openat-fail" {
+		return
+	}
+	waitRead(&got, uint64(b.N))
+	if n := got.Load(); n != uint64(b.N) || tr.Lost() != 0 {
+		b.Errorf("read %d of %d failures, %d records lost", n, b.N, tr.Lost())
+	}
+}
+
+// onFilteredThread runs fn on an OS thread that an allow-all seccomp
+// filter is installed on first (that thread's alone: no TSYNC), and that
+// ends with fn: the goroutine returns locked to it.
+func onFilteredThread(fn func()) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()      // never unlocked: the filter ends with the thread
+		const retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
+		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: retAllow}}
+		fprog := unix.SockFprog{Len: 1, Filter: &prog[0]}
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			done <- fmt.Errorf("no_new_privs: %w", err)
+			return
+		}
+		const setModeFilter = 1
+		if _, _, e := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+			done <- fmt.Errorf("seccomp: %w", e)
+			return
+		}
+		fn()
+		done <- nil
+	}()
+	return <-done
 }
 
 // burst is how many failing calls BenchmarkKernelCost makes before it
