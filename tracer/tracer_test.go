@@ -27,19 +27,9 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(triggerEnv); name != "" {
 		runTriggerChild(name)
 	}
-	// CTRACE_BENCH_SECCOMP=1 runs the benchmarks as a container would:
-	// under a seccomp filter (one that allows everything), which makes
-	// ctrace mark each traced call at its entry.
-	if os.Getenv("CTRACE_BENCH_SECCOMP") == "1" {
-		if err := denyWithSeccomp(unix.EPERM); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
 	os.Exit(m.Run())
 }
 
-// requireRoot skips a test that needs root, except in CI where it must run.
 // collector gathers a running tracer's events.
 type collector struct {
 	mu     sync.Mutex
