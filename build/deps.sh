@@ -107,11 +107,3 @@ fi
 if [ "$mode" = test ]; then
 	"$(dirname "$0")/../test/kubenode/build.sh" >/dev/null
 fi
-
-# bpftrace and perf trace, the benchmark's peers, need tracefs mounted.
-case "$mode" in bench | bench-smoke)
-	if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ]; then
-		mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
-	fi
-	;;
-esac

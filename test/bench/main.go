@@ -120,6 +120,13 @@ func run(c *config) error {
 			return fmt.Errorf("%v (make build bench-tools)", err)
 		}
 	}
+	if strings.Contains(c.tracers, "bpftrace") || strings.Contains(c.tracers, "perf-trace") {
+		unmount, err := mountTracefs()
+		if err != nil {
+			return err
+		}
+		defer unmount()
+	}
 	dir, err := os.MkdirTemp("", "ctrace-bench-")
 	if err != nil {
 		return err
