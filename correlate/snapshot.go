@@ -148,8 +148,10 @@ func dedupDirs(dirs []SnapshotDir) []SnapshotDir {
 
 // SnapshotAt returns the snapshot whose host directory holds path (a host
 // path: the directory itself or anything under it), of any container
-// ctrace knows, with its deleted ones in their grace time; nil when path
-// lies in none. A snapshot shared by several containers (an image's
+// ctrace knows, with its deleted ones in their grace time: a snapshot's
+// own directory, or the task bundle's rootfs where the shim mounts the
+// container's snapshot (runc init prepares the rootfs there before it
+// pivots); nil when path lies in none. A snapshot shared by several containers (an image's
 // layer) is named as the container first in (namespace, id) order names
 // it, so that the answer does not change from one event to the next.
 func (r *Resolver) SnapshotAt(path string) *tracer.Snapshot {
@@ -167,12 +169,21 @@ func (r *Resolver) SnapshotAt(path string) *tracer.Snapshot {
 		if best != nil && (k.ns > bestKey.ns || k.ns == bestKey.ns && k.id > bestKey.id) {
 			continue
 		}
+		if r := e.c.Rootfs; r != "" && e.c.Snapshot != nil && within(path, r) {
+			best, bestKey = e.c.Snapshot, k
+			continue
+		}
 		for _, d := range e.c.SnapshotDirs {
-			if path == d.Dir || strings.HasPrefix(path, d.Dir+"/") {
+			if within(path, d.Dir) {
 				best, bestKey = d.Snapshot, k
 				break
 			}
 		}
 	}
 	return best
+}
+
+// within reports whether path is dir or lies under it (both clean).
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, dir+"/")
 }

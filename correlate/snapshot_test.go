@@ -59,10 +59,12 @@ func TestLayerDirs(t *testing.T) {
 func TestSnapshotAt(t *testing.T) {
 	a := &tracer.Snapshot{Key: "a"}
 	b := &tracer.Snapshot{Key: "b"}
+	c := &tracer.Snapshot{Key: "z", Kind: "active", Container: "z"}
 	shared := &tracer.Snapshot{Key: "layer", Image: "img-of-x"}
 	r := &Resolver{byKey: map[key]*entry{
 		{"default", "x"}: {c: Container{SnapshotDirs: []SnapshotDir{{"/s/1", a}, {"/s/3", shared}}}},
 		{"default", "y"}: {c: Container{SnapshotDirs: []SnapshotDir{{"/s/2", b}, {"/s/3", &tracer.Snapshot{Key: "layer", Image: "img-of-y"}}}}},
+		{"k8s.io", "z"}:  {c: Container{Snapshot: c, Rootfs: "/run/containerd/io.containerd.runtime.v2.task/k8s.io/z/rootfs"}},
 	}}
 	for _, tt := range []struct {
 		path string
@@ -75,6 +77,9 @@ func TestSnapshotAt(t *testing.T) {
 		{"/s", nil},
 		{"s/1", nil},
 		{"/s/3/fs", shared}, // the first container in (namespace, id) order
+		// The task bundle's rootfs is the container's snapshot, mounted.
+		{"/run/containerd/io.containerd.runtime.v2.task/k8s.io/z/rootfs/etc", c},
+		{"/run/containerd/io.containerd.runtime.v2.task/k8s.io/z", nil},
 	} {
 		if got := r.SnapshotAt(tt.path); got != tt.want {
 			t.Errorf("SnapshotAt(%q) = %+v, want %+v", tt.path, got, tt.want)

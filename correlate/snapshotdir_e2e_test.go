@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestOverlayOverSnapshotLayer: a mounter in a user namespace (nobody, as
@@ -129,4 +130,86 @@ func TestOverlayOverSnapshotLayer(t *testing.T) {
 		!strings.Contains(e.Hints[0].Text, "do not open its directories") {
 		t.Errorf("hints %+v", e.Hints)
 	}
+}
+
+// TestWriteIntoTaskRootfs: a host process (nobody) writes into a running
+// container's rootfs through its task bundle, where the shim mounts the
+// container's snapshot and runc init prepares the rootfs before it
+// pivots. The permission reason names the container's snapshot: the
+// component's own when it lies in the rootfs, else, marked "argument",
+// the one the path leads into.
+func TestWriteIntoTaskRootfs(t *testing.T) {
+	needE2E(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("no setpriv (util-linux): build/deps.sh test installs it")
+	}
+	image, err := ctrd.ImportImage(ctx(t), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := runPrefix + "-bundle"
+	// Connected first: the bundle's rootfs is learnt from the task's
+	// creation event.
+	cr := startCtrace(t, "--containerd-address", ctrd.Address, "--comm", "touch", "-e", "openat", "-o", "json")
+	cr.waitStderr(t, "connected", 1)
+	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
+		"run", "-d", image, id, "/bin/sleep", "60").CombinedOutput(); err != nil {
+		t.Fatalf("ctr run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "kill", "-s", "KILL", id).Run()
+		time.Sleep(200 * time.Millisecond)
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "delete", "-f", id).Run()
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "container", "delete", id).Run()
+	})
+	rootfs := filepath.Join(ctrd.Dir, "state", "io.containerd.runtime.v2.task", "default", id, "rootfs")
+	target := filepath.Join(rootfs, "etc", "ctrace-probe")
+	if out, err := exec.CommandContext(ctx(t), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"touch", target).CombinedOutput(); err == nil {
+		t.Fatalf("nobody wrote %s: %s", target, out)
+	}
+	cr.waitEvent(t, "the write into the rootfs", func(e *jsonEvent) bool {
+		return e.Syscall == "openat" && e.arg("path") == target
+	})
+	if err := cr.stop(); err != nil {
+		t.Fatalf("ctrace exit: %v\n%s", err, cr.stderrText())
+	}
+	var line string
+	for _, l := range cr.lines() {
+		if strings.Contains(l, `"syscall":"openat"`) && strings.Contains(l, target) {
+			line = l
+			break
+		}
+	}
+	var e struct {
+		Reasons []struct {
+			Kind, Path string
+			Snapshot   *struct{ Snapshotter, Key, Kind, Container, Image, Of string }
+		} `json:"reasons"`
+	}
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	// Also the capability reasons of a DAC refusal on the host.
+	var r *struct {
+		Kind, Path string
+		Snapshot   *struct{ Snapshotter, Key, Kind, Container, Image, Of string }
+	}
+	for i := range e.Reasons {
+		if e.Reasons[i].Kind == "permission" {
+			r = &e.Reasons[i]
+		}
+	}
+	if r == nil {
+		t.Fatalf("no permission reason: %s", line)
+	}
+	inRootfs := r.Path == rootfs || strings.HasPrefix(r.Path, rootfs+"/")
+	wantOf := "argument"
+	if inRootfs {
+		wantOf = ""
+	}
+	if sn := r.Snapshot; sn == nil || sn.Key != id || sn.Kind != "active" || sn.Container != id || sn.Image != image || sn.Of != wantOf {
+		t.Errorf("refused at %s: snapshot %+v; want the container's own, of %q", r.Path, sn, wantOf)
+	}
+	t.Logf("refused at %s", r.Path)
 }

@@ -30,6 +30,10 @@ const (
 	// deleted) stands for its root, and the container's OCI spec or the
 	// kernel's capability record for its user namespace's maps.
 	ViaContainerRootfs = "container_rootfs"
+	// ViaHostRoot: the caller was gone; it ran on the host, in the
+	// node's mount and initial user namespaces, so the node's root stands
+	// for its root (a caller that had chrooted is not told apart).
+	ViaHostRoot = "host_root"
 )
 
 // Caller is the caller of a failed call as ctrace can see it after the
@@ -96,6 +100,14 @@ func FromRootfs(rootfs string, ev *tracer.Event, uidMap, gidMap IDMap) *Caller {
 		Creds: Creds{UID: ev.Proc.UID, GID: ev.Proc.GID, UIDMap: uidMap, GIDMap: gidMap}}
 }
 
+// FromHostRoot stands the node's root (hostRoot) for the root of a host
+// caller that is gone; its ids are the event's.
+func FromHostRoot(hostRoot string, ev *tracer.Event) *Caller {
+	c := FromRootfs(hostRoot, ev, nil, nil)
+	c.Via = ViaHostRoot
+	return c
+}
+
 // WithKernelCaps refines what is known of the caller's capabilities from
 // the kernel's capability reasons of the same call: a CAP_DAC_* denied in
 // the caller's own user namespace was not in its effective set.
@@ -120,6 +132,21 @@ func (c *Caller) WithKernelCaps(ev *tracer.Event) {
 	if override && search {
 		c.Creds.Caps = Caps{Known: true}
 	}
+}
+
+// DACOverrideDenied reports whether the kernel recorded, with the call,
+// CAP_DAC_OVERRIDE denied to the caller in its own user namespace: it ran
+// the permission bits' check and the caller could not override it, so it
+// was not root with its capabilities there (as a set-uid-root program
+// runs, whose event carries its real uid).
+func DACOverrideDenied(ev *tracer.Event) bool {
+	for i := range ev.Reasons {
+		r := &ev.Reasons[i]
+		if r.Kind == tracer.ReasonCapability && r.UserNS == ev.Proc.UserNS && r.Cap == "CAP_DAC_OVERRIDE" {
+			return true
+		}
+	}
+	return false
 }
 
 // KernelUIDMap returns the uid_map of the caller's user namespace as the

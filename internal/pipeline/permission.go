@@ -25,6 +25,10 @@ type Permission struct {
 	resolve        func(*tracer.Event) *correlate.Container
 	snapshotAt     func(string) *tracer.Snapshot
 	next           Next
+	// hostMntNS is the node's mount namespace, read at the first need;
+	// 0 until then or when it cannot be read.
+	hostMntNS     uint32
+	hostMntNSRead bool
 }
 
 // NewPermission returns the stage. proc is the node's /proc, hostRoot
@@ -89,6 +93,14 @@ func (s *Permission) fromContainer(ev *tracer.Event) (*permission.Caller, error)
 		c = s.resolve(ev)
 	}
 	switch {
+	case c == nil && s.onHost(ev):
+		if !permission.DACOverrideDenied(ev) {
+			return nil, errors.New("the caller, a host process, exited before ctrace could see its files, and the kernel " +
+				"recorded no CAP_DAC_OVERRIDE denial to show that it was not running privileged (a set-uid program)")
+		}
+		caller := permission.FromHostRoot(s.hostRoot, ev)
+		caller.SnapshotAt = s.snapshotAt
+		return caller, nil
 	case c == nil:
 		return nil, errors.New("the caller exited before ctrace could see its files, and it ran in no container ctrace knows")
 	case strings.HasPrefix(ev.Proc.Comm, "runc") || strings.HasPrefix(ev.Proc.Comm, "containerd"):
@@ -112,6 +124,27 @@ func (s *Permission) fromContainer(ev *tracer.Event) (*permission.Caller, error)
 	caller := permission.FromRootfs(filepath.Join(s.hostRoot, c.Rootfs), ev, uidMap, gidMap)
 	caller.Snapshot = c.Snapshot
 	return caller, nil
+}
+
+// onHost reports whether the event's caller ran in the node's mount
+// namespace and the initial user namespace: the node's root was its root
+// (unless it had chrooted, which a gone process no longer tells).
+func (s *Permission) onHost(ev *tracer.Event) bool {
+	if !s.hostMntNSRead {
+		s.hostMntNSRead = true
+		// On the host, ctrace's own; from a pod (the node's root
+		// mounted elsewhere), that of the node's pid 1, which a
+		// sandbox may keep from even root.
+		ns := "/proc/self/ns/mnt"
+		if s.hostRoot != "/" {
+			ns = filepath.Join(s.proc, "1/ns/mnt")
+		}
+		var st unix.Stat_t
+		if unix.Stat(ns, &st) == nil {
+			s.hostMntNS = uint32(st.Ino)
+		}
+	}
+	return s.hostMntNS != 0 && ev.Proc.MntNS == s.hostMntNS && ev.Proc.UserNS == permission.InitUserNS
 }
 
 // rootSnapshot returns the snapshot of the caller's container when the

@@ -82,6 +82,69 @@ func TestPermissionGoneCaller(t *testing.T) {
 	}
 }
 
+// A host process gone before the stage looks (a CLI tool that failed and
+// exited) is looked at through the node's root, when it ran in the node's
+// mount and user namespaces and the kernel recorded CAP_DAC_OVERRIDE
+// denied to it: a set-uid-root program, whose event carries its real uid,
+// is never walked as that uid.
+func TestPermissionGoneHostCaller(t *testing.T) {
+	testenv.RequireRoot(t, "makes root-owned trees")
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	top := t.TempDir()
+	closed := filepath.Dir(top) // t.TempDir's own, 0700 and root's: nobody may not search it
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {
+		t.Fatal(err)
+	}
+	hostMnt := uint32(st.Ino)
+	denied := tracer.Reason{Kind: tracer.ReasonCapability, Cap: "CAP_DAC_OVERRIDE", UserNS: permission.InitUserNS, InitUserNS: true}
+	tests := []struct {
+		name    string
+		mntns   uint32
+		reasons []tracer.Reason
+		why     string // "" when a reason is wanted
+	}{
+		{"override denied", hostMnt, []tracer.Reason{denied}, ""},
+		{"no capability record", hostMnt, nil, "set-uid"},
+		{"another mount namespace", 4026532901, []tracer.Reason{denied}, "no container"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewPermission("/proc", "/", func(*tracer.Event) *correlate.Container { return nil }, nil)
+			k := &keep{}
+			s.Link(Next{h: k})
+			ev := &tracer.Event{Syscall: "openat", Family: tracer.FamilyOpen, Errno: unix.EACCES, Ret: -13,
+				Proc: tracer.Proc{PID: uint32(gone.Process.Pid), TID: uint32(gone.Process.Pid), Comm: "cat", UID: 65534, GID: 65534,
+					MntNS: tt.mntns, UserNS: permission.InitUserNS},
+				Reasons: tt.reasons,
+				Args: []tracer.Arg{
+					{Name: "dirfd", Kind: tracer.KindFD, Raw: 0xffffff9c},
+					{Name: "path", Kind: tracer.KindString, Raw: 1, Str: filepath.Join(top, "f"), Read: true},
+					{Name: "flags", Kind: tracer.KindFlags, Raw: unix.O_RDONLY},
+				}}
+			s.Handle(&Event{Event: ev})
+			var r *tracer.Reason
+			for i := range ev.Reasons {
+				if ev.Reasons[i].Kind == tracer.ReasonPermission {
+					r = &ev.Reasons[i]
+				}
+			}
+			if tt.why != "" {
+				if r != nil || !strings.Contains(ev.NoReason, tt.why) {
+					t.Errorf("reason %+v, why %q; want none, and why with %q", r, ev.NoReason, tt.why)
+				}
+				return
+			}
+			if r == nil || r.Path != closed || r.Need != "search" || r.Via != permission.ViaHostRoot {
+				t.Errorf("reason %+v (%s); want %s refusing search, via host_root", r, ev.NoReason, closed)
+			}
+		})
+	}
+}
+
 // BenchmarkPermission is the stage's cost on an event it does not walk
 // (ENOENT: most failures) and on an EACCES it walks through /proc (this
 // process opening /etc/shadow-like file as its own uid is not possible as
