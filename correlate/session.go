@@ -14,6 +14,7 @@ import (
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
@@ -196,8 +197,9 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 		}
 	}
 	snaps := make([]containerSnapshot, len(all))
+	layers := map[[2]string]snapshots.Info{}
 	for i, l := range all {
-		snaps[i] = snapshotOf(namespaces.WithNamespace(lctx, l.ns), cl, l.c)
+		snaps[i] = snapshotOf(namespaces.WithNamespace(lctx, l.ns), cl, l.c, layers)
 	}
 	shims := make([]uint32, len(all))
 	for i, l := range all {
@@ -352,7 +354,7 @@ func (r *Resolver) get(ctx context.Context, cl *client.Client, k key) (Container
 		return Container{}, err
 	}
 	c := fromContainerd(cc, k.ns)
-	sn := snapshotOf(gctx, cl, cc)
+	sn := snapshotOf(gctx, cl, cc, nil)
 	c.Snapshot, c.SnapshotDirs = sn.root, sn.dirs
 	return c, nil
 }

@@ -38,7 +38,11 @@ const maxSnapshotParents = 128
 // upperdir is the snapshot's own, its lowerdirs are the parents', nearest
 // first (a snapshot without parents is a bind mount of its own fs, a view
 // of one parent a read-only bind of that parent's).
-func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container) containerSnapshot {
+//
+// layers, when not nil, keeps the committed snapshots already asked about
+// (by snapshotter and key): a listing of every container asks about each
+// image layer once, not once per container.
+func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container, layers map[[2]string]snapshots.Info) containerSnapshot {
 	if cc.Snapshotter == "" || cc.SnapshotKey == "" {
 		return containerSnapshot{}
 	}
@@ -47,11 +51,22 @@ func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container)
 	if err != nil {
 		return containerSnapshot{}
 	}
+	stat := func(key string) (snapshots.Info, error) {
+		k := [2]string{cc.Snapshotter, key}
+		if i, ok := layers[k]; ok {
+			return i, nil
+		}
+		i, err := svc.Stat(ctx, key)
+		if err == nil && layers != nil && i.Kind == snapshots.KindCommitted {
+			layers[k] = i
+		}
+		return i, err
+	}
 	out := containerSnapshot{root: &tracer.Snapshot{Snapshotter: cc.Snapshotter, Key: cc.SnapshotKey,
 		Kind: strings.ToLower(info.Kind.String()), Container: cc.ID, Image: cc.Image, Labels: info.Labels}}
 	chain := []*tracer.Snapshot{out.root}
 	for parent := info.Parent; parent != "" && len(chain) <= maxSnapshotParents; {
-		pi, err := svc.Stat(ctx, parent)
+		pi, err := stat(parent)
 		if err != nil {
 			break
 		}
