@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -161,4 +164,38 @@ func readCmdline(root string, pid uint32) ([]string, error) {
 		return nil, errors.New("no command line")
 	}
 	return strings.Split(string(b), "\x00"), nil
+}
+
+// taskBundles is the directory of containerd's task bundles, under its
+// state directory: .../io.containerd.runtime.v2.task/NS/ID.
+const taskBundles = "io.containerd.runtime.v2.task"
+
+// bundleRootfs is the rootfs directory of a container whose task was
+// running when ctrace listed it, which no TaskCreate event told: a runc
+// shim works in a task bundle (for a shim that serves a pod, its first
+// container's), and the container's own bundle is NS/ID beside it. It is
+// taken only when the task's init process has that directory as its root
+// (the same file: the rootfs mount it pivoted into); "" otherwise.
+func (r *Resolver) bundleRootfs(shim, pid uint32, ns, id string) string {
+	if shim == 0 || pid == 0 {
+		return ""
+	}
+	shimDir := r.opts.ProcRoot + "/" + strconv.FormatUint(uint64(shim), 10)
+	cwd, err := os.Readlink(shimDir + "/cwd")
+	if err != nil || !filepath.IsAbs(cwd) {
+		return ""
+	}
+	tasks := filepath.Dir(filepath.Dir(cwd))
+	if filepath.Base(tasks) != taskBundles || strings.Contains(ns+id, "/") {
+		return ""
+	}
+	// Through the shim's own view of the files (its cwd link), not
+	// ctrace's: ctrace may see the node's root elsewhere (a pod).
+	viaShim := shimDir + "/cwd/../../" + ns + "/" + id + "/rootfs"
+	root := r.opts.ProcRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/root"
+	var a, b unix.Stat_t
+	if unix.Stat(viaShim, &a) != nil || unix.Stat(root, &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		return ""
+	}
+	return filepath.Join(tasks, ns, id, "rootfs")
 }

@@ -202,9 +202,11 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 		snaps[i] = snapshotOf(namespaces.WithNamespace(lctx, l.ns), cl, l.c, layers)
 	}
 	shims := make([]uint32, len(all))
+	rootfs := make([]string, len(all))
 	for i, l := range all {
 		if len(l.pids) > 0 {
 			shims[i] = r.shimPID(l.pids[0])
+			rootfs[i] = r.bundleRootfs(shims[i], l.pids[0], l.ns, l.c.ID)
 		}
 	}
 	now := time.Now()
@@ -219,6 +221,7 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 		c := fromContainerd(l.c, l.ns)
 		c.ShimPID = shims[i]
 		c.Snapshot, c.SnapshotDirs = snaps[i].root, snaps[i].dirs
+		c.Rootfs = rootfs[i]
 		k := key{c.Namespace, c.ID}
 		seen[k] = true
 		r.put(c)

@@ -213,3 +213,52 @@ func TestWriteIntoTaskRootfs(t *testing.T) {
 	}
 	t.Logf("refused at %s", r.Path)
 }
+
+// TestRootfsOfListedTask: a container whose task was running before ctrace
+// connected has no TaskCreate event to tell its bundle; the listing finds
+// the task bundle's rootfs beside its shim's working directory, checked
+// against the root of the task's process, so that a caller gone before
+// the permission walk can still be looked at through its rootfs.
+func TestRootfsOfListedTask(t *testing.T) {
+	needE2E(t)
+	image, err := ctrd.ImportImage(ctx(t), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := runPrefix + "-listed"
+	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
+		"run", "-d", image, id, "/bin/sleep", "60").CombinedOutput(); err != nil {
+		t.Fatalf("ctr run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "kill", "-s", "KILL", id).Run()
+		time.Sleep(200 * time.Millisecond)
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "delete", "-f", id).Run()
+		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "container", "delete", id).Run()
+	})
+	r, err := Open(ctx(t), Options{Address: ctrd.Address, Grace: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.WaitConnected(ctx(t)) {
+		t.Fatal("not connected")
+	}
+	want := filepath.Join(ctrd.Dir, "state", taskBundles, "default", id, "rootfs")
+	for _, c := range r.Containers() {
+		if c.ID != id {
+			continue
+		}
+		if c.Rootfs != want {
+			t.Errorf("rootfs %q, want %q", c.Rootfs, want)
+		}
+		if c.Snapshot == nil || c.Snapshot.Key != id {
+			t.Errorf("snapshot %+v", c.Snapshot)
+		}
+		if got := r.SnapshotAt(filepath.Join(want, "etc")); got == nil || got.Key != id {
+			t.Errorf("SnapshotAt(%s/etc) = %+v", want, got)
+		}
+		return
+	}
+	t.Fatalf("container %s not listed", id)
+}
