@@ -152,17 +152,8 @@ func TestWriteIntoTaskRootfs(t *testing.T) {
 	// creation event.
 	cr := startCtrace(t, "--containerd-address", ctrd.Address, "--comm", "touch", "-e", "openat", "-o", "json")
 	cr.waitStderr(t, "connected", 1)
-	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
-		"run", "-d", image, id, "/bin/sleep", "60").CombinedOutput(); err != nil {
-		t.Fatalf("ctr run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "kill", "-s", "KILL", id).Run()
-		time.Sleep(200 * time.Millisecond)
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "delete", "-f", id).Run()
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "container", "delete", id).Run()
-	})
-	rootfs := filepath.Join(ctrd.Dir, "state", "io.containerd.runtime.v2.task", "default", id, "rootfs")
+	runDetached(t, image, id)
+	rootfs := filepath.Join(ctrd.Dir, "state", taskBundles, "default", id, "rootfs")
 	target := filepath.Join(rootfs, "etc", "ctrace-probe")
 	if out, err := exec.CommandContext(ctx(t), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"touch", target).CombinedOutput(); err == nil {
@@ -226,16 +217,7 @@ func TestRootfsOfListedTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := runPrefix + "-listed"
-	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
-		"run", "-d", image, id, "/bin/sleep", "60").CombinedOutput(); err != nil {
-		t.Fatalf("ctr run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "kill", "-s", "KILL", id).Run()
-		time.Sleep(200 * time.Millisecond)
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "task", "delete", "-f", id).Run()
-		_ = exec.Command("ctr", "--address", ctrd.Address, "--namespace", "default", "container", "delete", id).Run()
-	})
+	runDetached(t, image, id)
 	r, err := Open(ctx(t), Options{Address: ctrd.Address, Grace: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -261,4 +243,22 @@ func TestRootfsOfListedTask(t *testing.T) {
 		return
 	}
 	t.Fatalf("container %s not listed", id)
+}
+
+// runDetached starts a container of image that sleeps for a minute, as
+// `ctr run -d`, and removes it when the test ends.
+func runDetached(t *testing.T, image, id string) {
+	t.Helper()
+	ctr := func(args ...string) *exec.Cmd {
+		return exec.Command("ctr", append([]string{"--address", ctrd.Address, "--namespace", "default"}, args...)...)
+	}
+	if out, err := ctr("run", "-d", image, id, "/bin/sleep", "60").CombinedOutput(); err != nil {
+		t.Fatalf("ctr run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		_ = ctr("task", "kill", "-s", "KILL", id).Run()
+		time.Sleep(200 * time.Millisecond)
+		_ = ctr("task", "delete", "-f", id).Run()
+		_ = ctr("container", "delete", id).Run()
+	})
 }
