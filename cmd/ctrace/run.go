@@ -105,7 +105,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
-	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader probing); JSON always has them, marked \"benign\"")
+	fl.BoolVar(&f.showBenign, "show-benign", false, "show known-harmless failures in text output (runc set-up, loader and PATH probing); JSON always has them, marked \"benign\"")
 }
 
 // run traces until the run ends: flags checked, the node checked, the
@@ -321,7 +321,7 @@ func tracerSink(p *pipeline.Pipeline, health *metrics.Health) tracer.Sink {
 // failures hidden and the records lost.
 func reportUnseen(hidden int, lost uint64) {
 	if hidden > 0 {
-		log.Info().Int("hidden", hidden).Msgf("hid %d known-harmless failures (runc set-up, loader probing); --show-benign shows them", hidden)
+		log.Info().Int("hidden", hidden).Msgf("hid %d known-harmless failures (runc set-up, loader and PATH probing); --show-benign shows them", hidden)
 	}
 	if lost > 0 {
 		log.Warn().Uint64("lost_total", lost).Msgf("%d records lost in all", lost)

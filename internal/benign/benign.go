@@ -215,6 +215,23 @@ var Rules = []Rule{
 			return strings.HasPrefix(b, "mount.") || strings.HasPrefix(b, "umount.")
 		},
 	},
+	{
+		Name: "exec-path-search",
+		Why: "a program that runs a command by name (a shell, execvp, posix_spawnp) tries each directory of " +
+			"PATH in turn, as DIR/NAME with NAME as argv[0]: ENOENT or ENOTDIR in one is the answer it expected, " +
+			"and it tries the next. A command found in none is reported by that program (\"not found\"); an exec " +
+			"refused for another cause (EACCES, ENOEXEC, E2BIG) stays visible, and so does a path given whole.",
+		match: func(ev *tracer.Event) bool {
+			if ev.Syscall != "execve" || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR) {
+				return false
+			}
+			p, argv := str(ev, "path"), argvOf(ev)
+			if len(argv) == 0 || argv[0] == "" || strings.Contains(argv[0], "/") || !path.IsAbs(p) {
+				return false
+			}
+			return path.Base(p) == argv[0]
+		},
+	},
 }
 
 // defaultDestinations are the mount destinations of runc's default spec.
@@ -264,6 +281,17 @@ func str(ev *tracer.Event, name string) string {
 		}
 	}
 	return ""
+}
+
+// argvOf returns the strings of the call's argv argument, nil if it has
+// none.
+func argvOf(ev *tracer.Event) []string {
+	for i := range ev.Args {
+		if ev.Args[i].Kind == tracer.KindArgv {
+			return ev.Args[i].Argv
+		}
+	}
+	return nil
 }
 
 // fdPath returns what a descriptor argument refers to.

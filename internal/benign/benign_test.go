@@ -28,6 +28,11 @@ func withCmdline(ev *tracer.Event, argv ...string) *tracer.Event {
 	return ev
 }
 
+func withArgv(ev *tracer.Event, argv ...string) *tracer.Event {
+	ev.Args = append(ev.Args, tracer.Arg{Name: "argv", Kind: tracer.KindArgv, Argv: argv, Read: true})
+	return ev
+}
+
 func cut(s, prefix string) (string, bool) {
 	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
 		return s[len(prefix):], true
@@ -60,6 +65,15 @@ func TestMatch(t *testing.T) {
 		{"preload", event("runc", "access", unix.ENOENT, "path", "/etc/ld.so.preload"), "loader-search"},
 		{"locale", event("sleep", "openat", unix.ENOENT, "path", "/usr/lib/locale/C.UTF-8/LC_MEASUREMENT"), "locale-probe"},
 		{"mount helper", event("mount", "execve", unix.ENOENT, "path", "/sbin/mount.tmpfs"), "mount-helper-search"},
+		// A shell's PATH search (seen: setpriv ... cat, one execve per
+		// PATH directory until /usr/bin/cat).
+		{"PATH search", withArgv(event("setpriv", "execve", unix.ENOENT, "path", "/usr/local/go/bin/cat"), "cat", "/etc/shadow"), "exec-path-search"},
+		{"PATH entry not a directory", withArgv(event("sh", "execve", unix.ENOTDIR, "path", "/home/u/bin/tool"), "tool"), "exec-path-search"},
+		{"path given whole", withArgv(event("sh", "execve", unix.ENOENT, "path", "/opt/app/run"), "/opt/app/run"), ""},
+		{"argv[0] not the file", withArgv(event("sh", "execve", unix.ENOENT, "path", "/usr/bin/python3"), "python"), ""},
+		{"PATH entry refused", withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"), ""},
+		{"relative path", withArgv(event("sh", "execve", unix.ENOENT, "path", "bin/cat"), "cat"), ""},
+		{"no argv", event("sh", "execve", unix.ENOENT, "path", "/usr/local/bin/cat"), ""},
 
 		// Seen in a healthy `ctr run --rm IMAGE ID /bin/true` (containerd 1.6, runc 1.1).
 		{"shim rootfs dir", event("containerd-shim", "mkdirat", unix.EEXIST, "dirfd", "", "path", "/run/containerd/io.containerd.runtime.v2.task/default/t1/rootfs"), "shim-rootfs-mkdir"},

@@ -6,7 +6,7 @@ import (
 	"github.com/ctrace-dev/ctrace/internal/benign"
 )
 
-// Benign marks the known-harmless failures (runc set-up, loader probing:
+// Benign marks the known-harmless failures (runc set-up, loader and PATH probing:
 // benign.Rules), and hides them unless they are to be shown. A hidden
 // event still reaches the sinks, which count and measure it.
 type Benign struct {
