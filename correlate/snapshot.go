@@ -28,9 +28,10 @@ type containerSnapshot struct {
 	dirs []SnapshotDir
 }
 
-// maxSnapshotParents bounds the walk up a snapshot's parents: an image
-// has at most 127 layers (the overlay's lowerdir limit is 500).
-const maxSnapshotParents = 128
+// maxSnapshotParents bounds the walk up a snapshot's parents: overlayfs
+// stacks at most 500 lower layers (OVL_MAX_STACK), so no chain it can
+// mount is cut.
+const maxSnapshotParents = 500
 
 // snapshotOf asks the container's snapshotter about its rootfs snapshot
 // and its parents; zero when it has none or the snapshotter does not know
