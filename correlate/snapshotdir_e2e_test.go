@@ -150,7 +150,7 @@ func TestWriteIntoTaskRootfs(t *testing.T) {
 	id := runPrefix + "-bundle"
 	// Connected first: the bundle's rootfs is learnt from the task's
 	// creation event.
-	cr := startCtrace(t, "--containerd-address", ctrd.Address, "--comm", "touch", "-e", "openat", "-o", "json")
+	cr := startCtrace(t, "--containerd-address", ctrd.Address, "--comm", "touch", "-e", "openat", "-o", "json", "--explain")
 	cr.waitStderr(t, "connected", 1)
 	runDetached(t, image, id)
 	rootfs := filepath.Join(ctrd.Dir, "state", taskBundles, "default", id, "rootfs")

@@ -78,11 +78,27 @@ func (s *Permission) explain(ev *tracer.Event) {
 	}
 	c.WithKernelCaps(ev)
 	r, why := permission.Explain(ev, c)
+	if r == nil && c.Via == permission.ViaProc && s.goneNow(ev) {
+		// The caller exited while it was looked at (its /proc/PID/root
+		// went away under the walk): look as for a caller gone before.
+		if c, err = s.fromContainer(ev); err == nil {
+			c.WithKernelCaps(ev)
+			r, why = permission.Explain(ev, c)
+		} else {
+			why = err.Error()
+		}
+	}
 	if r == nil {
 		ev.NoReason = "permission: " + why
 		return
 	}
 	ev.Reasons = append(ev.Reasons, *r)
+}
+
+// goneNow reports whether the event's caller has exited by now.
+func (s *Permission) goneNow(ev *tracer.Event) bool {
+	_, err := permission.FromProc(s.proc, ev)
+	return errors.Is(err, permission.ErrGone)
 }
 
 // fromContainer stands the container's rootfs for the root of a caller
