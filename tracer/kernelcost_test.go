@@ -2,12 +2,10 @@ package tracer
 
 import (
 	"context"
-	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -149,15 +147,8 @@ func onFilteredThread(fn func()) error {
 	go func() {
 		runtime.LockOSThread()      // never unlocked: the filter ends with the thread
 		const retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
-		prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: retAllow}}
-		fprog := unix.SockFprog{Len: 1, Filter: &prog[0]}
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			done <- fmt.Errorf("no_new_privs: %w", err)
-			return
-		}
-		const setModeFilter = 1
-		if _, _, e := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, 0, uintptr(unsafe.Pointer(&fprog))); e != 0 {
-			done <- fmt.Errorf("seccomp: %w", e)
+		if err := installSeccomp([]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: retAllow}}, false); err != nil {
+			done <- err
 			return
 		}
 		fn()

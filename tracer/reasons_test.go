@@ -96,12 +96,22 @@ func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
 			unix.SockFilter{Code: retK, K: retErrno | uint32(errno)})
 	}
 	prog = append(prog, unix.SockFilter{Code: retK, K: retAllow})
+	return installSeccomp(prog, true)
+}
+
+// installSeccomp installs a classic BPF seccomp filter on the calling
+// thread, or with tsync on every thread of the process.
+func installSeccomp(prog []unix.SockFilter, tsync bool) error {
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
 	const setModeFilter, flagTsync = 1, 1
-	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, flagTsync, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+	var flags uintptr
+	if tsync {
+		flags = flagTsync
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, setModeFilter, flags, uintptr(unsafe.Pointer(&fprog))); e != 0 {
 		return fmt.Errorf("seccomp: %w", e)
 	}
 	return nil

@@ -88,5 +88,5 @@ func reason(ev *tracer.Event, c *Caller, f *Finding) *tracer.Reason {
 // isAbove reports whether the directory dir is target or one of its
 // ancestors.
 func isAbove(dir, target string) bool {
-	return dir == "/" || dir == target || strings.HasPrefix(target, strings.TrimSuffix(dir, "/")+"/")
+	return dir == target || strings.HasPrefix(target, strings.TrimSuffix(dir, "/")+"/")
 }

@@ -63,7 +63,7 @@ func (s *Permission) Close(context.Context) {}
 func (s *Permission) explain(ev *tracer.Event) {
 	c, err := permission.FromProc(s.proc, ev)
 	if errors.Is(err, permission.ErrGone) {
-		c, err = s.fromContainer(ev)
+		c, err = s.fromGone(ev)
 	} else if err == nil {
 		c.Snapshot = s.rootSnapshot(ev, c.Root.Dir)
 		if s.snapshotAt != nil && sameFile(c.Root.Dir, s.hostRoot) {
@@ -81,7 +81,7 @@ func (s *Permission) explain(ev *tracer.Event) {
 	if r == nil && c.Via == permission.ViaProc && s.goneNow(ev) {
 		// The caller exited while it was looked at (its /proc/PID/root
 		// went away under the walk): look as for a caller gone before.
-		if c, err = s.fromContainer(ev); err == nil {
+		if c, err = s.fromGone(ev); err == nil {
 			c.WithKernelCaps(ev)
 			r, why = permission.Explain(ev, c)
 		} else {
@@ -101,9 +101,9 @@ func (s *Permission) goneNow(ev *tracer.Event) bool {
 	return errors.Is(err, permission.ErrGone)
 }
 
-// fromContainer stands the container's rootfs for the root of a caller
-// that is gone.
-func (s *Permission) fromContainer(ev *tracer.Event) (*permission.Caller, error) {
+// fromGone stands its container's rootfs, or for a host process the
+// node's root, for the root of a caller that is gone.
+func (s *Permission) fromGone(ev *tracer.Event) (*permission.Caller, error) {
 	var c *correlate.Container
 	if s.resolve != nil {
 		c = s.resolve(ev)
