@@ -16,3 +16,7 @@ const (
 // auditArch is struct seccomp_data's arch for this architecture's native
 // calls: a filter checks it before it trusts the syscall number.
 const auditArch = unix.AUDIT_ARCH_AARCH64
+
+// syscallFuncPrefix starts the names of this architecture's syscall
+// functions, which take the caller's registers: __arm64_sys_openat.
+const syscallFuncPrefix = "__arm64_sys_"

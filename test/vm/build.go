@@ -112,6 +112,9 @@ func cliTestLDFlags(file string) (string, error) {
 type guestOptions struct {
 	TestTimeout string            // -test.timeout of each test binary
 	TestRun     string            // -test.run, empty for all
+	// TestBench is -test.bench, empty for none. The guest runs under
+	// TCG: its timings are good for ratios measured in the same run only.
+	TestBench string
 	Skip        map[string]string // package -> -test.skip
 	Scenarios   []string
 	Modules     []string
@@ -190,7 +193,7 @@ func writeInitramfs(path string, b *build, k *fetchedKernel, o guestOptions) err
 		return err
 	}
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun)
+	fmt.Fprintf(&conf, "PACKAGES=%q\nTEST_TIMEOUT=%q\nTEST_RUN=%q\nTEST_BENCH=%q\n", strings.Join(packages, " "), o.TestTimeout, o.TestRun, o.TestBench)
 	fmt.Fprintf(&conf, "SCENARIOS=%q\n", strings.Join(o.Scenarios, " "))
 	output := o.Output
 	if output == "" {

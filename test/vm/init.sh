@@ -96,7 +96,7 @@ for p in $PACKAGES; do
 	echo "@@ctrace-vm begin test $p"
 	[ -n "$skip" ] && echo "matrix: skipping $skip: this kernel lacks what they test"
 	start=$(date +%s)
-	(cd "/ctrace/$p" && exec "./$name.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" ${TEST_RUN:+-test.run="$TEST_RUN"} ${skip:+-test.skip="$skip"})
+	(cd "/ctrace/$p" && exec "./$name.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" ${TEST_RUN:+-test.run="$TEST_RUN"} ${skip:+-test.skip="$skip"} ${TEST_BENCH:+-test.bench="$TEST_BENCH" -test.benchtime=1x})
 	status=$?
 	echo "@@ctrace-vm end test $p status=$status seconds=$(($(date +%s) - start))"
 done

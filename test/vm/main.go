@@ -42,6 +42,7 @@ func main() {
 		timeout     = flag.Duration("timeout", 30*time.Minute, "time limit of one kernel's boot, tests included")
 		testTimeout = flag.String("test-timeout", "25m", "-test.timeout of each test binary in the guest")
 		run         = flag.String("run", "", "-test.run of the test binaries, to run only some tests")
+		bench       = flag.String("bench", "", "-test.bench of the test binaries (with -run ^$ unless -run is given): benchmarks whose results are ratios within the run, as TCG's timings are")
 		stall       = flag.Duration("stall", 6*time.Minute, "stop a guest that printed nothing for this long (a quarter of it after a kernel lockup report)")
 		parallel    = flag.Int("parallel", 1, "kernels booted at once")
 		cpu         = flag.String("cpu", "", "qemu's -cpu model for every kernel (default: max, or the kernel's own)")
@@ -55,6 +56,9 @@ func main() {
 		ctraceBin   = flag.String("ctrace", "", "boot this ctrace binary instead of building one; {goarch} stands for the kernel's architecture (make vmtest passes the release build, bin/ctrace-linux-{goarch})")
 	)
 	flag.Parse()
+	if *bench != "" && *run == "" {
+		*run = "^$" // the benchmarks alone
+	}
 	ks, unknown := selectKernels(*list)
 	if len(unknown) > 0 {
 		fmt.Fprintf(os.Stderr, "unknown kernel %s; known: %s\n", strings.Join(unknown, ","), kernelNames())
@@ -175,7 +179,7 @@ func main() {
 			m := machines[k.arch()]
 			outcomes[i] = runKernel(k, fks[i], builds[k.goarch()], runOptions{
 				Dir: dir, Timeout: *timeout, Stall: *stall, CPU: *cpu, Threads: *threads, CPUs: *cpus, Memory: *memory,
-				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, Skip: k.Skip, Scenarios: k.Scenarios,
+				Guest: guestOptions{TestTimeout: *testTimeout, TestRun: *run, TestBench: *bench, Skip: k.Skip, Scenarios: k.Scenarios,
 					Extra: extras[i], Modules: []string{"fs/overlayfs/overlay"},
 					Busybox: busyboxes[i], BootModules: m.BootModules, Output: m.Output},
 			})
