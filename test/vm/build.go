@@ -110,16 +110,16 @@ func cliTestLDFlags(file string) (string, error) {
 
 // guestOptions tune what the guest runs.
 type guestOptions struct {
-	TestTimeout string            // -test.timeout of each test binary
-	TestRun     string            // -test.run, empty for all
+	TestTimeout string // -test.timeout of each test binary
+	TestRun     string // -test.run, empty for all
 	// TestBench is -test.bench, empty for none. The guest runs under
 	// TCG: its timings are good for ratios measured in the same run only.
 	TestBench string
-	Skip        map[string]string // package -> -test.skip
-	Scenarios   []string
-	Modules     []string
-	Setup       []byte            // an optional setup script, run before the check
-	Extra       map[string]string // guest path -> host file
+	Skip      map[string]string // package -> -test.skip
+	Scenarios []string
+	Modules   []string
+	Setup     []byte            // an optional setup script, run before the check
+	Extra     map[string]string // guest path -> host file
 	// Busybox is a static busybox of the guest's architecture, when the
 	// host's does not run there; the guest links its applets itself.
 	Busybox string
