@@ -35,7 +35,11 @@ import (
 //	              that a seccomp filter refuses never reaches its syscall
 //	              function, so a seccomp layer of reasons needs that hook,
 //	              which runs for every syscall of a task under a filter
-//	ctrace        ctrace as it runs (its tracepoint programs)
+//	tp+hooks      tp, and empty fexit programs on the kernel functions
+//	              ctrace's reason programs watch (cap_capable and the
+//	              security_* hooks of the traced calls), where the kernel
+//	              takes fexit: the floor of all that ctrace attaches
+//	ctrace        ctrace as it runs
 //
 // against nothing attached, in alternating rounds of the same run: a
 // getppid, which no mode traces, and an openat of /dev/null with its
@@ -99,7 +103,31 @@ func BenchmarkAttachCost(b *testing.B) {
 		{"ctrace", attachCtrace},
 	}
 	if fexit {
+		// The kernel functions ctrace's reason programs watch with fexit
+		// (cap_capable, security_file_open, ...): they run on success
+		// paths too, security_file_open on every open.
+		spec, err := loadBpf()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var hooks []string
+		for _, name := range append([]string{"cap_denied_fexit"}, lsmPrograms...) {
+			hooks = append(hooks, spec.Programs[name].AttachTo)
+		}
+		b.Logf("reason hooks: %s", strings.Join(hooks, " "))
 		modes = append(modes,
+			attachMode{"tp+hooks", func() (io.Closer, error) {
+				tp, err := attachEmptyTracepoints(events)
+				if err != nil {
+					return nil, err
+				}
+				fx, err := attachEmptyFexits(hooks)
+				if err != nil {
+					tp.Close()
+					return nil, err
+				}
+				return closers{tp, fx}, nil
+			}},
 			attachMode{"fexit", func() (io.Closer, error) { return attachEmptyFexits(funcs) }},
 			attachMode{"fexit+seccomp", func() (io.Closer, error) {
 				return attachEmptyFexits(append(slices.Clone(funcs), "__secure_computing"))
@@ -169,21 +197,29 @@ func BenchmarkAttachCost(b *testing.B) {
 			prev = next
 		}
 	}
-	// ctrace against the floor of its own design, round by round.
-	for _, l := range loops {
-		for r, c := range ratios["ctrace/"+l.name] {
-			ratios["ctrace/tp/"+l.name] = append(ratios["ctrace/tp/"+l.name], c/ratios["tp/"+l.name][r])
+	// ctrace against the floor of its own design, round by round, and
+	// where its reason hooks are attached, against that floor with empty
+	// programs on the hooks too.
+	for _, floor := range []string{"tp", "tp+hooks"} {
+		if _, ok := ratios[floor+"/"+loops[0].name]; !ok {
+			continue
 		}
+		for _, l := range loops {
+			key := "ctrace/" + floor + "/" + l.name
+			for r, c := range ratios["ctrace/"+l.name] {
+				ratios[key] = append(ratios[key], c/ratios[floor+"/"+l.name][r])
+			}
+		}
+		modes = append(modes, attachMode{name: "ctrace/" + floor})
 	}
-	modes = append(modes, attachMode{name: "ctrace/tp"})
 	b.StopTimer()
 	var table strings.Builder
-	fmt.Fprintf(&table, "median ratio to nothing attached (thread CPU time) over %d rounds (%s %s, %d CPUs):\n%-14s", rounds*b.N, runtime.GOARCH, kernelRelease(), runtime.NumCPU(), "")
+	fmt.Fprintf(&table, "median ratio to nothing attached (thread CPU time) over %d rounds (%s %s, %d CPUs):\n%-16s", rounds*b.N, runtime.GOARCH, kernelRelease(), runtime.NumCPU(), "")
 	for _, l := range loops {
 		fmt.Fprintf(&table, " %19s", l.name)
 	}
 	for _, m := range modes {
-		fmt.Fprintf(&table, "\n%-14s", m.name)
+		fmt.Fprintf(&table, "\n%-16s", m.name)
 		for _, l := range loops {
 			key := m.name + "/" + l.name
 			med := median(ratios[key])
