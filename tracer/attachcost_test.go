@@ -111,7 +111,7 @@ func BenchmarkAttachCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		var hooks []string
-		for _, name := range append([]string{"cap_denied_fexit"}, lsmPrograms...) {
+		for _, name := range append([]string{"cap_denied_fexit"}, lsmProgramNames()...) {
 			hooks = append(hooks, spec.Programs[name].AttachTo)
 		}
 		b.Logf("reason hooks: %s", strings.Join(hooks, " "))

@@ -3,6 +3,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -14,15 +15,40 @@ import (
 // reasonPrograms are the programs that find out why calls fail. Each is
 // optional: a kernel that refuses one loses that reason, and Features says
 // so.
-var reasonPrograms = append([]string{"cap_denied_tp", "cap_denied_fexit", "kernel_log"}, lsmPrograms...)
+var reasonPrograms = append([]string{"cap_denied_tp", "cap_denied_fexit", "kernel_log"}, lsmProgramNames()...)
 
-// lsmPrograms watch the verdicts of the LSM hooks of the traced calls.
-var lsmPrograms = []string{"lsm_sb_mount", "lsm_sb_umount", "lsm_move_mount", "lsm_sb_pivotroot", "lsm_file_open", "lsm_bprm_check"}
+// lsmPrograms watch the verdicts of the LSM hooks of the traced calls,
+// each with the traced syscalls that reach its hook. A hook that none of
+// the traced syscalls reach is left alone: its trampoline would slow every
+// call of it on the node for nothing (security_file_open runs on every
+// open of every task).
+var lsmPrograms = []struct {
+	name string
+	ops  []Op
+}{
+	{"lsm_sb_mount", []Op{bpfCtraceOpCTRACE_OP_MOUNT}},
+	{"lsm_sb_umount", []Op{bpfCtraceOpCTRACE_OP_UMOUNT2}},
+	{"lsm_move_mount", []Op{bpfCtraceOpCTRACE_OP_MOVE_MOUNT}},
+	{"lsm_sb_pivotroot", []Op{bpfCtraceOpCTRACE_OP_PIVOT_ROOT}},
+	// An exec opens its file as an open does. O_PATH opens
+	// (open_tree, fspick) skip the hook.
+	{"lsm_file_open", []Op{bpfCtraceOpCTRACE_OP_OPEN, bpfCtraceOpCTRACE_OP_OPENAT, bpfCtraceOpCTRACE_OP_OPENAT2,
+		bpfCtraceOpCTRACE_OP_EXECVE, bpfCtraceOpCTRACE_OP_EXECVEAT}},
+	{"lsm_bprm_check", []Op{bpfCtraceOpCTRACE_OP_EXECVE, bpfCtraceOpCTRACE_OP_EXECVEAT}},
+}
+
+func lsmProgramNames() []string {
+	var names []string
+	for _, p := range lsmPrograms {
+		names = append(names, p.name)
+	}
+	return names
+}
 
 // loadReasons loads and attaches the reason programs that this kernel
 // takes, and records the outcome in t.features. The programs share the
 // main collection's maps.
-func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) {
+func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec, syscalls []Op) {
 	capFeature := Feature{Name: "capability"}
 	// The capability:cap_capable tracepoint (6.16+) sees every check with
 	// its verdict; older kernels need fexit on cap_capable, which some
@@ -49,18 +75,22 @@ func (t *Tracer) loadReasons(spec *ebpf.CollectionSpec, progs map[string]*ebpf.P
 	if fexit.Err != nil {
 		fexit.Mechanism = ""
 	}
-	t.features = append(t.features, capFeature, logFeature, fexit, t.loadLSMHooks(spec, progs))
+	t.features = append(t.features, capFeature, logFeature, fexit, t.loadLSMHooks(spec, progs, syscalls))
 }
 
 // loadLSMHooks attaches fexit programs to the security_* hooks of the
 // traced calls, so that a denial names the hook. Which LSM denied is not
 // in the verdict: it is the one active LSM that can deny, when there is
 // one (t.lsm), and otherwise the audit records tell.
-func (t *Tracer) loadLSMHooks(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) Feature {
+func (t *Tracer) loadLSMHooks(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec, syscalls []Op) Feature {
 	f := Feature{Name: "lsm_hooks", Mechanism: "fexit/security_*"}
 	t.lsm = denyingLSMs()
 	var attached []string
-	for _, name := range lsmPrograms {
+	for _, p := range lsmPrograms {
+		if !slices.ContainsFunc(p.ops, func(o Op) bool { return slices.Contains(syscalls, o) }) {
+			continue
+		}
+		name := p.name
 		err := t.loadReason(spec, progs[name], link.AttachTracing)
 		if err != nil {
 			if len(attached) == 0 {
@@ -71,6 +101,9 @@ func (t *Tracer) loadLSMHooks(spec *ebpf.CollectionSpec, progs map[string]*ebpf.
 			continue
 		}
 		attached = append(attached, name)
+	}
+	if len(attached) == 0 && f.Err == nil {
+		f.Mechanism, f.Err = "", errors.New("none of the traced syscalls reaches a watched security_* hook")
 	}
 	return f
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/internal/testenv"
 )
 
 func init() {
@@ -260,4 +263,62 @@ func feature(tr *Tracer, name string) Feature {
 		}
 	}
 	return Feature{Name: name, Err: fmt.Errorf("no feature %q", name)}
+}
+
+// TestLSMHooksFollowSyscalls checks that an LSM hook's program is attached
+// only when a traced syscall reaches the hook: security_file_open runs on
+// every open on the node, and a trace of mount alone must not slow them.
+func TestLSMHooksFollowSyscalls(t *testing.T) {
+	testenv.RequireRoot(t, "loading eBPF programs")
+	c, err := attachEmptyFexits([]string{"security_file_open"})
+	if err != nil {
+		t.Skipf("this kernel attaches no fexit programs, so ctrace attaches no LSM hook programs: %v", err)
+	}
+	c.Close()
+	all := lsmProgramNames()
+	for _, c := range []struct {
+		syscalls []string
+		want     []string
+	}{
+		{[]string{"mount"}, []string{"lsm_sb_mount"}},
+		{[]string{"umount2", "pivot_root"}, []string{"lsm_sb_umount", "lsm_sb_pivotroot"}},
+		{[]string{"openat"}, []string{"lsm_file_open"}},
+		{[]string{"execve"}, []string{"lsm_file_open", "lsm_bprm_check"}},
+		{[]string{"move_mount", "open_tree"}, []string{"lsm_move_mount"}},
+		{[]string{"mkdir"}, nil},
+	} {
+		t.Run(strings.Join(c.syscalls, ","), func(t *testing.T) {
+			ops, err := ParseSyscalls(c.syscalls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := Open(Options{Syscalls: ops})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			var hooks Feature
+			for _, f := range tr.Features() {
+				if f.Name == "lsm_hooks" {
+					hooks = f
+				}
+			}
+			var got []string
+			for _, coll := range tr.extra {
+				for name := range coll.Programs {
+					if slices.Contains(all, name) {
+						got = append(got, name)
+					}
+				}
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(c.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("attached %v, want %v", got, want)
+			}
+			if (len(want) == 0) != (hooks.Err != nil) {
+				t.Errorf("lsm_hooks feature %+v with %d hooks attached", hooks, len(got))
+			}
+		})
+	}
 }

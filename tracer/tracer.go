@@ -192,7 +192,7 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 	coll, err := loadParallel(spec, t.btf, func(c *ebpf.Collection) {
 		// Beside the exits: the reason programs need only the maps.
 		t.coll = c
-		t.loadReasons(spec, reasons)
+		t.loadReasons(spec, reasons, opts.Syscalls)
 	})
 	if err != nil {
 		t.coll = nil // loadParallel closed it
