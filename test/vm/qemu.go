@@ -20,6 +20,9 @@ type bootOptions struct {
 	Memory  string
 	CPU     string // qemu's -cpu
 	Threads string // TCG's thread=: single or multi
+	// Icount is qemu's -icount, empty for none: with it the guest's clock
+	// counts instructions, whatever the host's load.
+	Icount  string
 	CPUs    int
 	Timeout time.Duration
 	// Stall stops a guest that printed nothing for this long; a guest
@@ -80,6 +83,9 @@ func boot(o bootOptions) (guest, console []byte, elapsed time.Duration, err erro
 		"-kernel", o.Kernel, "-initrd", o.Initrd,
 		"-append", strings.TrimSpace("console="+m.Console+" rdinit=/init panic=-1 oops=panic "+o.Append),
 		"-serial", "file:"+consoleLog)
+	if o.Icount != "" {
+		args = append(args, "-icount", o.Icount)
+	}
 	args = append(args, m.GuestArgs(guestLog)...)
 	args = append(args, "-nic", "none")
 	cmd := exec.CommandContext(ctx, m.Qemu, args...)

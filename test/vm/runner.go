@@ -16,6 +16,7 @@ type runOptions struct {
 	Stall   time.Duration
 	CPU     string
 	Threads string
+	Icount  string
 	CPUs    int
 	Memory  string
 	Guest   guestOptions
@@ -49,7 +50,7 @@ func runKernel(k kernel, fk *fetchedKernel, b *build, o runOptions) *outcome {
 		return out
 	}
 	out.Guest, out.Console, out.Elapsed, out.Err = boot(bootOptions{
-		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPU: cpuModel(o.CPU, k), Threads: o.Threads, CPUs: o.CPUs,
+		Kernel: fk.Vmlinuz, Initrd: initrd, Append: k.Append, Memory: o.Memory, CPU: cpuModel(o.CPU, k), Threads: o.Threads, Icount: o.Icount, CPUs: o.CPUs,
 		Timeout: o.Timeout, Stall: o.Stall, Dir: o.Dir, Arch: k.arch(),
 	})
 	os.Remove(initrd)
