@@ -285,7 +285,7 @@ func TestLSMHooksFollowSyscalls(t *testing.T) {
 		{[]string{"openat"}, []string{"lsm_file_open"}},
 		{[]string{"execve"}, []string{"lsm_file_open", "lsm_bprm_check"}},
 		{[]string{"move_mount", "open_tree"}, []string{"lsm_move_mount"}},
-		{[]string{"mkdir"}, nil},
+		{[]string{"mkdirat", "statx"}, nil},
 	} {
 		t.Run(strings.Join(c.syscalls, ","), func(t *testing.T) {
 			ops, err := ParseSyscalls(c.syscalls)
