@@ -47,7 +47,7 @@ func main() {
 		parallel    = flag.Int("parallel", 1, "kernels booted at once")
 		cpu         = flag.String("cpu", "", "qemu's -cpu model for every kernel (default: max, or the kernel's own)")
 		threads     = flag.String("tcg-thread", "single", "TCG's thread mode: single (one host thread for all virtual CPUs) or multi; multi crashed the 6.12 guest (double fault in cmpxchg16b) with qemu 7.2")
-		icount      = flag.String("icount", "", "qemu's -icount for every guest, e.g. shift=0,sleep=off: the guest's clock then counts instructions (1 ns each at shift=0), so that benchmarks measure instructions run whatever the host's load; empty for the host's clock")
+		icount      = flag.String("icount", "", "qemu's -icount for every guest, e.g. shift=0,sleep=off: the guest's clock then counts instructions (1 ns each at shift=0), so that benchmarks measure instructions run whatever the host's load (with -cpus 1: the 5.10 and 6.1 guests never bring up a second CPU under it); empty for the host's clock")
 		cpus        = flag.Int("cpus", 2, "virtual CPUs of each guest")
 		memory      = flag.String("memory", "1536", "memory of each guest, in MiB")
 		checks      = flag.String("checks", "test/vm/checks", "where each kernel's `ctrace check -o json` is kept")
