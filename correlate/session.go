@@ -62,7 +62,10 @@ func (r *Resolver) connectLoop(ctx context.Context) {
 			r.opts.Log(LevelWarn, fmt.Sprintf("containerd not reachable: %v; tracing host and container processes anyway, containers named by id only until it is", err))
 			warned = true
 		}
-		if time.Since(start) > 10*backoffMax {
+		// A lost live connection starts the backoff over: a restarted
+		// containerd is back within a second or two and starts
+		// containers at once, which ctrace should see described.
+		if live || time.Since(start) > 10*backoffMax {
 			wait = backoffMin
 		}
 		select {

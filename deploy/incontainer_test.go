@@ -231,6 +231,14 @@ func TestImageInContainer(t *testing.T) {
 	// containerd restarts: a new socket in the directory ctrace has
 	// mounted, which ctrace reconnects to. The task's exit is watched
 	// anew: the old watch ended with the daemon.
+	// The next container starts only once ctrace says it is connected
+	// again: an event in between would carry the container id only, as
+	// documented, and the test would race the reconnection.
+	connected := func(s string) int { return strings.Count(s, ": connected") }
+	before := connected(logs.String())
+	if before == 0 {
+		t.Fatalf("ctrace attributed a container without saying it connected to containerd:\n%s", logs.String())
+	}
 	d.Kill()
 	if err := d.Restart(); err != nil {
 		t.Fatal(err)
@@ -238,6 +246,7 @@ func TestImageInContainer(t *testing.T) {
 	if exitC, err = task.Wait(cctx); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, ctx, &logs, exitC, func(s string) bool { return connected(s) > before })
 	res, err = d.Run(ctx, ctrdtest.RunOptions{Namespace: "target", ID: targetID + "-after-restart",
 		Args:   []string{"/bin/mount", "-t", "tmpfs", "none", "/nonexistent-after-restart"},
 		Labels: map[string]string{"io.kubernetes.pod.name": "web-1", "io.kubernetes.pod.namespace": "shop", "io.kubernetes.container.name": "app"}})
