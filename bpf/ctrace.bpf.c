@@ -835,6 +835,54 @@ static __always_inline bool under_seccomp(void)
 	return BPF_CORE_READ(t, seccomp.mode) == SECCOMP_MODE_FILTER_;
 }
 
+/* Whether every seccomp filter of the current task lets syscall nr (a
+ * native number) through whatever its arguments. The kernel works that out
+ * when a filter is attached (struct action_cache, 5.11+) and checks the
+ * bitmap before it runs the filters; a filter attached later can only
+ * clear bits. Such a call needs no entry mark: nothing can have refused
+ * it. Container runtimes' default profiles allow most traced calls
+ * (openat, execve, stat) this way, so the calls of nearly every container
+ * process skip the mark. Where the bitmap is missing (5.10, an arm64
+ * kernel built without it) the answer is no, and the mark is made.
+ *
+ * The one case this gets wrong, rather than leaving out: another thread
+ * attaches a filter with SECCOMP_FILTER_FLAG_TSYNC while this call runs,
+ * and it clears the call's bit; the call then fails on its own and looks
+ * refused. The mode check before it (a task under no filter makes no
+ * mark) has the same window. */
+static __always_inline bool filter_allows(__u32 nr)
+{
+	struct seccomp_filter *f;
+	unsigned long w;
+
+	if (!HAVE_TASK_BTF || !bpf_core_field_exists(struct seccomp_filter, cache))
+		return false;
+	f = bpf_get_current_task_btf()->seccomp.filter;
+	if (!f || nr >= bpf_core_field_size(f->cache.allow_native) * 8)
+		return false;
+	/* A BTF pointer takes constant offsets only: one load per word. */
+	switch (nr / 64) {
+	case 0: w = f->cache.allow_native[0]; break;
+	case 1: w = f->cache.allow_native[1]; break;
+	case 2: w = f->cache.allow_native[2]; break;
+	case 3: w = f->cache.allow_native[3]; break;
+	case 4: w = f->cache.allow_native[4]; break;
+	case 5: w = f->cache.allow_native[5]; break;
+	case 6: w = f->cache.allow_native[6]; break;
+	case 7: w = f->cache.allow_native[7]; break;
+	default: return false;
+	}
+	return (w >> (nr % 64)) & 1;
+}
+
+/* Whether a seccomp filter of the current task may have refused syscall
+ * nr: the calls whose entries are marked and whose exits look for the
+ * mark. Asked on the success path of every traced call. */
+static __always_inline bool may_refuse(__u32 nr)
+{
+	return under_seccomp() && !filter_allows(nr);
+}
+
 /* The op of a syscall number: 0 for syscalls that are not traced. */
 static __always_inline __u16 op_of(__u64 nr)
 {
@@ -1080,7 +1128,7 @@ static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 }
 
 /* Every exit program is exit_begin(), the reads of its arguments, and
- * exit_finish(). seccomp is under_seccomp(), asked once per exit.
+ * exit_finish(). seccomp is may_refuse(), asked once per exit.
  *
  * exit_begin() returns the record to fill with the arguments, its header
  * and registers set; or NULL, having dropped the thread's in-flight state,
@@ -1123,9 +1171,9 @@ static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long re
 
 /* The exit of one traced syscall; kinds says what to read (ARGS()).
  * runtime_only calls are traced for container runtime processes only. */
-static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime_only)
+static __always_inline int on_exit(long ret, __u32 nr, __u16 op, __u32 kinds, bool runtime_only)
 {
-	bool seccomp = under_seccomp();
+	bool seccomp = may_refuse(nr);
 	struct ctrace_buf *b = exit_begin(ret, op, seccomp, runtime_only);
 	__u32 off = 0;
 
@@ -1138,9 +1186,10 @@ static __always_inline int on_exit(long ret, __u16 op, __u32 kinds, bool runtime
 	return 0;
 }
 
-/* The entry of one traced syscall of a task under a seccomp filter (the
- * caller asks under_seccomp(): entries only matter for such tasks): the
- * mark it leaves tells the exit that the filter let the call through. */
+/* The entry of one traced syscall of a task under a seccomp filter that
+ * may refuse it (the caller asks may_refuse(): entries only matter for
+ * such calls): the mark it leaves tells the exit that the filter let the
+ * call through. */
 static __always_inline int on_enter(__u16 op)
 {
 	struct inflight *st, fresh = {};
@@ -1197,15 +1246,17 @@ static __always_inline int on_enter(__u16 op)
 	int exit_##sys(struct bpf_raw_tracepoint_args *ctx)                   \
 	{                                                                     \
 		long ret = ctx->args[1];                                      \
+		__u32 nr = regs_syscall_nr((struct pt_regs *)ctx->args[0]);   \
 		return body;                                                  \
 	}                                                                     \
 	SEC("tracepoint")                                                     \
 	int tp_exit_##sys(struct syscall_trace_exit *ctx)                     \
 	{                                                                     \
 		long ret = ctx->ret;                                          \
+		__u32 nr = ctx->nr;                                           \
 		return body;                                                  \
 	}
-#define TRACE(sys, op, kinds, runtime_only) EXIT_PROGS(sys, on_exit(ret, op, kinds, runtime_only))
+#define TRACE(sys, op, kinds, runtime_only) EXIT_PROGS(sys, on_exit(ret, nr, op, kinds, runtime_only))
 
 /* ---- exit programs made from the table of syscalls -------------------- */
 
@@ -1229,9 +1280,9 @@ enum {
 };
 
 /* fsconfig(fd, cmd, key, value, aux) */
-static __always_inline int on_fsconfig_exit(long ret)
+static __always_inline int on_fsconfig_exit(long ret, __u32 nr)
 {
-	bool seccomp = under_seccomp();
+	bool seccomp = may_refuse(nr);
 	struct ctrace_buf *b = exit_begin(ret, CTRACE_OP_FSCONFIG, seccomp, false);
 	__u32 off = 0, cmd;
 
@@ -1261,13 +1312,14 @@ static __always_inline int on_fsconfig_exit(long ret)
 	return 0;
 }
 
-EXIT_PROGS(fsconfig, on_fsconfig_exit(ret))
+EXIT_PROGS(fsconfig, on_fsconfig_exit(ret, nr))
 
 /* ---- exec family: execve, execveat ---------------------------------- */
 
 /* After a successful execve the registers and memory are the new image's:
  * the path comes from mm->exe_file and argv from the new stack. */
-static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int path_arg, int argv_arg)
+static __always_inline int on_exec_exit(long ret, __u32 nr, __u16 op, __u32 kinds, int path_arg,
+					int argv_arg)
 {
 	struct task_struct *t;
 	struct ctrace_buf *b;
@@ -1275,8 +1327,8 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 	__u32 off = 0;
 
 	if (ret < 0)
-		return on_exit(ret, op, kinds, false);
-	seccomp = under_seccomp();
+		return on_exit(ret, nr, op, kinds, false);
+	seccomp = may_refuse(nr);
 	b = exit_begin(ret, op, seccomp, false);
 	if (!b)
 		return 0;
@@ -1289,9 +1341,9 @@ static __always_inline int on_exec_exit(long ret, __u16 op, __u32 kinds, int pat
 }
 
 /* execve(path, argv, envp) */
-EXIT_PROGS(execve, on_exec_exit(ret, CTRACE_OP_EXECVE, CTRACE_ARGS_EXECVE, 0, 1))
+EXIT_PROGS(execve, on_exec_exit(ret, nr, CTRACE_OP_EXECVE, CTRACE_ARGS_EXECVE, 0, 1))
 /* execveat(dirfd, path, argv, envp, flags) */
-EXIT_PROGS(execveat, on_exec_exit(ret, CTRACE_OP_EXECVEAT, CTRACE_ARGS_EXECVEAT, 1, 2))
+EXIT_PROGS(execveat, on_exec_exit(ret, nr, CTRACE_OP_EXECVEAT, CTRACE_ARGS_EXECVEAT, 1, 2))
 
 /* ---- reasons: capability denials and kernel log lines ---------------- */
 
@@ -1485,14 +1537,15 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long ret = ctx->args[1];
+	__u32 nr = regs_syscall_nr(regs);
 	__u16 op;
 
-	op = op_of(regs_syscall_nr(regs));
+	op = op_of(nr);
 	if (!op)
 		return 0;
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. */
-		drop_call(under_seccomp());
+		drop_call(may_refuse(nr));
 		return 0;
 	}
 	if (!current_op())
@@ -1509,7 +1562,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	/* Most syscalls are not traced: the lookup comes first here. */
 	__u16 op = op_of(ctx->args[1]);
 
-	if (!op || !under_seccomp())
+	if (!op || !may_refuse(ctx->args[1]))
 		return 0;
 	return on_enter(op);
 }
@@ -1524,12 +1577,13 @@ int tp_sys_enter(struct syscall_trace_enter *ctx)
 
 	/* Only traced syscalls reach this program, and most tasks of a node
 	 * are under no filter: they stop here, before the op lookup that
-	 * only a mark needs. */
-	if (!under_seccomp())
+	 * only a mark needs; and most container processes' filters let the
+	 * call through whatever its arguments. The number is an int here,
+	 * followed by padding the kernel does not clear: raw_syscalls:
+	 * sys_enter's record (whose long id this once read) differs, and on
+	 * 6.18 most reads of it were garbage. */
+	if (!may_refuse((__u32)ctx->nr))
 		return 0;
-	/* The number is an int here, followed by padding the kernel does
-	 * not clear: raw_syscalls:sys_enter's record (whose long id this
-	 * once read) differs, and on 6.18 most reads of it were garbage. */
 	op = op_of((__u32)ctx->nr);
 	if (!op)
 		return 0;

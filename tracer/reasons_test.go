@@ -32,6 +32,19 @@ func init() {
 		_, e3 := unix.Open(filepath.Join(dir, "missing"), unix.O_RDONLY, 0)
 		return fmt.Errorf("%v; %v; %v", e1, e2, e3)
 	}
+	// A filter that looks at an argument: unshare is refused with
+	// CLONE_NEWNS only. The kernel cannot tell in advance that such a
+	// filter allows unshare, so ctrace marks its entries; openat it
+	// allows whatever the arguments, and ctrace marks nothing.
+	triggers["seccomp_by_args"] = func(dir string) error {
+		if err := denyUnshareNewNS(unix.EPERM); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		e1 := unix.Unshare(unix.CLONE_NEWNS)
+		e2 := unix.Unshare(0x1) // not a CLONE_ flag unshare takes: EINVAL
+		_, e3 := unix.Open(filepath.Join(dir, "missing"), unix.O_RDONLY, 0)
+		return fmt.Errorf("%v; %v; %v", e1, e2, e3)
+	}
 	triggers["mount_as_nobody"] = func(dir string) error {
 		if err := dropToNobody(); err != nil {
 			return err
@@ -102,6 +115,32 @@ func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
 	return installSeccomp(prog, true)
 }
 
+// denyUnshareNewNS makes every thread of the process fail unshare with
+// errno when its flags include CLONE_NEWNS.
+func denyUnshareNewNS(errno unix.Errno) error {
+	const (
+		ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+		jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		jsetK    = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+		retK     = unix.BPF_RET | unix.BPF_K
+		archOff  = 4  // struct seccomp_data: nr, arch, ip, args
+		arg0Off  = 16 // the low half of args[0] on a little-endian machine
+		retAllow = 0x7fff0000
+		retErrno = 0x00050000
+	)
+	return installSeccomp([]unix.SockFilter{
+		{Code: ldAbsW, K: archOff},
+		{Code: jeqK, Jt: 1, K: auditArch},
+		{Code: retK, K: retAllow},
+		{Code: ldAbsW, K: 0},
+		{Code: jeqK, Jf: 3, K: unix.SYS_UNSHARE},
+		{Code: ldAbsW, K: arg0Off},
+		{Code: jsetK, Jf: 1, K: unix.CLONE_NEWNS},
+		{Code: retK, K: retErrno | uint32(errno)},
+		{Code: retK, K: retAllow},
+	}, true)
+}
+
 // installSeccomp installs a classic BPF seccomp filter on the calling
 // thread, or with tsync on every thread of the process.
 func installSeccomp(prog []unix.SockFilter, tsync bool) error {
@@ -161,6 +200,36 @@ func TestReasonSeccomp(t *testing.T) {
 	ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" })
 	if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
 		t.Errorf("openat the filter allowed: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
+	}
+}
+
+// TestReasonSeccompByArgs: under a filter that decides a syscall by its
+// arguments, a call it refuses has the seccomp reason and one it lets
+// through, failing on its own, has none; a syscall it allows whatever the
+// arguments (whose entries ctrace does not mark) has none either.
+func TestReasonSeccompByArgs(t *testing.T) {
+	tr, col := startTracer(t, Options{})
+	if f := feature(tr, "seccomp"); f.Err != nil {
+		t.Fatalf("seccomp reasons unavailable: %v", f.Err)
+	}
+	c := runTrigger(t, "seccomp_by_args")
+	if got, want := c.out.String(), "operation not permitted; invalid argument; no such file or directory"; !strings.Contains(got, want) {
+		t.Fatalf("trigger said %q, want %q", got, want)
+	}
+	unshare := func(errno unix.Errno) Event {
+		return col.waitFor(t, c.pid, func(ev *Event) bool {
+			return int(ev.Proc.PID) == c.pid && ev.Syscall == "unshare" && ev.Errno == errno
+		})
+	}
+	if ev := unshare(unix.EPERM); len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+		t.Errorf("unshare(CLONE_NEWNS) the filter refused: reasons %+v, want only seccomp", ev.Reasons)
+	}
+	if ev := unshare(unix.EINVAL); len(ev.Reasons) != 0 {
+		t.Errorf("unshare(0x1) the filter let through: reasons %+v, want none", ev.Reasons)
+	}
+	ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" })
+	if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
+		t.Errorf("openat the filter allows: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
 	}
 }
 
