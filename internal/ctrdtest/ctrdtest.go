@@ -260,6 +260,9 @@ type RunOptions struct {
 	// Keep leaves the task running (Args should then not exit): the
 	// caller execs into it and calls Remove.
 	Keep bool
+	// Spec changes the spec further, after the options above (e.g.
+	// contrib/seccomp's WithDefaultProfile, the CRI's RuntimeDefault).
+	Spec []oci.SpecOpts
 }
 
 // Result is what became of a container run.
@@ -288,6 +291,7 @@ func (d *Daemon) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if o.NetNS != "" {
 		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.NetNS}))
 	}
+	specOpts = append(specOpts, o.Spec...)
 	c, err := d.Client.NewContainer(ctx, o.ID,
 		client.WithRuntime("io.containerd.runc.v2", &options.Options{Root: filepath.Join(d.Dir, "runc")}),
 		client.WithContainerLabels(o.Labels),
