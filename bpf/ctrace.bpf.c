@@ -850,17 +850,18 @@ static __always_inline bool under_seccomp(void)
  * and it clears the call's bit; the call then fails on its own and looks
  * refused. The mode check before it (a task under no filter makes no
  * mark) has the same window. */
-static __always_inline bool filter_allows(__u32 nr)
+static __always_inline bool filter_allows(struct task_struct *t, __u32 nr)
 {
 	struct seccomp_filter *f;
 	unsigned long w;
 
-	if (!HAVE_TASK_BTF || !bpf_core_field_exists(struct seccomp_filter, cache))
+	if (!bpf_core_field_exists(struct seccomp_filter, cache))
 		return false;
-	f = bpf_get_current_task_btf()->seccomp.filter;
+	f = t->seccomp.filter;
 	if (!f || nr >= bpf_core_field_size(f->cache.allow_native) * 8)
 		return false;
-	/* A BTF pointer takes constant offsets only: one load per word. */
+	/* The verifier takes only a known offset from a BTF pointer: one
+	 * case per word gives it one on each path. */
 	switch (nr / 64) {
 	case 0: w = f->cache.allow_native[0]; break;
 	case 1: w = f->cache.allow_native[1]; break;
@@ -877,10 +878,17 @@ static __always_inline bool filter_allows(__u32 nr)
 
 /* Whether a seccomp filter of the current task may have refused syscall
  * nr: the calls whose entries are marked and whose exits look for the
- * mark. Asked on the success path of every traced call. */
+ * mark. Asked on the success path of every traced call, from one load of
+ * the task. Before 5.11 (no BTF task pointer) every call of a task under
+ * a filter may have been refused. */
 static __always_inline bool may_refuse(__u32 nr)
 {
-	return under_seccomp() && !filter_allows(nr);
+	struct task_struct *t;
+
+	if (!HAVE_TASK_BTF)
+		return under_seccomp();
+	t = bpf_get_current_task_btf();
+	return t->seccomp.mode == SECCOMP_MODE_FILTER_ && !filter_allows(t, nr);
 }
 
 /* The op of a syscall number: 0 for syscalls that are not traced. */
