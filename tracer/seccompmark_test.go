@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -39,15 +38,7 @@ func TestDefaultProfileMarksNothing(t *testing.T) {
 	if !taskMarks() {
 		t.Skip("this kernel keeps entry marks in a hash map, not beside the task: nothing to look up by pidfd")
 	}
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var filter *btf.Struct
-	if err := spec.TypeByName("seccomp_filter", &filter); err != nil {
-		t.Fatal(err)
-	}
-	if !hasMember(filter, "cache") {
+	if !seccompCache() {
 		t.Skip("this kernel has no seccomp action cache (5.11+): every call of a filtered task is marked")
 	}
 
@@ -135,13 +126,4 @@ func openatByArgument() oci.SpecOpts {
 		}
 		return nil
 	}
-}
-
-func hasMember(s *btf.Struct, name string) bool {
-	for _, m := range s.Members {
-		if m.Name == name {
-			return true
-		}
-	}
-	return false
 }

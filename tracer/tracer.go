@@ -566,10 +566,39 @@ func taskMarks() bool {
 	return true
 }
 
-// markStore says where the entry marks are kept, for ctrace check.
+// markStore says where the entry marks are kept, and which calls need
+// none, for ctrace check.
 func markStore() string {
+	where := "marks in a hash map"
 	if taskMarks() {
-		return "marks in task storage"
+		where = "marks in task storage"
 	}
-	return "marks in a hash map"
+	if seccompCache() {
+		where += "; none for calls the filters allow whatever the arguments"
+	}
+	return where
+}
+
+// seccompCache reports whether the kernel keeps, with each seccomp filter,
+// the syscalls it allows whatever their arguments (struct action_cache,
+// 5.11+), where ctrace's programs read it (through a BTF task pointer):
+// such calls need no entry mark (filter_allows in bpf/ctrace.bpf.c).
+func seccompCache() bool {
+	if features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) != nil {
+		return false
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false
+	}
+	var filter *btf.Struct
+	if spec.TypeByName("seccomp_filter", &filter) != nil {
+		return false
+	}
+	for _, m := range filter.Members {
+		if m.Name == "cache" {
+			return true
+		}
+	}
+	return false
 }
