@@ -56,16 +56,7 @@ func TestImageInContainer(t *testing.T) {
 	run(t, exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=v0.0.0-incontainer", "-o", bin, "../cmd/ctrace"), "CGO_ENABLED=0")
 	run(t, exec.Command("go", "run", "../build/image", "-binary", bin, "-arch", goarch(t), "-version", "incontainer", "-o", tarPath))
 
-	dir, err := os.MkdirTemp("/tmp", "cti")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	d, err := ctrdtest.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+	d := ctrdtest.StartFor(t)
 
 	const ns = "ctrace-it"
 	out := run(t, exec.Command("ctr", "--address", d.Address, "--namespace", ns, "image", "import", tarPath))

@@ -47,16 +47,7 @@ func TestDefaultProfileMarksNothing(t *testing.T) {
 	if marks == nil || marks.Type() != ebpf.TaskStorage {
 		t.Fatalf("entry_marks is %v, want task storage", marks)
 	}
-	dir, err := os.MkdirTemp("/tmp", "ctrd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	d, err := ctrdtest.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+	d := ctrdtest.StartFor(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/containerd/containerd/api/types/runc/options"
@@ -91,6 +92,24 @@ type Daemon struct {
 // to 107 bytes, and the shims' sockets are named after the address.
 func Start(dir string) (*Daemon, error) {
 	return StartWith(dir, Options{})
+}
+
+// StartFor starts a containerd for one test, in a fresh directory under
+// /tmp (short: socket paths have a length limit), and stops it and
+// removes the directory when the test ends.
+func StartFor(tb testing.TB) *Daemon {
+	tb.Helper()
+	dir, err := os.MkdirTemp("/tmp", "ctrd")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	d, err := Start(dir)
+	if err != nil {
+		tb.Fatalf("start containerd: %v", err)
+	}
+	tb.Cleanup(d.Stop)
+	return d
 }
 
 // Options change the daemon Start runs.

@@ -71,16 +71,7 @@ func TestSoak(t *testing.T) {
 		t.Skipf("missing %s (build/deps.sh test installs them)", strings.Join(missing, ", "))
 	}
 	dur := soakDuration(t)
-	dir, err := os.MkdirTemp("/tmp", "sk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	d, err := ctrdtest.Start(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+	d := ctrdtest.StartFor(t)
 
 	ops, err := tracer.ParseSyscalls([]string{"openat", "mount"})
 	if err != nil {
