@@ -182,55 +182,55 @@ func reasonKinds(ev *Event) []ReasonKind {
 	return k
 }
 
+// TestReasonSeccomp: a call a seccomp filter refuses has the seccomp
+// reason, one it lets through and that fails on its own has none. The
+// second filter decides unshare by its flags, so ctrace marks unshare's
+// entries; openat both allow whatever the arguments, which ctrace does
+// not mark. One tracer for both: under emulation its start is most of a
+// test's time.
 func TestReasonSeccomp(t *testing.T) {
 	tr, col := startTracer(t, Options{})
 	if f := feature(tr, "seccomp"); f.Err != nil {
 		t.Fatalf("seccomp reasons unavailable: %v", f.Err)
 	}
-	c := runTrigger(t, "seccomp_mount_unshare")
-	if got := c.out.String(); strings.Count(got, "operation not permitted") != 2 {
-		t.Fatalf("trigger said %q, want two EPERMs", got)
-	}
-	for _, sys := range []string{"mount", "unshare"} {
-		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == sys })
-		if len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
-			t.Errorf("%s: reasons = %+v, want only seccomp", sys, ev.Reasons)
+	openat := func(t *testing.T, pid int) {
+		t.Helper()
+		ev := col.waitFor(t, pid, func(ev *Event) bool { return int(ev.Proc.PID) == pid && ev.Syscall == "openat" })
+		if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
+			t.Errorf("openat the filter allows: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
 		}
 	}
-	ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" })
-	if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
-		t.Errorf("openat the filter allowed: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
-	}
-}
-
-// TestReasonSeccompByArgs: under a filter that decides a syscall by its
-// arguments, a call it refuses has the seccomp reason and one it lets
-// through, failing on its own, has none; a syscall it allows whatever the
-// arguments (whose entries ctrace does not mark) has none either.
-func TestReasonSeccompByArgs(t *testing.T) {
-	tr, col := startTracer(t, Options{})
-	if f := feature(tr, "seccomp"); f.Err != nil {
-		t.Fatalf("seccomp reasons unavailable: %v", f.Err)
-	}
-	c := runTrigger(t, "seccomp_by_args")
-	if got, want := c.out.String(), "operation not permitted; invalid argument; no such file or directory"; !strings.Contains(got, want) {
-		t.Fatalf("trigger said %q, want %q", got, want)
-	}
-	unshare := func(errno unix.Errno) Event {
-		return col.waitFor(t, c.pid, func(ev *Event) bool {
-			return int(ev.Proc.PID) == c.pid && ev.Syscall == "unshare" && ev.Errno == errno
-		})
-	}
-	if ev := unshare(unix.EPERM); len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
-		t.Errorf("unshare(CLONE_NEWNS) the filter refused: reasons %+v, want only seccomp", ev.Reasons)
-	}
-	if ev := unshare(unix.EINVAL); len(ev.Reasons) != 0 {
-		t.Errorf("unshare(0x1) the filter let through: reasons %+v, want none", ev.Reasons)
-	}
-	ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "openat" })
-	if ev.Errno != unix.ENOENT || len(ev.Reasons) != 0 {
-		t.Errorf("openat the filter allows: errno %v, reasons %+v; want ENOENT and none", ev.Errno, ev.Reasons)
-	}
+	t.Run("by syscall", func(t *testing.T) {
+		c := runTrigger(t, "seccomp_mount_unshare")
+		if got := c.out.String(); strings.Count(got, "operation not permitted") != 2 {
+			t.Fatalf("trigger said %q, want two EPERMs", got)
+		}
+		for _, sys := range []string{"mount", "unshare"} {
+			ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == sys })
+			if len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+				t.Errorf("%s: reasons = %+v, want only seccomp", sys, ev.Reasons)
+			}
+		}
+		openat(t, c.pid)
+	})
+	t.Run("by argument", func(t *testing.T) {
+		c := runTrigger(t, "seccomp_by_args")
+		if got, want := c.out.String(), "operation not permitted; invalid argument; no such file or directory"; !strings.Contains(got, want) {
+			t.Fatalf("trigger said %q, want %q", got, want)
+		}
+		unshare := func(errno unix.Errno) Event {
+			return col.waitFor(t, c.pid, func(ev *Event) bool {
+				return int(ev.Proc.PID) == c.pid && ev.Syscall == "unshare" && ev.Errno == errno
+			})
+		}
+		if ev := unshare(unix.EPERM); len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+			t.Errorf("unshare(CLONE_NEWNS) the filter refused: reasons %+v, want only seccomp", ev.Reasons)
+		}
+		if ev := unshare(unix.EINVAL); len(ev.Reasons) != 0 {
+			t.Errorf("unshare(0x1) the filter let through: reasons %+v, want none", ev.Reasons)
+		}
+		openat(t, c.pid)
+	})
 }
 
 func TestReasonCapability(t *testing.T) {
