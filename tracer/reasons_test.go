@@ -89,17 +89,21 @@ func init() {
 	triggerAttrs["overlay_missing_upper"] = triggerAttrs["pivot_root_same_mount"]
 }
 
+// Classic BPF for the seccomp filters of the triggers.
+const (
+	ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	jsetK    = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
+	retK     = unix.BPF_RET | unix.BPF_K
+	archOff  = 4          // struct seccomp_data: nr, arch, ip, args
+	arg0Off  = 16         // the low half of args[0] on a little-endian machine
+	retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
+	retErrno = 0x00050000 // SECCOMP_RET_ERRNO
+)
+
 // denyWithSeccomp makes every thread of the process fail the given
 // syscalls with errno, through a classic BPF seccomp filter.
 func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
-	const (
-		ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-		jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		retK     = unix.BPF_RET | unix.BPF_K
-		archOff  = 4          // struct seccomp_data: nr, arch, ...
-		retAllow = 0x7fff0000 // SECCOMP_RET_ALLOW
-		retErrno = 0x00050000 // SECCOMP_RET_ERRNO
-	)
 	prog := []unix.SockFilter{
 		{Code: ldAbsW, K: archOff},
 		{Code: jeqK, Jt: 1, K: auditArch},
@@ -118,16 +122,6 @@ func denyWithSeccomp(errno unix.Errno, nrs ...uintptr) error {
 // denyUnshareNewNS makes every thread of the process fail unshare with
 // errno when its flags include CLONE_NEWNS.
 func denyUnshareNewNS(errno unix.Errno) error {
-	const (
-		ldAbsW   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-		jeqK     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		jsetK    = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
-		retK     = unix.BPF_RET | unix.BPF_K
-		archOff  = 4  // struct seccomp_data: nr, arch, ip, args
-		arg0Off  = 16 // the low half of args[0] on a little-endian machine
-		retAllow = 0x7fff0000
-		retErrno = 0x00050000
-	)
 	return installSeccomp([]unix.SockFilter{
 		{Code: ldAbsW, K: archOff},
 		{Code: jeqK, Jt: 1, K: auditArch},

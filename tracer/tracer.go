@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -366,7 +367,7 @@ func (t *Tracer) attachPerSyscall(opts *Options) error {
 		return err
 	}
 	// The exits infer seccomp refusals only once every entry is watched.
-	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering; " + markStore() + ")"}
+	f := Feature{Name: "seccomp", Mechanism: "syscalls:sys_enter_* tracepoints (a filtered call exits without entering; " + t.markStore() + ")"}
 	var entries []io.Closer
 	for _, o := range t.attachedOps {
 		id, ok := t.events.ids["sys_enter_"+ops[o].event]
@@ -415,7 +416,7 @@ func (t *Tracer) attachRaw(opts *Options) error {
 	}
 	// The entry first: a call must not reach the exit having passed an
 	// entry that was not watched yet.
-	f := Feature{Name: "seccomp", Mechanism: "raw_tracepoint/sys_enter (a filtered call exits without entering; " + markStore() + ")"}
+	f := Feature{Name: "seccomp", Mechanism: "raw_tracepoint/sys_enter (a filtered call exits without entering; " + t.markStore() + ")"}
 	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: t.coll.Programs["sys_enter"]})
 	if err != nil {
 		f = Feature{Name: "seccomp", Err: fmt.Errorf("attach sys_enter: %w", err)}
@@ -568,12 +569,12 @@ func taskMarks() bool {
 
 // markStore says where the entry marks are kept, and which calls need
 // none, for ctrace check.
-func markStore() string {
+func (t *Tracer) markStore() string {
 	where := "marks in a hash map"
 	if taskMarks() {
 		where = "marks in task storage"
 	}
-	if seccompCache() {
+	if t.seccompCache() {
 		where += "; none for calls the filters allow whatever the arguments"
 	}
 	return where
@@ -583,22 +584,17 @@ func markStore() string {
 // the syscalls it allows whatever their arguments (struct action_cache,
 // 5.11+), where ctrace's programs read it (through a BTF task pointer):
 // such calls need no entry mark (filter_allows in bpf/ctrace.bpf.c).
-func seccompCache() bool {
+func (t *Tracer) seccompCache() bool {
 	if features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) != nil {
 		return false
 	}
-	spec, err := btf.LoadKernelSpec()
+	k, err := t.btf.Kernel()
 	if err != nil {
 		return false
 	}
 	var filter *btf.Struct
-	if spec.TypeByName("seccomp_filter", &filter) != nil {
+	if k.TypeByName("seccomp_filter", &filter) != nil {
 		return false
 	}
-	for _, m := range filter.Members {
-		if m.Name == "cache" {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(filter.Members, func(m btf.Member) bool { return m.Name == "cache" })
 }
