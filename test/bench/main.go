@@ -34,6 +34,7 @@ import (
 type config struct {
 	ctrace, loop             string
 	rounds                   int
+	floorPairs               int
 	loopSec, tputSec, latSec float64
 	out, md, png             string
 	tracers                  string
@@ -48,6 +49,7 @@ func main() {
 	flag.StringVar(&c.ctrace, "ctrace", "bin/ctrace", "ctrace binary")
 	flag.StringVar(&c.loop, "loop", "bin/ctrbench", "ctrbench binary (bench/loop)")
 	flag.IntVar(&c.rounds, "rounds", 7, "rounds of the success-path loops")
+	flag.IntVar(&c.floorPairs, "floor-pairs", 15, "pairs of ctrace and floor sessions for the above-the-floor comparison (see floorpairs.go)")
 	flag.Float64Var(&c.loopSec, "loop-seconds", 0.5, "seconds per success-path loop")
 	flag.Float64Var(&c.tputSec, "throughput-seconds", 10, "seconds of failing calls per throughput run")
 	flag.Float64Var(&c.latSec, "latency-seconds", 3, "seconds per latency run")
@@ -77,7 +79,7 @@ func main() {
 	}
 	c.latRates = []int{1000, 20000, 100000}
 	if c.smoke {
-		c.rounds, c.loopSec, c.tputSec, c.latSec = 1, 0.2, 1, 0.5
+		c.rounds, c.floorPairs, c.loopSec, c.tputSec, c.latSec = 1, 1, 0.2, 1, 0.5
 		explicit := false
 		flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "tracers" })
 		if !explicit {
@@ -143,6 +145,7 @@ func run(c *config) error {
 		Env:     environment(c),
 		Config: map[string]string{
 			"rounds":             strconv.Itoa(c.rounds),
+			"floor_pairs":        strconv.Itoa(c.floorPairs),
 			"loop_seconds":       fmt.Sprint(c.loopSec),
 			"throughput_seconds": fmt.Sprint(c.tputSec),
 			"latency_seconds":    fmt.Sprint(c.latSec),
@@ -164,6 +167,12 @@ func run(c *config) error {
 	logf("success-path loops: %d rounds of %s", c.rounds, strings.Join(names, ", "))
 	if res.Overhead, res.Startup, res.Foreign, err = overhead(c, names, file); err != nil {
 		return err
+	}
+	if slices.Contains(names, "ctrace") && c.floorPairs > 0 {
+		logf("ctrace against the floor: %d pairs", c.floorPairs)
+		if res.AboveFloor, err = aboveFloor(c, file); err != nil {
+			return err
+		}
 	}
 	logf("failure throughput")
 	if res.Throughput, err = throughput(c); err != nil {
@@ -232,6 +241,7 @@ func rerender(c *config, path string) error {
 	}
 	c.out = path
 	c.rounds, _ = strconv.Atoi(res.Config["rounds"])
+	c.floorPairs, _ = strconv.Atoi(res.Config["floor_pairs"])
 	c.loopSec, _ = strconv.ParseFloat(res.Config["loop_seconds"], 64)
 	c.tputSec, _ = strconv.ParseFloat(res.Config["throughput_seconds"], 64)
 	c.threads, _ = strconv.Atoi(res.Config["threads"])
@@ -288,39 +298,52 @@ type loopSpec struct {
 
 func (l loopSpec) key() string { return fmt.Sprintf("%s/%dt", l.Mode, l.Threads) }
 
+// successLoops are the loops of the success path: a traced call that
+// succeeds, the same under a seccomp filter, and a call ctrace does not
+// trace, each with one thread and with threads threads.
+func successLoops(threads int) []loopSpec {
+	return []loopSpec{{"open", 1}, {"open", threads}, {"open-seccomp", 1}, {"open-seccomp", threads},
+		{"getppid", 1}, {"getppid", threads}}
+}
+
+// runLoops runs each loop once under t (a tracer already attached, or
+// strace's wrap), keyed by loopSpec.key.
+func runLoops(c *config, t tracer, loops []loopSpec, file string) (map[string]loopResult, error) {
+	out := map[string]loopResult{}
+	for _, l := range loops {
+		args := []string{l.Mode, strconv.Itoa(l.Threads), fmt.Sprint(c.loopSec)}
+		if strings.HasPrefix(l.Mode, "open") {
+			args = append(args, file)
+		}
+		r, err := runLoop(context.Background(), t.Wrap, c.loop, args...)
+		if err != nil {
+			return nil, err
+		}
+		out[l.key()] = r
+	}
+	return out, nil
+}
+
 // overhead runs the loops with no tracer and under each tracer, paired:
 // each tracer's session follows a session without one, and the order of
 // the tracers rotates from round to round.
 func overhead(c *config, names []string, file string) ([]overheadResult, startupResult, []int, error) {
-	loops := []loopSpec{{"open", 1}, {"open", c.threads}, {"open-seccomp", 1}, {"open-seccomp", c.threads},
-		{"getppid", 1}, {"getppid", c.threads}}
+	loops := successLoops(c.threads)
 	ns := map[string]map[string][]float64{}    // tracer -> loop -> ns/iter
 	ratio := map[string]map[string][]float64{} // tracer -> loop -> paired ratio
 	cpu := map[string]map[string][]float64{}   // the same from the threads' CPU time
 	cpuRatio := map[string]map[string][]float64{}
+	fast := map[string]map[string][]float64{} // the fastest 1% of batches
+	fastRatio := map[string]map[string][]float64{}
 	unavailable := map[string]string{}
 	var ready, readyCPU, idleRSS []float64
 	var foreign []int
 	for _, n := range append([]string{"none"}, names...) {
 		ns[n], ratio[n] = map[string][]float64{}, map[string][]float64{}
 		cpu[n], cpuRatio[n] = map[string][]float64{}, map[string][]float64{}
+		fast[n], fastRatio[n] = map[string][]float64{}, map[string][]float64{}
 	}
-	ctx := context.Background()
-	runLoops := func(t tracer) (map[string]loopResult, error) {
-		out := map[string]loopResult{}
-		for _, l := range loops {
-			args := []string{l.Mode, strconv.Itoa(l.Threads), fmt.Sprint(c.loopSec)}
-			if strings.HasPrefix(l.Mode, "open") {
-				args = append(args, file)
-			}
-			r, err := runLoop(ctx, t.Wrap, c.loop, args...)
-			if err != nil {
-				return nil, err
-			}
-			out[l.key()] = r
-		}
-		return out, nil
-	}
+	runLoops := func(t tracer) (map[string]loopResult, error) { return runLoops(c, t, loops, file) }
 	for round := range c.rounds {
 		order := slices.Clone(names)
 		if len(order) > 0 {
@@ -368,6 +391,9 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 				cpu["none"][k] = append(cpu["none"][k], v.CPUPerIter)
 				cpu[n][k] = append(cpu[n][k], got[k].CPUPerIter)
 				cpuRatio[n][k] = append(cpuRatio[n][k], got[k].CPUPerIter/v.CPUPerIter)
+				fast["none"][k] = append(fast["none"][k], v.FastNSPerCall)
+				fast[n][k] = append(fast[n][k], got[k].FastNSPerCall)
+				fastRatio[n][k] = append(fastRatio[n][k], got[k].FastNSPerCall/v.FastNSPerCall)
 			}
 			logf("round %d %-16s open/1t %.2fx (cpu %.2fx) getppid/1t %.2fx (cpu %.2fx)", round+1, n,
 				ratio[n]["open/1t"][len(ratio[n]["open/1t"])-1], cpuRatio[n]["open/1t"][len(cpuRatio[n]["open/1t"])-1],
@@ -379,13 +405,15 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 		o := overheadResult{Tracer: n, Label: peers[n].Label, Unavailable: unavailable[n], Loops: map[string]loopStat{}}
 		for _, l := range loops {
 			k := l.key()
-			st := loopStat{NSPerIter: median(ns[n][k]), Runs: len(ns[n][k]), CPUPerIter: median(cpu[n][k])}
+			st := loopStat{NSPerIter: median(ns[n][k]), Runs: len(ns[n][k]), CPUPerIter: median(cpu[n][k]), FastNSPerCall: median(fast[n][k])}
 			if n == "none" {
-				st.Ratio, st.CPURatio = 1, 1
+				st.Ratio, st.CPURatio, st.FastRatio = 1, 1, 1
 			} else if len(ratio[n][k]) > 0 {
 				st.Ratio = median(ratio[n][k])
 				st.CPURatio = median(cpuRatio[n][k])
+				st.FastRatio = median(fastRatio[n][k])
 				st.RatioMin, st.RatioMax = slices.Min(ratio[n][k]), slices.Max(ratio[n][k])
+				st.Ratios = ratio[n][k]
 			}
 			o.Loops[k] = st
 		}

@@ -292,6 +292,10 @@ type loopResult struct {
 	ThreadNS   uint64  `json:"thread_ns"`
 	NSPerIter  float64 `json:"ns_per_iter"`
 	CPUPerIter float64 `json:"cpu_ns_per_iter"`
+	// FastNSPerCall is the time per call of the fastest 1% of the batches
+	// of calls the loop timed (see ctrbench.c: the calls no other guest of
+	// the machine got in the way of).
+	FastNSPerCall float64 `json:"batch_p1_ns_per_call"`
 }
 
 // runLoop runs ctrbench, under wrap when set.

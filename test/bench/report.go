@@ -13,7 +13,7 @@ import (
 var loopModes = []string{"open", "open-seccomp", "getppid"}
 
 // sortedLoops orders loop keys by mode, one thread first.
-func sortedLoops(m map[string]loopStat) []string {
+func sortedLoops[V any](m map[string]V) []string {
 	var keys []string
 	for k := range m {
 		keys = append(keys, k)
@@ -92,42 +92,15 @@ func targets(res *results) []targetResult {
 				Measured: strings.Join(parts, "; "), Met: met,
 			})
 		}
-		if fl := overheadOf(res, "empty-tp-all"); fl != nil && fl.Unavailable == "" {
-			// The floor's ratio and ctrace's are each paired with their own
-			// untraced session; their quotient is what ctrace's programs
-			// cost above empty ones on the same tracepoints.
-			var parts []string
-			met := true
-			for _, k := range sortedLoops(ct.Loops) {
-				f, ok := fl.Loops[k]
-				if !ok || f.Ratio == 0 {
-					continue
-				}
-				q := ct.Loops[k].Ratio / f.Ratio
-				parts = append(parts, fmt.Sprintf("%s %s", loopLabel(k), pct(q)))
-				met = met && q <= 1.03
-			}
-			out = append(out, targetResult{Target: "ctrace above the floor (empty programs on the same tracepoints): at most +3.0%",
-				Measured: strings.Join(parts, "; "), Met: met})
+		if t, ok := aboveFloorTarget(res, ct); ok {
+			out = append(out, t)
 		}
-		var parts []string
-		met := true
-		for _, peer := range []string{"opensnoop", "bpftrace", "perf-trace"} {
-			p := overheadOf(res, peer)
-			if p == nil || p.Unavailable != "" {
-				continue
-			}
-			for _, k := range sortedLoops(ct.Loops) {
-				if ct.Loops[k].Ratio >= p.Loops[k].Ratio {
-					met = false
-					parts = append(parts, fmt.Sprintf("%s: ctrace %.3fx >= %s %.3fx", loopLabel(k), ct.Loops[k].Ratio, peer, p.Loops[k].Ratio))
-				}
-			}
+		if t, ok := kernelAboveFloorTarget(res, ct); ok {
+			out = append(out, t)
 		}
-		if len(parts) == 0 {
-			parts = append(parts, "lower on every loop")
+		if t, ok := peersTarget(res, ct); ok {
+			out = append(out, t)
 		}
-		out = append(out, targetResult{Target: "ctrace overhead lower than every eBPF peer (opensnoop, bpftrace) and perf trace", Measured: strings.Join(parts, "; "), Met: met})
 		if s := overheadOf(res, "strace"); s != nil && s.Unavailable == "" {
 			r := s.Loops["open/1t"].Ratio
 			out = append(out, targetResult{Target: "strace orders of magnitude slower (about 230x expected on open+close)", Measured: fmt.Sprintf("%.0fx on open+close, 1 thread", r), Met: r >= 10})
@@ -167,6 +140,121 @@ func targets(res *results) []targetResult {
 		})
 	}
 	return out
+}
+
+// aboveFloorTarget compares ctrace with empty programs on the same
+// tracepoints: from the sessions that alternate the two when the run has
+// them, else from each one's ratio to its own untraced session.
+func aboveFloorTarget(res *results, ct *overheadResult) (targetResult, bool) {
+	const limit = 1.03
+	t := targetResult{Target: fmt.Sprintf("ctrace above the floor (empty programs on the same tracepoints): at most %s", pct(limit)), Met: true}
+	var parts []string
+	if len(res.AboveFloor) > 0 {
+		// The fastest batches decide: the machine's noise only adds time,
+		// and there it is smallest (ctrbench.c says why). The loops' whole
+		// time is given beside them.
+		for _, k := range sortedLoops(res.AboveFloor) {
+			st := res.AboveFloor[k]
+			interval := "too few pairs for a 95% interval"
+			if st.Fastest.Interval {
+				interval = fmt.Sprintf("95%%: %s to %s", pct(st.Fastest.Low), pct(st.Fastest.High))
+			}
+			parts = append(parts, fmt.Sprintf("%s %s (%s; whole loop %s)", loopLabel(k), pct(st.Fastest.Ratio), interval, pct(st.Time.Ratio)))
+			t.Met = t.Met && st.Fastest.Ratio <= limit
+		}
+		t.Measured = fmt.Sprintf("fastest 1%% of batches, median of %d alternating pairs: ", res.AboveFloor["open/1t"].Pairs) + strings.Join(parts, "; ")
+		return t, true
+	}
+	fl := overheadOf(res, "empty-tp-all")
+	if fl == nil || fl.Unavailable != "" {
+		return t, false
+	}
+	// Each paired with its own untraced session: their quotient.
+	for _, k := range sortedLoops(ct.Loops) {
+		f, ok := fl.Loops[k]
+		if !ok || f.Ratio == 0 {
+			continue
+		}
+		q := ct.Loops[k].Ratio / f.Ratio
+		parts = append(parts, fmt.Sprintf("%s %s", loopLabel(k), pct(q)))
+		t.Met = t.Met && q <= limit
+	}
+	t.Measured = strings.Join(parts, "; ")
+	return t, true
+}
+
+// kernelAboveFloorTarget is the floor target from the kernel's run-time
+// statistics: ctrace's programs against empty ones, per iteration, against
+// the untraced loop. It leaves out what both pay alike (the syscall
+// tracepoint path) and every other guest of the machine.
+func kernelAboveFloorTarget(res *results, ct *overheadResult) (targetResult, bool) {
+	const limit = 1.03
+	t := targetResult{Target: fmt.Sprintf("ctrace's programs above empty ones on the same tracepoints, by the kernel's statistics: at most %s", pct(limit)), Met: true}
+	none := overheadOf(res, "none")
+	var parts []string
+	for _, k := range []string{"open/1t", "open-seccomp/1t"} {
+		ns, ok := kernelAboveFloor(res.BPF, k)
+		if !ok || none == nil || none.Loops[k].NSPerIter == 0 {
+			continue
+		}
+		q := 1 + ns/none.Loops[k].NSPerIter
+		parts = append(parts, fmt.Sprintf("%s %+.0f ns, %s of %.0f ns", loopLabel(k), ns, pct(q), none.Loops[k].NSPerIter))
+		t.Met = t.Met && q <= limit
+	}
+	t.Measured = strings.Join(parts, "; ")
+	return t, len(parts) > 0
+}
+
+// peersTarget compares ctrace with the eBPF peers and perf trace, round by
+// round: the quotient of ctrace's ratio and the peer's in the same round.
+// On open+close, where every one of them traces the call, ctrace's median
+// quotient must be below 1. getppid is a call none of them traces: all pay
+// only the kernel's syscall-tracepoint path, which costs the same however
+// many syscalls are enabled, so there ctrace fails only when the 95%
+// interval of the quotient lies wholly above 1 (a difference the noise
+// does not explain).
+func peersTarget(res *results, ct *overheadResult) (targetResult, bool) {
+	t := targetResult{Target: "ctrace overhead lower than every eBPF peer (opensnoop, bpftrace) and perf trace on open+close; on getppid, which none of them traces, not higher beyond the noise", Met: true}
+	var parts []string
+	measured := false
+	for _, peer := range []string{"opensnoop", "bpftrace", "perf-trace"} {
+		p := overheadOf(res, peer)
+		if p == nil || p.Unavailable != "" {
+			continue
+		}
+		measured = true
+		for _, k := range sortedLoops(ct.Loops) {
+			a, b := ct.Loops[k], p.Loops[k]
+			q, lo := a.Ratio/b.Ratio, a.Ratio/b.Ratio
+			if len(a.Ratios) == len(b.Ratios) && len(a.Ratios) > 0 {
+				qs := make([]float64, len(a.Ratios))
+				for i := range qs {
+					qs[i] = a.Ratios[i] / b.Ratios[i]
+				}
+				q = median(qs)
+				if l, _, ok := medianInterval(qs); ok {
+					lo = l
+				}
+			}
+			if strings.HasPrefix(k, "getppid/") {
+				if lo > 1 {
+					t.Met = false
+					parts = append(parts, fmt.Sprintf("%s: ctrace / %s %.3f, 95%% interval from %.3f", loopLabel(k), peer, q, lo))
+				}
+			} else if q >= 1 {
+				t.Met = false
+				parts = append(parts, fmt.Sprintf("%s: ctrace / %s %.3f", loopLabel(k), peer, q))
+			}
+		}
+	}
+	if !measured {
+		return t, false
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "lower on every open+close loop; on getppid within the noise")
+	}
+	t.Measured = strings.Join(parts, "; ")
+	return t, true
 }
 
 const (
@@ -254,29 +342,38 @@ func markdown(res *results, c *config) string {
 		}
 		p("\n")
 	}
-	p("\nThe same from the loop threads' own CPU time (CLOCK_THREAD_CPUTIME_ID), which leaves out the time other tasks of the machine had the CPU, and so is steadier here; it also leaves out what a tracer does in its own process (strace's and perf's work, the ring-buffer readers'), so only the rows of ctrace and the floor, whose success-path work all happens in the traced thread, mean the same as above.\n\n| tracer |")
-	for _, k := range loops {
-		p(" %s |", loopLabel(k))
-	}
-	p("\n|---|")
-	for range loops {
-		p("---|")
-	}
-	p("\n")
-	for _, o := range res.Overhead {
-		if o.Unavailable != "" {
-			continue
-		}
-		p("| %s |", o.Label)
+	// table writes a row per tracer: the untraced time, then the ratios.
+	table := func(of func(loopStat) (ns, ratio float64)) {
+		p("| tracer |")
 		for _, k := range loops {
-			st := o.Loops[k]
-			if o.Tracer == "none" {
-				p(" %.0f ns |", st.CPUPerIter)
-			} else {
-				p(" %.3fx |", st.CPURatio)
-			}
+			p(" %s |", loopLabel(k))
+		}
+		p("\n|---|")
+		for range loops {
+			p("---|")
 		}
 		p("\n")
+		for _, o := range res.Overhead {
+			if o.Unavailable != "" {
+				continue
+			}
+			p("| %s |", o.Label)
+			for _, k := range loops {
+				ns, r := of(o.Loops[k])
+				if o.Tracer == "none" {
+					p(" %.0f ns |", ns)
+				} else {
+					p(" %.3fx |", r)
+				}
+			}
+			p("\n")
+		}
+	}
+	p("\nThe same from the loop threads' own CPU time (CLOCK_THREAD_CPUTIME_ID), which leaves out the time other tasks of the machine had the CPU; it also leaves out what a tracer does in its own process (strace's and perf's work, the ring-buffer readers'), so only the rows of ctrace and the floor, whose success-path work all happens in the traced thread, mean the same as above.\n\n")
+	table(func(st loopStat) (float64, float64) { return st.CPUPerIter, st.CPURatio })
+	if len(res.Overhead) > 0 && res.Overhead[0].Loops["open/1t"].FastNSPerCall > 0 {
+		p("\nThe same from the fastest 1%% of each loop's batches of 64 calls, the time per call nothing else on the machine got in the way of (the noise of a shared machine only ever adds time); for strace, whose calls take a millisecond, that is the fastest few batches.\n\n")
+		table(func(st loopStat) (float64, float64) { return st.FastNSPerCall, st.FastRatio })
 	}
 	for _, o := range res.Overhead {
 		if o.Unavailable != "" {
@@ -285,6 +382,22 @@ func markdown(res *results, c *config) string {
 	}
 	if c.png != "" {
 		p("\n![success-path overhead](bench/%s)\n", lastElem(c.png))
+	}
+
+	if len(res.AboveFloor) > 0 {
+		p("\n### ctrace against the floor\n\n%d pairs of sessions: empty programs on the same 60 syscall tracepoints and `ctrace run`, alternating (F C F C ... C F) with no untraced session between them; each ctrace session against the geometric mean of the floor sessions on either side. For the fastest 1%% of each loop's batches of 64 calls and for the loop's whole time: the median of those ratios, its 95%% interval (order statistics: it assumes nothing about how the noise is distributed), and the lowest and highest ratio; the last column is the median from the threads' own CPU time.\n\n| loop | fastest batches: ctrace / floor | 95%% interval | lowest-highest | whole loop: ctrace / floor | 95%% interval | lowest-highest | thread CPU |\n|---|---|---|---|---|---|---|---|\n", c.floorPairs)
+		for _, k := range sortedLoops(res.AboveFloor) {
+			st := res.AboveFloor[k]
+			interval := func(s pairedStat) string {
+				if !s.Interval {
+					return "too few pairs"
+				}
+				return fmt.Sprintf("%.3f-%.3f", s.Low, s.High)
+			}
+			f, w := st.Fastest, st.Time
+			p("| %s | %.3f | %s | %.3f-%.3f | %.3f | %s | %.3f-%.3f | %.3f |\n", loopLabel(k),
+				f.Ratio, interval(f), f.Min, f.Max, w.Ratio, interval(w), w.Min, w.Max, st.CPURatio)
+		}
 	}
 
 	p("\n### Failure throughput\n\n`ctrbench fail`: failing openat on every CPU (%d threads) for %g s, traced with `ctrace run --comm ctrbench` (the filter is applied in the kernel, so produced, delivered and lost count the same calls). Delivered is counted on ctrace's stdout, read by the harness through a pipe. CPU is ctrace's own user+system time after it was ready, per delivered event; RSS is its peak resident set.\n\n", c.threads, c.tputSec)
@@ -325,7 +438,7 @@ func markdown(res *results, c *config) string {
 	}
 
 	if len(res.BPF) > 0 {
-		p("\n### Kernel-side cost per call\n\nctrace's programs under each loop (one thread, 1 s), and the floor's empty programs under getppid, from the kernel's run-time statistics (`kernel.bpf_stats_enabled`, on only for this step). The statistics add their own clock reads to every run: the empty programs' time is that cost alone. Programs run for every syscall of every task on the node, so there is a little more than one run per iteration.\n\n| tracer | loop | program | runs per iteration | ns per run |\n|---|---|---|---|---|\n")
+		p("\n### Kernel-side cost per call\n\nctrace's programs under each loop (one thread, 1 s), and the floors' empty programs: on ctrace's tracepoints under the open+close loops, on the raw syscall tracepoints under getppid; from the kernel's run-time statistics (`kernel.bpf_stats_enabled`, on only for this step). The statistics add their own clock reads to every run: the empty programs' time is that cost alone. Programs run for every syscall of every task on the node, so there is a little more than one run per iteration.\n\n| tracer | loop | program | runs per iteration | ns per run |\n|---|---|---|---|---|\n")
 		for _, s := range res.BPF {
 			p("| %s | %s | %s | %.2f | %.0f |\n", s.Tracer, loopLabel(s.Loop), s.Program, s.RunsPerIter, s.NSPerRun)
 		}

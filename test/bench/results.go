@@ -14,16 +14,19 @@ import (
 )
 
 type results struct {
-	Started    string             `json:"started"`
-	Seconds    float64            `json:"seconds"`
-	Smoke      bool               `json:"smoke"`
-	Env        map[string]string  `json:"environment"`
-	Config     map[string]string  `json:"config"`
-	Overhead   []overheadResult   `json:"overhead"`
-	Throughput []throughputResult `json:"throughput"`
-	Latency    []latencyResult    `json:"latency"`
-	Startup    startupResult      `json:"startup"`
-	BPF        []bpfStat          `json:"bpf_stats,omitempty"`
+	Started  string            `json:"started"`
+	Seconds  float64           `json:"seconds"`
+	Smoke    bool              `json:"smoke"`
+	Env      map[string]string `json:"environment"`
+	Config   map[string]string `json:"config"`
+	Overhead []overheadResult  `json:"overhead"`
+	// AboveFloor is ctrace against the floor in sessions of their own
+	// (floorpairs.go), by loop.
+	AboveFloor map[string]floorComparison `json:"above_floor,omitempty"`
+	Throughput []throughputResult         `json:"throughput"`
+	Latency    []latencyResult            `json:"latency"`
+	Startup    startupResult              `json:"startup"`
+	BPF        []bpfStat                  `json:"bpf_stats,omitempty"`
 	// Foreign counts, before each pair of success-path runs, the tracing
 	// eBPF programs others had loaded on the node.
 	Foreign []int `json:"foreign_tracing_programs"`
@@ -45,13 +48,19 @@ type loopStat struct {
 	Ratio     float64 `json:"ratio_median"` // to the no-tracer run just before, per round
 	RatioMin  float64 `json:"ratio_min,omitempty"`
 	RatioMax  float64 `json:"ratio_max,omitempty"`
-	Runs      int     `json:"runs"`
+	// Ratios are the per-round ratios, in round order: the same round of
+	// two tracers makes a pair of its own.
+	Ratios []float64 `json:"ratios,omitempty"`
+	Runs   int       `json:"runs"`
 	// The same from the loop threads' own CPU time, which leaves out the
 	// time other tasks of this shared machine took the CPU from them, and
 	// the work tracers do in their own processes (strace's, perf's and
 	// the ring-buffer readers').
 	CPUPerIter float64 `json:"cpu_ns_per_iter_median"`
 	CPURatio   float64 `json:"cpu_ratio_median"`
+	// The same from the fastest 1% of each loop's batches.
+	FastNSPerCall float64 `json:"fast_ns_per_call_median"`
+	FastRatio     float64 `json:"fast_ratio_median"`
 }
 
 type throughputResult struct {
@@ -187,8 +196,9 @@ type progInfo struct {
 	Xlated    uint64 `json:"bytes_xlated"`
 }
 
-// bpfStats runs the loops under ctrace and under the floor (empty
-// programs) with the kernel's BPF run-time statistics on
+// bpfStats runs the loops under ctrace and under the floors (empty
+// programs: on the same tracepoints as ctrace's, for the traced loops, and
+// on the raw syscall tracepoints, which every call runs, for getppid) with the kernel's BPF run-time statistics on
 // (kernel.bpf_stats_enabled), and reports what each program costs per run.
 // The statistics cost time of their own, which the floor's row shows, so
 // they are on only here, never while the loops are timed.
@@ -204,7 +214,7 @@ func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
 	var out []bpfStat
 	var progs *programsResult
-	for _, name := range []string{"ctrace", "empty-rawtp"} {
+	for _, name := range []string{"ctrace", "empty-tp-all", "empty-rawtp"} {
 		s, err := startSession(peers[name], c.ctrace, nil, nil)
 		if err != nil {
 			return out, progs, err
@@ -256,10 +266,13 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 			most, pr.Largest = p.Verified, fmt.Sprintf("%s (%d instructions verified)", name, p.Verified)
 		}
 	}
-	loops := [][]string{{"getppid", "1", "1"}, {"open", "1", "1", file}, {"fail", "1", "1"}}
-	if tracer != "ctrace" {
-		loops = loops[:1]
-	}
+	getppid, open, seccomp, fail := []string{"getppid", "1", "1"}, []string{"open", "1", "1", file},
+		[]string{"open-seccomp", "1", "1", file}, []string{"fail", "1", "1"}
+	loops := map[string][][]string{
+		"ctrace":       {getppid, open, seccomp, fail},
+		"empty-tp-all": {open, seccomp},
+		"empty-rawtp":  {getppid},
+	}[tracer]
 	var out []bpfStat
 	for _, l := range loops {
 		before, err := snapshot()
@@ -288,6 +301,27 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 		}
 	}
 	return out, pr, nil
+}
+
+// kernelAboveFloor is, by the kernel's statistics, what ctrace's programs
+// cost per iteration of a loop above the empty programs on the same
+// tracepoints (both include the statistics' own clock reads, which cancel).
+func kernelAboveFloor(stats []bpfStat, loop string) (ns float64, ok bool) {
+	var ct, fl bool
+	for _, s := range stats {
+		if s.Loop != loop {
+			continue
+		}
+		switch s.Tracer {
+		case "ctrace":
+			ns += s.NSPerRun * s.RunsPerIter
+			ct = true
+		case "empty-tp-all":
+			ns -= s.NSPerRun * s.RunsPerIter
+			fl = true
+		}
+	}
+	return ns, ct && fl
 }
 
 // progIDs are the eBPF programs a process holds file descriptors of.
