@@ -42,6 +42,7 @@ func (n *Node) DeletePod(ctx context.Context, file, namespace, name string) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	var removeErr error
 	for {
 		l, err := n.sandboxes(ctx, namespace, name)
 		ready := false
@@ -49,15 +50,25 @@ func (n *Node) DeletePod(ctx context.Context, file, namespace, name string) erro
 			ready = ready || s.State == runtimeapi.PodSandboxState_SANDBOX_READY
 		}
 		if err == nil && !ready {
+			removeErr = nil
 			for _, s := range l {
 				if _, err := n.Runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id}); err != nil {
-					return fmt.Errorf("remove the sandbox of %s/%s: %w", namespace, name, err)
+					// The kubelet may still be tearing the same sandbox
+					// down (its CNI DEL racing the forced stop inside
+					// RemovePodSandbox: "failed to delete eth0: no such
+					// device"): list again and retry until the deadline.
+					removeErr = fmt.Errorf("remove the sandbox of %s/%s: %w", namespace, name, err)
 				}
 			}
-			return nil
+			if removeErr == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if removeErr != nil {
+				return removeErr
+			}
 			return fmt.Errorf("pod %s/%s still has a ready sandbox: %v", namespace, name, l)
 		case <-time.After(200 * time.Millisecond):
 		}
