@@ -338,31 +338,37 @@ static __always_inline bool read_args(__u64 *args)
 	return true;
 }
 
+/* Who the current task is. Where the kernel hands out the task's BTF
+ * pointer, the ids are plain loads from it, which is what the helpers
+ * read (the task's pid and tgid, its subjective credentials' uid and gid
+ * as seen from the initial user namespace, its cgroup on the default
+ * hierarchy); a helper call is a call and a return into the kernel, which
+ * kernels that harden returns (x86's return thunks) make several times as
+ * dear as a load. */
 static __always_inline void fill_proc(struct ctrace_event *ev)
 {
 	struct task_struct *t;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ug = bpf_get_current_uid_gid();
 	struct pid *pid;
 	struct upid upid = {};
 	__u32 level;
 
-	ev->pid = id >> 32;
-	ev->tid = (__u32)id;
-	ev->uid = (__u32)ug;
-	ev->gid = ug >> 32;
-	ev->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	if (HAVE_TASK_BTF) {
 		struct task_struct *bt = bpf_get_current_task_btf();
 		struct nsproxy *nsp = bt->nsproxy;
+		const struct cred *cred = bt->cred;
 		struct pid_namespace *pns = NULL;
 		__u64 at;
 
+		ev->pid = bt->tgid;
+		ev->tid = bt->pid;
+		ev->uid = cred->uid.val;
+		ev->gid = cred->gid.val;
+		ev->cgroup_id = bt->cgroups->dfl_cgrp->kn->id;
 		ev->ppid = bt->real_parent->tgid;
 		ev->mntns = nsp->mnt_ns->ns.inum;
 		ev->netns = nsp->net_ns->ns.inum;
-		ev->userns = bt->cred->user_ns->ns.inum;
+		ev->userns = cred->user_ns->ns.inum;
 		pid = bt->thread_pid;
 		level = pid->level;
 		/* A variable index is no plain load: read numbers[level].ns
@@ -374,6 +380,14 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 		ev->pidns = BPF_CORE_READ(pns, ns.inum);
 		return;
 	}
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ug = bpf_get_current_uid_gid();
+
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->uid = (__u32)ug;
+	ev->gid = ug >> 32;
+	ev->cgroup_id = bpf_get_current_cgroup_id();
 	t = (void *)bpf_get_current_task();
 	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
 	ev->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
@@ -764,15 +778,20 @@ static __always_inline bool wanted(long ret)
 /* Whether the current task is part of the container runtime: runc in all
  * its stages ("runc", "runc:[2:INIT]"), the containerd shims and containerd.
  * Their set-up calls (stat, mkdir, ...) are traced; everyone else's are not. */
+static __always_inline bool runtime_comm_is(const char *c)
+{
+	if (c[0] == 'r' && c[1] == 'u' && c[2] == 'n' && c[3] == 'c')
+		return true;
+	return c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 't' && c[4] == 'a' &&
+	       c[5] == 'i' && c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd';
+}
+
 static __always_inline bool runtime_comm(void)
 {
 	char c[CTRACE_COMM_LEN] = {};
 
 	bpf_get_current_comm(c, sizeof(c));
-	if (c[0] == 'r' && c[1] == 'u' && c[2] == 'n' && c[3] == 'c')
-		return true;
-	return c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 't' && c[4] == 'a' &&
-	       c[5] == 'i' && c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd';
+	return runtime_comm_is(c);
 }
 
 static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
@@ -1130,7 +1149,7 @@ static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 {
 	if (!bpf_map_lookup_elem(&cgroups_known, &b->ev.cgroup_id))
 		off = put_cgroup(b, off);
-	if (runtime_comm())
+	if (runtime_comm_is(b->ev.comm))
 		off = put_mm_args(b, off, CTRACE_ARG_NONE, CTRACE_FIELD_CMDLINE, 0);
 	return off;
 }
