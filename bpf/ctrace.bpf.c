@@ -65,6 +65,8 @@ const volatile __u64 wake_every_ns = 0;
  * kernel): the entry mark of a task under a seccomp filter lives beside the
  * task (entry_marks) instead of in inflights. */
 const volatile bool task_marks = false;
+/* The kernel has the bpf_rdonly_cast kfunc (6.2+): see its declaration. */
+const volatile bool have_rdonly_cast = false;
 
 struct ctrace_buf {
 	struct ctrace_event ev;
@@ -235,6 +237,14 @@ static __always_inline bool is_self(void)
 	return (bpf_get_current_pid_tgid() >> 32) == self_tgid;
 }
 
+/* The same, for an exit program that holds the task (cur_task()). */
+static __always_inline bool task_is_self(struct task_struct *t)
+{
+	if (t)
+		return t->tgid == self_tgid;
+	return is_self();
+}
+
 static __always_inline bool errno_passes(long ret)
 {
 	__u64 e, word;
@@ -267,6 +277,26 @@ struct pt_regs___ctrace_arm64 {
  * bpf_probe_read_kernel call per pointer it follows. */
 #define HAVE_TASK_BTF bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)
 
+/* The current task as a BTF pointer, or NULL before 5.11. An exit program
+ * asks once and hands it down: every helper call is a call and a return
+ * into the kernel, which kernels that harden returns (x86's return
+ * thunks) make several times as dear as a load, and the compiler may not
+ * merge two calls of the same helper. */
+static __always_inline struct task_struct *cur_task(void)
+{
+	return HAVE_TASK_BTF ? bpf_get_current_task_btf() : NULL;
+}
+
+/* bpf_rdonly_cast (6.2+) turns an address into a typed pointer whose
+ * loads the verifier guards (a fault reads 0), without a helper call: the
+ * verifier replaces the call with a move. have_rdonly_cast says whether
+ * the kernel has it (user space looks it up in the kernel's BTF): a
+ * constant to the verifier, which then never reaches the call where it is
+ * missing, and the reads are bpf_probe_read_kernel calls. (Not
+ * bpf_ksym_exists(): kernels before 6.4 refuse the load of a kfunc's
+ * address it makes.) */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
 /* The syscall number in saved user registers. */
 static __always_inline __u64 regs_syscall_nr(struct pt_regs *regs)
 {
@@ -296,14 +326,14 @@ static __always_inline struct pt_regs *user_regs(void)
 /* The syscall's arguments, from the user registers saved at entry. They
  * are intact at exit for every failing call; a successful execve replaces
  * them with the new image's. */
-static __always_inline bool read_args(__u64 *args)
+static __always_inline bool read_args(struct task_struct *t, __u64 *args)
 {
 	struct pt_regs *regs;
 
 #if defined(__TARGET_ARCH_x86)
 	/* bpf_task_pt_regs() (5.15+) returns a BTF pointer: plain loads. */
-	if (HAVE_TASK_BTF && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
-		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (t && bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(t);
 		args[0] = regs->di;
 		args[1] = regs->si;
 		args[2] = regs->dx;
@@ -338,23 +368,20 @@ static __always_inline bool read_args(__u64 *args)
 	return true;
 }
 
-/* Who the current task is. Where the kernel hands out the task's BTF
- * pointer, the ids are plain loads from it, which is what the helpers
- * read (the task's pid and tgid, its subjective credentials' uid and gid
- * as seen from the initial user namespace, its cgroup on the default
- * hierarchy); a helper call is a call and a return into the kernel, which
- * kernels that harden returns (x86's return thunks) make several times as
- * dear as a load. */
-static __always_inline void fill_proc(struct ctrace_event *ev)
+/* Who the current task is; bt is cur_task(). Where the kernel hands out
+ * the task's BTF pointer, the ids and the comm are plain loads from it,
+ * which is what the helpers read (the task's pid and tgid, its subjective
+ * credentials' uid and gid as seen from the initial user namespace, its
+ * cgroup on the default hierarchy, its comm); and from 6.2 the pid
+ * namespace too (bpf_rdonly_cast). */
+static __always_inline void fill_proc(struct task_struct *bt, struct ctrace_event *ev)
 {
 	struct task_struct *t;
 	struct pid *pid;
 	struct upid upid = {};
 	__u32 level;
 
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	if (HAVE_TASK_BTF) {
-		struct task_struct *bt = bpf_get_current_task_btf();
+	if (bt) {
 		struct nsproxy *nsp = bt->nsproxy;
 		const struct cred *cred = bt->cred;
 		struct pid_namespace *pns = NULL;
@@ -369,17 +396,26 @@ static __always_inline void fill_proc(struct ctrace_event *ev)
 		ev->mntns = nsp->mnt_ns->ns.inum;
 		ev->netns = nsp->net_ns->ns.inum;
 		ev->userns = cred->user_ns->ns.inum;
+		/* The comm is what bpf_get_current_comm() copies, here two
+		 * loads; the kernel keeps it NUL-terminated. */
+		__builtin_memcpy(ev->comm, bt->comm, sizeof(ev->comm));
 		pid = bt->thread_pid;
 		level = pid->level;
-		/* A variable index is no plain load: read numbers[level].ns
-		 * at its address. */
+		/* A variable index is no plain load from a BTF pointer: take
+		 * numbers[level] at its address. */
 		at = (__u64)pid + bpf_core_field_offset(struct pid, numbers) +
-		     (level & 31) * bpf_core_type_size(struct upid) +
-		     bpf_core_field_offset(struct upid, ns);
-		bpf_probe_read_kernel(&pns, sizeof(pns), (void *)at);
+		     (level & 31) * bpf_core_type_size(struct upid);
+		if (have_rdonly_cast) {
+			struct upid *u = bpf_rdonly_cast((void *)at, bpf_core_type_id_kernel(struct upid));
+
+			ev->pidns = u->ns->ns.inum;
+			return;
+		}
+		bpf_probe_read_kernel(&pns, sizeof(pns), (void *)(at + bpf_core_field_offset(struct upid, ns)));
 		ev->pidns = BPF_CORE_READ(pns, ns.inum);
 		return;
 	}
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 
@@ -752,9 +788,9 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 }
 
 /* Filters that drop a call before anything is read. */
-static __always_inline bool wanted(long ret)
+static __always_inline bool wanted(struct task_struct *t, long ret)
 {
-	if (is_self())
+	if (task_is_self(t))
 		return false;
 	if (filter_tgid) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -786,15 +822,17 @@ static __always_inline bool runtime_comm_is(const char *c)
 	       c[5] == 'i' && c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd';
 }
 
-static __always_inline bool runtime_comm(void)
+static __always_inline bool runtime_comm(struct task_struct *t)
 {
 	char c[CTRACE_COMM_LEN] = {};
 
+	if (t)
+		return runtime_comm_is(t->comm);
 	bpf_get_current_comm(c, sizeof(c));
 	return runtime_comm_is(c);
 }
 
-static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
+static __always_inline struct ctrace_buf *begin(struct task_struct *t, long ret, __u16 op)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct ctrace_buf *b = bpf_map_lookup_elem(&scratch, &cpu);
@@ -810,8 +848,8 @@ static __always_inline struct ctrace_buf *begin(long ret, __u16 op)
 	b->ev.flags = 0;
 	b->ev.nfields = 0;
 	b->ev.nlogs = 0;
-	fill_proc(&b->ev);
-	if (!read_args(b->ev.args)) {
+	fill_proc(t, &b->ev);
+	if (!read_args(t, b->ev.args)) {
 		__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 		b->ev.flags |= CTRACE_EV_NO_ARGS;
 	}
@@ -900,13 +938,10 @@ static __always_inline bool filter_allows(struct task_struct *t, __u32 nr)
  * mark. Asked on the success path of every traced call, from one load of
  * the task. Before 5.11 (no BTF task pointer) every call of a task under
  * a filter may have been refused. */
-static __always_inline bool may_refuse(__u32 nr)
+static __always_inline bool may_refuse(struct task_struct *t, __u32 nr)
 {
-	struct task_struct *t;
-
-	if (!HAVE_TASK_BTF)
+	if (!t)
 		return under_seccomp();
-	t = bpf_get_current_task_btf();
 	return t->seccomp.mode == SECCOMP_MODE_FILTER_ && !filter_allows(t, nr);
 }
 
@@ -1162,8 +1197,8 @@ static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
  * when there is none to make: the call succeeded (without --all: the
  * success path ends here), a filter drops it, runtime_only is set and the
  * caller is not a container runtime process, or there is no slot. */
-static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool seccomp,
-						     bool runtime_only)
+static __always_inline struct ctrace_buf *exit_begin(struct task_struct *t, long ret, __u16 op,
+						     bool seccomp, bool runtime_only)
 {
 	struct ctrace_buf *b = NULL;
 
@@ -1173,9 +1208,9 @@ static __always_inline struct ctrace_buf *exit_begin(long ret, __u16 op, bool se
 		drop_call(seccomp);
 		return NULL;
 	}
-	if (!wanted(ret) || (runtime_only && !runtime_comm()))
+	if (!wanted(t, ret) || (runtime_only && !runtime_comm(t)))
 		goto drop;
-	b = begin(ret, op);
+	b = begin(t, ret, op);
 	if (b)
 		return b;
 drop:
@@ -1200,8 +1235,9 @@ static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long re
  * runtime_only calls are traced for container runtime processes only. */
 static __always_inline int on_exit(long ret, __u32 nr, __u16 op, __u32 kinds, bool runtime_only)
 {
-	bool seccomp = may_refuse(nr);
-	struct ctrace_buf *b = exit_begin(ret, op, seccomp, runtime_only);
+	struct task_struct *t = cur_task();
+	bool seccomp = may_refuse(t, nr);
+	struct ctrace_buf *b = exit_begin(t, ret, op, seccomp, runtime_only);
 	__u32 off = 0;
 
 	if (!b)
@@ -1309,8 +1345,9 @@ enum {
 /* fsconfig(fd, cmd, key, value, aux) */
 static __always_inline int on_fsconfig_exit(long ret, __u32 nr)
 {
-	bool seccomp = may_refuse(nr);
-	struct ctrace_buf *b = exit_begin(ret, CTRACE_OP_FSCONFIG, seccomp, false);
+	struct task_struct *t = cur_task();
+	bool seccomp = may_refuse(t, nr);
+	struct ctrace_buf *b = exit_begin(t, ret, CTRACE_OP_FSCONFIG, seccomp, false);
 	__u32 off = 0, cmd;
 
 	if (!b)
@@ -1355,12 +1392,14 @@ static __always_inline int on_exec_exit(long ret, __u32 nr, __u16 op, __u32 kind
 
 	if (ret < 0)
 		return on_exit(ret, nr, op, kinds, false);
-	seccomp = may_refuse(nr);
-	b = exit_begin(ret, op, seccomp, false);
+	t = cur_task();
+	seccomp = may_refuse(t, nr);
+	b = exit_begin(t, ret, op, seccomp, false);
 	if (!b)
 		return 0;
 	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
-	t = (void *)bpf_get_current_task();
+	if (!t)
+		t = (void *)bpf_get_current_task();
 	off = put_file(b, off, path_arg, BPF_CORE_READ(t, mm, exe_file), CTRACE_FIELD_AFTER);
 	off = put_mm_args(b, off, argv_arg, CTRACE_FIELD_ARGV, CTRACE_FIELD_AFTER);
 	exit_finish(b, off, ret, op, seccomp);
@@ -1572,7 +1611,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. */
-		drop_call(may_refuse(nr));
+		drop_call(may_refuse(cur_task(), nr));
 		return 0;
 	}
 	if (!current_op())
@@ -1589,7 +1628,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	/* Most syscalls are not traced: the lookup comes first here. */
 	__u16 op = op_of(ctx->args[1]);
 
-	if (!op || !may_refuse(ctx->args[1]))
+	if (!op || !may_refuse(cur_task(), ctx->args[1]))
 		return 0;
 	return on_enter(op);
 }
@@ -1600,18 +1639,21 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 SEC("tracepoint")
 int tp_sys_enter(struct syscall_trace_enter *ctx)
 {
+	/* The number is an int here, followed by padding the kernel does
+	 * not clear: raw_syscalls:sys_enter's record (whose long id this
+	 * once read) differs, and on 6.18 most reads of it were garbage.
+	 * Read before the helper call: the compiler may otherwise keep a
+	 * moved context pointer across it, which the verifier refuses. */
+	__u32 nr = ctx->nr;
 	__u16 op;
 
 	/* Only traced syscalls reach this program, and most tasks of a node
 	 * are under no filter: they stop here, before the op lookup that
 	 * only a mark needs; and most container processes' filters let the
-	 * call through whatever its arguments. The number is an int here,
-	 * followed by padding the kernel does not clear: raw_syscalls:
-	 * sys_enter's record (whose long id this once read) differs, and on
-	 * 6.18 most reads of it were garbage. */
-	if (!may_refuse((__u32)ctx->nr))
+	 * call through whatever its arguments. */
+	if (!may_refuse(cur_task(), nr))
 		return 0;
-	op = op_of((__u32)ctx->nr);
+	op = op_of(nr);
 	if (!op)
 		return 0;
 	return on_enter(op);

@@ -311,6 +311,7 @@ const (
 	bpfVarFilterComm          = "filter_comm"
 	bpfVarFilterErrno         = "filter_errno"
 	bpfVarFilterTgid          = "filter_tgid"
+	bpfVarHaveRdonlyCast      = "have_rdonly_cast"
 	bpfVarInflightPending     = "inflight_pending"
 	bpfVarLastWakeNs          = "last_wake_ns"
 	bpfVarSelfTgid            = "self_tgid"
@@ -477,6 +478,7 @@ type bpfVariableSpecs struct {
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterErrno      *ebpf.VariableSpec `ebpf:"filter_errno"`
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	HaveRdonlyCast   *ebpf.VariableSpec `ebpf:"have_rdonly_cast"`
 	InflightPending  *ebpf.VariableSpec `ebpf:"inflight_pending"`
 	LastWakeNs       *ebpf.VariableSpec `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -559,6 +561,7 @@ type bpfVariables struct {
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
 	FilterErrno      *ebpf.Variable `ebpf:"filter_errno"`
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	HaveRdonlyCast   *ebpf.Variable `ebpf:"have_rdonly_cast"`
 	InflightPending  *ebpf.Variable `ebpf:"inflight_pending"`
 	LastWakeNs       *ebpf.Variable `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`

@@ -188,6 +188,17 @@ func (t *Tracer) hasTracepointBTF(name string) bool {
 	return k.TypeByName("btf_trace_"+name, &td) == nil
 }
 
+// hasKernelFunc reports whether the kernel's BTF has the function name, a
+// kfunc say.
+func (t *Tracer) hasKernelFunc(name string) bool {
+	k, err := t.btf.Kernel()
+	if err != nil {
+		return false
+	}
+	var fn *btf.Func
+	return k.TypeByName(name, &fn) == nil
+}
+
 // arm tells the kernel side which syscalls are traced, by number. Until
 // then the dispatcher and the reason programs see no traced call.
 func (t *Tracer) arm() error {

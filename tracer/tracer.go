@@ -190,6 +190,11 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 	// Every load relocates against the kernel's BTF: decoding it once
 	// instead of once per load saves most of the start-up's user time.
 	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase(), raw: raw, events: ev}
+	// Whether the programs may cast an address to a typed pointer, whose
+	// loads need no helper call (fill_proc in bpf/ctrace.bpf.c).
+	if err := setVar(spec, "have_rdonly_cast", t.hasKernelFunc("bpf_rdonly_cast")); err != nil {
+		return nil, err
+	}
 	coll, err := loadParallel(spec, t.btf, func(c *ebpf.Collection) {
 		// Beside the exits: the reason programs need only the maps.
 		t.coll = c
@@ -224,17 +229,19 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 	return t, nil
 }
 
-func configure(spec *ebpf.CollectionSpec, opts *Options) error {
-	set := func(name string, v any) error {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return fmt.Errorf("eBPF object has no variable %s", name)
-		}
-		if err := vs.Set(v); err != nil {
-			return fmt.Errorf("set %s: %w", name, err)
-		}
-		return nil
+// setVar sets a knob of the eBPF object before it is loaded.
+func setVar(spec *ebpf.CollectionSpec, name string, v any) error {
+	vs, ok := spec.Variables[name]
+	if !ok {
+		return fmt.Errorf("eBPF object has no variable %s", name)
 	}
+	if err := vs.Set(v); err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	return nil
+}
+
+func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 	var mask [64]uint64
 	for _, e := range opts.Errnos {
 		if e == 0 || e > 4095 {
@@ -256,7 +263,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"wake_every_ns": uint64(wakeEvery),
 		"task_marks":    taskMarks(),
 	} {
-		if err := set(name, v); err != nil {
+		if err := setVar(spec, name, v); err != nil {
 			return err
 		}
 	}

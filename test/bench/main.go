@@ -34,7 +34,7 @@ import (
 type config struct {
 	ctrace, loop             string
 	rounds                   int
-	floorPairs               int
+	floorPairs, statRounds   int
 	loopSec, tputSec, latSec float64
 	out, md, png             string
 	tracers                  string
@@ -49,6 +49,7 @@ func main() {
 	flag.StringVar(&c.ctrace, "ctrace", "bin/ctrace", "ctrace binary")
 	flag.StringVar(&c.loop, "loop", "bin/ctrbench", "ctrbench binary (bench/loop)")
 	flag.IntVar(&c.rounds, "rounds", 7, "rounds of the success-path loops")
+	flag.IntVar(&c.statRounds, "stat-rounds", 5, "alternating rounds of the kernel-side cost sessions (bpf_stats), each program's median reported")
 	flag.IntVar(&c.floorPairs, "floor-pairs", 15, "pairs of ctrace and floor sessions for the above-the-floor comparison (see floorpairs.go)")
 	flag.Float64Var(&c.loopSec, "loop-seconds", 0.5, "seconds per success-path loop")
 	flag.Float64Var(&c.tputSec, "throughput-seconds", 10, "seconds of failing calls per throughput run")
@@ -414,6 +415,7 @@ func overhead(c *config, names []string, file string) ([]overheadResult, startup
 				st.FastRatio = median(fastRatio[n][k])
 				st.RatioMin, st.RatioMax = slices.Min(ratio[n][k]), slices.Max(ratio[n][k])
 				st.Ratios = ratio[n][k]
+				st.FastRatios = fastRatio[n][k]
 			}
 			o.Loops[k] = st
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +60,9 @@ type loopStat struct {
 	CPUPerIter float64 `json:"cpu_ns_per_iter_median"`
 	CPURatio   float64 `json:"cpu_ratio_median"`
 	// The same from the fastest 1% of each loop's batches.
-	FastNSPerCall float64 `json:"fast_ns_per_call_median"`
-	FastRatio     float64 `json:"fast_ratio_median"`
+	FastNSPerCall float64   `json:"fast_ns_per_call_median"`
+	FastRatio     float64   `json:"fast_ratio_median"`
+	FastRatios    []float64 `json:"fast_ratios,omitempty"`
 }
 
 type throughputResult struct {
@@ -182,8 +184,11 @@ type bpfStat struct {
 	Loop        string  `json:"loop"`
 	Program     string  `json:"program"`
 	Runs        uint64  `json:"runs"`
-	NSPerRun    float64 `json:"ns_per_run"`
+	NSPerRun    float64 `json:"ns_per_run"` // median of the rounds
 	RunsPerIter float64 `json:"runs_per_iteration"`
+	Rounds      int     `json:"rounds,omitempty"`
+	NSMin       float64 `json:"ns_per_run_min,omitempty"`
+	NSMax       float64 `json:"ns_per_run_max,omitempty"`
 }
 
 type progInfo struct {
@@ -201,7 +206,10 @@ type progInfo struct {
 // on the raw syscall tracepoints, which every call runs, for getppid) with the kernel's BPF run-time statistics on
 // (kernel.bpf_stats_enabled), and reports what each program costs per run.
 // The statistics cost time of their own, which the floor's row shows, so
-// they are on only here, never while the loops are timed.
+// they are on only here, never while the loops are timed. The sessions
+// alternate c.statRounds times, and each program's figure is the median
+// of its rounds: one second of a loop on a shared machine can be a fifth
+// dearer than the next, for ctrace and floor alike.
 func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 	const knob = "/proc/sys/kernel/bpf_stats_enabled"
 	old, err := os.ReadFile(knob)
@@ -212,24 +220,60 @@ func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 		return nil, nil, err
 	}
 	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
-	var out []bpfStat
+	var rounds [][]bpfStat
 	var progs *programsResult
-	for _, name := range []string{"ctrace", "empty-tp-all", "empty-rawtp"} {
-		s, err := startSession(peers[name], c.ctrace, nil, nil)
-		if err != nil {
-			return out, progs, err
+	for range max(c.statRounds, 1) {
+		var round []bpfStat
+		for _, name := range []string{"ctrace", "empty-tp-all", "empty-rawtp"} {
+			s, err := startSession(peers[name], c.ctrace, nil, nil)
+			if err != nil {
+				return medianStats(rounds), progs, err
+			}
+			st, pr, err := progStats(c, file, name, progIDs(s.cmd.Process.Pid))
+			s.stop()
+			if err != nil {
+				return medianStats(rounds), progs, err
+			}
+			round = append(round, st...)
+			if name == "ctrace" {
+				progs = pr
+			}
 		}
-		st, pr, err := progStats(c, file, name, progIDs(s.cmd.Process.Pid))
-		s.stop()
-		if err != nil {
-			return out, progs, err
-		}
-		out = append(out, st...)
-		if name == "ctrace" {
-			progs = pr
+		rounds = append(rounds, round)
+	}
+	return medianStats(rounds), progs, nil
+}
+
+// medianStats folds rounds of the same sessions into one: per tracer,
+// loop and program, the median of the rounds' ns per run and runs per
+// iteration, and the runs of all of them.
+func medianStats(rounds [][]bpfStat) []bpfStat {
+	type key struct{ tracer, loop, program string }
+	var order []key
+	byKey := map[key][]bpfStat{}
+	for _, round := range rounds {
+		for _, s := range round {
+			k := key{s.Tracer, s.Loop, s.Program}
+			if _, ok := byKey[k]; !ok {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], s)
 		}
 	}
-	return out, progs, nil
+	out := make([]bpfStat, 0, len(order))
+	for _, k := range order {
+		ss := byKey[k]
+		m := bpfStat{Tracer: k.tracer, Loop: k.loop, Program: k.program, Rounds: len(ss)}
+		var ns, per []float64
+		for _, s := range ss {
+			m.Runs += s.Runs
+			ns, per = append(ns, s.NSPerRun), append(per, s.RunsPerIter)
+		}
+		m.NSPerRun, m.RunsPerIter = median(ns), median(per)
+		m.NSMin, m.NSMax = slices.Min(ns), slices.Max(ns)
+		out = append(out, m)
+	}
+	return out
 }
 
 func listProgs() ([]progInfo, error) {
