@@ -56,11 +56,6 @@ const volatile __u64 errno_mask[64] = {}; /* bit n: errno n passes */
 /* Size of the kernel stack, to find the saved registers on kernels without
  * bpf_task_pt_regs() (before 5.15): 16 KiB on x86_64 without KASAN. */
 const volatile __u32 thread_size = 16384;
-/* The reader is woken for a record at most once in this many ns (see
- * submit()); it reads what came in between on its own, within its
- * catch-up wait, which is longer (tracer/read.go). 0 wakes it for every
- * record. */
-const volatile __u64 wake_every_ns = 0;
 /* Tracepoint programs may use task-local storage here (user space asks the
  * kernel): the entry mark of a task under a seccomp filter lives beside the
  * task (entry_marks) instead of in inflights. */
@@ -173,9 +168,17 @@ struct {
  * seccomp filter skips the map. */
 __u64 inflight_pending = 0;
 
-/* When submit() last let a record wake the reader (boot ns). Written by
- * every CPU without a lock: a lost update costs one wake-up more. */
-__u64 last_wake_ns = 0;
+/* Whether the reader sleeps until a record wakes it (tracer/read.go): it
+ * sets its one entry before such a wait, after it found the ring empty
+ * last; the record that wakes it, or the reader itself when the wait ends,
+ * clears it. The reader writes it through its own mapping of the array. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} reader_asleep SEC(".maps");
 
 /* Architecture syscall number -> enum ctrace_op, for the syscalls whose exit
  * is attached; 0 for the others. Reason programs use it to tell whether the
@@ -755,25 +758,30 @@ static __always_inline void count_lost(__u16 op)
 		(*n)++;
 }
 
-/* Whether a record sent at now (boot ns) may wake the reader. Waking it
- * is most of what a record costs: the kernel queues an irq_work that
- * interrupts the CPU (an IPI, a VM exit on a virtual machine) to wake the
- * waiting reader, 1.1-1.5 us of the 1.8 us a failing openat cost here
- * (docs/BENCHMARKS.md). In a storm the reader catches up after every
- * record and so is woken for each; with this, at most once per
- * wake_every_ns, and it collects the records in between itself. */
-static __always_inline __u64 wake_flags(__u64 now)
+/* Wakes the reader if it sleeps until woken, once: waking it is most of
+ * what a record costs otherwise (the kernel queues an irq_work, whose
+ * interrupt exits to the hypervisor on a virtual machine: 1.1-1.5 us of a
+ * failing openat's 1.8 us when every record woke the reader, and still
+ * 150-200 ns of 700 when one did every 200 us; docs/BENCHMARKS.md). A
+ * reader that is reading, or waiting a bounded time for more (its
+ * catch-up wait), is not woken at all.
+ *
+ * Called after the record's commit, an atomic exchange (a full barrier):
+ * the reader sets the flag before it looks at the ring, so either it sees
+ * the record or this sees the flag. The wake-up is an empty record,
+ * discarded: the ring's only way to wake a reader without data to read. */
+static __always_inline void wake_reader(void)
 {
-	if (!wake_every_ns)
-		return 0; /* the ring's own rule: wake a reader that has caught up */
-	if (now - last_wake_ns < wake_every_ns)
-		return BPF_RB_NO_WAKEUP;
-	last_wake_ns = now;
-	/* Forced: the ring's own rule wakes the reader only if it has read
-	 * every record before this one, which a record sent without a
-	 * wake-up prevents; the reader would then sleep until its poll while
-	 * the ring fills. */
-	return BPF_RB_FORCE_WAKEUP;
+	__u32 zero = 0, *asleep = bpf_map_lookup_elem(&reader_asleep, &zero);
+	void *p;
+
+	if (!asleep || !*asleep)
+		return;
+	p = bpf_ringbuf_reserve(&events, 8, 0);
+	if (!p)
+		return; /* the ring is full: the next record tries again */
+	*asleep = 0; /* racing CPUs wake it twice at worst */
+	bpf_ringbuf_discard(p, BPF_RB_FORCE_WAKEUP);
 }
 
 static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
@@ -783,8 +791,11 @@ static __always_inline void submit(struct ctrace_buf *b, __u32 off, __u16 op)
 	if (size > sizeof(*b))
 		size = sizeof(*b);
 	b->ev.size = size - sizeof(b->ev);
-	if (bpf_ringbuf_output(&events, b, size, wake_flags(b->ev.ts_ns)) < 0)
+	if (bpf_ringbuf_output(&events, b, size, BPF_RB_NO_WAKEUP) < 0) {
 		count_lost(op);
+		return;
+	}
+	wake_reader();
 }
 
 /* Filters that drop a call before anything is read. */

@@ -217,6 +217,7 @@ const (
 	bpfMapLogbuf              = "logbuf"
 	bpfMapLost                = "lost"
 	bpfMapOpFlags             = "op_flags"
+	bpfMapReaderAsleep        = "reader_asleep"
 	bpfMapScratch             = "scratch"
 	bpfMapSyscallOps          = "syscall_ops"
 	bpfMapTgids               = "tgids"
@@ -313,12 +314,10 @@ const (
 	bpfVarFilterTgid          = "filter_tgid"
 	bpfVarHaveRdonlyCast      = "have_rdonly_cast"
 	bpfVarInflightPending     = "inflight_pending"
-	bpfVarLastWakeNs          = "last_wake_ns"
 	bpfVarSelfTgid            = "self_tgid"
 	bpfVarTaskMarks           = "task_marks"
 	bpfVarThreadSize          = "thread_size"
 	bpfVarTraceSuccess        = "trace_success"
-	bpfVarWakeEveryNs         = "wake_every_ns"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -452,6 +451,7 @@ type bpfMapSpecs struct {
 	Logbuf       *ebpf.MapSpec `ebpf:"logbuf"`
 	Lost         *ebpf.MapSpec `ebpf:"lost"`
 	OpFlags      *ebpf.MapSpec `ebpf:"op_flags"`
+	ReaderAsleep *ebpf.MapSpec `ebpf:"reader_asleep"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallOps   *ebpf.MapSpec `ebpf:"syscall_ops"`
 	Tgids        *ebpf.MapSpec `ebpf:"tgids"`
@@ -480,12 +480,10 @@ type bpfVariableSpecs struct {
 	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	HaveRdonlyCast   *ebpf.VariableSpec `ebpf:"have_rdonly_cast"`
 	InflightPending  *ebpf.VariableSpec `ebpf:"inflight_pending"`
-	LastWakeNs       *ebpf.VariableSpec `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TaskMarks        *ebpf.VariableSpec `ebpf:"task_marks"`
 	ThreadSize       *ebpf.VariableSpec `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.VariableSpec `ebpf:"trace_success"`
-	WakeEveryNs      *ebpf.VariableSpec `ebpf:"wake_every_ns"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -517,6 +515,7 @@ type bpfMaps struct {
 	Logbuf       *ebpf.Map `ebpf:"logbuf"`
 	Lost         *ebpf.Map `ebpf:"lost"`
 	OpFlags      *ebpf.Map `ebpf:"op_flags"`
+	ReaderAsleep *ebpf.Map `ebpf:"reader_asleep"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallOps   *ebpf.Map `ebpf:"syscall_ops"`
 	Tgids        *ebpf.Map `ebpf:"tgids"`
@@ -534,6 +533,7 @@ func (m *bpfMaps) Close() error {
 		m.Logbuf,
 		m.Lost,
 		m.OpFlags,
+		m.ReaderAsleep,
 		m.Scratch,
 		m.SyscallOps,
 		m.Tgids,
@@ -563,12 +563,10 @@ type bpfVariables struct {
 	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
 	HaveRdonlyCast   *ebpf.Variable `ebpf:"have_rdonly_cast"`
 	InflightPending  *ebpf.Variable `ebpf:"inflight_pending"`
-	LastWakeNs       *ebpf.Variable `ebpf:"last_wake_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TaskMarks        *ebpf.Variable `ebpf:"task_marks"`
 	ThreadSize       *ebpf.Variable `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.Variable `ebpf:"trace_success"`
-	WakeEveryNs      *ebpf.Variable `ebpf:"wake_every_ns"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

@@ -30,21 +30,16 @@ type Sink struct {
 // pollEvery bounds how late a cancellation or a loss report can be.
 const pollEvery = 200 * time.Millisecond
 
-// wakeEvery is how often at most the kernel wakes the reader for a record
-// (wake_every_ns): a wake-up cost more than the rest of a failing call's
-// record together. The records sent in between do not wake the reader, so
-// after reading any, Run waits at most catchUp before it looks again;
-// only after a catch-up wait found nothing does it sleep until woken.
-// catchUp must exceed wakeEvery: a record that did not wake the reader
-// came less than wakeEvery after one that did (forced, whether or not the
-// reader was waiting), so the catch-up wait that follows that wake-up
-// still sees it. A record can come later than that only if a program ran
-// for longer than the gap between the two (a preempted program): then it
-// waits for the next wake-up or pollEvery.
-const (
-	wakeEvery = 200 * time.Microsecond
-	catchUp   = 500 * time.Microsecond
-)
+// catchUp is how long Run waits for more records, after reading any,
+// before it looks again. The kernel wakes the reader only when it sleeps
+// until woken (sleepFlag), which it does only after a catch-up wait found
+// nothing: a wake-up cost more than the rest of a failing call's record
+// together, and in a storm the reader would otherwise be woken for almost
+// every record. A record of a storm is read at most catchUp after it was
+// sent; a record after a quiet spell wakes the reader at once. A wake-up
+// can be missed only where the flag's ordering is not what sleepFlag.set
+// says; the record is then read at the next one or within pollEvery.
+const catchUp = 500 * time.Microsecond
 
 // clockEvery is how many records in a row Run reads without looking at
 // the clock, about 100 us' worth in a storm; loss reports can be that
@@ -68,7 +63,7 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	// empty before it) and every clockEvery records otherwise: in a
 	// storm, reading it for every record cost a twentieth of the time.
 	mayWait, unclocked := true, 0
-	// The next wait is a catch-up wait (see wakeEvery): a record was
+	// The next wait is a catch-up wait (see catchUp): a record was
 	// read since the last wait that found nothing. A wait that timed
 	// out returns the records that came meanwhile before its timeout,
 	// so a timeout ends catching up only when no record came since the
@@ -79,19 +74,40 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			// Whatever the kernel wrote before now is still read.
 			draining = true
 			t.rd.SetDeadline(time.Now())
-		} else if !draining && catching && mayWait {
-			// From the last record read: one sent without a
-			// wake-up came less than wakeEvery after one that
-			// woke the reader, which may be this one.
+		} else if !draining && catching && (mayWait || deadline.Sub(now) > catchUp) {
+			// From the last record read. Also while there is more
+			// to read: what the ring holds may be only a wake-up's
+			// empty record, after which the ring buffer reader
+			// waits, and nothing wakes a reader that is catching
+			// up.
 			deadline = now.Add(catchUp)
 			t.rd.SetDeadline(deadline)
-		} else if !draining && deadline.Sub(now) < pollEvery/2 {
+		} else if !catching && !draining && deadline.Sub(now) < pollEvery/2 {
 			// Moved on only when half spent: the wait it bounds
 			// ends sooner, never later.
 			deadline = now.Add(pollEvery)
 			t.rd.SetDeadline(deadline)
 		}
+		// A wait that only a record should end: the kernel wakes
+		// the reader for the first record sent after this.
+		asleep := !draining && !catching && mayWait
+		if asleep {
+			t.asleep.set(1)
+			// The ring buffer reader waits before it looks, once it
+			// has found the ring empty: a record sent before the
+			// kernel could see the flag, which woke no one, is read
+			// now instead.
+			if t.rd.AvailableBytes() > 0 {
+				t.asleep.set(0)
+				asleep = false
+				deadline = now
+				t.rd.SetDeadline(deadline)
+			}
+		}
 		err := t.rd.ReadInto(&rec)
+		if asleep {
+			t.asleep.set(0)
+		}
 		if unclocked++; mayWait || err != nil || unclocked >= clockEvery {
 			now, unclocked = time.Now(), 0
 		}

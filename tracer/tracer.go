@@ -83,6 +83,7 @@ type Tracer struct {
 	features []Feature
 	lsm      string // the active LSMs that can deny (see denyingLSMs)
 	rd       *ringbuf.Reader
+	asleep   *sleepFlag // asks the kernel for a wake-up (see Run)
 	attached []string
 	skipped  []Skip
 
@@ -226,6 +227,10 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 		t.Close()
 		return nil, fmt.Errorf("open ring buffer: %w", err)
 	}
+	if t.asleep, err = mapSleepFlag(coll.Maps["reader_asleep"]); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -260,7 +265,6 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"filter_comm":   len(opts.Comms) > 0,
 		"filter_errno":  len(opts.Errnos) > 0,
 		"errno_mask":    mask,
-		"wake_every_ns": uint64(wakeEvery),
 		"task_marks":    taskMarks(),
 	} {
 		if err := setVar(spec, name, v); err != nil {
@@ -483,6 +487,10 @@ func (t *Tracer) Close() error {
 	if t.rd != nil {
 		errs = append(errs, t.rd.Close())
 		t.rd = nil
+	}
+	if t.asleep != nil {
+		errs = append(errs, t.asleep.close())
+		t.asleep = nil
 	}
 	// Each detach waits for an RCU grace period (tens of milliseconds);
 	// done one after another, sixty links take seconds.
