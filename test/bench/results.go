@@ -209,7 +209,11 @@ type progInfo struct {
 // they are on only here, never while the loops are timed. The sessions
 // alternate c.statRounds times, and each program's figure is the median
 // of its rounds: one second of a loop on a shared machine can be a fifth
-// dearer than the next, for ctrace and floor alike.
+// dearer than the next, for ctrace and floor alike. The eBPF peers among
+// c.tracers (opensnoop, bpftrace) run the open+close loops too: on those,
+// where every one of them runs a program at openat's entry and exit and
+// nothing else differs, their programs' time is the comparison the timed
+// loops are too noisy to make.
 func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 	const knob = "/proc/sys/kernel/bpf_stats_enabled"
 	old, err := os.ReadFile(knob)
@@ -220,12 +224,22 @@ func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 		return nil, nil, err
 	}
 	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
+	names := []string{"ctrace", "empty-tp-all", "empty-rawtp"}
+	for _, peer := range []string{"opensnoop", "bpftrace"} {
+		if slices.Contains(strings.Split(c.tracers, ","), peer) {
+			names = append(names, peer)
+		}
+	}
 	var rounds [][]bpfStat
 	var progs *programsResult
 	for range max(c.statRounds, 1) {
 		var round []bpfStat
-		for _, name := range []string{"ctrace", "empty-tp-all", "empty-rawtp"} {
+		for _, name := range names {
 			s, err := startSession(peers[name], c.ctrace, nil, nil)
+			if err != nil && name != "ctrace" && !strings.HasPrefix(name, "empty-") {
+				logf("bpf_stats: %s: %v", name, err)
+				continue // a peer that is not installed
+			}
 			if err != nil {
 				return medianStats(rounds), progs, err
 			}
@@ -316,6 +330,8 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 		"ctrace":       {getppid, open, seccomp, fail},
 		"empty-tp-all": {open, seccomp},
 		"empty-rawtp":  {getppid},
+		"opensnoop":    {open, seccomp},
+		"bpftrace":     {open, seccomp},
 	}[tracer]
 	var out []bpfStat
 	for _, l := range loops {
@@ -345,6 +361,18 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 		}
 	}
 	return out, pr, nil
+}
+
+// kernelPerIter is, by the kernel's statistics, what a tracer's programs
+// cost per iteration of a loop.
+func kernelPerIter(stats []bpfStat, tracer, loop string) (ns float64, ok bool) {
+	for _, s := range stats {
+		if s.Tracer == tracer && s.Loop == loop {
+			ns += s.NSPerRun * s.RunsPerIter
+			ok = true
+		}
+	}
+	return ns, ok
 }
 
 // kernelAboveFloor is, by the kernel's statistics, what ctrace's programs
