@@ -147,6 +147,7 @@ func run(c *config) error {
 		Config: map[string]string{
 			"rounds":             strconv.Itoa(c.rounds),
 			"floor_pairs":        strconv.Itoa(c.floorPairs),
+			"stat_rounds":        strconv.Itoa(c.statRounds),
 			"loop_seconds":       fmt.Sprint(c.loopSec),
 			"throughput_seconds": fmt.Sprint(c.tputSec),
 			"latency_seconds":    fmt.Sprint(c.latSec),
@@ -243,6 +244,9 @@ func rerender(c *config, path string) error {
 	c.out = path
 	c.rounds, _ = strconv.Atoi(res.Config["rounds"])
 	c.floorPairs, _ = strconv.Atoi(res.Config["floor_pairs"])
+	if n, err := strconv.Atoi(res.Config["stat_rounds"]); err == nil {
+		c.statRounds = n
+	}
 	c.loopSec, _ = strconv.ParseFloat(res.Config["loop_seconds"], 64)
 	c.tputSec, _ = strconv.ParseFloat(res.Config["throughput_seconds"], 64)
 	c.threads, _ = strconv.Atoi(res.Config["threads"])

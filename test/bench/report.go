@@ -217,6 +217,9 @@ func kernelAboveFloorTarget(res *results, ct *overheadResult) (targetResult, boo
 // and the rest of the call's path is the same for all), and then the timed
 // quotient must not say otherwise beyond its noise (its 95% interval
 // wholly above 1); without them, by the timed median quotient, below 1.
+// The statistics are taken with one thread: a program's time per call is
+// the same with two, where each thread runs it for its own calls, so the
+// two-thread loops are judged by the one-thread figures.
 // getppid is a call none of them traces: all pay
 // only the kernel's syscall-tracepoint path, which costs the same however
 // many syscalls are enabled, so there ctrace fails only when the 95%
@@ -250,8 +253,12 @@ func peersTarget(res *results, ct *overheadResult) (targetResult, bool) {
 					lo = l
 				}
 			}
-			kc, okc := kernelPerIter(res.BPF, "ctrace", k)
-			kp, okp := kernelPerIter(res.BPF, peer, k)
+			k1 := strings.TrimSuffix(k, "/2t") + "/1t"
+			if !strings.HasSuffix(k, "/2t") {
+				k1 = k
+			}
+			kc, okc := kernelPerIter(res.BPF, "ctrace", k1)
+			kp, okp := kernelPerIter(res.BPF, peer, k1)
 			switch {
 			case strings.HasPrefix(k, "getppid/"):
 				if lo > 1 {
@@ -259,7 +266,10 @@ func peersTarget(res *results, ct *overheadResult) (targetResult, bool) {
 					parts = append(parts, fmt.Sprintf("%s: ctrace / %s %.3f, 95%% interval from %.3f", loopLabel(k), peer, q, lo))
 				}
 			case okc && okp:
-				kernel = append(kernel, fmt.Sprintf("%s: ctrace's programs %.0f ns per iteration, %s's %.0f; timed ctrace / %s %.3f (95%% interval from %.3f)", loopLabel(k), kc, peer, kp, peer, q, lo))
+				if k == k1 {
+					kernel = append(kernel, fmt.Sprintf("%s: ctrace's programs %.0f ns per iteration, %s's %.0f", loopLabel(k), kc, peer, kp))
+				}
+				kernel = append(kernel, fmt.Sprintf("%s: timed ctrace / %s %.3f (95%% interval from %.3f)", loopLabel(k), peer, q, lo))
 				if kc >= kp || lo > 1 {
 					t.Met = false
 				}
