@@ -53,7 +53,7 @@ deps:
 # ~/.cache/ctrace-kubenode), static pods from /tmp/kubenode/manifests. It
 # stays up in the foreground; Ctrl-C tears it down. As root.
 kubenode: deps
-	$(GO) run ./internal/kubenodetest/kubenode
+	$(GO) run ./internal/testing/kubenodetest/kubenode
 
 # Every test. The integration tests load eBPF programs: run as root.
 test: deps

@@ -50,7 +50,7 @@ test)
 	static_busybox || need busybox-static
 	# promtool (package prometheus): the metrics test checks a real scrape.
 	have promtool || need prometheus
-	# The Kubernetes node (internal/kubenodetest): pod networks from
+	# The Kubernetes node (internal/testing/kubenodetest): pod networks from
 	# the bridge, host-local and loopback plugins; ip removes its bridge.
 	[ -x /usr/lib/cni/bridge ] || need containernetworking-plugins
 	have ip || need iproute2

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 )
 
 // TestBenignRuncFailures: every container start makes runc fail on purpose

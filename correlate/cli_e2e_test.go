@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // These scenarios run the ctrace binary as users do: the filters, the

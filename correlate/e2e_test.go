@@ -12,11 +12,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
-// The end-to-end tests run a private containerd (internal/ctrdtest), the
+// The end-to-end tests run a private containerd (internal/testing/ctrdtest), the
 // real tracer in this process, and a Resolver on that containerd, and
 // check each scenario of the container attribution against the exact
 // event and container fields.

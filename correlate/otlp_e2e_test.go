@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
-	"github.com/ctrace-dev/ctrace/internal/otelcoltest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/otelcoltest"
 )
 
 // A failure in a pod's container reaches the collector with the container

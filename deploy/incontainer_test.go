@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // TestImageInContainer is the DaemonSet without a kubelet: make image's

@@ -17,7 +17,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ctrace-dev/ctrace/internal/kubenodetest"
+	"github.com/ctrace-dev/ctrace/internal/testing/kubenodetest"
 )
 
 // TestNodeManifests runs deploy/daemonset.yaml's pod template and

@@ -1,6 +1,6 @@
 package deploy
 
-// Tests against a real Kubernetes node (internal/kubenodetest): a kubelet
+// Tests against a real Kubernetes node (internal/testing/kubenodetest): a kubelet
 // runs the pods as static pods through containerd's CRI plugin with a CNI
 // network, so that pod names, uids, cgroups and sandbox network
 // namespaces are the ones a kubelet makes, not imitations. They live in
@@ -25,8 +25,8 @@ import (
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/ctrace-dev/ctrace/internal/kubenodetest"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/kubenodetest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 var node kubenodetest.Shared

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 func init() {

@@ -15,7 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 )
 
 // TestDefaultProfileMarksNothing runs a container's process under the

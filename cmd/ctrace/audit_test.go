@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // TestRunAuditLandlock: with --audit, a Landlock denial seen by the kernel's

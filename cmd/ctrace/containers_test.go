@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/internal/eventtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/eventtest"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

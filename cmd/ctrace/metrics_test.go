@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/metrics"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

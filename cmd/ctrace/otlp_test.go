@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/internal/otelcoltest"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/otelcoltest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 const (

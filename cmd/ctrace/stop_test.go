@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/audit"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // requireAuditOff skips a test of --audit's restore where auditing is on

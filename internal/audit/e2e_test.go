@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"golang.org/x/sys/unix"
 )

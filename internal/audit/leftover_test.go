@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // TestLeftover: a run that turned auditing on and restores removes its

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // TestRunNetNSReason runs `ctrace run` as users do: the failing setns of

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/otelcoltest"
+	"github.com/ctrace-dev/ctrace/internal/testing/otelcoltest"
 )
 
 // An event as -o json prints it (docs/json-schema.md), of a pod's container.

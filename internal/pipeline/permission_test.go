@@ -11,7 +11,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/permission"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 

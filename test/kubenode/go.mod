@@ -1,5 +1,5 @@
 // Module kubelet builds the kubelet that the Kubernetes node of the tests
-// runs (internal/kubenodetest, make kubenode). It is a module of its own so
+// runs (internal/testing/kubenodetest, make kubenode). It is a module of its own so
 // that ctrace's go.mod does not carry Kubernetes' dependency tree.
 module github.com/ctrace-dev/ctrace/test/kubenode
 

@@ -6,7 +6,7 @@
 //
 // It is its own Go module so that ctrace's module does not depend on the
 // collector's dependency tree; the tests build it with `go build` and cache
-// the binary (internal/otelcoltest).
+// the binary (internal/testing/otelcoltest).
 //
 //	otelcol --config collector.yaml
 package main

@@ -16,10 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 	"github.com/ctrace-dev/ctrace/internal/render"
 	"github.com/ctrace-dev/ctrace/internal/summary"
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/kubenodetest"
+	"github.com/ctrace-dev/ctrace/internal/testing/kubenodetest"
 )
 
 func main() {

@@ -34,7 +34,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // Binaries the package needs; Missing names those absent.
@@ -118,7 +118,7 @@ type Options struct {
 	Address string
 	// CRI, when set, turns the CRI plugin on with this TOML as its
 	// [plugins."io.containerd.grpc.v1.cri"] section (the Kubernetes node
-	// of internal/kubenodetest); the CRI plugin is off otherwise.
+	// of internal/testing/kubenodetest); the CRI plugin is off otherwise.
 	CRI string
 }
 

@@ -1,5 +1,5 @@
 // Package kubenodetest runs a single-node Kubernetes node for tests: a
-// private containerd with its CRI plugin (internal/ctrdtest), CNI from
+// private containerd with its CRI plugin (internal/testing/ctrdtest), CNI from
 // Debian's containernetworking-plugins (bridge, host-local, loopback) on a
 // bridge and subnet of its own, and a kubelet built from the Kubernetes Go
 // modules (test/kubenode), standalone: no API server, pods are static pods
@@ -34,7 +34,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/ctrace-dev/ctrace/internal/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 )
 
 const (
@@ -121,7 +121,7 @@ func KubeletBinary() (string, error) {
 	if !ok {
 		return "", errors.New("cannot locate the kubenodetest source file")
 	}
-	script := filepath.Join(filepath.Dir(file), "..", "..", "test", "kubenode", "build.sh")
+	script := filepath.Join(filepath.Dir(file), "..", "..", "..", "test", "kubenode", "build.sh")
 	cmd := exec.Command(script)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

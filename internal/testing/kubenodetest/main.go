@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // Shared is the node a package's tests share, started by Main.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/ctrace-dev/ctrace/internal/testenv"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 // Shared is the containerd a package's tests share, started by Main.

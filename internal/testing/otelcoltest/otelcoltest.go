@@ -37,7 +37,7 @@ func sourceDir() (string, error) {
 	if !ok {
 		return "", errors.New("cannot locate the otelcoltest source file")
 	}
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "test", "otelcol")
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "test", "otelcol")
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		return "", fmt.Errorf("test collector sources: %w", err)
 	}
