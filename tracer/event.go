@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/tracer/jsonw"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
@@ -67,94 +68,6 @@ type Proc struct {
 	Cmdline []string
 }
 
-// ReasonKind names the layer that refused a call.
-type ReasonKind string
-
-// The reason kinds.
-const (
-	ReasonSeccomp    ReasonKind = "seccomp"
-	ReasonCapability ReasonKind = "capability"
-	ReasonKernelLog  ReasonKind = "kernel_log"
-	ReasonLSM        ReasonKind = "lsm"
-	// ReasonNetNS: the call named a network namespace file; what state
-	// the file is in and whose namespace it was (internal/netns).
-	ReasonNetNS ReasonKind = "netns"
-	// ReasonPermission is found in user space (internal/permission), not
-	// by the kernel: the path component whose owner and mode refused the
-	// caller.
-	ReasonPermission ReasonKind = "permission"
-)
-
-// Owner is the container a reason names: for ReasonNetNS, the container
-// whose OCI spec names the namespace file (a pod's sandbox under
-// Kubernetes).
-type Owner struct {
-	ID           string
-	Namespace    string // containerd namespace
-	Pod          string
-	PodNamespace string
-	// State is "running", "stopped" or "deleted".
-	State string
-}
-
-// Reason is one explanation of why a call failed. Which fields are set
-// depends on Kind.
-type Reason struct {
-	Kind ReasonKind
-
-	// Capability: the capability that was denied and the user namespace
-	// it was checked against, and the caller's own user namespace.
-	Cap            string // "CAP_SYS_ADMIN"
-	UserNS         uint32
-	InitUserNS     bool
-	UserNSOwnerUID uint32
-	CallerUserNS   uint32
-	CallerUIDMap   IDMap // the caller's user namespace's uid_map
-
-	// KernelLog: one line the kernel logged for the task during the call.
-	Message string
-
-	// LSM: the hook or operation that denied the call, the LSM, and what
-	// the LSM said about it.
-	Hook   string
-	LSM    string
-	Detail string
-
-	// NetNS: the file, its state ("ok", "stale", "missing") and the
-	// container whose spec names it (nil when none ever did, as far as
-	// ctrace knows).
-	Path  string
-	State string
-	Owner *Owner
-	// Permission: the path component that refused the caller (Path, in
-	// the caller's view), the access it refused (Need), its owner and
-	// mode as the initial user namespace sees them, whether the owner is
-	// mapped in the caller's user namespace, and the caller's uid there
-	// (CallerUIDMap above is its namespace's uid_map). Checked says when
-	// it was looked up ("after": once the call had returned) and Via how
-	// ctrace saw the caller's files.
-	Arg         string // the argument the path is on: "path", "lowerdir", ...
-	Need        string
-	OwnerUID    uint32
-	OwnerGID    uint32
-	Mode        uint32
-	OwnerMapped bool
-	CallerUID   uint32
-	MountRO     bool
-	MountNoexec bool
-	Idmapped    bool
-	Checked     string
-	Via         string
-	// Snapshot is the containerd snapshot the component lies in: the
-	// rootfs of the caller's container, or a snapshot directory on the
-	// host (an image layer an overlay's lowerdir names); nil when none.
-	// SnapshotOfArg: the component is a directory above every snapshot
-	// (the snapshotter's own), and Snapshot is the one the argument
-	// leads into.
-	Snapshot      *Snapshot
-	SnapshotOfArg bool
-}
-
 // Snapshot is a containerd snapshot, as a permission reason names it.
 type Snapshot struct {
 	Snapshotter string // "overlayfs"
@@ -185,6 +98,11 @@ func (x IDExtent) AppendTo(b []byte) []byte {
 	return strconv.AppendUint(b, uint64(x.Count), 10)
 }
 
+// Arrow writes the extent as a reason's text does: "0 -> 100000, 65536 ids".
+func (x IDExtent) Arrow() string {
+	return fmt.Sprintf("%d -> %d, %d ids", x.Inside, x.Outside, x.Count)
+}
+
 // IDMap is a user namespace's uid_map (or gid_map), extent by extent.
 type IDMap []IDExtent
 
@@ -203,6 +121,21 @@ func (m IDMap) String() string {
 
 // Inside maps an id of the parent namespace into the namespace; false
 // when no extent covers it.
+// AppendJSON appends the map under a key given quoted with its colon
+// (`"caller_uid_map":`), as the string /proc/PID/uid_map holds, without
+// building it first: its digits and spaces need no escaping, and its
+// newlines are written escaped.
+func (m IDMap) AppendJSON(b []byte, quotedKey string) []byte {
+	b = append(jsonw.KeyLit(b, quotedKey), '"')
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, `\n`...)
+		}
+		b = x.AppendTo(b)
+	}
+	return append(b, '"')
+}
+
 func (m IDMap) Inside(id uint32) (uint32, bool) {
 	for _, x := range m {
 		// In 64 bits: an extent may reach 2^32.
@@ -334,7 +267,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		ev.Errno = unix.Errno(-h.Ret)
 	}
 	if h.Flags&uint16(bpfCtraceEventFlagCTRACE_EV_SECCOMP) != 0 {
-		ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonSeccomp})
+		ev.Reasons = append(ev.Reasons, SeccompReason{})
 	}
 	ev.nlogs = int(h.Nlogs)
 	if cap(args) >= len(spec.args) {
@@ -512,8 +445,7 @@ func (d *decoder) decodeContext(ev *Event, f bpfCtraceField, b []byte) error {
 		var l bpfCtraceLsm
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&l)), lsmSize), b)
 		hook := lsmHookName(bpfCtraceLsmHook(l.Hook))
-		ev.Reasons = append(ev.Reasons, Reason{
-			Kind:   ReasonLSM,
+		ev.Reasons = append(ev.Reasons, &LSMReason{
 			Hook:   hook,
 			Detail: fmt.Sprintf("security_%s returned %s", hook, errnoText(l.Ret)),
 		})
@@ -558,13 +490,12 @@ func errnoText(ret int32) string {
 	return strconv.Itoa(int(ret))
 }
 
-func capReason(c *bpfCtraceCap) Reason {
+func capReason(c *bpfCtraceCap) *CapabilityReason {
 	var m IDMap
 	for _, e := range c.Extents[:min(int(c.Nextents), len(c.Extents))] {
 		m = append(m, IDExtent{Inside: e.First, Outside: e.LowerFirst, Count: e.Count})
 	}
-	return Reason{
-		Kind:           ReasonCapability,
+	return &CapabilityReason{
 		Cap:            xlat.CapName(c.Cap),
 		UserNS:         c.Userns,
 		InitUserNS:     c.UsernsLevel == 0,

@@ -246,8 +246,8 @@ func TestDecodeContext(t *testing.T) {
 			rec: newRecord(bpfCtraceOpCTRACE_OP_MOUNT, -int64(unix.EPERM)).
 				field(argNone, bpfCtraceFieldKindCTRACE_FIELD_CAP, 0, capData(userns)),
 			want: func(ev *Event) bool {
-				return reflect.DeepEqual(ev.Reasons, []Reason{{
-					Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 4026531837, InitUserNS: true,
+				return reflect.DeepEqual(ev.Reasons, []Reason{&CapabilityReason{
+					Cap: "CAP_SYS_ADMIN", UserNS: 4026531837, InitUserNS: true,
 					CallerUserNS: 4026532201, CallerUIDMap: IDMap{{0, 100000, 65536}, {65536, 1000, 1}},
 				}})
 			},
@@ -268,7 +268,7 @@ func TestDecodeContext(t *testing.T) {
 				r.ev.Flags = uint16(bpfCtraceEventFlagCTRACE_EV_SECCOMP)
 				return r
 			}(),
-			want: func(ev *Event) bool { return reflect.DeepEqual(ev.Reasons, []Reason{{Kind: ReasonSeccomp}}) },
+			want: func(ev *Event) bool { return reflect.DeepEqual(ev.Reasons, []Reason{SeccompReason{}}) },
 		},
 		{
 			name: "LSM hook denial",
@@ -279,7 +279,7 @@ func TestDecodeContext(t *testing.T) {
 					return b.Bytes()
 				}()),
 			want: func(ev *Event) bool {
-				return reflect.DeepEqual(ev.Reasons, []Reason{{Kind: ReasonLSM, Hook: "sb_mount", Detail: "security_sb_mount returned -EACCES"}})
+				return reflect.DeepEqual(ev.Reasons, []Reason{&LSMReason{Hook: "sb_mount", Detail: "security_sb_mount returned -EACCES"}})
 			},
 		},
 		{

@@ -171,9 +171,15 @@ func initUserNS(t *testing.T) uint32 {
 func reasonKinds(ev *Event) []ReasonKind {
 	var k []ReasonKind
 	for _, r := range ev.Reasons {
-		k = append(k, r.Kind)
+		k = append(k, r.Kind())
 	}
 	return k
+}
+
+// isCap reports whether r is a denial of capability name.
+func isCap(r Reason, name string) bool {
+	c, ok := r.(*CapabilityReason)
+	return ok && c.Cap == name
 }
 
 // TestReasonSeccomp: a call a seccomp filter refuses has the seccomp
@@ -201,7 +207,7 @@ func TestReasonSeccomp(t *testing.T) {
 		}
 		for _, sys := range []string{"mount", "unshare"} {
 			ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == sys })
-			if len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+			if len(ev.Reasons) != 1 || ev.Reasons[0].Kind() != ReasonSeccomp {
 				t.Errorf("%s: reasons = %+v, want only seccomp", sys, ev.Reasons)
 			}
 		}
@@ -217,7 +223,7 @@ func TestReasonSeccomp(t *testing.T) {
 				return int(ev.Proc.PID) == c.pid && ev.Syscall == "unshare" && ev.Errno == errno
 			})
 		}
-		if ev := unshare(unix.EPERM); len(ev.Reasons) != 1 || ev.Reasons[0].Kind != ReasonSeccomp {
+		if ev := unshare(unix.EPERM); len(ev.Reasons) != 1 || ev.Reasons[0].Kind() != ReasonSeccomp {
 			t.Errorf("unshare(CLONE_NEWNS) the filter refused: reasons %+v, want only seccomp", ev.Reasons)
 		}
 		if ev := unshare(unix.EINVAL); len(ev.Reasons) != 0 {
@@ -236,7 +242,7 @@ func TestReasonCapability(t *testing.T) {
 	t.Run("unprivileged user", func(t *testing.T) {
 		c := runTrigger(t, "mount_as_nobody")
 		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
-		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
+		want := &CapabilityReason{Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
 			CallerUserNS: initNS, CallerUIDMap: IDMap{{0, 0, 4294967295}}}
 		if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
@@ -248,7 +254,7 @@ func TestReasonCapability(t *testing.T) {
 		if ev.Proc.UserNS == initNS {
 			t.Fatalf("the trigger runs in the initial user namespace")
 		}
-		want := Reason{Kind: ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
+		want := &CapabilityReason{Cap: "CAP_SYS_ADMIN", UserNS: initNS, InitUserNS: true,
 			CallerUserNS: ev.Proc.UserNS, CallerUIDMap: IDMap{{0, 65534, 1}}}
 		if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
@@ -276,7 +282,7 @@ func TestReasonKernelLog(t *testing.T) {
 			if ev.Errno != tt.errno {
 				t.Errorf("errno = %v, want %v", ev.Errno, tt.errno)
 			}
-			want := Reason{Kind: ReasonKernelLog, Message: strings.ReplaceAll(tt.message, "$DIR", c.dir)}
+			want := &KernelLogReason{Message: strings.ReplaceAll(tt.message, "$DIR", c.dir)}
 			if len(ev.Reasons) != 1 || !reflect.DeepEqual(ev.Reasons[0], want) {
 				t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
 			}
@@ -314,7 +320,7 @@ func TestNoReasonForSuccess(t *testing.T) {
 		t.Fatalf("the kernel kept S_ISGID on %s: no CAP_FSETID check was made, the test proves nothing", fi.Name())
 	}
 	mount := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "mount" })
-	if k := reasonKinds(&mount); len(mount.Reasons) != 1 || mount.Reasons[0].Cap != "CAP_SYS_ADMIN" {
+	if k := reasonKinds(&mount); len(mount.Reasons) != 1 || !isCap(mount.Reasons[0], "CAP_SYS_ADMIN") {
 		t.Errorf("mount after the create: reasons %v %+v, want only CAP_SYS_ADMIN", k, mount.Reasons)
 	}
 }

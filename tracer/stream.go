@@ -40,13 +40,13 @@ func (d *Decoder) Decode(raw []byte) (*Event, error) {
 		return nil, err
 	}
 	ev.Time = time.Unix(0, d.bootBase+int64(ev.Boot))
-	for i := range ev.Reasons {
-		if ev.Reasons[i].Kind == ReasonLSM && ev.Reasons[i].LSM == "" {
-			ev.Reasons[i].LSM = d.lsm
+	for r := range ReasonsOf[*LSMReason](ev) {
+		if r.LSM == "" {
+			r.LSM = d.lsm
 		}
 	}
 	for _, msg := range d.logs.take(ev.Proc.TID, ev.nlogs) {
-		ev.Reasons = append(ev.Reasons, Reason{Kind: ReasonKernelLog, Message: msg})
+		ev.Reasons = append(ev.Reasons, &KernelLogReason{Message: msg})
 	}
 	return ev, nil
 }

@@ -20,7 +20,7 @@ func TestSummaryTable(t *testing.T) {
 	// The table names errnos and reasons as the event lines do.
 	s := newSummarySink(&runFlags{}, nil).t
 	ev := eventtest.Call("mount", unix.EPERM, t0)
-	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonSeccomp}}
+	ev.Reasons = []tracer.Reason{tracer.SeccompReason{}}
 	s.Add(ev, web)
 	s.Add(eventtest.Call("mount", unix.EPERM, t0.Add(time.Second)), web)
 	s.Add(eventtest.Call("openat", unix.ENOENT, t0.Add(2*time.Second)), nil)

@@ -107,7 +107,7 @@ type summarySink struct {
 }
 
 func newSummarySink(f *runFlags, out *bufio.Writer) *summarySink {
-	names := summary.Names{Errno: xlat.ErrnoName, Reason: render.ReasonText}
+	names := summary.Names{Errno: xlat.ErrnoName}
 	return &summarySink{t: summary.New(names), f: &f.ctr, json: f.output == "json", benign: f.showBenign, out: out}
 }
 

@@ -204,13 +204,13 @@ func failedOpen(pid uint32, errno unix.Errno) tracer.Event {
 }
 
 // checkLandlockReason checks the reason the child's denial gives.
-func checkLandlockReason(t *testing.T, reasons []tracer.Reason) {
+func checkLandlockReason(t *testing.T, reasons []*tracer.LSMReason) {
 	t.Helper()
 	if len(reasons) != 1 {
 		t.Fatalf("reasons = %+v, want one", reasons)
 	}
 	r := reasons[0]
-	if r.Kind != tracer.ReasonLSM || r.LSM != LSMLandlock || r.Hook != "fs.read_file" {
+	if r.LSM != LSMLandlock || r.Hook != "fs.read_file" {
 		t.Errorf("reason = %+v, want lsm landlock fs.read_file", r)
 	}
 	if !strings.Contains(r.Detail, `path="`+deniedPath+`"`) {

@@ -114,9 +114,9 @@ func TestEndToEnd(t *testing.T) {
 		if ev.Syscall != "openat" || ev.Errno != unix.EACCES {
 			t.Errorf("child %d: event %s errno %v, want openat EACCES", pid, ev.Syscall, ev.Errno)
 		}
-		var lsm []tracer.Reason
-		for _, r := range ev.Reasons {
-			if r.Kind == tracer.ReasonLSM && r.LSM != "" && r.LSM == LSMLandlock {
+		var lsm []*tracer.LSMReason
+		for r := range tracer.ReasonsOf[*tracer.LSMReason](ev) {
+			if r.LSM == LSMLandlock {
 				lsm = append(lsm, r)
 			}
 		}

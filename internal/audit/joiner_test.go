@@ -130,7 +130,7 @@ func TestJoinerRecordAfterEvent(t *testing.T) {
 	default:
 		t.Error("Flush not called after events released by a record")
 	}
-	checkLandlockReason(t, o.evs[0].Reasons)
+	checkLandlockReason(t, lsmOnly(t, o.evs[0].Reasons))
 	if len(o.evs[1].Reasons) != 0 {
 		t.Errorf("ENOENT event got reasons %+v", o.evs[1].Reasons)
 	}
@@ -150,7 +150,7 @@ func TestJoinerRecordBeforeEvent(t *testing.T) {
 	if got := o.tids(); !equalTIDs(got, 1) {
 		t.Fatalf("passed on %v, want [1] at once", got)
 	}
-	checkLandlockReason(t, o.evs[0].Reasons)
+	checkLandlockReason(t, lsmOnly(t, o.evs[0].Reasons))
 }
 
 func TestJoinerDeadline(t *testing.T) {
@@ -196,7 +196,7 @@ func TestJoinerSettle(t *testing.T) {
 	if got := o.tids(); !equalTIDs(got, 1) {
 		t.Fatalf("passed on %v after Settle, want [1]", got)
 	}
-	checkLandlockReason(t, o.evs[0].Reasons)
+	checkLandlockReason(t, lsmOnly(t, o.evs[0].Reasons))
 
 	j.Process(testEvent(2, unix.EPERM)) // no denial will come
 	start = time.Now()
@@ -290,4 +290,18 @@ func TestJoinerBounded(t *testing.T) {
 	if got := len(o.tids()); got != maxQueue+10 {
 		t.Fatalf("%d events passed on, want %d", got, maxQueue+10)
 	}
+}
+
+// lsmOnly returns rs as LSM reasons, failing the test on any other kind.
+func lsmOnly(t *testing.T, rs []tracer.Reason) []*tracer.LSMReason {
+	t.Helper()
+	var out []*tracer.LSMReason
+	for _, r := range rs {
+		l, ok := r.(*tracer.LSMReason)
+		if !ok {
+			t.Fatalf("reason %+v, want only LSM reasons", r)
+		}
+		out = append(out, l)
+	}
+	return out
 }

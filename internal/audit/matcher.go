@@ -38,7 +38,7 @@ type group struct {
 	serial  uint64
 	stamp   time.Time // the kernel's time stamp
 	arrived time.Time // when ctrace read its first record
-	reasons []tracer.Reason
+	reasons []*tracer.LSMReason
 	pid     uint32 // from the denial itself (AVC pid=), 0 if none
 	sys     *syscallRecord
 }
@@ -73,8 +73,8 @@ func (m *Matcher) Add(r Record) {
 			g = m.newGroup(r)
 		}
 		// LSM reasons carry no uid map: comparing their strings is enough.
-		if !slices.ContainsFunc(g.reasons, func(o tracer.Reason) bool {
-			return o.Kind == reason.Kind && o.LSM == reason.LSM && o.Hook == reason.Hook && o.Detail == reason.Detail
+		if !slices.ContainsFunc(g.reasons, func(o *tracer.LSMReason) bool {
+			return *o == *reason
 		}) {
 			g.reasons = append(g.reasons, reason)
 		}
@@ -139,7 +139,7 @@ func parseSyscall(r *Record) *syscallRecord {
 // number and exit code, and its time stamp fits ev's time; a denial
 // without a SYSCALL record matches by process and time alone, once
 // standaloneGrace has passed.
-func (m *Matcher) Match(ev *tracer.Event) ([]tracer.Reason, bool) {
+func (m *Matcher) Match(ev *tracer.Event) ([]*tracer.LSMReason, bool) {
 	nr, ok := tracer.SyscallNumber(ev.Syscall)
 	if !ok || ev.Errno == 0 {
 		return nil, false

@@ -42,14 +42,14 @@ func TestMatcher(t *testing.T) {
 		recs    [][2]any // type, text
 		ev      tracer.Event
 		elapsed time.Duration // time since the records arrived
-		want    *tracer.Reason
+		want    *tracer.LSMReason
 		detail  []string // substrings of the detail
 	}{
 		{
 			name: "apparmor mount denial with its syscall",
 			recs: [][2]any{{TypeAVC, aa}, {TypeSyscall, syscallText(50, unix.SYS_MOUNT, -13, 4242, nativeArchHex)}},
 			ev:   mountEv(4242, unix.EACCES),
-			want: &tracer.Reason{Kind: tracer.ReasonLSM, LSM: LSMAppArmor, Hook: "mount"},
+			want: &tracer.LSMReason{LSM: LSMAppArmor, Hook: "mount"},
 			detail: []string{"profile=cri-containerd.apparmor.d", "operation=mount", `info="failed flags match"`,
 				`name="/proc/"`, `flags="rw, nosuid, nodev, noexec"`, "error=-13"},
 		},
@@ -88,7 +88,7 @@ func TestMatcher(t *testing.T) {
 			recs:    [][2]any{{TypeAVC, textSELinux}},
 			ev:      func() tracer.Event { e := mountEv(4243, unix.EACCES); e.Time = time.Unix(1718000001, 1e6); return e }(),
 			elapsed: standaloneGrace,
-			want:    &tracer.Reason{Kind: tracer.ReasonLSM, LSM: LSMSELinux, Hook: "mount"},
+			want:    &tracer.LSMReason{LSM: LSMSELinux, Hook: "mount"},
 			detail:  []string{"denied { mount }", "scontext=system_u:system_r:container_t:s0:c1,c2", "tclass=filesystem", `name="/"`},
 		},
 		{
@@ -133,7 +133,7 @@ func TestMatcher(t *testing.T) {
 				t.Fatalf("Match = %+v, %v; want one reason", reasons, ok)
 			}
 			got := reasons[0]
-			if got.Kind != tt.want.Kind || got.LSM != tt.want.LSM || got.Hook != tt.want.Hook {
+			if got.LSM != tt.want.LSM || got.Hook != tt.want.Hook {
 				t.Errorf("reason = %+v, want %+v", got, *tt.want)
 			}
 			for _, d := range tt.detail {

@@ -19,7 +19,7 @@ const (
 // are not denials that made a call fail: other types, AppArmor's
 // ALLOWED/AUDIT (complain mode, audit rules), SELinux grants and
 // permissive-mode denials.
-func denial(r *Record) (tracer.Reason, bool) {
+func denial(r *Record) (*tracer.LSMReason, bool) {
 	switch r.Type {
 	case TypeLandlockAccess:
 		return landlockReason(r)
@@ -29,7 +29,7 @@ func denial(r *Record) (tracer.Reason, bool) {
 		}
 		return selinuxReason(r)
 	}
-	return tracer.Reason{}, false
+	return nil, false
 }
 
 // mergeLSM adds the LSM reasons read from audit records to an event's
@@ -38,41 +38,41 @@ func denial(r *Record) (tracer.Reason, bool) {
 // apparmor|bpf"); the audit record names the one that refused, so the two
 // become one reason: the LSM and its words from the record, the hook's
 // return value kept in the detail. Other reasons are appended.
-func mergeLSM(have, found []tracer.Reason) []tracer.Reason {
+func mergeLSM(have []tracer.Reason, found []*tracer.LSMReason) []tracer.Reason {
 	fromHooks := len(have)
 	merged := make([]bool, fromHooks)
-	for _, r := range found {
+	for _, f := range found {
+		r := *f // the matcher's own stays as the record said
 		i := -1
 		for j, h := range have[:fromHooks] {
-			if !merged[j] && h.Kind == tracer.ReasonLSM && slices.Contains(strings.Split(h.LSM, "|"), r.LSM) {
+			if l, ok := h.(*tracer.LSMReason); ok && !merged[j] && slices.Contains(strings.Split(l.LSM, "|"), r.LSM) {
 				i = j
 				break
 			}
 		}
 		if i < 0 {
-			have = append(have, r)
+			have = append(have, &r)
 			continue
 		}
-		if have[i].Detail != "" {
+		if d := have[i].(*tracer.LSMReason).Detail; d != "" {
 			if r.Detail != "" {
 				r.Detail += "; "
 			}
-			r.Detail += have[i].Detail
+			r.Detail += d
 		}
-		have[i], merged[i] = r, true
+		have[i], merged[i] = &r, true
 	}
 	return have
 }
 
 // landlockReason: "domain=10b8f7b05 blockers=fs.read_file path="/etc/hostname"
 // dev="vda1" ino=1234". blockers names the denied accesses, comma-separated.
-func landlockReason(r *Record) (tracer.Reason, bool) {
+func landlockReason(r *Record) (*tracer.LSMReason, bool) {
 	blockers, ok := r.Get("blockers")
 	if !ok {
-		return tracer.Reason{}, false
+		return nil, false
 	}
-	return tracer.Reason{
-		Kind:   tracer.ReasonLSM,
+	return &tracer.LSMReason{
 		LSM:    LSMLandlock,
 		Hook:   blockers,
 		Detail: detail(r, "blockers", "path", "dev", "ino", "domain", "opid", "ocomm", "daddr", "dest"),
@@ -81,12 +81,11 @@ func landlockReason(r *Record) (tracer.Reason, bool) {
 
 // apparmorReason: apparmor="DENIED" operation="mount" class="mount"
 // info="failed flags match" error=-13 profile="p" name="/proc/" ...
-func apparmorReason(r *Record) (tracer.Reason, bool) {
+func apparmorReason(r *Record) (*tracer.LSMReason, bool) {
 	if r.get("apparmor") != "DENIED" {
-		return tracer.Reason{}, false
+		return nil, false
 	}
-	return tracer.Reason{
-		Kind: tracer.ReasonLSM,
+	return &tracer.LSMReason{
 		LSM:  LSMAppArmor,
 		Hook: r.get("operation"),
 		Detail: detail(r, "profile", "operation", "class", "info", "name", "srcname",
@@ -97,17 +96,17 @@ func apparmorReason(r *Record) (tracer.Reason, bool) {
 
 // selinuxReason: avc:  denied  { mount } for  pid=1 comm="mount" name="/"
 // dev="tmpfs" ino=1 scontext=... tcontext=... tclass=filesystem permissive=0
-func selinuxReason(r *Record) (tracer.Reason, bool) {
+func selinuxReason(r *Record) (*tracer.LSMReason, bool) {
 	perms, denied := selinuxPerms(r.Words)
 	if !denied || r.get("permissive") == "1" {
-		return tracer.Reason{}, false
+		return nil, false
 	}
 	hook := strings.Join(perms, ",")
 	d := "denied { " + strings.Join(perms, " ") + " }"
 	if rest := detail(r, "scontext", "tcontext", "tclass", "path", "name", "dev", "ino", "capability"); rest != "" {
 		d += " " + rest
 	}
-	return tracer.Reason{Kind: tracer.ReasonLSM, LSM: LSMSELinux, Hook: hook, Detail: d}, true
+	return &tracer.LSMReason{LSM: LSMSELinux, Hook: hook, Detail: d}, true
 }
 
 // selinuxPerms reads "avc: denied { read write } for" from the words.

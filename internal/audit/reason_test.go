@@ -8,44 +8,45 @@ import (
 )
 
 func TestMergeLSM(t *testing.T) {
-	hook := tracer.Reason{Kind: tracer.ReasonLSM, Hook: "sb_mount", LSM: "landlock|apparmor|bpf", Detail: "security_sb_mount returned -EACCES"}
-	aa := tracer.Reason{Kind: tracer.ReasonLSM, Hook: "mount", LSM: LSMAppArmor, Detail: `profile=p operation=mount`}
-	capr := tracer.Reason{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN"}
-	sel := tracer.Reason{Kind: tracer.ReasonLSM, Hook: "mount", LSM: LSMSELinux, Detail: "denied { mount }"}
+	hook := &tracer.LSMReason{Hook: "sb_mount", LSM: "landlock|apparmor|bpf", Detail: "security_sb_mount returned -EACCES"}
+	aa := &tracer.LSMReason{Hook: "mount", LSM: LSMAppArmor, Detail: `profile=p operation=mount`}
+	capr := &tracer.CapabilityReason{Cap: "CAP_SYS_ADMIN"}
+	sel := &tracer.LSMReason{Hook: "mount", LSM: LSMSELinux, Detail: "denied { mount }"}
 	tests := []struct {
-		name        string
-		have, found []tracer.Reason
-		want        []tracer.Reason
+		name  string
+		have  []tracer.Reason
+		found []*tracer.LSMReason
+		want  []tracer.Reason
 	}{
 		{
 			name:  "no reasons from the kernel side",
-			found: []tracer.Reason{aa},
+			found: []*tracer.LSMReason{aa},
 			want:  []tracer.Reason{aa},
 		},
 		{
 			name:  "the audit record names one of the hook's candidates",
 			have:  []tracer.Reason{capr, hook},
-			found: []tracer.Reason{aa},
-			want: []tracer.Reason{capr, {Kind: tracer.ReasonLSM, Hook: "mount", LSM: LSMAppArmor,
+			found: []*tracer.LSMReason{aa},
+			want: []tracer.Reason{capr, &tracer.LSMReason{Hook: "mount", LSM: LSMAppArmor,
 				Detail: "profile=p operation=mount; security_sb_mount returned -EACCES"}},
 		},
 		{
 			name:  "an LSM that is not a candidate is added beside the hook",
 			have:  []tracer.Reason{hook},
-			found: []tracer.Reason{sel},
+			found: []*tracer.LSMReason{sel},
 			want:  []tracer.Reason{hook, sel},
 		},
 		{
 			name:  "a second denial of the same LSM does not replace the first",
 			have:  []tracer.Reason{hook},
-			found: []tracer.Reason{aa, aa},
-			want: []tracer.Reason{{Kind: tracer.ReasonLSM, Hook: "mount", LSM: LSMAppArmor,
+			found: []*tracer.LSMReason{aa, aa},
+			want: []tracer.Reason{&tracer.LSMReason{Hook: "mount", LSM: LSMAppArmor,
 				Detail: "profile=p operation=mount; security_sb_mount returned -EACCES"}, aa},
 		},
 		{
 			name:  "a hook that named its LSM already",
-			have:  []tracer.Reason{{Kind: tracer.ReasonLSM, Hook: "sb_mount", LSM: LSMAppArmor}},
-			found: []tracer.Reason{aa},
+			have:  []tracer.Reason{&tracer.LSMReason{Hook: "sb_mount", LSM: LSMAppArmor}},
+			found: []*tracer.LSMReason{aa},
 			want:  []tracer.Reason{aa},
 		},
 	}

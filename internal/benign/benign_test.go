@@ -112,7 +112,7 @@ func TestMatch(t *testing.T) {
 // A failure the kernel explained is never hidden, nor is a success.
 func TestMatchKeepsExplained(t *testing.T) {
 	ev := event(runcInit, "mount", unix.ENOENT, "source", "/dev/null", "target", "/proc/kcore")
-	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "x"}}
+	ev.Reasons = []tracer.Reason{&tracer.KernelLogReason{Message: "x"}}
 	if r, ok := Match(ev); ok {
 		t.Errorf("explained failure matched %s", r.Name)
 	}

@@ -55,7 +55,7 @@ func KeyOf(ev *tracer.Event, container string) Key {
 	if len(ev.Reasons) > 0 {
 		kinds := make([]string, 0, len(ev.Reasons))
 		for i := range ev.Reasons {
-			kinds = append(kinds, string(ev.Reasons[i].Kind))
+			kinds = append(kinds, string(ev.Reasons[i].Kind()))
 		}
 		sort.Strings(kinds)
 		k.Reasons = strings.Join(kinds, ",")

@@ -82,35 +82,26 @@ func For(ev *tracer.Event, c *correlate.Container) []Hint {
 	return out
 }
 
-func reason(ev *tracer.Event, kind tracer.ReasonKind) *tracer.Reason {
-	for i := range ev.Reasons {
-		if ev.Reasons[i].Kind == kind {
-			return &ev.Reasons[i]
-		}
-	}
-	return nil
-}
-
-func uidMap(r *tracer.Reason) permission.IDMap { return permission.IDMap(r.CallerUIDMap) }
+func uidMap(m tracer.IDMap) permission.IDMap { return permission.IDMap(m) }
 
 func unmappedOwner(ev *tracer.Event, c *correlate.Container) string {
-	r := reason(ev, tracer.ReasonPermission)
-	if r == nil || r.OwnerMapped || len(r.CallerUIDMap) == 0 || overlayDir(r) {
+	r, ok := tracer.FirstReason[*permission.Reason](ev)
+	if !ok || r.OwnerMapped || len(r.CallerUIDMap) == 0 || overlayDir(r) {
 		return "" // an overlay's directories have their own rule
 	}
-	m := uidMap(r)
+	m := uidMap(r.CallerUIDMap)
 	if c == nil {
 		return fmt.Sprintf("%s is owned by host uid %d, which the caller's user namespace (%s) does not map, so even root "+
 			"there cannot %s it. Map that owner into the namespace, or chown the files into the ids it maps.",
 			r.Path, r.OwnerUID, m.Short(), r.Need)
 	}
-	if sn := r.Snapshot; sn != nil && sn.Labels[labelUIDMapping] != "" {
+	if sn := r.Snapshot; sn != nil && sn.Labels[permission.LabelUIDMapping] != "" {
 		// The labels asked for a shift the files do not show.
 		return fmt.Sprintf("%s is owned by host uid %d, which container %s's user namespace (%s) does not map, so even root "+
 			"there cannot %s it: its snapshot %s carries the remap label %s=%s, but the %s snapshotter did not "+
 			"shift the files. Use a snapshotter that applies the remap labels (or idmapped mounts, on a kernel and "+
 			"containerd that support them), or a snapshot chowned to the container's ids (ctr run without --remap-labels).",
-			r.Path, r.OwnerUID, c.String(), m.Short(), r.Need, sn.Key, labelUIDMapping, sn.Labels[labelUIDMapping], sn.Snapshotter)
+			r.Path, r.OwnerUID, c.String(), m.Short(), r.Need, sn.Key, permission.LabelUIDMapping, sn.Labels[permission.LabelUIDMapping], sn.Snapshotter)
 	}
 	return fmt.Sprintf("%s is owned by host uid %d, which container %s's user namespace (%s) does not map, so even root "+
 		"there cannot %s it: the container's files were not shifted to its ids. Give it a snapshot remapped to its "+
@@ -119,13 +110,9 @@ func unmappedOwner(ev *tracer.Event, c *correlate.Container) string {
 		r.Path, r.OwnerUID, c.String(), m.Short(), r.Need)
 }
 
-// labelUIDMapping is the snapshot label that asks a snapshotter to shift
-// a snapshot's files to a user namespace's uids.
-const labelUIDMapping = "containerd.io/snapshot/uidmapping"
-
 // overlayDir reports whether a permission reason is on an overlay mount's
 // lowerdir, upperdir or workdir.
-func overlayDir(r *tracer.Reason) bool {
+func overlayDir(r *permission.Reason) bool {
 	switch r.Arg {
 	case "lowerdir", "upperdir", "workdir":
 		return true
@@ -137,12 +124,11 @@ func mountNeedsInitUserNS(ev *tracer.Event, _ *correlate.Container) string {
 	if ev.Family != tracer.FamilyMount {
 		return ""
 	}
-	for i := range ev.Reasons {
-		r := &ev.Reasons[i]
-		if r.Kind != tracer.ReasonCapability || r.Cap != "CAP_SYS_ADMIN" || r.CallerUserNS == r.UserNS || len(r.CallerUIDMap) == 0 {
+	for r := range tracer.ReasonsOf[*tracer.CapabilityReason](ev) {
+		if r.Cap != "CAP_SYS_ADMIN" || r.CallerUserNS == r.UserNS || len(r.CallerUIDMap) == 0 {
 			continue
 		}
-		if inner, ok := uidMap(r).Inside(ev.Proc.UID); !ok || inner != 0 {
+		if inner, ok := uidMap(r.CallerUIDMap).Inside(ev.Proc.UID); !ok || inner != 0 {
 			continue
 		}
 		where := "the initial user namespace"
@@ -157,7 +143,7 @@ func mountNeedsInitUserNS(ev *tracer.Event, _ *correlate.Container) string {
 }
 
 func seccompProfile(ev *tracer.Event, c *correlate.Container) string {
-	if reason(ev, tracer.ReasonSeccomp) == nil {
+	if _, ok := tracer.FirstReason[tracer.SeccompReason](ev); !ok {
 		return ""
 	}
 	if c == nil {
@@ -173,16 +159,13 @@ func overlayDirRefused(ev *tracer.Event, _ *correlate.Container) string {
 	if ev.Syscall != "mount" || ev.Errno != unix.EACCES || fstype(ev) != "overlay" {
 		return ""
 	}
-	r := reason(ev, tracer.ReasonPermission)
-	if r == nil {
-		return ""
-	}
-	if !overlayDir(r) {
+	r, ok := tracer.FirstReason[*permission.Reason](ev)
+	if !ok || !overlayDir(r) {
 		return ""
 	}
 	uid := fmt.Sprintf("uid %d", r.CallerUID)
 	if len(r.CallerUIDMap) > 0 {
-		if inner, ok := uidMap(r).Inside(r.CallerUID); ok && inner == 0 {
+		if inner, ok := uidMap(r.CallerUIDMap).Inside(r.CallerUID); ok && inner == 0 {
 			uid = fmt.Sprintf("host uid %d (root of its user namespace)", r.CallerUID)
 		}
 	}

@@ -182,7 +182,7 @@ func explain(t *testing.T, ev *tracer.Event) {
 	if r == nil {
 		t.Fatalf("no permission reason: %s", why)
 	}
-	ev.Reasons = append(ev.Reasons, *r)
+	ev.Reasons = append(ev.Reasons, r)
 }
 
 func only(t *testing.T, hs []Hint, rule string) Hint {
@@ -269,11 +269,11 @@ func TestNoEvidenceNoHint(t *testing.T) {
 	evs := []*tracer.Event{
 		{Syscall: "openat", Family: tracer.FamilyOpen, Errno: unix.EACCES},
 		{Syscall: "openat", Family: tracer.FamilyOpen, Errno: unix.EACCES, Reasons: []tracer.Reason{
-			{Kind: tracer.ReasonPermission, Path: "/etc", Need: "write", OwnerMapped: true}}},
+			&permission.Reason{Path: "/etc", Need: "write", OwnerMapped: true}}},
 		{Syscall: "mount", Family: tracer.FamilyMount, Errno: unix.EPERM, Proc: tracer.Proc{UID: 1000}, Reasons: []tracer.Reason{
-			{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 1}}},
+			&tracer.CapabilityReason{Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 1}}},
 		{Syscall: "mount", Family: tracer.FamilyMount, Errno: unix.EACCES, Reasons: []tracer.Reason{
-			{Kind: tracer.ReasonPermission, Arg: "target", Path: "/mnt", Need: "search", OwnerMapped: true}}},
+			&permission.Reason{Arg: "target", Path: "/mnt", Need: "search", OwnerMapped: true}}},
 	}
 	for _, ev := range evs {
 		if hs := For(ev, nil); len(hs) != 0 {

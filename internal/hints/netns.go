@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -11,8 +12,8 @@ import (
 // cannot be repaired in place (its pause process has another namespace,
 // or none): it is replaced. A deleted one left its file behind.
 func staleNetNS(ev *tracer.Event, _ *correlate.Container) string {
-	r := reason(ev, tracer.ReasonNetNS)
-	if r == nil || r.State != "stale" {
+	r, ok := tracer.FirstReason[*netns.Reason](ev)
+	if !ok || r.State != netns.StateStale {
 		return ""
 	}
 	o := r.Owner

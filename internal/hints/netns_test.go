@@ -100,7 +100,7 @@ func TestStaleNetNSRule(t *testing.T) {
 func TestStaleNetNSNeedsTheReason(t *testing.T) {
 	ev := &tracer.Event{Syscall: "setns", Errno: unix.EINVAL, Ret: -22,
 		Args:    []tracer.Arg{{Name: "fd", Kind: tracer.KindFD, Raw: 5, Str: "/run/netns/x", Read: true}},
-		Reasons: []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "m"}}}
+		Reasons: []tracer.Reason{&tracer.KernelLogReason{Message: "m"}}}
 	if hs := For(ev, nil); len(hs) != 0 {
 		t.Errorf("hints %+v without a netns reason", hs)
 	}

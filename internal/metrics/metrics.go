@@ -207,25 +207,29 @@ func (m *Metrics) Lost(total uint64) {
 	}
 }
 
-// ReasonLabel is the reason label of a failure: the most specific layer
-// named among its reasons (a seccomp filter, then an LSM, then a missing
-// capability, then a kernel log line), or "none".
+// reasonRank orders the reason kinds by how precisely each names the
+// layer that refused the call, for a failure's one reason label: a
+// seccomp filter or an LSM refuses outright; a permission reason names
+// the file and the ids that refused, a netns reason the namespace file;
+// a capability denial may be one of several checks; a kernel log line is
+// context more often than cause. Every kind in tracer.ReasonKinds has a
+// rank (TestEveryReasonKindHasALabel).
+var reasonRank = map[tracer.ReasonKind]int{
+	tracer.ReasonSeccomp:    6,
+	tracer.ReasonLSM:        5,
+	tracer.ReasonPermission: 4,
+	tracer.ReasonNetNS:      3,
+	tracer.ReasonCapability: 2,
+	tracer.ReasonKernelLog:  1,
+}
+
+// ReasonLabel is the reason label of a failure: its reason kind of the
+// highest rank (reasonRank), or "none".
 func ReasonLabel(rs []tracer.Reason) string {
 	best, rank := ReasonNone, 0
-	for i := range rs {
-		r := 0
-		switch rs[i].Kind {
-		case tracer.ReasonSeccomp:
-			r = 4
-		case tracer.ReasonLSM:
-			r = 3
-		case tracer.ReasonCapability:
-			r = 2
-		case tracer.ReasonKernelLog:
-			r = 1
-		}
-		if r > rank {
-			best, rank = string(rs[i].Kind), r
+	for _, r := range rs {
+		if n := reasonRank[r.Kind()]; n > rank {
+			best, rank = string(r.Kind()), n
 		}
 	}
 	return best

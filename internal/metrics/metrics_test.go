@@ -35,8 +35,8 @@ func failure(sc string, e unix.Errno, rs ...tracer.Reason) *tracer.Event {
 func TestObserveAndCaps(t *testing.T) {
 	m := New(Options{ContainerLabels: true, MaxContainers: 2, MaxSeries: 4})
 	web := &correlate.Container{ID: "web", Namespace: "k8s.io", Known: true}
-	m.Observe(failure("mount", unix.EPERM, tracer.Reason{Kind: tracer.ReasonKernelLog}, tracer.Reason{Kind: tracer.ReasonCapability}), web, nil)
-	m.Observe(failure("mount", unix.EPERM, tracer.Reason{Kind: tracer.ReasonCapability}), web, nil)
+	m.Observe(failure("mount", unix.EPERM, &tracer.KernelLogReason{}, &tracer.CapabilityReason{}), web, nil)
+	m.Observe(failure("mount", unix.EPERM, &tracer.CapabilityReason{}), web, nil)
 	m.Observe(failure("openat", unix.ENOENT), nil, nil)
 	m.Observe(&tracer.Event{Syscall: "openat"}, nil, nil) // a success (--all): not counted
 	m.Observe(failure("mount", unix.ENOENT), nil, &benign.Rule{Name: "runc-masked-path"})
@@ -88,8 +88,37 @@ func TestReasonLabel(t *testing.T) {
 	if got := ReasonLabel(nil); got != ReasonNone {
 		t.Errorf("%s", got)
 	}
-	rs := []tracer.Reason{{Kind: tracer.ReasonKernelLog}, {Kind: tracer.ReasonSeccomp}, {Kind: tracer.ReasonCapability}}
+	rs := []tracer.Reason{&tracer.KernelLogReason{}, tracer.SeccompReason{}, &tracer.CapabilityReason{}}
 	if got := ReasonLabel(rs); got != "seccomp" {
 		t.Errorf("%s", got)
+	}
+}
+
+// kindReason is a reason of a given kind, for the label's rank alone.
+type kindReason tracer.ReasonKind
+
+func (k kindReason) Kind() tracer.ReasonKind    { return tracer.ReasonKind(k) }
+func (k kindReason) Text(*tracer.Event) string  { return string(k) }
+func (k kindReason) AppendJSON(b []byte) []byte { return b }
+
+// TestEveryReasonKindHasALabel: a failure with one reason of any kind is
+// labelled with that kind, never "none"; no two kinds share a rank, so
+// the label of several does not depend on their order.
+func TestEveryReasonKindHasALabel(t *testing.T) {
+	ranks := map[int]tracer.ReasonKind{}
+	for _, k := range tracer.ReasonKinds {
+		if got := ReasonLabel([]tracer.Reason{kindReason(k)}); got != string(k) {
+			t.Errorf("a failure with a %s reason is labelled %q, want %q: give the kind a rank in reasonRank", k, got, k)
+		}
+		if o, ok := ranks[reasonRank[k]]; ok {
+			t.Errorf("%s and %s share rank %d", k, o, reasonRank[k])
+		}
+		ranks[reasonRank[k]] = k
+	}
+	// The seeds' incident: the permission walk names the component; the
+	// capability checks the kernel denied on the way are context.
+	seeds := []tracer.Reason{&tracer.CapabilityReason{Cap: "CAP_DAC_OVERRIDE"}, kindReason(tracer.ReasonPermission)}
+	if got := ReasonLabel(seeds); got != "permission" {
+		t.Errorf("permission and capability reasons are labelled %q, want permission", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // Container states an Owner can have. A task that exists (created,
@@ -59,7 +58,7 @@ type ckey struct{ ns, id string }
 
 // Owner is a container that names a network namespace file.
 type Owner struct {
-	tracer.Owner
+	ContainerRef
 	// Path is the file as the spec names it; Canonical with its
 	// directory's links resolved.
 	Path, Canonical string
@@ -102,7 +101,7 @@ func (x *Index) Observe(c correlate.Container) {
 		old = nil
 	}
 	o := &Owner{
-		Owner: tracer.Owner{ID: c.ID, Namespace: c.Namespace, Pod: c.Pod, PodNamespace: c.PodNamespace,
+		ContainerRef: ContainerRef{ID: c.ID, Namespace: c.Namespace, Pod: c.Pod, PodNamespace: c.PodNamespace,
 			State: ownerState(c)},
 		Path: c.NetNS, Deleted: c.Deleted, TaskPID: c.TaskPID,
 	}

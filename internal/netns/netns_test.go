@@ -206,8 +206,8 @@ func assertReason(t *testing.T, d *Diagnoser, ev *tracer.Event, path string, st 
 	if !d.Diagnose(ev) {
 		t.Fatalf("no netns reason for %s(%s)", ev.Syscall, ev.Args[0].String())
 	}
-	r := ev.Reasons[len(ev.Reasons)-1]
-	if r.Kind != tracer.ReasonNetNS || r.Path != path || r.State != string(st) {
+	r, ok := ev.Reasons[len(ev.Reasons)-1].(*Reason)
+	if !ok || r.Path != path || r.State != st {
 		t.Errorf("reason = %+v, want netns %s %s", r, path, st)
 	}
 	if r.Owner == nil || r.Owner.ID != id || r.Owner.Namespace != "default" || r.Owner.State != cst ||

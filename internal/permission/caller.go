@@ -116,9 +116,8 @@ func (c *Caller) WithKernelCaps(ev *tracer.Event) {
 		return
 	}
 	var override, search bool
-	for i := range ev.Reasons {
-		r := &ev.Reasons[i]
-		if r.Kind != tracer.ReasonCapability || r.UserNS != ev.Proc.UserNS {
+	for r := range tracer.ReasonsOf[*tracer.CapabilityReason](ev) {
+		if r.UserNS != ev.Proc.UserNS {
 			continue
 		}
 		switch r.Cap {
@@ -140,9 +139,8 @@ func (c *Caller) WithKernelCaps(ev *tracer.Event) {
 // was not root with its capabilities there (as a set-uid-root program
 // runs, whose event carries its real uid).
 func DACOverrideDenied(ev *tracer.Event) bool {
-	for i := range ev.Reasons {
-		r := &ev.Reasons[i]
-		if r.Kind == tracer.ReasonCapability && r.UserNS == ev.Proc.UserNS && r.Cap == "CAP_DAC_OVERRIDE" {
+	for r := range tracer.ReasonsOf[*tracer.CapabilityReason](ev) {
+		if r.UserNS == ev.Proc.UserNS && r.Cap == "CAP_DAC_OVERRIDE" {
 			return true
 		}
 	}
@@ -152,9 +150,8 @@ func DACOverrideDenied(ev *tracer.Event) bool {
 // KernelUIDMap returns the uid_map of the caller's user namespace as the
 // kernel recorded it with a capability reason of the call, if any.
 func KernelUIDMap(ev *tracer.Event) (IDMap, bool) {
-	for i := range ev.Reasons {
-		r := &ev.Reasons[i]
-		if r.Kind == tracer.ReasonCapability && r.CallerUserNS == ev.Proc.UserNS && len(r.CallerUIDMap) > 0 {
+	for r := range tracer.ReasonsOf[*tracer.CapabilityReason](ev) {
+		if r.CallerUserNS == ev.Proc.UserNS && len(r.CallerUIDMap) > 0 {
 			return IDMap(r.CallerUIDMap), true
 		}
 	}

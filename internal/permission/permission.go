@@ -26,7 +26,7 @@ const CheckedAfter = "after"
 
 // Explain walks the paths a failed call named as its caller saw them and
 // returns the permission reason, or the reasons why there is none.
-func Explain(ev *tracer.Event, c *Caller) (*tracer.Reason, string) {
+func Explain(ev *tracer.Event, c *Caller) (*Reason, string) {
 	reqs := Requests(ev)
 	if len(reqs) == 0 {
 		return nil, "the call named no path that ctrace could read"
@@ -47,9 +47,8 @@ func Explain(ev *tracer.Event, c *Caller) (*tracer.Reason, string) {
 	return nil, strings.Join(why, "; ")
 }
 
-func reason(ev *tracer.Event, c *Caller, f *Finding) *tracer.Reason {
-	r := &tracer.Reason{
-		Kind:        tracer.ReasonPermission,
+func reason(ev *tracer.Event, c *Caller, f *Finding) *Reason {
+	r := &Reason{
 		Path:        f.Path,
 		Arg:         f.Arg,
 		Need:        string(f.Need),

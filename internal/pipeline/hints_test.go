@@ -21,7 +21,7 @@ func (f handlerFunc) Handle(ev *Event) { f(ev) }
 func TestHintsStage(t *testing.T) {
 	seccomp := func() *tracer.Event {
 		ev := failed("unshare", unix.EPERM, "sh")
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonSeccomp}}
+		ev.Reasons = []tracer.Reason{tracer.SeccompReason{}}
 		return ev
 	}
 	web := &correlate.Container{ID: "web", Namespace: "default", Known: true}

@@ -85,11 +85,11 @@ func TestNetNSStage(t *testing.T) {
 				}
 				return
 			}
-			if len(rs) != 1 || rs[0].Kind != tracer.ReasonNetNS {
+			r, ok := netnsReason(rs)
+			if !ok {
 				t.Fatalf("reasons %+v, want one netns reason", rs)
 			}
-			r := rs[0]
-			if r.Path != ev.Args[0].Str || r.State != tt.want {
+			if r.Path != ev.Args[0].Str || string(r.State) != tt.want {
 				t.Errorf("reason on %s, %s; want %s, %s", r.Path, r.State, ev.Args[0].Str, tt.want)
 			}
 			owner := ""
@@ -101,4 +101,12 @@ func TestNetNSStage(t *testing.T) {
 			}
 		})
 	}
+}
+
+func netnsReason(rs []tracer.Reason) (*netns.Reason, bool) {
+	if len(rs) != 1 {
+		return nil, false
+	}
+	r, ok := rs[0].(*netns.Reason)
+	return r, ok
 }

@@ -92,7 +92,7 @@ func (s *Permission) explain(ev *tracer.Event) {
 		ev.NoReason = "permission: " + why
 		return
 	}
-	ev.Reasons = append(ev.Reasons, *r)
+	ev.Reasons = append(ev.Reasons, r)
 }
 
 // goneNow reports whether the event's caller has exited by now.

@@ -73,8 +73,8 @@ func TestPermissionGoneCaller(t *testing.T) {
 			if len(ev.Reasons) != 1 {
 				t.Fatalf("reasons %+v (%s)", ev.Reasons, ev.NoReason)
 			}
-			r := ev.Reasons[0]
-			if r.Kind != tracer.ReasonPermission || r.Path != "/etc" || r.Need != "write" || r.OwnerMapped ||
+			r, ok := ev.Reasons[0].(*permission.Reason)
+			if !ok || r.Path != "/etc" || r.Need != "write" || r.OwnerMapped ||
 				r.Via != permission.ViaContainerRootfs || r.CallerUIDMap.String() != "0 100000 65536" {
 				t.Errorf("reason %+v", r)
 			}
@@ -100,7 +100,7 @@ func TestPermissionGoneHostCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostMnt := uint32(st.Ino)
-	denied := tracer.Reason{Kind: tracer.ReasonCapability, Cap: "CAP_DAC_OVERRIDE", UserNS: permission.InitUserNS, InitUserNS: true}
+	denied := &tracer.CapabilityReason{Cap: "CAP_DAC_OVERRIDE", UserNS: permission.InitUserNS, InitUserNS: true}
 	tests := []struct {
 		name    string
 		mntns   uint32
@@ -126,12 +126,7 @@ func TestPermissionGoneHostCaller(t *testing.T) {
 					{Name: "flags", Kind: tracer.KindFlags, Raw: unix.O_RDONLY},
 				}}
 			s.Handle(&Event{Event: ev})
-			var r *tracer.Reason
-			for i := range ev.Reasons {
-				if ev.Reasons[i].Kind == tracer.ReasonPermission {
-					r = &ev.Reasons[i]
-				}
-			}
+			r, _ := tracer.FirstReason[*permission.Reason](ev)
 			if tt.why != "" {
 				if r != nil || !strings.Contains(ev.NoReason, tt.why) {
 					t.Errorf("reason %+v, why %q; want none, and why with %q", r, ev.NoReason, tt.why)

@@ -16,6 +16,8 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/netns"
+	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -64,10 +66,8 @@ func loadRecords(t *testing.T) ([]string, map[string]*tracer.Event) {
 		}
 		ev.Time = goldenTime
 		// What Run adds: the LSM's name when one LSM can deny.
-		for i := range ev.Reasons {
-			if ev.Reasons[i].Kind == tracer.ReasonLSM {
-				ev.Reasons[i].LSM = "apparmor"
-			}
+		for r := range tracer.ReasonsOf[*tracer.LSMReason](&ev) {
+			r.LSM = "apparmor"
 		}
 		names = append(names, name)
 		evs[name] = &ev
@@ -116,36 +116,36 @@ func goldenCases(t *testing.T) []goldenCase {
 		},
 		Pod: "web-7d9f", PodNamespace: "shop", PodUID: "uid-1", ContainerName: "nginx",
 	}
-	kernelLog := tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "tmpfs: Bad value for 'size'"}
-	overlayLog := tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "overlayfs: failed to resolve '/tmp/nonexist': -2"}
-	auditLSM := tracer.Reason{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file",
+	kernelLog := &tracer.KernelLogReason{Message: "tmpfs: Bad value for 'size'"}
+	overlayLog := &tracer.KernelLogReason{Message: "overlayfs: failed to resolve '/tmp/nonexist': -2"}
+	auditLSM := &tracer.LSMReason{LSM: "landlock", Hook: "fs.read_file",
 		Detail: `blockers=fs.read_file path="/etc/hostname"`}
 	masked := &benign.Rule{Name: "runc-masked-paths"}
 	// The netns stage's reason on setns/netns-file's descriptor.
-	netnsReason := func(state string, o *tracer.Owner) tracer.Reason {
-		return tracer.Reason{Kind: tracer.ReasonNetNS, Path: "/run/netns/cni-8d1c0a4e", State: state, Owner: o}
+	netnsReason := func(state netns.State, o *netns.ContainerRef) tracer.Reason {
+		return &netns.Reason{Path: "/run/netns/cni-8d1c0a4e", State: state, Owner: o}
 	}
-	sandbox := func(state string) *tracer.Owner {
-		return &tracer.Owner{ID: "3f2a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", Namespace: "k8s.io",
+	sandbox := func(state string) *netns.ContainerRef {
+		return &netns.ContainerRef{ID: "3f2a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8", Namespace: "k8s.io",
 			Pod: "web-1", PodNamespace: "shop", State: state}
 	}
 	seedsMap := tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}}
-	unmapped := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/etc", Arg: "path", Need: "write", OwnerUID: 0, OwnerGID: 0,
+	unmapped := &permission.Reason{Path: "/etc", Arg: "path", Need: "write", OwnerUID: 0, OwnerGID: 0,
 		Mode: 0o755, OwnerMapped: false, CallerUID: 100000, CallerUserNS: 4026532201, CallerUIDMap: seedsMap, Checked: "after", Via: "proc",
 		Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "test1", Kind: "active", Container: "test1", Image: "docker.io/library/busybox:latest",
 			Labels: map[string]string{"containerd.io/snapshot/uidmapping": "0:100000:65536", "containerd.io/snapshot/gidmapping": "0:100000:65536"}}}
-	hostDAC := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/srv/key", Arg: "path", Need: "read", Mode: 0o600,
+	hostDAC := &permission.Reason{Path: "/srv/key", Arg: "path", Need: "read", Mode: 0o600,
 		OwnerMapped: true, CallerUID: 65534, Checked: "after", Via: "container_rootfs"}
-	readOnly := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/mnt/ro/f", Arg: "path", Need: "write", Mode: 0o644,
+	readOnly := &permission.Reason{Path: "/mnt/ro/f", Arg: "path", Need: "write", Mode: 0o644,
 		OwnerMapped: true, MountRO: true, Idmapped: true, Checked: "after", Via: "proc"}
 	// An overlay mounter in a user namespace, refused at the
 	// snapshotter's directory on its way to an image layer.
-	layer := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
+	layer := &permission.Reason{Path: "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs",
 		Arg: "lowerdir", Need: "search", Mode: 0o700, CallerUID: 65534, OwnerMapped: false, CallerUserNS: 4026532201,
 		CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 65534, Count: 1}}, Checked: "after", Via: "proc", SnapshotOfArg: true,
 		Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "sha256:be93b7435ed0a1dfe899ef9f692aff809f0392e20ed89a28a10e214b9e74708b",
 			Kind: "committed", Image: "docker.io/library/busybox:latest"}}
-	noexec := tracer.Reason{Kind: tracer.ReasonPermission, Path: "/tmp/run.sh", Arg: "path", Need: "exec", Mode: 0o755,
+	noexec := &permission.Reason{Path: "/tmp/run.sh", Arg: "path", Need: "exec", Mode: 0o755,
 		OwnerMapped: true, MountNoexec: true, Checked: "after", Via: "proc"}
 	cases = append(cases,
 		goldenCase{name: "explain/no-reason", ev: rec("chroot/enoent"), explain: true},
@@ -154,16 +154,18 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "explain/no-args", ev: rec("mount/no-args"), explain: true},
 		goldenCase{name: "kernel_log/tmpfs", ev: withReasons(rec("mount/runc-init"), kernelLog)},
 		goldenCase{name: "kernel_log/two-lines", ev: withReasons(rec("mount/overlay"), overlayLog,
-			tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "quote \" backslash \\ tab\t and \xff"})},
+			&tracer.KernelLogReason{Message: "quote \" backslash \\ tab\t and \xff"})},
 		goldenCase{name: "lsm/two-candidates", ev: func() *tracer.Event {
 			ev := rec("mount/lsm")
-			ev.Reasons[0].LSM = "apparmor|selinux"
+			r := *ev.Reasons[0].(*tracer.LSMReason) // rec's reasons are shared
+			r.LSM = "apparmor|selinux"
+			ev.Reasons[0] = &r
 			return ev
 		}()},
 		goldenCase{name: "lsm/from-audit", ev: withReasons(rec("openat/cwd"), auditLSM)},
-		goldenCase{name: "lsm/empty-detail", ev: withReasons(rec("openat/cwd"), tracer.Reason{Kind: tracer.ReasonLSM, LSM: "selinux", Hook: "file_open"})},
+		goldenCase{name: "lsm/empty-detail", ev: withReasons(rec("openat/cwd"), &tracer.LSMReason{LSM: "selinux", Hook: "file_open"})},
 		goldenCase{name: "reasons/every-kind", ev: withReasons(rec("mount/seccomp-cap-lsm"), overlayLog, auditLSM)},
-		goldenCase{name: "reasons/unknown-kind", ev: withReasons(rec("chroot/enoent"), tracer.Reason{Kind: "future_kind", Message: "m"})},
+		goldenCase{name: "reasons/unknown-kind", ev: withReasons(rec("chroot/enoent"), futureReason{})},
 		goldenCase{name: "container/containerd", ev: withReasons(rec("mount/runc-init"), kernelLog), c: containerd},
 		goldenCase{name: "container/rootfs-only", ev: rec("newfstatat/rootfs"), c: rootfsOnly},
 		goldenCase{name: "container/unknown", ev: rec("openat/rootfs-fd"), c: unknown},
@@ -179,7 +181,7 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "netns/stale-sandbox-running", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("running")))},
 		goldenCase{name: "netns/stale-sandbox-deleted", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("deleted")))},
 		goldenCase{name: "netns/stale-container-stopped", ev: withReasons(rec("setns/netns-file"), netnsReason("stale",
-			&tracer.Owner{ID: "test1", Namespace: "default", State: "stopped"}))},
+			&netns.ContainerRef{ID: "test1", Namespace: "default", State: "stopped"}))},
 		goldenCase{name: "netns/stale-no-owner", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", nil))},
 		goldenCase{name: "netns/missing-no-owner", ev: withReasons(rec("setns/netns-file"), netnsReason("missing", nil))},
 		goldenCase{name: "netns/ok-in-pod", ev: withReasons(rec("setns/netns-file"), netnsReason("ok", sandbox("running"))), c: pod},
@@ -229,9 +231,9 @@ func goldenCases(t *testing.T) []goldenCase {
 			return ev
 		}(), color: true},
 		goldenCase{name: "hostile/kernel-log", ev: withReasons(rec("mount/overlay"),
-			tracer.Reason{Kind: tracer.ReasonKernelLog, Message: "overlayfs: failed to resolve '/tmp/\x1b[31m\nx': -2"})},
+			&tracer.KernelLogReason{Message: "overlayfs: failed to resolve '/tmp/\x1b[31m\nx': -2"})},
 		goldenCase{name: "hostile/lsm-path", ev: withReasons(rec("openat/cwd"),
-			tracer.Reason{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: "path=\"/etc/\r\x1b]0;x\x07\""})},
+			&tracer.LSMReason{LSM: "landlock", Hook: "fs.read_file", Detail: "path=\"/etc/\r\x1b]0;x\x07\""})},
 		goldenCase{name: "hostile/pod", ev: rec("chroot/enoent"), c: &correlate.Container{ID: "web", Namespace: "k8s.io", Known: true,
 			Labels: map[string]string{correlate.LabelPodName: "p\n", correlate.LabelContainerName: "\x1b[2J"},
 			Pod:    "p\n", PodNamespace: "ns\x9b", ContainerName: "\x1b[2J"}},
@@ -263,6 +265,23 @@ func TestRenderGolden(t *testing.T) {
 			out.Write(renderGolden(format, &cases[i]))
 		}
 		compareGolden(t, "testdata/"+format+".golden", out.Bytes())
+	}
+}
+
+// TestGoldenHasEveryReasonKind: the golden corpus shows each reason kind
+// (tracer.ReasonKinds), alone in a case of its own, so that its text and
+// JSON are pinned byte for byte.
+func TestGoldenHasEveryReasonKind(t *testing.T) {
+	alone := map[tracer.ReasonKind]bool{}
+	for _, gc := range goldenCases(t) {
+		if len(gc.ev.Reasons) == 1 {
+			alone[gc.ev.Reasons[0].Kind()] = true
+		}
+	}
+	for _, k := range tracer.ReasonKinds {
+		if !alone[k] {
+			t.Errorf("no golden case has a %s reason alone: add one to goldenCases", k)
+		}
 	}
 }
 
@@ -298,3 +317,11 @@ func compareGolden(t *testing.T, path string, got []byte) {
 		}
 	}
 }
+
+// futureReason is a kind this renderer's tests do not know: it renders
+// with the words and members its type gives.
+type futureReason struct{}
+
+func (futureReason) Kind() tracer.ReasonKind    { return "future_kind" }
+func (futureReason) Text(*tracer.Event) string  { return "future_kind" }
+func (futureReason) AppendJSON(b []byte) []byte { return b }

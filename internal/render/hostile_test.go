@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
@@ -37,22 +38,17 @@ var hostileFields = map[string]func(s string) (*tracer.Event, *correlate.Contain
 	},
 	"kernel log line": func(s string) (*tracer.Event, *correlate.Container) {
 		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "overlayfs: failed to resolve '" + s + "': -2"}}
+		ev.Reasons = []tracer.Reason{&tracer.KernelLogReason{Message: "overlayfs: failed to resolve '" + s + "': -2"}}
 		return ev, nil
 	},
 	"lsm path": func(s string) (*tracer.Event, *correlate.Container) {
 		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: `path="` + s + `"`}}
+		ev.Reasons = []tracer.Reason{&tracer.LSMReason{LSM: "landlock", Hook: "fs.read_file", Detail: `path="` + s + `"`}}
 		return ev, nil
 	},
 	"lsm name": func(s string) (*tracer.Event, *correlate.Container) {
 		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonLSM, LSM: s, Hook: s}}
-		return ev, nil
-	},
-	"reason kind": func(s string) (*tracer.Event, *correlate.Container) {
-		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKind(s)}}
+		ev.Reasons = []tracer.Reason{&tracer.LSMReason{LSM: s, Hook: s}}
 		return ev, nil
 	},
 	"fd path": func(s string) (*tracer.Event, *correlate.Container) {
@@ -67,13 +63,13 @@ var hostileFields = map[string]func(s string) (*tracer.Event, *correlate.Contain
 	},
 	"netns path and its hint": func(s string) (*tracer.Event, *correlate.Container) {
 		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonNetNS, Path: "/run/netns/" + s, State: "stale"}}
+		ev.Reasons = []tracer.Reason{&netns.Reason{Path: "/run/netns/" + s, State: "stale"}}
 		return ev, nil
 	},
 	"netns owner": func(s string) (*tracer.Event, *correlate.Container) {
 		ev := hostileBase()
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonNetNS, Path: "/run/netns/x", State: "stale",
-			Owner: &tracer.Owner{ID: s, Namespace: s, Pod: s, PodNamespace: s, State: "deleted"}}}
+		ev.Reasons = []tracer.Reason{&netns.Reason{Path: "/run/netns/x", State: "stale",
+			Owner: &netns.ContainerRef{ID: s, Namespace: s, Pod: s, PodNamespace: s, State: "deleted"}}}
 		return ev, nil
 	},
 	"container id": func(s string) (*tracer.Event, *correlate.Container) {

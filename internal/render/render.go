@@ -6,7 +6,6 @@
 package render
 
 import (
-	"fmt"
 	"io"
 	"sort"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/tracer"
+	"github.com/ctrace-dev/ctrace/tracer/jsonw"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
@@ -177,16 +177,16 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.clock.appendRFC3339Nano(b, ev.Time) // nothing in it to escape
 	b = append(b, '"')
-	b = jsonStrLit(b, `"syscall":`, ev.Syscall)
-	b = jsonStrLit(b, `"family":`, string(ev.Family))
+	b = jsonw.StrLit(b, `"syscall":`, ev.Syscall)
+	b = jsonw.StrLit(b, `"family":`, string(ev.Family))
 	if ev.Failed() {
-		b = jsonIntLit(b, `"ret":`, -1)
-		b = jsonStrLit(b, `"errno":`, xlat.ErrnoName(ev.Errno))
-		b = jsonStrLit(b, `"error":`, xlat.ErrnoMessage(ev.Errno))
+		b = jsonw.IntLit(b, `"ret":`, -1)
+		b = jsonw.StrLit(b, `"errno":`, xlat.ErrnoName(ev.Errno))
+		b = jsonw.StrLit(b, `"error":`, xlat.ErrnoMessage(ev.Errno))
 	} else {
-		b = jsonIntLit(b, `"ret":`, ev.Ret)
+		b = jsonw.IntLit(b, `"ret":`, ev.Ret)
 	}
-	b = append(jsonKeyLit(b, `"args":`), '{')
+	b = append(jsonw.KeyLit(b, `"args":`), '{')
 	truncated := false
 	for i := range ev.Args {
 		a := &ev.Args[i]
@@ -198,52 +198,52 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 	}
 	b = append(b, '}')
 	if truncated {
-		b = append(jsonKeyLit(b, `"truncated":`), '[')
+		b = append(jsonw.KeyLit(b, `"truncated":`), '[')
 		n := 0
 		for i := range ev.Args {
 			if ev.Args[i].Truncated {
 				if n > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, ev.Args[i].Name)
+				b = jsonw.String(b, ev.Args[i].Name)
 				n++
 			}
 		}
 		b = append(b, ']')
 	}
 	p := &ev.Proc
-	b = append(jsonKeyLit(b, `"proc":`), '{')
-	b = jsonUintLit(b, `"pid":`, uint64(p.PID))
-	b = jsonUintLit(b, `"tid":`, uint64(p.TID))
-	b = jsonUintLit(b, `"ppid":`, uint64(p.PPID))
-	b = jsonStrLit(b, `"comm":`, p.Comm)
-	b = jsonUintLit(b, `"uid":`, uint64(p.UID))
-	b = jsonUintLit(b, `"gid":`, uint64(p.GID))
-	b = jsonUintLit(b, `"cgroup_id":`, p.CgroupID)
+	b = append(jsonw.KeyLit(b, `"proc":`), '{')
+	b = jsonw.UintLit(b, `"pid":`, uint64(p.PID))
+	b = jsonw.UintLit(b, `"tid":`, uint64(p.TID))
+	b = jsonw.UintLit(b, `"ppid":`, uint64(p.PPID))
+	b = jsonw.StrLit(b, `"comm":`, p.Comm)
+	b = jsonw.UintLit(b, `"uid":`, uint64(p.UID))
+	b = jsonw.UintLit(b, `"gid":`, uint64(p.GID))
+	b = jsonw.UintLit(b, `"cgroup_id":`, p.CgroupID)
 	if p.Cgroup != "" {
-		b = jsonStrLit(b, `"cgroup":`, p.Cgroup)
+		b = jsonw.StrLit(b, `"cgroup":`, p.Cgroup)
 	}
 	if p.Cmdline != nil {
-		b = jsonStrs(b, "cmdline", p.Cmdline)
+		b = jsonw.Strs(b, "cmdline", p.Cmdline)
 	}
-	b = jsonUintLit(b, `"mntns":`, uint64(p.MntNS))
-	b = jsonUintLit(b, `"pidns":`, uint64(p.PidNS))
-	b = jsonUintLit(b, `"netns":`, uint64(p.NetNS))
-	b = jsonUintLit(b, `"userns":`, uint64(p.UserNS))
+	b = jsonw.UintLit(b, `"mntns":`, uint64(p.MntNS))
+	b = jsonw.UintLit(b, `"pidns":`, uint64(p.PidNS))
+	b = jsonw.UintLit(b, `"netns":`, uint64(p.NetNS))
+	b = jsonw.UintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
 	b = jsonHints(b, f.Hints)
 	if c := f.Container; c == nil {
-		b = append(jsonKeyLit(b, `"container":`), "null"...)
+		b = append(jsonw.KeyLit(b, `"container":`), "null"...)
 	} else {
 		b = r.jsonContainer(b, c)
 	}
 	if f.Benign != nil {
-		b = jsonBoolLit(b, `"benign":`, true)
-		b = jsonStrLit(b, `"benign_rule":`, f.Benign.Name)
+		b = jsonw.BoolLit(b, `"benign":`, true)
+		b = jsonw.StrLit(b, `"benign_rule":`, f.Benign.Name)
 	}
 	if f.Repeat > 1 {
-		b = jsonUintLit(b, `"repeat_count":`, f.Repeat)
+		b = jsonw.UintLit(b, `"repeat_count":`, f.Repeat)
 	}
 	return append(b, '}', '\n')
 }
@@ -251,65 +251,51 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 func jsonArg(b []byte, a *xlat.Arg) []byte {
 	switch a.Kind {
 	case xlat.KindInt:
-		return jsonInt(b, a.Name, a.Int())
+		return jsonw.Int(b, a.Name, a.Int())
 	case xlat.KindSize:
-		return jsonUint(b, a.Name, a.Raw)
+		return jsonw.Uint(b, a.Name, a.Raw)
 	case xlat.KindFlags, xlat.KindMode:
-		return jsonStr(b, a.Name, a.Text)
+		return jsonw.Str(b, a.Name, a.Text)
 	case xlat.KindFD:
-		b = append(jsonKey(b, a.Name), '{')
-		b = jsonIntLit(b, `"fd":`, a.Int())
+		b = append(jsonw.Key(b, a.Name), '{')
+		b = jsonw.IntLit(b, `"fd":`, a.Int())
 		if a.IsATFDCWD() {
-			b = jsonBoolLit(b, `"at_fdcwd":`, true)
+			b = jsonw.BoolLit(b, `"at_fdcwd":`, true)
 		} else if a.Str != "" {
-			b = jsonStrLit(b, `"path":`, a.Str)
+			b = jsonw.StrLit(b, `"path":`, a.Str)
 		}
 		return append(b, '}')
 	case xlat.KindString:
 		if a.Raw == 0 && !a.After {
-			return jsonNull(b, a.Name)
+			return jsonw.Null(b, a.Name)
 		} else if a.Read && !a.Fault {
-			return jsonStr(b, a.Name, a.Str)
+			return jsonw.Str(b, a.Name, a.Str)
 		}
-		return jsonStr(b, a.Name, a.String())
+		return jsonw.Str(b, a.Name, a.String())
 	case xlat.KindStruct:
 		if !a.Read || a.Fault {
-			return jsonStr(b, a.Name, a.String())
+			return jsonw.Str(b, a.Name, a.String())
 		}
-		b = append(jsonKey(b, a.Name), '{')
+		b = append(jsonw.Key(b, a.Name), '{')
 		for _, f := range a.Fields {
 			if f.Text != "" {
-				b = jsonStr(b, f.Name, f.Text)
+				b = jsonw.Str(b, f.Name, f.Text)
 			} else {
-				b = jsonUint(b, f.Name, f.Value)
+				b = jsonw.Uint(b, f.Name, f.Value)
 			}
 		}
 		return append(b, '}')
 	case xlat.KindArgv:
 		if a.Read {
-			return jsonStrs(b, a.Name, a.Argv)
+			return jsonw.Strs(b, a.Name, a.Argv)
 		}
-		return jsonStr(b, a.Name, a.String())
+		return jsonw.Str(b, a.Name, a.String())
 	default: // KindPtr, KindBytes
 		if a.Raw == 0 && !a.Read {
-			return jsonNull(b, a.Name)
+			return jsonw.Null(b, a.Name)
 		}
-		return jsonStr(b, a.Name, strings.TrimSpace(a.String()))
+		return jsonw.Str(b, a.Name, strings.TrimSpace(a.String()))
 	}
-}
-
-// jsonIDMap appends a uid map as the string /proc/PID/uid_map holds,
-// without building it first: its digits and spaces need no escaping, and
-// its newlines are written escaped.
-func jsonIDMap(b []byte, quoted string, m tracer.IDMap) []byte {
-	b = append(jsonKeyLit(b, quoted), '"')
-	for i, x := range m {
-		if i > 0 {
-			b = append(b, `\n`...)
-		}
-		b = x.AppendTo(b)
-	}
-	return append(b, '"')
 }
 
 // appendReasons appends why the call failed, one bracket per reason:
@@ -329,7 +315,7 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 	}
 	for i := range ev.Reasons {
 		b = append(b, " ["...)
-		b = xlat.AppendEscaped(b, ReasonText(ev, &ev.Reasons[i]))
+		b = xlat.AppendEscaped(b, ev.Reasons[i].Text(ev))
 		b = append(b, ']')
 	}
 	return b
@@ -339,249 +325,19 @@ func appendReasons(b []byte, ev *tracer.Event, explain bool) []byte {
 // shows it ("seccomp: blocked by the process's seccomp filter").
 // The words are as the node gave them: a text line escapes them
 // (xlat.AppendEscaped), JSON quotes them.
-func ReasonText(ev *tracer.Event, r *tracer.Reason) string {
-	switch r.Kind {
-	case tracer.ReasonSeccomp:
-		return "seccomp: blocked by the process's seccomp filter"
-	case tracer.ReasonKernelLog:
-		return "kernel: " + r.Message
-	case tracer.ReasonLSM:
-		s := "lsm: " + r.LSM + " denied " + r.Hook
-		if r.Detail != "" {
-			s += ": " + r.Detail
-		}
-		return s
-	case tracer.ReasonCapability:
-		return capabilityText(ev, r)
-	case tracer.ReasonNetNS:
-		return netnsText(r)
-	case tracer.ReasonPermission:
-		return permissionText(r)
-	}
-	return string(r.Kind)
-}
+func ReasonText(ev *tracer.Event, r tracer.Reason) string { return r.Text(ev) }
 
-// netnsText says what the namespace file is now and whose it was:
-//
-//	netns: /run/netns/cni-8d1c is stale (its bind mount is gone); network namespace of sandbox 3f2a1b2c3d4e5 (pod shop/web-1), still running
-func netnsText(r *tracer.Reason) string {
-	s := "netns: " + r.Path
-	switch r.State {
-	case "stale":
-		s += " is stale (its bind mount is gone)"
-	case "missing":
-		s += " is missing (no such file)"
-	case "ok":
-		s += " is a live network namespace (the failure has another cause)"
-	}
-	o := r.Owner
-	if o == nil {
-		return s + "; no container names it"
-	}
-	// 13 characters, as crictl shows ids and the stale-netns hint
-	// writes them.
-	id := o.ID
-	if len(id) > 13 {
-		id = id[:13]
-	}
-	if o.Pod != "" {
-		s += "; network namespace of sandbox " + id + " (pod " + o.PodNamespace + "/" + o.Pod + ")"
-	} else {
-		s += "; network namespace of container " + o.Namespace + "/" + id
-	}
-	switch o.State {
-	case "running":
-		return s + ", still running"
-	case "deleted":
-		return s + ", deleted by containerd"
-	}
-	return s + ", " + o.State
-}
-
-// jsonSnapshot appends a permission reason's "snapshot" object, its
-// labels sorted by key; "of":"argument" when it is the snapshot the
-// argument leads into rather than the component's.
-func jsonSnapshot(b []byte, sn *tracer.Snapshot, ofArg bool) []byte {
-	b = append(jsonKeyLit(b, `"snapshot":`), '{')
-	b = jsonStrLit(b, `"snapshotter":`, sn.Snapshotter)
-	b = jsonStrLit(b, `"key":`, sn.Key)
-	b = jsonStrLit(b, `"kind":`, sn.Kind)
-	b = jsonStrLit(b, `"container":`, sn.Container)
-	b = jsonStrLit(b, `"image":`, sn.Image)
-	if ofArg {
-		b = jsonStrLit(b, `"of":`, "argument")
-	}
-	if len(sn.Labels) > 0 {
-		keys := make([]string, 0, len(sn.Labels))
-		for k := range sn.Labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(jsonKeyLit(b, `"labels":`), '{')
-		for _, k := range keys {
-			b = jsonStr(b, k, sn.Labels[k])
-		}
-		b = append(b, '}')
-	}
-	return append(b, '}')
-}
-
-// appendOctal4 appends permission bits (07777 at most) as four octal
-// digits, "0755".
-func appendOctal4(b []byte, mode uint32) []byte {
-	for i := 9; i >= 0; i -= 3 {
-		b = append(b, byte('0'+mode>>uint(i)&7))
-	}
-	return b
-}
-
-// LabelUIDMapping is the snapshot label that asks a snapshotter to shift
-// a snapshot's files to a user namespace's ids.
-const LabelUIDMapping = "containerd.io/snapshot/uidmapping"
-
-// permissionText says which path component refused what, and why:
-//
-//	permission: /etc is 0:0 0755, owner not mapped in the caller's user namespace (0 -> 100000, 65536 ids): write denied (checked after the call)
-//	permission: /srv/key is 0:0 0600: read denied to uid 65534 (checked after the call)
-func permissionText(r *tracer.Reason) string {
-	s := "permission: " + r.Path
-	switch {
-	case r.MountRO:
-		s += " is on a read-only mount"
-	case r.MountNoexec:
-		s += " is on a noexec mount"
-	default:
-		s += fmt.Sprintf(" is %d:%d %04o", r.OwnerUID, r.OwnerGID, r.Mode)
-		if !r.OwnerMapped {
-			s += ", owner not mapped in the caller's user namespace"
-			if len(r.CallerUIDMap) > 0 {
-				x := r.CallerUIDMap[0]
-				s += fmt.Sprintf(" (%d -> %d, %d ids)", x.Inside, x.Outside, x.Count)
-			}
-		}
-	}
-	s += ": " + r.Need + " denied"
-	if r.OwnerMapped && !r.MountRO && !r.MountNoexec {
-		s += fmt.Sprintf(" to uid %d", r.CallerUID)
-	}
-	if r.Idmapped {
-		s += " (idmapped mount)"
-	}
-	if sn := r.Snapshot; sn != nil {
-		if r.SnapshotOfArg {
-			s += "; " + r.Arg + " leads into " + sn.Snapshotter + " snapshot " + sn.Key
-		} else {
-			s += "; in " + sn.Snapshotter + " snapshot " + sn.Key
-		}
-		if sn.Container == "" && sn.Image != "" {
-			s += " (a layer of " + sn.Image + ")"
-		}
-		if m := sn.Labels[LabelUIDMapping]; m != "" {
-			s += " (uidmapping label " + m + ")"
-		}
-	}
-	if r.Checked == "after" {
-		// Found by looking after the call returned: say so.
-		s += " (checked after the call)"
-	}
-	return s
-}
-
-// capabilityText says which capability was missing where, and what the
-// caller is in its own user namespace: that tells "not root" from "root,
-// but only in a container's user namespace".
-func capabilityText(ev *tracer.Event, r *tracer.Reason) string {
-	where := "the initial user namespace"
-	if !r.InitUserNS {
-		where = fmt.Sprintf("user namespace %d (owner uid %d)", r.UserNS, r.UserNSOwnerUID)
-	}
-	if r.CallerUserNS == r.UserNS {
-		return fmt.Sprintf("capability: %s missing in %s (caller uid %d)", r.Cap, where, ev.Proc.UID)
-	}
-	inner, ok := r.CallerUIDMap.Inside(ev.Proc.UID)
-	who := fmt.Sprintf("caller is uid %d (unmapped)", ev.Proc.UID)
-	switch {
-	case ok && inner == 0:
-		who = "caller is root only"
-	case ok:
-		who = fmt.Sprintf("caller is uid %d only", inner)
-	}
-	s := fmt.Sprintf("capability: %s needed in %s; %s in user namespace %d", r.Cap, where, who, r.CallerUserNS)
-	if len(r.CallerUIDMap) > 0 {
-		// The first extent: for a container, the one that maps its root.
-		x := r.CallerUIDMap[0]
-		s += fmt.Sprintf(" (%d -> %d, %d ids)", x.Inside, x.Outside, x.Count)
-	}
-	return s
-}
-
+// jsonReasons appends the "reasons" list: each reason's kind, then its
+// kind's own members.
 func jsonReasons(b []byte, rs []tracer.Reason) []byte {
-	b = append(jsonKeyLit(b, `"reasons":`), '[')
-	for i := range rs {
-		r := &rs[i]
+	b = append(jsonw.KeyLit(b, `"reasons":`), '[')
+	for i, r := range rs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '{')
-		b = jsonStrLit(b, `"kind":`, string(r.Kind))
-		switch r.Kind {
-		case tracer.ReasonCapability:
-			b = jsonStrLit(b, `"cap":`, r.Cap)
-			b = jsonUintLit(b, `"userns":`, uint64(r.UserNS))
-			b = jsonBoolLit(b, `"init_userns":`, r.InitUserNS)
-			b = jsonUintLit(b, `"userns_owner_uid":`, uint64(r.UserNSOwnerUID))
-			b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
-			b = jsonIDMap(b, `"caller_uid_map":`, r.CallerUIDMap)
-		case tracer.ReasonKernelLog:
-			b = jsonStrLit(b, `"message":`, r.Message)
-		case tracer.ReasonLSM:
-			b = jsonStrLit(b, `"hook":`, r.Hook)
-			b = jsonStrLit(b, `"lsm":`, r.LSM)
-			b = jsonStrLit(b, `"detail":`, r.Detail)
-		case tracer.ReasonPermission:
-			b = jsonStrLit(b, `"path":`, r.Path)
-			b = jsonStrLit(b, `"arg":`, r.Arg)
-			b = jsonStrLit(b, `"need":`, r.Need)
-			b = jsonUintLit(b, `"owner_uid":`, uint64(r.OwnerUID))
-			b = jsonUintLit(b, `"owner_gid":`, uint64(r.OwnerGID))
-			b = append(jsonKeyLit(b, `"mode":`), '"')
-			b = appendOctal4(b, r.Mode)
-			b = append(b, '"')
-			b = jsonBoolLit(b, `"owner_mapped":`, r.OwnerMapped)
-			b = jsonUintLit(b, `"caller_uid":`, uint64(r.CallerUID))
-			if len(r.CallerUIDMap) > 0 {
-				b = jsonUintLit(b, `"caller_userns":`, uint64(r.CallerUserNS))
-				b = jsonIDMap(b, `"caller_uid_map":`, r.CallerUIDMap)
-			}
-			if r.MountRO {
-				b = jsonBoolLit(b, `"mount_ro":`, true)
-			}
-			if r.MountNoexec {
-				b = jsonBoolLit(b, `"mount_noexec":`, true)
-			}
-			if r.Idmapped {
-				b = jsonBoolLit(b, `"idmapped":`, true)
-			}
-			b = jsonStrLit(b, `"checked":`, r.Checked)
-			b = jsonStrLit(b, `"via":`, r.Via)
-			if r.Snapshot != nil {
-				b = jsonSnapshot(b, r.Snapshot, r.SnapshotOfArg)
-			}
-		case tracer.ReasonNetNS:
-			b = jsonStrLit(b, `"path":`, r.Path)
-			b = jsonStrLit(b, `"state":`, r.State)
-			if o := r.Owner; o != nil {
-				b = append(jsonKeyLit(b, `"container":`), '{')
-				b = jsonStrLit(b, `"id":`, o.ID)
-				b = jsonStrLit(b, `"namespace":`, o.Namespace)
-				if o.Pod != "" {
-					b = jsonStrLit(b, `"pod":`, o.Pod)
-					b = jsonStrLit(b, `"pod_namespace":`, o.PodNamespace)
-				}
-				b = append(b, '}')
-				b = jsonStrLit(b, `"container_state":`, o.State)
-			}
-		}
+		b = jsonw.StrLit(b, `"kind":`, string(r.Kind()))
+		b = r.AppendJSON(b)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -593,14 +349,14 @@ func jsonHints(b []byte, hs []hints.Hint) []byte {
 	if len(hs) == 0 {
 		return b
 	}
-	b = append(jsonKeyLit(b, `"hints":`), '[')
+	b = append(jsonw.KeyLit(b, `"hints":`), '[')
 	for i, h := range hs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, '{')
-		b = jsonStrLit(b, `"rule":`, h.Rule)
-		b = jsonStrLit(b, `"text":`, h.Text)
+		b = jsonw.StrLit(b, `"rule":`, h.Rule)
+		b = jsonw.StrLit(b, `"text":`, h.Text)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -612,17 +368,17 @@ func jsonHints(b []byte, hs []hints.Hint) []byte {
 // shim_pid 0 before the task exists), so that a consumer can tell
 // "unknown" from "empty" by "known".
 func (r *Renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
-	b = append(jsonKeyLit(b, `"container":`), '{')
-	b = jsonStrLit(b, `"id":`, c.ID)
-	b = jsonStrLit(b, `"namespace":`, c.Namespace)
-	b = jsonBoolLit(b, `"known":`, c.Known)
-	b = jsonStrLit(b, `"source":`, string(c.Source))
+	b = append(jsonw.KeyLit(b, `"container":`), '{')
+	b = jsonw.StrLit(b, `"id":`, c.ID)
+	b = jsonw.StrLit(b, `"namespace":`, c.Namespace)
+	b = jsonw.BoolLit(b, `"known":`, c.Known)
+	b = jsonw.StrLit(b, `"source":`, string(c.Source))
 	if c.Known {
-		b = jsonStrLit(b, `"image":`, c.Image)
-		b = jsonStrLit(b, `"runtime":`, c.Runtime)
+		b = jsonw.StrLit(b, `"image":`, c.Image)
+		b = jsonw.StrLit(b, `"runtime":`, c.Runtime)
 	}
 	if c.ShimPID != 0 {
-		b = jsonUintLit(b, `"shim_pid":`, uint64(c.ShimPID))
+		b = jsonw.UintLit(b, `"shim_pid":`, uint64(c.ShimPID))
 	}
 	if kl := c.KubeLabels(); len(kl) > 0 {
 		keys := r.keys[:0]
@@ -630,9 +386,9 @@ func (r *Renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		b = append(jsonKeyLit(b, `"labels":`), '{')
+		b = append(jsonw.KeyLit(b, `"labels":`), '{')
 		for _, k := range keys {
-			b = jsonStr(b, k, kl[k])
+			b = jsonw.Str(b, k, kl[k])
 		}
 		b = append(b, '}')
 		clear(keys)
@@ -640,7 +396,7 @@ func (r *Renderer) jsonContainer(b []byte, c *correlate.Container) []byte {
 	}
 	for _, f := range [...][2]string{{"pod", c.Pod}, {"pod_namespace", c.PodNamespace}, {"pod_uid", c.PodUID}, {"container_name", c.ContainerName}} {
 		if f[1] != "" {
-			b = jsonStr(b, f[0], f[1])
+			b = jsonw.Str(b, f[0], f[1])
 		}
 	}
 	return append(b, '}')

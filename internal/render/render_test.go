@@ -52,10 +52,10 @@ func TestTextGolden(t *testing.T) {
 	withLog := failed("mount", unix.EINVAL, procMount,
 		strArg("source", "tmpfs"), strArg("target", "/mnt"), strArg("fstype", "tmpfs"),
 		flagArg("flags", 0, "0"), strArg("data", "size=bogus"))
-	withLog.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "tmpfs: Bad value for 'size'"}}
+	withLog.Reasons = []tracer.Reason{&tracer.KernelLogReason{Message: "tmpfs: Bad value for 'size'"}}
 	seccomp := failed("unshare", unix.EPERM, tracer.Proc{PID: 5140, TID: 5140, Comm: "app"},
 		flagArg("flags", unix.CLONE_NEWNS, "CLONE_NEWNS"))
-	seccomp.Reasons = []tracer.Reason{{Kind: tracer.ReasonSeccomp}}
+	seccomp.Reasons = []tracer.Reason{tracer.SeccompReason{}}
 	success := &tracer.Event{Time: goldenTime, Syscall: "openat", Ret: 3, Proc: procCat,
 		Args: []tracer.Arg{fdArg("dirfd", unix.AT_FDCWD, ""), strArg("path", "/etc/hostname"),
 			flagArg("flags", unix.O_RDONLY, "O_RDONLY"), {Name: "mode", Kind: tracer.KindMode, Unused: true}}}

@@ -15,6 +15,8 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/netns"
+	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -72,14 +74,14 @@ func fullEvent() *tracer.Event {
 			data,
 		},
 		Reasons: []tracer.Reason{
-			{Kind: tracer.ReasonSeccomp},
-			{Kind: tracer.ReasonCapability, Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 1000, Count: 1}}},
-			{Kind: tracer.ReasonKernelLog, Message: "m"},
-			{Kind: tracer.ReasonLSM, LSM: "landlock", Hook: "fs.read_file", Detail: "d"},
+			tracer.SeccompReason{},
+			&tracer.CapabilityReason{Cap: "CAP_SYS_ADMIN", UserNS: 1, CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 1000, Count: 1}}},
+			&tracer.KernelLogReason{Message: "m"},
+			&tracer.LSMReason{LSM: "landlock", Hook: "fs.read_file", Detail: "d"},
 			// Stale and named by a sandbox: the stale-netns hint too.
-			{Kind: tracer.ReasonNetNS, Path: "/run/netns/cni-1", State: "stale",
-				Owner: &tracer.Owner{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
-			{Kind: tracer.ReasonPermission, Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
+			&netns.Reason{Path: "/run/netns/cni-1", State: "stale",
+				Owner: &netns.ContainerRef{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
+			&permission.Reason{Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
 				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,
 				Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "k", Kind: "active", Container: "c", Image: "i", Labels: map[string]string{"l": "v"}}},
@@ -137,8 +139,10 @@ func TestSchemaDocumented(t *testing.T) {
 				kinds[kind] = true
 				need("reasons", kind)
 			}
-			if len(kinds) != 6 {
-				t.Errorf("fullEvent has reasons of kinds %v, want all six", kinds)
+			for _, k := range tracer.ReasonKinds {
+				if !kinds[string(k)] {
+					t.Errorf("fullEvent has no reason of kind %s (tracer.ReasonKinds): add one", k)
+				}
 			}
 		case "hints":
 			for _, h := range v.([]any) {

@@ -21,11 +21,10 @@ import (
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
 )
 
-// Names are how the table names errnos and reasons: as the event lines
-// do, so that a row reads like the lines it counts.
+// Names are how the table names errnos: as the event lines do, so that a
+// row reads like the lines it counts. Reasons read as their Text.
 type Names struct {
-	Errno  func(unix.Errno) string
-	Reason func(*tracer.Event, *tracer.Reason) string
+	Errno func(unix.Errno) string
 }
 
 // Bounds of a Table. Its keys and reasons are the node's free text
@@ -112,8 +111,8 @@ func (s *Table) Add(ev *tracer.Event, c *correlate.Container) {
 	}
 	r.count++
 	r.last = ev.Time
-	for i := range ev.Reasons {
-		text := s.names.Reason(ev, &ev.Reasons[i])
+	for _, reason := range ev.Reasons {
+		text := reason.Text(ev)
 		if _, ok := r.reasons[text]; ok || len(r.reasons) < s.maxReasons {
 			if !ok {
 				s.stats.Reasons++

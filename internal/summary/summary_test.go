@@ -15,15 +15,19 @@ import (
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
-var names = Names{
-	Errno:  unix.ErrnoName,
-	Reason: func(_ *tracer.Event, r *tracer.Reason) string { return "reason " + string(r.Kind) },
-}
+var names = Names{Errno: unix.ErrnoName}
+
+// kindReason is a reason that reads as its kind: "reason seccomp".
+type kindReason tracer.ReasonKind
+
+func (k kindReason) Kind() tracer.ReasonKind    { return tracer.ReasonKind(k) }
+func (k kindReason) Text(*tracer.Event) string  { return "reason " + string(k) }
+func (k kindReason) AppendJSON(b []byte) []byte { return b }
 
 func failure(syscall string, errno unix.Errno, at time.Time, reasons ...tracer.ReasonKind) *tracer.Event {
 	ev := &tracer.Event{Time: at, Syscall: syscall, Errno: errno, Ret: -int64(errno)}
 	for _, k := range reasons {
-		ev.Reasons = append(ev.Reasons, tracer.Reason{Kind: k})
+		ev.Reasons = append(ev.Reasons, kindReason(k))
 	}
 	return ev
 }
@@ -75,17 +79,17 @@ func TestWriteFile(t *testing.T) {
 // that the node chose stay on their row, escaped; the JSON keeps them as
 // they were.
 func TestTextEscapesNodeStrings(t *testing.T) {
-	s := New(Names{Errno: unix.ErrnoName, Reason: func(_ *tracer.Event, r *tracer.Reason) string { return r.Message }})
+	s := New(names)
 	c := &correlate.Container{ID: "id\n\x1b[2J", Namespace: "ns\tx"}
 	ev := failure("mount", unix.EINVAL, time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC))
-	ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: "tmpfs: \x1b]0;x\x07\nFAKE\tROW"}}
+	ev.Reasons = []tracer.Reason{&tracer.KernelLogReason{Message: "tmpfs: \x1b]0;x\x07\nFAKE\tROW"}}
 	s.Add(ev, c)
 	var out bytes.Buffer
 	if err := s.Write(&out, false); err != nil {
 		t.Fatal(err)
 	}
 	want := "CONTAINER         SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
-		`ns\tx/id\n\33[2J` + "  mount    EINVAL  1      12:03:04.000  12:03:04.000  " + `tmpfs: \33]0;x\7\nFAKE\tROW` + "\n" +
+		`ns\tx/id\n\33[2J` + "  mount    EINVAL  1      12:03:04.000  12:03:04.000  " + `kernel: tmpfs: \33]0;x\7\nFAKE\tROW` + "\n" +
 		"total                              1                                  \n"
 	if got := out.String(); got != want {
 		t.Errorf("table:\n%q\nwant:\n%q", got, want)
@@ -98,7 +102,7 @@ func TestTextEscapesNodeStrings(t *testing.T) {
 		Summary []struct{ Container, Reason string }
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Summary) != 1 ||
-		doc.Summary[0].Container != c.String() || doc.Summary[0].Reason != ev.Reasons[0].Message {
+		doc.Summary[0].Container != c.String() || doc.Summary[0].Reason != ev.Reasons[0].Text(ev) {
 		t.Errorf("JSON %s: %+v, %v", out.Bytes(), doc, err)
 	}
 }
@@ -107,12 +111,12 @@ func TestTextEscapesNodeStrings(t *testing.T) {
 // rows, one per syscall and errno; distinct reasons past the per-row
 // bound count as other reasons; every failure is in the total.
 func TestBounds(t *testing.T) {
-	s := New(Names{Errno: unix.ErrnoName, Reason: func(_ *tracer.Event, r *tracer.Reason) string { return r.Message }})
+	s := New(names)
 	s.maxRows, s.maxReasons = 4, 2
 	t0 := time.Date(2026, 1, 2, 12, 3, 4, 0, time.UTC)
 	for i := range 100 {
 		ev := failure("mount", unix.EPERM, t0)
-		ev.Reasons = []tracer.Reason{{Kind: tracer.ReasonKernelLog, Message: fmt.Sprintf("line %d", i%10)}}
+		ev.Reasons = []tracer.Reason{&tracer.KernelLogReason{Message: fmt.Sprintf("line %d", i%10)}}
 		s.Add(ev, &correlate.Container{Namespace: "ns", ID: fmt.Sprint("c", i)})
 		s.Add(failure("openat", unix.ENOENT, t0), &correlate.Container{Namespace: "ns", ID: fmt.Sprint("c", i)})
 	}
@@ -127,11 +131,11 @@ func TestBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "CONTAINER  SYSCALL  ERRNO   COUNT  FIRST         LAST          REASON\n" +
-		"(other)    mount    EPERM   98     12:03:04.000  12:03:04.000  line 2 (+78 of other reasons)\n" +
+		"(other)    mount    EPERM   98     12:03:04.000  12:03:04.000  kernel: line 2 (+78 of other reasons)\n" +
 		"(other)    openat   ENOENT  98     12:03:04.000  12:03:04.000  -\n" +
-		"ns/c0      mount    EPERM   1      12:03:04.000  12:03:04.000  line 0\n" +
+		"ns/c0      mount    EPERM   1      12:03:04.000  12:03:04.000  kernel: line 0\n" +
 		"ns/c0      openat   ENOENT  1      12:03:04.000  12:03:04.000  -\n" +
-		"ns/c1      mount    EPERM   1      12:03:04.000  12:03:04.000  line 1\n" +
+		"ns/c1      mount    EPERM   1      12:03:04.000  12:03:04.000  kernel: line 1\n" +
 		"ns/c1      openat   ENOENT  1      12:03:04.000  12:03:04.000  -\n" +
 		"total                       200                                \n"
 	if got := out.String(); got != want {
@@ -142,7 +146,7 @@ func TestBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(out.Bytes(), []byte(`"container":"(other)","syscall":"mount","errno":"EPERM","count":98,`)) ||
-		!bytes.Contains(out.Bytes(), []byte(`"reason":"line 2","other_reasons":78}`)) {
+		!bytes.Contains(out.Bytes(), []byte(`"reason":"kernel: line 2","other_reasons":78}`)) {
 		t.Errorf("JSON: %s", out.Bytes())
 	}
 }

@@ -16,9 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
-	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
-	"github.com/ctrace-dev/ctrace/internal/render"
 	"github.com/ctrace-dev/ctrace/internal/summary"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
 	"github.com/ctrace-dev/ctrace/tracer/xlat"
@@ -94,7 +93,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Close()
-	table := summary.New(summary.Names{Errno: xlat.ErrnoName, Reason: render.ReasonText})
+	table := summary.New(summary.Names{Errno: xlat.ErrnoName})
 	const ns, id = "default", "soak"
 	var probeFails, logFails atomic.Int64
 	q := res.NewQueue(correlate.QueueOptions{Out: func(ev *tracer.Event, c *correlate.Container) {
@@ -102,7 +101,7 @@ func TestSoak(t *testing.T) {
 		switch {
 		case ev.Syscall == "openat" && c != nil && c.ID == id:
 			probeFails.Add(1)
-		case ev.Syscall == "mount" && len(ev.Reasons) > 0 && strings.Contains(ev.Reasons[len(ev.Reasons)-1].Message, logMarker):
+		case ev.Syscall == "mount" && len(ev.Reasons) > 0 && strings.Contains(ev.Reasons[len(ev.Reasons)-1].Text(ev), logMarker):
 			logFails.Add(1)
 		}
 	}})
