@@ -6,22 +6,34 @@ import (
 	"os"
 
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/dedup"
 	"github.com/ctrace-dev/ctrace/internal/metrics"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/pipeline"
+	"github.com/ctrace-dev/ctrace/internal/render"
+	"github.com/ctrace-dev/ctrace/internal/sink"
 )
 
+// wired is a run's pipeline and what run reads from it at exit.
+type wired struct {
+	*pipeline.Pipeline
+	tally *sink.Tally
+	// dedup is the --dedup and --rate-limit stage, nil without them.
+	dedup *dedup.Stage
+}
+
 // pipeline lists the stages of an event's path and the outputs it reaches
-// (see package pipeline): one line each. end ends the run (--count);
-// met is nil without --metrics-addr; nsIndex is fed by the resolver. The
-// Tally counts for the exit status.
-func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, nsIndex *netns.Index, met *metrics.Metrics) (*pipeline.Pipeline, *pipeline.Tally, error) {
+// (see packages pipeline and sink): one line each. end ends the run
+// (--count); met is nil without --metrics-addr; nsIndex is fed by the
+// resolver.
+func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate.Resolver, filter correlate.Filter, nsIndex *netns.Index, met *metrics.Metrics) (*wired, error) {
 	jsonOut := f.output == "json"
 	// First: it is the step that can fail, before any stage starts.
 	otlp, err := f.exportSink(met)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	w := &wired{tally: &sink.Tally{}, dedup: f.dedup.stage(otlp != nil, met)}
 	stages := []pipeline.Stage{
 		pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve, resolver.SnapshotAt), // which path component refused, first: while the caller runs
 		f.auditStage(ctx), // LSM denials from audit records
@@ -32,8 +44,8 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 		// the summary leave them out unless --show-benign.
 		pipeline.NewBenign(f.showBenign || (jsonOut && !f.ctr.summary)),
 	}
-	if s := f.otlp.dedupStage(met); s != nil {
-		stages = append(stages, s) // --dedup, --rate-limit
+	if w.dedup != nil {
+		stages = append(stages, w.dedup) // --dedup, --rate-limit
 	}
 	stages = append(stages,
 		pipeline.NewHints(!f.noHints),   // what to do (--no-hints: nothing); after what it reads, and what hides events
@@ -41,19 +53,25 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	)
 
 	out := bufio.NewWriterSize(&stdoutWriter{f: os.Stdout, end: end}, 64<<10)
-	tally := &pipeline.Tally{}
-	sinks := []pipeline.Sink{tally}
+	sinks := []pipeline.Sink{w.tally}
 	if met != nil {
-		sinks = append(sinks, metrics.NewSink(met))
+		sinks = append(sinks, sink.NewMetrics(met))
 	}
 	if f.ctr.summary || f.ctr.summaryFile != "" {
-		sinks = append(sinks, newSummarySink(f, out))
+		o := sink.SummaryOptions{File: f.ctr.summaryFile, JSON: jsonOut, Benign: f.showBenign, Done: closedStdout}
+		if f.ctr.summary {
+			o.Out = out
+		}
+		sinks = append(sinks, sink.NewSummary(o))
 	}
 	if !f.ctr.summary && f.output != "none" {
-		sinks = append(sinks, newRenderSink(f, out, isTerminal(os.Stdout)))
+		r := render.New(f.output, out, isTerminal(os.Stdout))
+		r.Explain, r.Window = f.explain, f.dedup.window
+		sinks = append(sinks, sink.NewLines(r, out, closedStdout))
 	}
 	if otlp != nil {
 		sinks = append(sinks, otlp)
 	}
-	return pipeline.New(stages, sinks...), tally, nil
+	w.Pipeline = pipeline.New(stages, sinks...)
+	return w, nil
 }

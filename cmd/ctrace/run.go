@@ -40,6 +40,7 @@ type runFlags struct {
 	ctr        containerFlags
 	metrics    metricsFlags
 	otlp       otlpFlags
+	dedup      dedupFlags
 	cpuProfile string
 	// hostRoot is the node's root when ctrace runs in a container ("" on
 	// the host); set from --host-root.
@@ -102,6 +103,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	f.metrics.register(fl)
 	fl.DurationVar(&f.doctorInterval, "doctor-interval", time.Minute, "with --metrics-addr, how often ctrace doctor's checks run for the ctrace_netns_findings gauges (at least 1s)")
 	f.otlp.register(fl)
+	f.dedup.register(fl)
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
@@ -159,7 +161,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		stopDoctor := startDoctor(ctx, resolver, met, f)
 		defer stopDoctor()
 	}
-	p, tally, err := f.pipeline(ctx, end, resolver, filter, nsIndex, met)
+	p, err := f.pipeline(ctx, end, resolver, filter, nsIndex, met)
 	if err != nil {
 		return err
 	}
@@ -174,7 +176,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	if err := cmd.start(end); err != nil {
 		return err
 	}
-	runErr := t.Run(ctx, tracerSink(p, health))
+	runErr := t.Run(ctx, tracerSink(p.Pipeline, health))
 	health.Stopped(runErr)
 	// Detaching waits for a grace period per tracepoint, one after
 	// another in the kernel (about 1.5 s for every syscall here, however
@@ -197,9 +199,9 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	}
 	cancel()
 	<-detached
-	reportUnseen(tally.Hidden, t.Lost())
-	f.otlp.reportLimited()
-	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, tally.Failures)
+	reportUnseen(p.tally.Hidden, t.Lost())
+	reportLimited(p.dedup)
+	return exitStatus(runErr, cmd.exitStatus(), f.ctr.failOnEvents, p.tally.Failures)
 }
 
 // openTracer loads and attaches the programs and says what this kernel

@@ -78,6 +78,9 @@ func (f *runFlags) check(hasCmd bool) (tracer.Options, correlate.Filter, error) 
 			return o, filter, usageError("--summary-file %s: %v; allowed: a file in a directory that exists and ctrace may write", f.ctr.summaryFile, err)
 		}
 	}
+	if err := f.dedup.check(); err != nil {
+		return o, filter, err
+	}
 	if err := f.otlp.check(); err != nil {
 		return o, filter, err
 	}

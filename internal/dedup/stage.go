@@ -2,6 +2,10 @@ package dedup
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,4 +146,23 @@ func (s *Stage) Close(context.Context) {
 	}
 	s.mu.Unlock()
 	<-s.done
+}
+
+// ParseRate parses --rate-limit's N/s, N/m or N (a second) into events a
+// second.
+func ParseRate(s string) (float64, error) {
+	num, unit, _ := strings.Cut(strings.TrimSpace(s), "/")
+	per := 1.0
+	switch unit {
+	case "", "s":
+	case "m":
+		per = 60
+	default:
+		return 0, fmt.Errorf("unknown unit %q", unit)
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n <= 0 || n > 1e9 {
+		return 0, errors.New("not a positive number of events")
+	}
+	return n / per, nil
 }

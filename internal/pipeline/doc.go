@@ -19,7 +19,9 @@
 // their order and passes them on from its own goroutine. At the end of a
 // run, Close passes on what every stage still holds, first stage first,
 // waiting for it no longer than its context allows, and then closes the
-// sinks. A Sink is an output: it sees every event that passed all stages.
+// sinks. A Sink is an output (package sink): it sees every event that
+// passed all stages, and takes what Event.Shown or Event.Counted says it
+// takes.
 //
 // The stages and sinks of a run are listed, in order, in one place
 // (cmd/ctrace's pipeline.go). Adding a stage or a sink is a file that

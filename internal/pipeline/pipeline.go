@@ -34,6 +34,19 @@ type Event struct {
 	Hints []hints.Hint
 }
 
+// Shown reports whether the outputs that show events (the event lines,
+// OTLP) show ev: a stage hid none of it (a known-harmless failure the run
+// does not show, a call folded into a dedup count or over the rate
+// limit). An output that shows fewer known-harmless failures than the
+// run does (OTLP without --show-benign) passes benign false.
+func (e *Event) Shown(benign bool) bool { return !e.Hidden && (benign || e.Benign == nil) }
+
+// Counted reports whether ev is one call for the outputs that count calls
+// (metrics, the summary, the exit status): every event but a dedup
+// summary (Repeat), whose calls were counted one by one as they passed,
+// hidden. With benign false, known-harmless failures do not count either.
+func (e *Event) Counted(benign bool) bool { return e.Repeat == 0 && (benign || e.Benign == nil) }
+
 // Clone returns a copy that stays valid after the stage that passed ev
 // returns: a stage that holds an event holds its clone.
 func (e *Event) Clone() *Event {

@@ -1,4 +1,6 @@
-package pipeline
+package sink
+
+import "github.com/ctrace-dev/ctrace/internal/pipeline"
 
 // Tally counts what a run saw, for its exit status (--fail-on-events)
 // and its closing notice. Read it after the pipeline is closed.
@@ -9,18 +11,15 @@ type Tally struct {
 	Hidden int
 }
 
-// Write implements Sink.
-func (t *Tally) Write(ev *Event) {
-	if ev.Repeat > 0 {
-		return // a summary: its calls were counted
-	}
-	if ev.Benign == nil && ev.Failed() {
+// Write implements pipeline.Sink.
+func (t *Tally) Write(ev *pipeline.Event) {
+	if ev.Counted(false) && ev.Failed() {
 		t.Failures++
 	}
-	if ev.Hidden && ev.Benign != nil {
+	if ev.Counted(true) && ev.Benign != nil && !ev.Shown(true) {
 		t.Hidden++
 	}
 }
 
-// Close implements Sink.
+// Close implements pipeline.Sink.
 func (t *Tally) Close() error { return nil }
