@@ -92,7 +92,7 @@ func New(opts Options) *Metrics {
 		reg:  prometheus.NewRegistry(),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ctrace_failures_total",
-			Help: "Failed traced syscalls, not counting known-harmless ones, by syscall, errno, containerd namespace (empty for host processes) and the kind of reason found (seccomp, lsm, capability, kernel_log, permission, netns, none).",
+			Help: "Failed traced syscalls, not counting known-harmless ones, by syscall, errno, containerd namespace (empty for host processes) and the kind of reason found (seccomp, lsm, permission, netns, capability, kernel_log, none: the most specific found).",
 		}, labels),
 		benign: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ctrace_events_benign_total",
