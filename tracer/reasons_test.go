@@ -16,6 +16,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
@@ -389,5 +390,98 @@ func TestLSMHooksFollowSyscalls(t *testing.T) {
 				t.Errorf("lsm_hooks feature %+v with %d hooks attached", hooks, len(got))
 			}
 		})
+	}
+}
+
+// noLSMHook lists the traced syscalls that no program of lsmPrograms
+// watches, and why. A syscall added to ops must appear in lsmPrograms or
+// here (TestLSMProgramsCoverOps): an LSM denial of a call whose hook is
+// not watched shows as no reason at all, unless audit names it.
+var noLSMHook = map[string]string{
+	// The new mount API's set-up. The LSMs check the mount when it is
+	// attached, in move_mount (security_move_mount, watched);
+	// fsconfig's option parsing (security_fs_context_parse_param) is
+	// not watched.
+	"fsopen":   "set-up of the new mount API; checked at move_mount",
+	"fsconfig": "security_fs_context_parse_param, not watched",
+	"fsmount":  "set-up of the new mount API; checked at move_mount",
+	// Path lookups that make an O_PATH-like descriptor: no
+	// security_file_open, no hook of their own.
+	"fspick":    "no security_* hook",
+	"open_tree": "no security_* hook",
+	// The kernel has no LSM hook for changing mount attributes.
+	"mount_setattr": "no security_* hook",
+	// security_path_chroot is implemented by path-based LSMs (TOMOYO)
+	// only; not watched.
+	"chroot": "security_path_chroot, not watched",
+	// setns has no hook; unshare and clone reach security_create_user_ns
+	// for CLONE_NEWUSER (6.1+, which AppArmor uses to restrict
+	// unprivileged user namespaces), not watched yet.
+	"setns":   "no security_* hook",
+	"unshare": "security_create_user_ns, not watched yet",
+	"clone":   "security_create_user_ns, not watched yet",
+	"clone3":  "security_create_user_ns, not watched yet",
+	// The runtime family's hooks (inode_getattr, inode_permission,
+	// path_mkdir, path_symlink) run on most path lookups of every task:
+	// a trampoline there would slow the whole node for calls traced
+	// only for container runtimes. The permission reason and audit
+	// records explain these.
+	"newfstatat": "security_inode_getattr: too hot to watch",
+	"statx":      "security_inode_getattr: too hot to watch",
+	"access":     "security_inode_permission: too hot to watch",
+	"faccessat":  "security_inode_permission: too hot to watch",
+	"faccessat2": "security_inode_permission: too hot to watch",
+	"mkdir":      "security_path_mkdir: too hot to watch",
+	"mkdirat":    "security_path_mkdir: too hot to watch",
+	"symlink":    "security_path_symlink: too hot to watch",
+	"symlinkat":  "security_path_symlink: too hot to watch",
+	"chdir":      "security_inode_permission: too hot to watch",
+}
+
+// TestLSMProgramsCoverOps: every traced syscall is watched by an LSM hook
+// program or listed in noLSMHook with the reason, never both; every
+// program of lsmPrograms is in the objects and names a hook the decoder
+// knows. No root: it reads the tables and the object's BTF.
+func TestLSMProgramsCoverOps(t *testing.T) {
+	watched := map[Op][]string{}
+	for _, p := range lsmPrograms {
+		for _, o := range p.ops {
+			watched[o] = append(watched[o], p.name)
+		}
+	}
+	for _, s := range Table() {
+		progs, why := watched[s.Op], noLSMHook[s.Name]
+		switch {
+		case len(progs) == 0 && why == "":
+			t.Errorf("%s: in no lsmPrograms entry (tracer/reasons.go) and not in noLSMHook: add the hooks it reaches, or say why none", s.Name)
+		case len(progs) > 0 && why != "":
+			t.Errorf("%s: watched by %v and listed in noLSMHook (%s)", s.Name, progs, why)
+		}
+	}
+	for name := range noLSMHook {
+		if FamilyOf(name) == "" {
+			t.Errorf("noLSMHook lists %s, which is not traced", name)
+		}
+	}
+	spec, err := loadBpf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks *btf.Enum
+	if err := spec.Types.TypeByName("ctrace_lsm_hook", &hooks); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range hooks.Values {
+		if _, ok := lsmHooks[bpfCtraceLsmHook(v.Value)]; v.Value != 0 && !ok {
+			t.Errorf("%s has no name in lsmHooks (tracer/event.go)", v.Name)
+		}
+	}
+	for _, p := range lsmPrograms {
+		if spec.Programs[p.name] == nil {
+			t.Errorf("lsmPrograms names %s, which bpf/ctrace.bpf.c does not define", p.name)
+		}
+		if len(p.ops) == 0 {
+			t.Errorf("%s: no traced syscall reaches it", p.name)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -267,6 +268,28 @@ var syscallCases = []syscallCase{
 	{"runtime_symlinkat", "symlinkat", unix.EEXIST, map[string]string{
 		"target": `"target"`, "newdirfd": "~<$DIR>", "linkpath": `"exists"`}, 0, runtimeComm},
 	{"runtime_chdir", "chdir", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-chdir"`}, 0, runtimeComm},
+}
+
+// TestSyscallCasesCoverTable: every traced syscall has a case in
+// syscallCases, and every case a trigger. TestSyscallFailures checks the
+// same and runs them, but needs root and a kernel that loads the tracer;
+// this fails on any machine when a syscall is added without a trigger.
+func TestSyscallCasesCoverTable(t *testing.T) {
+	covered := map[string]bool{}
+	for _, sc := range syscallCases {
+		covered[sc.syscall] = true
+		if FamilyOf(sc.syscall) == "" {
+			t.Errorf("case %s: %s is not traced", sc.trigger, sc.syscall)
+		}
+		if triggers[sc.trigger] == nil {
+			t.Errorf("case %s: no such trigger", sc.trigger)
+		}
+	}
+	for _, name := range Syscalls() {
+		if !covered[name] {
+			t.Errorf("%s: no case in syscallCases (tracer/trigger_test.go) makes it fail", name)
+		}
+	}
 }
 
 // runtimeComm is the name runtime triggers take: runc init's.

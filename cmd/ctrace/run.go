@@ -86,7 +86,7 @@ turns it off (the record is /run/ctrace/audit-enabled.json).`,
 
 // register defines run's flags on fl.
 func (f *runFlags) register(fl *pflag.FlagSet) {
-	fl.StringSliceVarP(&f.syscalls, "syscalls", "e", nil, "syscalls to trace, by name or %family (%mount, %open, %namespace, %exec); default all")
+	fl.StringSliceVarP(&f.syscalls, "syscalls", "e", nil, "syscalls to trace, by name or %family (%mount, %open, %namespace, %exec, %runtime: stat, access, mkdir, symlink and chdir calls of container runtimes only); default all")
 	fl.StringSliceVar(&f.errnos, "errno", nil, "only failures with these errors (EPERM,EACCES,...)")
 	fl.UintSliceVarP(&f.pids, "pid", "p", nil, "only these processes")
 	fl.StringSliceVar(&f.comms, "comm", nil, "only processes with these names (as in /proc/PID/comm)")
@@ -111,10 +111,10 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 }
 
 // run traces until the run ends: flags checked, the node checked, the
-// tracer loaded, then every event goes through the pipeline (audit join ->
-// containers -> filter -> netns -> benign -> dedup -> limit) to the sinks
-// (metrics, summary, text or JSON, OTLP), and the exit status says how it
-// went.
+// tracer loaded, then every event goes through the pipeline (permission ->
+// audit join -> containers -> filter -> netns -> benign -> dedup -> hints
+// -> limit; cmd/ctrace/pipeline.go) to the sinks (metrics, summary, text
+// or JSON, OTLP), and the exit status says how it went.
 func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 	opts, filter, err := f.check(len(cmdArgs) > 0)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
+	"github.com/ctrace-dev/ctrace/tracer"
 )
 
 // flagCase is one value of one flag of ctrace run.
@@ -253,5 +254,18 @@ func TestShortContainerValues(t *testing.T) {
 	got := shortContainerValues([]string{"db", "abc", "0123456789ab", "x"})
 	if len(got) != 2 || !strings.HasPrefix(got[0], "--container db: shorter than an id prefix") || !strings.HasPrefix(got[1], "--container x:") {
 		t.Errorf("warnings %q", got)
+	}
+}
+
+// TestSyscallsHelpNamesFamilies: -e's help lists every family -e takes.
+func TestSyscallsHelpNamesFamilies(t *testing.T) {
+	fl := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	var f runFlags
+	f.register(fl)
+	usage := fl.Lookup("syscalls").Usage
+	for _, fam := range tracer.Families() {
+		if !strings.Contains(usage, "%"+string(fam)) {
+			t.Errorf("-e's help does not name %%%s: %q", fam, usage)
+		}
 	}
 }

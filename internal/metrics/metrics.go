@@ -6,7 +6,7 @@
 //
 // Label sets are bounded. ctrace_failures_total is labelled by syscall
 // (about twenty names), errno name, containerd namespace ("" for host
-// processes) and reason kind (five values); container IDs become labels
+// processes) and reason kind (seven values); container IDs become labels
 // only with Options.ContainerLabels, and then at most Options.MaxContainers
 // of them: later containers are counted under container_id="other". The
 // number of series of the vector is capped at Options.MaxSeries; failures
@@ -92,7 +92,7 @@ func New(opts Options) *Metrics {
 		reg:  prometheus.NewRegistry(),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ctrace_failures_total",
-			Help: "Failed traced syscalls, not counting known-harmless ones, by syscall, errno, containerd namespace (empty for host processes) and the kind of reason found (seccomp, capability, lsm, kernel_log, none).",
+			Help: "Failed traced syscalls, not counting known-harmless ones, by syscall, errno, containerd namespace (empty for host processes) and the kind of reason found (seccomp, lsm, permission, netns, capability, kernel_log, none: the most specific found).",
 		}, labels),
 		benign: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ctrace_events_benign_total",
