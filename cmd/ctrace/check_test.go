@@ -15,58 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/internal/check"
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
-
-// TestCheckTellsTheTruth compares ctrace check with what this machine is.
-func TestCheckTellsTheTruth(t *testing.T) {
-	testenv.RequireRoot(t, "loading eBPF programs")
-	rep := runCheck()
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	if want := unix.ByteSliceToString(u.Release[:]); rep.Kernel != want {
-		t.Errorf("kernel = %q, want %q", rep.Kernel, want)
-	}
-	if !rep.CanRun {
-		t.Fatalf("check says run cannot work here, yet the tests trace: %+v", rep.Items)
-	}
-	items := map[string]checkItem{}
-	for _, it := range rep.Items {
-		items[it.Name] = it
-	}
-	for _, name := range []string{"privileges", "btf", "syscalls:mount", "syscalls:open", "syscalls:namespace", "syscalls:exec", "syscalls:runtime", "reason:seccomp", "reason:capability", "reason:kernel_log", "reason:lsm_hooks", "reason:lsm_audit", "probe:fexit"} {
-		if _, ok := items[name]; !ok {
-			t.Errorf("check has no %q item", name)
-		}
-	}
-	// What the development kernel offers (6.18, see the README's matrix);
-	// on another kernel the mechanisms differ and these lines say which.
-	lsms, _ := os.ReadFile("/sys/kernel/security/lsm")
-	t.Logf("lsms %q lockdown %q", lsms, rep.Lockdown)
-	if it := items["reason:capability"]; it.OK && it.Mechanism != "tp_btf/cap_capable" && it.Mechanism != "fexit/cap_capable" {
-		t.Errorf("capability mechanism %q", it.Mechanism)
-	}
-	if _, err := os.Stat("/sys/kernel/tracing/events/capability/cap_capable"); err == nil {
-		if it := items["reason:capability"]; !it.OK || it.Mechanism != "tp_btf/cap_capable" {
-			t.Errorf("the kernel has the cap_capable tracepoint, check says %+v", it)
-		}
-	}
-	if it := items["reason:kernel_log"]; !it.OK {
-		t.Errorf("kernel_log: %+v (tracefs has events/printk/console: %v)", it, exists("/sys/kernel/tracing/events/printk/console"))
-	}
-	var buf bytes.Buffer
-	rep.writeText(&buf)
-	if !strings.Contains(buf.String(), "ctrace run can work on this node") {
-		t.Errorf("text report:\n%s", buf.String())
-	}
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // TestWithoutTracefs: on a node without tracefs mounted (a fresh machine,
 // a container not given the node's), ctrace reads the syscall
@@ -96,11 +47,11 @@ func TestWithoutTracefs(t *testing.T) {
 			return c
 		}
 	}
-	check := func(t *testing.T, env []string) checkReport {
+	check := func(t *testing.T, env []string) check.Report {
 		t.Helper()
 		p := startCmd(t, runLimit, in(env, "check", "-o", "json"))
 		code := p.wait(t)
-		var rep checkReport
+		var rep check.Report
 		if err := json.Unmarshal([]byte(p.stdout.String()), &rep); err != nil || code != 0 {
 			t.Fatalf("check: exit status %d, %v\n%s\nstderr:\n%s", code, err, p.stdout, p.stderr)
 		}
@@ -274,7 +225,7 @@ func TestCheckFailsOnRequired(t *testing.T) {
 		t.Errorf("check does not say what failed and that run cannot work:\n%s", out)
 	}
 	p, code = runCtrace(t, nil, "check", "-o", "json", "--host-root", "/nonexistent")
-	var rep checkReport
+	var rep check.Report
 	if err := json.Unmarshal([]byte(p.stdout.String()), &rep); err != nil || code != 1 || rep.CanRun {
 		t.Errorf("check -o json: exit status %d, can_run %v, %v\n%s", code, rep.CanRun, err, p.stdout)
 	}
@@ -301,7 +252,7 @@ func TestCheckLeavesMounts(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit status %d\nstderr:\n%s", code, p.stderr)
 	}
-	var rep checkReport
+	var rep check.Report
 	if err := json.Unmarshal([]byte(p.stdout.String()), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, p.stdout)
 	}

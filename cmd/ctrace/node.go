@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/rs/zerolog/log"
@@ -97,75 +96,4 @@ func (f *runFlags) useHostRoot() error {
 		f.ctr.address = hr.Containerd
 	}
 	return nil
-}
-
-// hostInfo is what `ctrace check` says about the node's file system as
-// ctrace sees it.
-type hostInfo struct {
-	Root       string `json:"root"`
-	How        string `json:"how"`
-	Proc       string `json:"proc"`
-	BTF        string `json:"btf"`
-	Cgroup     string `json:"cgroup"`
-	Containerd string `json:"containerd"`
-	// OwnMountNS is true when ctrace runs in a mount namespace other than
-	// the node's (that of the host's pid 1); null when unknown.
-	OwnMountNS *bool `json:"own_mount_ns"`
-}
-
-// checkHost resolves the host root for `ctrace check`, with the items
-// that say what was found under it.
-func checkHost() (*hostInfo, []checkItem) {
-	hr, err := resolveHostRoot()
-	if err != nil {
-		return nil, []checkItem{{Name: "host-root", Required: true, Detail: err.Error()}}
-	}
-	h := &hostInfo{Root: hr.Path, How: hr.How, Proc: hr.Proc, BTF: hr.BTF, Cgroup: hr.Cgroup, Containerd: hr.Containerd}
-	if hr.MountNSKnown {
-		own := !hr.SameMountNS
-		h.OwnMountNS = &own
-	}
-	var items []checkItem
-	ctrd := checkItem{Name: "containerd", OK: hr.Containerd != "", Mechanism: hr.Containerd}
-	if !ctrd.OK {
-		ctrd.Detail = "no containerd socket at " + joinUnder(hr, correlate.KnownAddresses) + ": events carry container ids only"
-	}
-	items = append(items, ctrd)
-	cg := checkItem{Name: "cgroup2", OK: hr.Cgroup != "", Mechanism: hr.Cgroup}
-	if !cg.OK {
-		cg.Detail = "no cgroup v2 hierarchy found under " + hr.Join("/sys/fs/cgroup")
-	}
-	items = append(items, cg)
-	return h, items
-}
-
-func joinUnder(hr *hostroot.Root, ps []string) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += hr.Join(p)
-	}
-	return s
-}
-
-func (h *hostInfo) writeText(w io.Writer) {
-	if h == nil {
-		return
-	}
-	fmt.Fprintf(w, "host root %s (%s)\n", h.Root, h.How)
-	if h.Root != "/" {
-		fmt.Fprintf(w, "  proc    %s\n", h.Proc)
-		fmt.Fprintf(w, "  btf     %s\n", orNone(h.BTF))
-		fmt.Fprintf(w, "  cgroup  %s\n", orNone(h.Cgroup))
-		fmt.Fprintf(w, "  containerd %s\n", orNone(h.Containerd))
-		if h.OwnMountNS != nil {
-			if *h.OwnMountNS {
-				fmt.Fprintln(w, "  ctrace runs in its own mount namespace; paths above are the node's")
-			} else {
-				fmt.Fprintln(w, "  ctrace runs in the node's mount namespace")
-			}
-		}
-	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // packages are the test binaries run in every guest, fastest first.
-var packages = []string{"internal/benign", "internal/audit", "tracer", "cmd/ctrace"}
+var packages = []string{"internal/benign", "internal/audit", "internal/check", "tracer", "cmd/ctrace"}
 
 //go:embed init.sh
 var initScript []byte

@@ -143,7 +143,7 @@ func (r *guestResult) section(kind string) *section {
 	return nil
 }
 
-// checkReport is what `ctrace check -o json` prints (cmd/ctrace/check.go).
+// checkReport is what `ctrace check -o json` prints (internal/check).
 type checkReport struct {
 	Kernel   string      `json:"kernel"`
 	Arch     string      `json:"arch"`

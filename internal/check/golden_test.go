@@ -1,8 +1,7 @@
-package main
+package check
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -14,19 +13,19 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the code
 
 // checkGoldenReports are fixed reports, not this machine's: the text and
 // JSON of check must not depend on where the test runs.
-func checkGoldenReports() []struct {
+func goldenReports() []struct {
 	name string
-	rep  *checkReport
+	rep  *Report
 } {
 	own, notOwn := true, false
 	tracepoints := "syscalls:sys_exit_<name> tracepoints, one per traced syscall"
 	raw := "raw_tracepoint/sys_exit (ctrace's dispatcher)"
 	// families are the syscall families' items; mountDetail, when set,
 	// makes the mount family fail with it.
-	families := func(mech, mountDetail string) []checkItem {
-		var items []checkItem
+	families := func(mech, mountDetail string) []Item {
+		var items []Item
 		for _, f := range []string{"mount", "open", "namespace", "exec", "runtime"} {
-			it := checkItem{Name: "syscalls:" + f, OK: true, Mechanism: mech}
+			it := Item{Name: "syscalls:" + f, OK: true, Mechanism: mech}
 			if f == "mount" && mountDetail != "" {
 				it.OK, it.Detail = false, mountDetail
 			}
@@ -34,57 +33,57 @@ func checkGoldenReports() []struct {
 		}
 		return items
 	}
-	node := &checkReport{
+	node := &Report{
 		Kernel: "6.18.44", Arch: "x86_64", BTF: "/sys/kernel/btf/vmlinux",
 		Tracefs:  "detached instance (fsopen/fsmount, never attached to the mount tree)",
 		Dispatch: tracepoints, Lockdown: "integrity", LSMs: []string{"lockdown", "capability", "landlock", "bpf"},
-		Host: &hostInfo{Root: "/", How: "ctrace runs on the host", Proc: "/proc", BTF: "/sys/kernel/btf/vmlinux",
+		Host: &Host{Root: "/", How: "ctrace runs on the host", Proc: "/proc", BTF: "/sys/kernel/btf/vmlinux",
 			Cgroup: "/sys/fs/cgroup/unified"},
-		Items: append(append([]checkItem{
+		Items: append(append([]Item{
 			{Name: "privileges", OK: true, Required: true},
 			{Name: "btf", OK: true, Required: true, Mechanism: "/sys/kernel/btf/vmlinux"},
 			{Name: "containerd", Detail: "no containerd socket at /run/containerd/containerd.sock: events carry container ids only"},
 			{Name: "cgroup2", OK: true, Mechanism: "/sys/fs/cgroup/unified"},
 		}, families(tracepoints, "")...),
-			checkItem{Name: "reason:seccomp", OK: true, Mechanism: "syscalls:sys_enter_* tracepoints"},
-			checkItem{Name: "reason:capability", OK: true, Mechanism: "tp_btf/cap_capable"},
-			checkItem{Name: "reason:kernel_log", OK: true, Mechanism: "tp_btf/console"},
-			checkItem{Name: "probe:fexit", Detail: "the kernel refuses fexit/cap_capable programs (EPERM)"},
-			checkItem{Name: "reason:lsm_hooks", Detail: "the kernel refuses fexit/security_sb_mount programs (EPERM)"},
-			checkItem{Name: "reason:permission", OK: true, Mechanism: "after the call", Detail: "reasons say checked: after"},
-			checkItem{Name: "reason:lsm_audit", Mechanism: "audit netlink multicast group", Detail: "auditing is disabled"},
+			Item{Name: "reason:seccomp", OK: true, Mechanism: "syscalls:sys_enter_* tracepoints"},
+			Item{Name: "reason:capability", OK: true, Mechanism: "tp_btf/cap_capable"},
+			Item{Name: "reason:kernel_log", OK: true, Mechanism: "tp_btf/console"},
+			Item{Name: "probe:fexit", Detail: "the kernel refuses fexit/cap_capable programs (EPERM)"},
+			Item{Name: "reason:lsm_hooks", Detail: "the kernel refuses fexit/security_sb_mount programs (EPERM)"},
+			Item{Name: "reason:permission", OK: true, Mechanism: "after the call", Detail: "reasons say checked: after"},
+			Item{Name: "reason:lsm_audit", Mechanism: "audit netlink multicast group", Detail: "auditing is disabled"},
 		),
 		CanRun: true,
 	}
-	pod := &checkReport{
+	pod := &Report{
 		Kernel: "6.1.0-30-cloud-amd64", Arch: "x86_64", BTF: "/sys/kernel/btf/vmlinux",
 		Tracefs:  "not used: fsopen(tracefs): operation not permitted",
 		Dispatch: raw, Lockdown: "none", LSMs: []string{"lockdown", "capability", "landlock", "yama", "apparmor", "bpf"},
-		Host: &hostInfo{Root: "/host", How: "flag", Proc: "/host/proc", BTF: "/host/sys/kernel/btf/vmlinux",
+		Host: &Host{Root: "/host", How: "flag", Proc: "/host/proc", BTF: "/host/sys/kernel/btf/vmlinux",
 			Cgroup: "/host/sys/fs/cgroup", Containerd: "/host/run/containerd/containerd.sock", OwnMountNS: &own},
-		Items: append(append([]checkItem{
+		Items: append(append([]Item{
 			{Name: "privileges", OK: true, Required: true},
 			{Name: "btf", OK: true, Required: true, Mechanism: "/sys/kernel/btf/vmlinux"},
 			{Name: "containerd", OK: true, Mechanism: "/host/run/containerd/containerd.sock"},
 			{Name: "cgroup2", OK: true, Mechanism: "/host/sys/fs/cgroup"},
 		}, families(raw, "mount_setattr: operation not permitted; per-syscall tracepoints not used: no tracefs")...),
-			checkItem{Name: "reason:capability", OK: true, Mechanism: "fexit/cap_capable"},
-			checkItem{Name: "probe:fexit", OK: true, Mechanism: "fexit"},
+			Item{Name: "reason:capability", OK: true, Mechanism: "fexit/cap_capable"},
+			Item{Name: "probe:fexit", OK: true, Mechanism: "fexit"},
 		),
 		CanRun: true,
 	}
-	sameNS := &checkReport{
+	sameNS := &Report{
 		Kernel: "5.10.0-33-amd64", Arch: "x86_64", Dispatch: raw, Lockdown: "none",
-		Host: &hostInfo{Root: "/host", How: "detected (/host/proc exists)", Proc: "/host/proc", OwnMountNS: &notOwn},
-		Items: []checkItem{
+		Host: &Host{Root: "/host", How: "detected (/host/proc exists)", Proc: "/host/proc", OwnMountNS: &notOwn},
+		Items: []Item{
 			{Name: "privileges", OK: true, Required: true},
 			{Name: "btf", Required: true, Detail: "no /sys/kernel/btf/vmlinux: the kernel needs CONFIG_DEBUG_INFO_BTF=y"},
 			{Name: "cgroup2", Detail: "no cgroup v2 hierarchy found under /host/sys/fs/cgroup"},
 		},
 	}
-	unprivileged := &checkReport{
+	unprivileged := &Report{
 		Kernel: "6.12.9", Arch: "aarch64", BTF: "/sys/kernel/btf/vmlinux",
-		Items: []checkItem{
+		Items: []Item{
 			{Name: "privileges", Required: true, Detail: "needs root, or CAP_BPF and CAP_PERFMON: run with sudo"},
 			{Name: "btf", OK: true, Required: true, Mechanism: "/sys/kernel/btf/vmlinux"},
 			{Name: "host-root", Required: true, Detail: "--host-root /nonexistent: not a directory"},
@@ -92,35 +91,33 @@ func checkGoldenReports() []struct {
 	}
 	return []struct {
 		name string
-		rep  *checkReport
+		rep  *Report
 	}{
 		{"node", node},
 		{"pod-own-mount-ns", pod},
 		{"pod-node-mount-ns-no-btf", sameNS},
 		{"unprivileged-bad-host-root", unprivileged},
-		{"empty", &checkReport{}},
+		{"empty", &Report{}},
 	}
 }
 
 // TestCheckGolden writes the fixed reports as text and as JSON and
-// compares them with testdata/check-{text,json}.golden byte for byte.
+// compares them with testdata/{text,json}.golden byte for byte.
 // Rewrite them with go test -run CheckGolden -update, and read the diff.
 func TestCheckGolden(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		var out bytes.Buffer
-		for _, c := range checkGoldenReports() {
+		for _, c := range goldenReports() {
 			fmt.Fprintf(&out, "# %s\n", c.name)
+			write := c.rep.WriteText
 			if format == "json" {
-				enc := json.NewEncoder(&out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(c.rep); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				c.rep.writeText(&out)
+				write = c.rep.WriteJSON
+			}
+			if err := write(&out); err != nil {
+				t.Fatal(err)
 			}
 		}
-		path := "testdata/check-" + format + ".golden"
+		path := "testdata/" + format + ".golden"
 		if *update {
 			if err := os.MkdirAll("testdata", 0o755); err != nil {
 				t.Fatal(err)
