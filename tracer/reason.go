@@ -41,12 +41,18 @@ const (
 	// by the kernel: the path component whose owner and mode refused the
 	// caller.
 	ReasonPermission ReasonKind = "permission"
+	// ReasonNSLimit (internal/nslimit): the namespace limit, nesting
+	// depth or node policy that refused a new namespace.
+	ReasonNSLimit ReasonKind = "ns_limit"
+	// ReasonIDMap (internal/idmap): why a mount could not be idmapped.
+	ReasonIDMap ReasonKind = "idmap"
 )
 
 // ReasonKinds are all the kinds, found in the kernel or after the call:
 // the list the tests hold rendering, metrics labels, the schema and the
 // golden files against.
-var ReasonKinds = []ReasonKind{ReasonSeccomp, ReasonCapability, ReasonKernelLog, ReasonLSM, ReasonNetNS, ReasonPermission}
+var ReasonKinds = []ReasonKind{ReasonSeccomp, ReasonCapability, ReasonKernelLog, ReasonLSM, ReasonNetNS, ReasonPermission,
+	ReasonNSLimit, ReasonIDMap}
 
 // ReasonsOf yields the event's reasons of type T, in order.
 func ReasonsOf[T Reason](ev *Event) iter.Seq[T] {

@@ -66,6 +66,22 @@ var Rules = []Rule{
 			"no namespace mounted on it (statfs does not report nsfs)",
 		hint: staleNetNS,
 	},
+	{
+		Name:     "ns-limit",
+		Evidence: "an ns_limit reason: a max_*_namespaces limit of 0 on the caller's user namespace chain, or its nesting depth",
+		hint:     nsLimit,
+	},
+	{
+		Name:     "userns-policy",
+		Evidence: "an ns_limit reason of cause policy: a node sysctl that forbids the unprivileged caller user namespaces",
+		hint:     userNSPolicy,
+	},
+	{
+		Name: "idmap-unsupported-fs",
+		Evidence: "an idmap reason of cause fs_unsupported: the kernel, asked after the call, refused to idmap a " +
+			"detached copy of the mount",
+		hint: idmapUnsupported,
+	},
 }
 
 // For returns the hints for an event of container c (nil on the host).

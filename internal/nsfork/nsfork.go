@@ -13,6 +13,7 @@ package nsfork
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -96,7 +97,8 @@ func ReadInUserNS(chain []int, paths []string) ([][]Result, error) {
 }
 
 // NewUserNS returns a descriptor of a new user namespace, child of
-// ctrace's own, with no ids mapped: a forked child is made in it, opened
+// ctrace's own, which maps one id (root there, the overflow uid and gid
+// outside): a forked child is made in it, opened
 // through /proc and ended. The descriptor alone keeps it.
 func NewUserNS() (int, error) {
 	var p [2]int
@@ -109,7 +111,17 @@ func NewUserNS() (int, error) {
 		unix.Close(p[1])
 		return -1, err
 	}
+	// One id each, the overflow ids: the kernel makes no idmapped mount
+	// with a namespace that maps nothing.
+	merr := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), []byte("0 65534 1\n"), 0)
+	if merr == nil {
+		merr = os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), []byte("0 65534 1\n"), 0)
+	}
 	fd, oerr := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if oerr == nil && merr != nil {
+		unix.Close(fd)
+		oerr = fmt.Errorf("mapping ids: %w", merr)
+	}
 	unix.Close(p[1]) // the child's read sees the end: it exits
 	if err := reap(pid); err != nil && oerr == nil {
 		unix.Close(fd)
