@@ -16,7 +16,9 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/idmap"
 	"github.com/ctrace-dev/ctrace/internal/netns"
+	"github.com/ctrace-dev/ctrace/internal/nslimit"
 	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -194,6 +196,19 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "time/whole-second", ev: at(rec("chroot/enoent"), time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("W", -9000)))},
 		goldenCase{name: "time/year-10000", ev: at(rec("chroot/enoent"), time.Date(10000, 1, 2, 3, 4, 5, 999999999, time.UTC))},
 		goldenCase{name: "time/zero", ev: at(rec("chroot/enoent"), time.Time{})},
+		goldenCase{name: "ns_limit/limit-zero", ev: withReasons(rec("unshare/every-flag"), &nslimit.Reason{Cause: nslimit.CauseLimit,
+			Namespace: "user", Sysctl: "user.max_user_namespaces", Value: "0", UserNS: 4026532201, Level: 1, CallerOwn: true}), c: containerd},
+		goldenCase{name: "ns_limit/limit-zero-node", ev: withReasons(rec("unshare/every-flag"), &nslimit.Reason{Cause: nslimit.CauseLimit,
+			Namespace: "mnt", Sysctl: "user.max_mnt_namespaces", Value: "0", UserNS: 4026531837})},
+		goldenCase{name: "ns_limit/depth", ev: withReasons(rec("unshare/every-flag"), &nslimit.Reason{Cause: nslimit.CauseDepth,
+			UserNS: 4026532290, Level: nslimit.MaxDepth, CallerOwn: true})},
+		goldenCase{name: "ns_limit/policy", ev: withReasons(rec("unshare/every-flag"), &nslimit.Reason{Cause: nslimit.CausePolicy,
+			Sysctl: "kernel.unprivileged_userns_clone", Value: "0"})},
+		goldenCase{name: "idmap/fs-unsupported", ev: withReasons(rec("mount_setattr/attr"), &idmap.Reason{Cause: idmap.CauseUnsupported,
+			FSType: "ramfs"}), c: pod},
+		goldenCase{name: "idmap/attached", ev: withReasons(rec("mount_setattr/attr"), &idmap.Reason{Cause: idmap.CauseAttached, FSType: "tmpfs"})},
+		goldenCase{name: "idmap/not-userns", ev: withReasons(rec("mount_setattr/attr"), &idmap.Reason{Cause: idmap.CauseNotUserNS, Target: "pipe:[1234]"})},
+		goldenCase{name: "idmap/fsmount", ev: withReasons(rec("fsmount/idmap-atime"), &idmap.Reason{Cause: idmap.CauseFsmount})},
 		goldenCase{name: "permission/unmapped-owner", ev: withReasons(rec("openat/cwd"), unmapped), c: containerd},
 		goldenCase{name: "permission/host-dac", ev: withReasons(rec("openat/cwd"), hostDAC)},
 		goldenCase{name: "permission/read-only-idmapped", ev: withReasons(rec("openat/cwd"), readOnly)},

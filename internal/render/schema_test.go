@@ -15,7 +15,9 @@ import (
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/idmap"
 	"github.com/ctrace-dev/ctrace/internal/netns"
+	"github.com/ctrace-dev/ctrace/internal/nslimit"
 	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -81,6 +83,9 @@ func fullEvent() *tracer.Event {
 			// Stale and named by a sandbox: the stale-netns hint too.
 			&netns.Reason{Path: "/run/netns/cni-1", State: "stale",
 				Owner: &netns.ContainerRef{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
+			&nslimit.Reason{Cause: nslimit.CauseLimit, Namespace: "user", Sysctl: "user.max_user_namespaces", Value: "0",
+				UserNS: 3, Level: 1, CallerOwn: true},
+			&idmap.Reason{Cause: idmap.CauseNotUserNS, FSType: "ramfs", Target: "pipe:[1]"},
 			&permission.Reason{Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
 				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,
