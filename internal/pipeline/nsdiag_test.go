@@ -160,7 +160,7 @@ func traced(t *testing.T, stages ...Stage) func(pid int, syscall string) *Event 
 		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 			mu.Lock()
 			for i, ev := range evs {
-				if (pid == 0 || int(ev.Proc.PID) == pid) && ev.Syscall == syscall && ev.Failed() {
+				if (int(ev.Proc.PID) == pid || int(ev.Proc.PPID) == -pid) && ev.Syscall == syscall && ev.Failed() {
 					evs = append(evs[:i:i], evs[i+1:]...)
 					mu.Unlock()
 					return ev
@@ -237,7 +237,7 @@ func TestNSLimitReal(t *testing.T) {
 			sh := exec.Command(unshare, "-Ur", "sh", "-c",
 				"echo 0 > /proc/sys/user/max_user_namespaces; unshare -U true 2>/dev/null; echo $?; read x")
 			pid, stop := startLine(t, sh, "1")
-			ev := wait(0, "unshare")
+			ev := wait(-pid, "unshare")
 			r := nsReason(t, ev)
 			if int(ev.Proc.PPID) != pid || r.Cause != nslimit.CauseLimit || r.Value != "0" || !r.CallerOwn {
 				t.Fatalf("reason %+v from %d, parent %d (sh %d)", r, ev.Proc.PID, ev.Proc.PPID, pid)
@@ -253,8 +253,8 @@ func TestNSLimitReal(t *testing.T) {
 				args = append(args, "-Ur", unshare)
 			}
 			args = append(args, "-Ur", "sh", "-c", "unshare -U true 2>/dev/null; echo $?; read x")
-			_, stop := startLine(t, exec.Command(unshare, args...), "1")
-			ev := wait(0, "unshare")
+			pid, stop := startLine(t, exec.Command(unshare, args...), "1")
+			ev := wait(-pid, "unshare")
 			r := nsReason(t, ev)
 			if r.Cause != nslimit.CauseDepth || r.Level != nslimit.MaxDepth || r.UserNS != ev.Proc.UserNS {
 				t.Fatalf("reason %+v", r)
