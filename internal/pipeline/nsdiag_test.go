@@ -125,8 +125,8 @@ func rootNS() *syscall.SysProcAttr {
 
 // traced runs the real tracer, each event through stages and the Hints
 // stage, until the test ends; the function it returns waits for the
-// failed call of syscall by pid (any pid: 0) and returns the event as the
-// sinks see it.
+// failed call of syscall by pid (by a child of -pid when negative: a
+// caller gone by now) and returns the event as the sinks see it.
 func traced(t *testing.T, stages ...Stage) func(pid int, syscall string) *Event {
 	t.Helper()
 	testenv.RequireRoot(t, "loading eBPF programs")
