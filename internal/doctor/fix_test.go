@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -574,4 +578,94 @@ func classify(p string) (string, error) {
 		return "ok", nil
 	}
 	return "stale", nil
+}
+
+// TestRunDoctorFix runs `ctrace run --doctor-fix` as the DaemonSet would
+// with it on: an address the real host-local plugin gave a container that
+// is gone, in host-local's default data directory, and its cache entry are
+// released by the loop and counted as fixed; the running container's
+// address stays, and no fix fails.
+func TestRunDoctorFix(t *testing.T) {
+	testenv.RequireRoot(t, "containerd, eBPF and the CNI plugins")
+	if ctrd.Skip != "" {
+		t.Skip(ctrd.Skip)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := newCNINode(t, "10.217.0.0/24")
+	// The loop reads CNI's default places: this network's directory and
+	// cache entries there are the test's own, removed at its end.
+	n.ipam, n.state = filepath.Join(DefaultCNIStateDir, "networks"), DefaultCNIStateDir
+	n.pluginConf = []byte(fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.217.0.0/24"}]]}}`, n.network))
+	t.Cleanup(func() {
+		_ = os.RemoveAll(filepath.Join(n.ipam, n.network))
+		old, _ := filepath.Glob(filepath.Join(n.state, "results", n.network+"-*"))
+		for _, p := range old {
+			_ = os.Remove(p)
+		}
+	})
+	liveID, goneID := prefix+"-looplive", prefix+"-loopgone"
+	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: liveID, Args: []string{"/bin/sleep", "300"}, Keep: true})
+	if err != nil || res.StartErr != nil {
+		t.Fatalf("run: %v %v", err, res.StartErr)
+	}
+	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", liveID) })
+	liveIP, goneIP := n.hostLocal(t, "ADD", liveID), n.hostLocal(t, "ADD", goneID)
+	liveCache, goneCache := n.cache(t, liveID, liveIP), n.cache(t, goneID, goneIP)
+	age(t, n.addressFile(liveIP), n.addressFile(goneIP), liveCache, goneCache)
+
+	bin := testenv.CtraceBinary(t, ctrd.Dir)
+	cmd := exec.CommandContext(ctx, bin, "run", "-o", "none", "-e", "setns", "--containerd-address", ctrd.Address,
+		"--metrics-addr", "127.0.0.1:0", "--doctor-interval", "1s", "--doctor-fix")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr testenv.Buffer
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	defer func() { _ = cmd.Process.Signal(unix.SIGINT); _ = cmd.Wait() }()
+
+	re := regexp.MustCompile(`http://([0-9.:]+)/metrics`)
+	var body string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop did not fix the leak (%s, %s):\n%s\n%s", n.addressFile(goneIP), goneCache,
+				grep(body, "ctrace_doctor"), stderr.String())
+		}
+		m := re.FindStringSubmatch(stderr.String())
+		if m == nil {
+			continue
+		}
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		_, err1 := os.Stat(n.addressFile(goneIP))
+		_, err2 := os.Stat(goneCache)
+		if os.IsNotExist(err1) && os.IsNotExist(err2) && metricAtLeast(body, `ctrace_doctor_fixed_total{kind="ipam-leaked"}`, 2) {
+			break
+		}
+	}
+	if !strings.Contains(body, `ctrace_doctor_fix_errors_total{kind="ipam-leaked"} 0`) {
+		t.Errorf("fix errors counted:\n%s\n%s", grep(body, "ctrace_doctor"), stderr.String())
+	}
+	if id, _, ok := addressOwner(n.addressFile(liveIP)); !ok || id != liveID {
+		t.Errorf("the running container's address %s: owner %q %v", liveIP, id, ok)
+	}
+	if _, err := os.Stat(liveCache); err != nil {
+		t.Error(err)
+	}
+}
+
+// metricAtLeast reports whether the metric line named (with its labels)
+// has a value of at least min.
+func metricAtLeast(body, name string, min float64) bool {
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return err == nil && f >= min
+		}
+	}
+	return false
 }
