@@ -211,7 +211,7 @@ func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding 
 			Detail: p + " holds " + what + ", and a copy of that mount lives on in " + strconv.Itoa(len(hs)) +
 				" other mount namespace(s), which unmounting it here does not reach: " + strings.Join(who, "; "),
 			Action: "unmount the copy where it is held (nsenter -t " + strconv.Itoa(hs[0].PIDs[0]) + " -m umount " + p +
-				"), or restart what holds it; until then the namespace stays alive and removing the file may fail with EBUSY"})
+				"), or restart what holds it; until then the namespace stays alive with what is in it (its interfaces, their addresses and veth peers)"})
 	}
 	return out
 }

@@ -99,11 +99,11 @@ func fixOne(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult {
 	case f.Kind == IPAMLeaked:
 		return fixAddress(ctx, in, f, dryRun)
 	case f.Kind == NetNSBusy:
-		return FixResult{Error: "not fixed: its copies belong to the mount namespaces of live processes, which ctrace does not enter"}
+		return FixResult{Error: "its copies belong to the mount namespaces of live processes, which doctor does not enter"}
 	case f.Kind == SandboxOrphaned:
-		return FixResult{Error: "not fixed: containerd's to clean up (see what to do)"}
+		return FixResult{Error: "containerd's to clean up (see what to do)"}
 	}
-	return FixResult{Error: "not fixed: the container that names it is its runtime's to remove, which removes the file too (see what to do)"}
+	return FixResult{Error: "the container that names it is its runtime's to remove, which removes the file too (see what to do)"}
 }
 
 // live returns containerd's containers now, fresh when Input.Live is set.
@@ -180,7 +180,7 @@ func fixStale(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult 
 
 func fixLeaked(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult {
 	if in.Root != "" && in.Root != "/" {
-		return FixResult{Error: "not fixed: unmounting must happen in the node's mount namespace; run ctrace doctor --fix on the node"}
+		return FixResult{Error: "unmounting must happen in the node's mount namespace: run ctrace doctor --fix on the node"}
 	}
 	st, err := netns.Classify(in.Root, f.Path)
 	switch {
