@@ -47,8 +47,8 @@ report what does not fit before a call fails on it:
                     (or an unnamed file with no namespace behind it)
   netns-missing     a container with a live task names a file that does not exist
   netns-leaked      a netns file that no container names and no process is in
-  netns-busy        a netns file whose mount other mount namespaces hold, so
-                    that unmounting it on the node does not free it
+  netns-busy        a netns file no running container uses whose mount other
+                    mount namespaces hold, so that unmounting it does not free it
   ipam-leaked       a host-local address (/var/lib/cni/networks/NET/IP) or a
                     CNI result cache entry of a container containerd does not have
   sandbox-orphaned  containerd lists a task as running whose process is gone,

@@ -7,10 +7,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 )
+
+// busyConfirm is how long a mount namespace holding a copy must last to
+// count.
+const busyConfirm = 100 * time.Millisecond
 
 // Holder is a mount namespace other than the node's that holds a copy of
 // a network namespace file's mount: its processes and, when one of them
@@ -102,7 +107,29 @@ type nsFile struct {
 // point after the node unmounted it (containerd#6143: unlinkat ... device
 // or resource busy). Copies that are slaves or peers of the node's mount
 // go when it goes, and are not reported.
+//
+// Files that a container with a live task names are not checked: the
+// container uses the namespace, and its teardown unmounts and removes the
+// file, which detaches the copies in every mount namespace (the kernel has
+// done so on unlink since 3.18). A copy matters once the node's own mount
+// is gone or nothing uses the namespace: then it alone keeps the namespace
+// and what is in it alive. Mount namespaces that end within a moment (a
+// tool's private namespace of a few milliseconds) hold nothing: a holder
+// is confirmed by a second look.
 func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding {
+	inUse := map[string]bool{}
+	for _, c := range live {
+		if c.NetNS != "" && taskAlive(c) {
+			inUse[netns.Canonical(in.Root, c.NetNS)] = true
+		}
+	}
+	var check []string
+	for _, p := range files {
+		if !inUse[netns.Canonical(in.Root, p)] {
+			check = append(check, p)
+		}
+	}
+	files = check
 	// The node's mount namespace: doctor's own on the node (where it
 	// classified the files), init's from a container with the node's
 	// root elsewhere.
@@ -191,6 +218,21 @@ func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding 
 				holders[f.path] = append(holders[f.path], h)
 				break
 			}
+		}
+	}
+	if len(holders) > 0 {
+		time.Sleep(busyConfirm)
+		for p, hs := range holders {
+			var kept []Holder
+			for _, h := range hs {
+				for _, pid := range h.PIDs {
+					if ns, ok := inode(filepath.Join(in.Proc, strconv.Itoa(pid), "ns", "mnt")); ok && ns == h.MountNS {
+						kept = append(kept, h)
+						break
+					}
+				}
+			}
+			holders[p] = kept
 		}
 	}
 	var out []Finding
