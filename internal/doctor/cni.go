@@ -46,7 +46,11 @@ type CNINetwork struct {
 	dataDirs []string
 }
 
-// CNIReport is the node's CNI configuration, as doctor reads it.
+// CNIReport is the node's CNI configuration, as doctor reads it. A
+// missing plugin binary is reported here, not as a finding: it is the
+// node's configuration rather than state left behind, --fix can do
+// nothing about it, and the exit status says whether anything is left to
+// clean.
 type CNIReport struct {
 	ConfDir  string
 	BinDirs  []string

@@ -31,10 +31,15 @@ type Kind string
 
 // The kinds of findings, in the order a report lists them.
 const (
-	NetNSStale      Kind = "netns-stale"
-	NetNSMissing    Kind = "netns-missing"
-	NetNSLeaked     Kind = "netns-leaked"
-	NetNSBusy       Kind = "netns-busy"
+	NetNSStale   Kind = "netns-stale"
+	NetNSMissing Kind = "netns-missing"
+	NetNSLeaked  Kind = "netns-leaked"
+	NetNSBusy    Kind = "netns-busy"
+	// IPAMLeaked covers both leaks of a CNI DEL that never ran: a
+	// host-local address file and a libcni result cache entry (Path
+	// tells them apart; IP is set for the first only). They have one
+	// cause and one cure, and a gauge per file kind would split a count
+	// that operators read as one.
 	IPAMLeaked      Kind = "ipam-leaked"
 	SandboxOrphaned Kind = "sandbox-orphaned"
 )
