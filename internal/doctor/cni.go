@@ -196,6 +196,13 @@ const lastReservedPrefix = "last_reserved_ip"
 // ipamLeaks finds host-local's address files whose container no sandbox
 // has: /DATADIR/NETWORK/IP, whose first line is the container id the
 // runtime gave the plugin (the sandbox's, under the CRI plugin).
+//
+// Every network directory of the data directories is checked, configured
+// or not: a network removed from the configuration leaves its addresses
+// behind just the same. The judge is this containerd: a node where
+// another runtime (podman's CNI backend) shares host-local's data
+// directory has addresses that look leaked to doctor, and must not use
+// --fix.
 func ipamLeaks(in Input, rep *CNIReport, ids map[string]bool, now time.Time) []Finding {
 	var out []Finding
 	for _, dataDir := range rep.hostLocalDirs() {
