@@ -48,6 +48,7 @@ type runFlags struct {
 	// doctorInterval is how often the doctor's checks are rerun for the
 	// metrics.
 	doctorInterval time.Duration
+	doctorFix      bool // --doctor-fix: doctor --fix on each round (doctor.go)
 }
 
 func newRunCommand() *cobra.Command {
@@ -102,6 +103,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	f.ctr.register(fl)
 	f.metrics.register(fl)
 	fl.DurationVar(&f.doctorInterval, "doctor-interval", time.Minute, "with --metrics-addr, how often ctrace doctor's checks run for the ctrace_netns_findings gauges (at least 1s)")
+	fl.BoolVar(&f.doctorFix, "doctor-fix", false, "every --doctor-interval, also carry out ctrace doctor --fix (off by default; needs write access to the node's netns and CNI state)")
 	f.otlp.register(fl)
 	f.dedup.register(fl)
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
@@ -157,7 +159,7 @@ func run(ctx context.Context, f *runFlags, cmdArgs []string) error {
 		return err
 	}
 	defer resolver.Close()
-	if met != nil {
+	if met != nil || f.doctorFix {
 		stopDoctor := startDoctor(ctx, resolver, met, f)
 		defer stopDoctor()
 	}

@@ -113,6 +113,8 @@ func flagCases(t *testing.T) []flagCase {
 		{"doctor-interval", []string{"--doctor-interval", "500ms"}, "--doctor-interval 500ms: too short; allowed: 1s or more", false},
 		{"doctor-interval", []string{"--doctor-interval", "0"}, "--doctor-interval 0s: too short", false},
 		{"doctor-interval", []string{"--doctor-interval", "soon"}, `invalid argument "soon" for "--doctor-interval"`, false},
+		{"doctor-fix", []string{"--doctor-fix"}, "", false},
+		{"doctor-fix", []string{"--doctor-fix=maybe"}, `invalid argument "maybe" for "--doctor-fix"`, false},
 		{"otlp-endpoint", []string{"--otlp-endpoint", "127.0.0.1:4317"}, "", false},
 		{"otlp-endpoint", []string{"--otlp-endpoint", "https://collector.example/v1/logs"}, "", false},
 		{"otlp-endpoint", []string{"--otlp-endpoint", "127.0.0.1:99999"}, "--otlp-endpoint 127.0.0.1:99999: bad port; allowed: HOST:PORT or a URL", false},

@@ -1,21 +1,26 @@
 // Package doctor checks a node for the inconsistencies between containerd
 // and the kernel that make calls fail later: network namespace files that
 // containers name but that are stale or gone, namespace files that nothing
-// uses any more, and containers whose task containerd lists as running
-// while its process is gone (or shims serving no container).
+// uses any more or whose mount other mount namespaces hold, addresses and
+// CNI cache entries of sandboxes that are gone, and containers whose task
+// containerd lists as running while its process is gone (or shims serving
+// no container).
 //
-// It only reads: containerd's containers (through correlate's cache), the
-// files under the netns directories (statfs and stat, never open), and
-// /proc. It never unmounts, removes or enters anything; each finding says
-// what the operator can do.
+// Check only reads: containerd's containers (through correlate's cache),
+// the files under the netns directories (statfs and stat, never open),
+// CNI's configuration and state files, and /proc. Each finding says what
+// the operator can do. Fix, asked for with --fix, carries that out for the
+// findings it can prove safe (fix.go); nothing else changes the node.
 package doctor
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/netns"
@@ -26,14 +31,21 @@ type Kind string
 
 // The kinds of findings, in the order a report lists them.
 const (
-	NetNSStale      Kind = "netns-stale"
-	NetNSMissing    Kind = "netns-missing"
-	NetNSLeaked     Kind = "netns-leaked"
+	NetNSStale   Kind = "netns-stale"
+	NetNSMissing Kind = "netns-missing"
+	NetNSLeaked  Kind = "netns-leaked"
+	NetNSBusy    Kind = "netns-busy"
+	// IPAMLeaked covers both leaks of a CNI DEL that never ran: a
+	// host-local address file and a libcni result cache entry (Path
+	// tells them apart; IP is set for the first only). They have one
+	// cause and one cure, and a gauge per file kind would split a count
+	// that operators read as one.
+	IPAMLeaked      Kind = "ipam-leaked"
 	SandboxOrphaned Kind = "sandbox-orphaned"
 )
 
 // Kinds lists every kind, for gauges that must show zero too.
-var Kinds = []Kind{NetNSStale, NetNSMissing, NetNSLeaked, SandboxOrphaned}
+var Kinds = []Kind{NetNSStale, NetNSMissing, NetNSLeaked, NetNSBusy, IPAMLeaked, SandboxOrphaned}
 
 // Finding is one inconsistency.
 type Finding struct {
@@ -48,6 +60,24 @@ type Finding struct {
 	Detail string
 	// Action says what to do about it.
 	Action string
+	// Network and IP are the CNI network and the address of an
+	// ipam-leaked finding (IP only for an address file).
+	Network, IP string
+	// Holders are the other mount namespaces that hold a netns-busy
+	// file's mount.
+	Holders []Holder
+	// Fix is what Fix did or would do about the finding; nil when it was
+	// not asked to.
+	Fix *FixResult
+
+	// What Fix re-verifies: the container an address or cache entry was
+	// for, the file's time, the network directory whose lock host-local
+	// takes, the namespace's inode.
+	ownerID string
+	mtime   time.Time
+	lockDir string
+	cache   bool
+	ino     uint64
 }
 
 // Container names a container in a finding.
@@ -66,6 +96,11 @@ type Report struct {
 	Findings []Finding
 	// Containers and NetNSFiles count what was checked.
 	Containers, NetNSFiles int
+	// CNI is the node's CNI configuration, nil when Check was not asked
+	// to read it (Input.CNIConfDir empty).
+	CNI *CNIReport
+	// Fixed says that Fix ran, DryRun that it only said what it would do.
+	Fixed, DryRun bool
 }
 
 // Input is what Check compares.
@@ -87,6 +122,28 @@ type Input struct {
 	// as shims name it (-address): shims of another containerd are not
 	// this one's to judge. "" skips the check of shims.
 	Address string
+	// CNIConfDir, CNIBinDirs and CNIStateDir are where CNI's
+	// configuration, plugins and state (host-local's default data
+	// directory networks/, libcni's cache results/) are on the node.
+	// CNIConfDir "" skips the CNI checks.
+	CNIConfDir  string
+	CNIBinDirs  []string
+	CNIStateDir string
+	// MinAge: address files and cache entries younger than this are not
+	// reported, and Fix leaves every file younger than this alone (a
+	// sandbox being created has them before containerd has it).
+	MinAge time.Duration
+	// Live lists containerd's containers straight from containerd, not
+	// from a cache, for Fix to re-verify a finding just before acting.
+	// nil: Containers is used.
+	Live func(ctx context.Context) (Live, error)
+}
+
+// Live is what containerd has now: every container's id and the
+// canonical netns files their specs name, in every namespace.
+type Live struct {
+	IDs   map[string]bool
+	NetNS map[string]bool
 }
 
 // Check compares containerd's containers with the namespace files and the
@@ -131,9 +188,34 @@ func Check(in Input) (Report, error) {
 			if !ok || used[ino] {
 				continue
 			}
-			rep.Findings = append(rep.Findings, Finding{Kind: NetNSLeaked, Path: p,
+			rep.Findings = append(rep.Findings, Finding{Kind: NetNSLeaked, Path: p, ino: ino,
 				Detail: p + " holds network namespace net:[" + strconv.FormatUint(ino, 10) + "], which no container names and no process is in",
 				Action: "if no CNI plugin or tool is about to use it, remove it: ip netns delete " + filepath.Base(p)})
+		}
+	}
+	rep.Findings = append(rep.Findings, busyNetNS(in, files, live)...)
+	if in.CNIConfDir != "" {
+		if in.CNIStateDir == "" {
+			in.CNIStateDir = DefaultCNIStateDir
+		}
+		rep.CNI = readCNI(in.Root, in.CNIConfDir, in.CNIBinDirs)
+		ids := map[string]bool{}
+		for _, c := range live {
+			ids[c.ID] = true
+		}
+		now := time.Now()
+		leaks := append(ipamLeaks(in, rep.CNI, ids, now), cacheLeaks(in, ids, now)...)
+		if len(leaks) > 0 {
+			// A second look, as for orphans: a sandbox created since the
+			// first listing is not leaking.
+			for _, c := range existing(in.Containers()) {
+				ids[c.ID] = true
+			}
+			for _, f := range leaks {
+				if !ids[f.ownerID] {
+					rep.Findings = append(rep.Findings, f)
+				}
+			}
 		}
 	}
 	rep.Findings = append(rep.Findings, orphans(in, live)...)

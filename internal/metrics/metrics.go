@@ -67,6 +67,8 @@ type Metrics struct {
 	misses   prometheus.Counter
 	findings *prometheus.GaugeVec
 	checked  prometheus.Gauge
+	fixed    *prometheus.CounterVec
+	fixErrs  *prometheus.CounterVec
 
 	mu         sync.Mutex
 	series     map[string]bool // label tuples of failures in use
@@ -108,12 +110,20 @@ func New(opts Options) *Metrics {
 		}),
 		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ctrace_netns_findings",
-			Help: "Inconsistencies between containerd and the node that ctrace doctor's checks found at their last run, by kind (netns-stale, netns-missing, netns-leaked, sandbox-orphaned).",
+			Help: "Inconsistencies between containerd and the node that ctrace doctor's checks found at their last run, by kind (netns-stale, netns-missing, netns-leaked, netns-busy, ipam-leaked, sandbox-orphaned).",
 		}, []string{"kind"}),
 		checked: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ctrace_doctor_last_run_timestamp_seconds",
 			Help: "When the doctor's checks last ran to the end (Unix time); 0 until they have.",
 		}),
+		fixed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctrace_doctor_fixed_total",
+			Help: "Findings that --doctor-fix fixed, by kind.",
+		}, []string{"kind"}),
+		fixErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ctrace_doctor_fix_errors_total",
+			Help: "Fixes that --doctor-fix attempted and that failed, by kind (findings it left alone are not errors).",
+		}, []string{"kind"}),
 		series:     map[string]bool{},
 		containers: map[string]bool{},
 	}
@@ -127,7 +137,7 @@ func New(opts Options) *Metrics {
 		Help: "Always 1; the labels say which ctrace is running.",
 	}, []string{"version", "commit", "goversion", "goarch"})
 	info.WithLabelValues(opts.Version, opts.Commit, runtime.Version(), runtime.GOARCH).Set(1)
-	m.reg.MustRegister(m.failures, m.benign, m.lost, m.misses, m.findings, m.checked, ring, info,
+	m.reg.MustRegister(m.failures, m.benign, m.lost, m.misses, m.findings, m.checked, m.fixed, m.fixErrs, ring, info,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -145,6 +155,19 @@ func (m *Metrics) Findings(byKind map[string]int, at time.Time) {
 		m.findings.WithLabelValues(k).Set(float64(n))
 	}
 	m.checked.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// Fixes counts one run of the doctor's fixes: what it fixed and the
+// fixes that failed, by kind. Every kind of kinds is created at 0 first,
+// so that a rate over them has a series to start from.
+func (m *Metrics) Fixes(kinds []string, fixed, failed map[string]int) {
+	if m == nil {
+		return
+	}
+	for _, k := range kinds {
+		m.fixed.WithLabelValues(k).Add(float64(fixed[k]))
+		m.fixErrs.WithLabelValues(k).Add(float64(failed[k]))
+	}
 }
 
 // Registry is where the metrics are registered, for tests and handlers.
