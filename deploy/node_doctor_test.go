@@ -217,7 +217,7 @@ func TestNodeDoctorFix(t *testing.T) {
 			fixes++
 		}
 	}()
-	rounds := 50
+	rounds := 20
 	if testing.Short() {
 		rounds = 10
 	}
