@@ -37,9 +37,10 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	stages := []pipeline.Stage{
 		pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve, resolver.SnapshotAt), // which path component refused, first: while the caller runs
 		f.auditStage(ctx), // LSM denials from audit records
-		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
-		pipeline.NewFilter(filter),                   // --container, --pod, --host, ...
-		pipeline.NewNetNS(f.hostRoot, nsIndex),       // a netns file's state, its container
+		pipeline.NewContainers(resolver, f.ctr.wait),          // container and pod
+		pipeline.NewFilter(filter),                            // --container, --pod, --host, ...
+		pipeline.NewNetNS(f.hostRoot, nsIndex),                // a netns file's state, its container
+		pipeline.NewBusy(f.ctr.procRoot, resolver.Containers), // who holds a busy mount
 		// Known-harmless failures: JSON events carry the mark; text and
 		// the summary leave them out unless --show-benign.
 		pipeline.NewBenign(f.showBenign || (jsonOut && !f.ctr.summary)),

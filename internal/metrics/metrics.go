@@ -210,14 +210,17 @@ func (m *Metrics) Lost(total uint64) {
 // reasonRank orders the reason kinds by how precisely each names the
 // layer that refused the call, for a failure's one reason label: a
 // seccomp filter or an LSM refuses outright; a permission reason names
-// the file and the ids that refused, a netns reason the namespace file;
+// the file and the ids that refused, a busy reason the processes that
+// hold the mount (also when the mount is a netns file), a netns reason
+// the namespace file;
 // a capability denial may be one of several checks; a kernel log line is
 // context more often than cause. Every kind in tracer.ReasonKinds has a
 // rank (TestEveryReasonKindHasALabel).
 var reasonRank = map[tracer.ReasonKind]int{
-	tracer.ReasonSeccomp:    6,
-	tracer.ReasonLSM:        5,
-	tracer.ReasonPermission: 4,
+	tracer.ReasonSeccomp:    7,
+	tracer.ReasonLSM:        6,
+	tracer.ReasonPermission: 5,
+	tracer.ReasonBusy:       4,
 	tracer.ReasonNetNS:      3,
 	tracer.ReasonCapability: 2,
 	tracer.ReasonKernelLog:  1,
