@@ -1,6 +1,7 @@
 package hints
 
 import (
+	"path/filepath"
 	"strconv"
 
 	"github.com/ctrace-dev/ctrace/correlate"
@@ -38,7 +39,7 @@ func busyMount(ev *tracer.Event, _ *correlate.Container) string {
 		h := r.Holders[0]
 		s += "pid " + strconv.Itoa(h.PID) + " (" + h.Comm + ") blocks: it holds the copy of the mount in its mount namespace, " +
 			"which receives the unmount; stop it, or unmount the copy there (nsenter -t " + strconv.Itoa(h.PID) + " -m umount -l " +
-			h.Point + "); a container that needs the host's mounts under " + point +
+			h.Point + "); a container that needs the host's mounts under " + filepath.Dir(point) +
 			" gets them with rslave propagation, so that its copies never block the host"
 	case len(r.Holders) > 0:
 		h := r.Holders[0]

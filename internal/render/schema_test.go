@@ -14,7 +14,9 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/busy"
 	"github.com/ctrace-dev/ctrace/internal/hints"
+	"github.com/ctrace-dev/ctrace/internal/mountref"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -81,6 +83,12 @@ func fullEvent() *tracer.Event {
 			// Stale and named by a sandbox: the stale-netns hint too.
 			&netns.Reason{Path: "/run/netns/cni-1", State: "stale",
 				Owner: &netns.ContainerRef{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n", State: "running"}},
+			&busy.Reason{Path: "/run/netns/cni-1", Removing: true,
+				Mount:     mountref.Mount{ID: 812, FSType: "nsfs", Source: "nsfs", Root: "net:[1]", Point: "/run/netns/cni-1"},
+				Holders:   []busy.Holder{{Holder: mountref.Holder{Process: mountref.Process{PID: 5, Comm: "c"}, MountNS: 9, MountID: 901, How: "cwd", Path: "/"}, Copy: true, Point: "/run/netns/cni-1", Container: &busy.Container{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n"}}},
+				Submounts: []string{"/run/netns/cni-1/x"},
+				Copies:    []busy.Copy{{MountNS: 10, Point: "/run/netns/cni-1", Procs: []mountref.Process{{PID: 6, Comm: "d"}}, NProcs: 1, Container: &busy.Container{ID: "m", Namespace: "default"}}},
+				More:      1},
 			&permission.Reason{Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
 				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,
