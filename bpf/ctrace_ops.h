@@ -38,6 +38,9 @@ enum ctrace_op {
 	CTRACE_OP_SYMLINK, /* runtime */
 	CTRACE_OP_SYMLINKAT, /* runtime */
 	CTRACE_OP_CHDIR, /* runtime */
+	CTRACE_OP_RMDIR, /* runtime */
+	CTRACE_OP_UNLINK, /* runtime */
+	CTRACE_OP_UNLINKAT, /* runtime */
 	CTRACE_OP_MAX,
 };
 
@@ -102,6 +105,12 @@ enum ctrace_op {
 #define CTRACE_ARGS_SYMLINKAT ARGS(A_STR, A_FD, A_STR, A_VAL, A_VAL, A_VAL)
 /* chdir(path) */
 #define CTRACE_ARGS_CHDIR ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL)
+/* rmdir(path) */
+#define CTRACE_ARGS_RMDIR ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL)
+/* unlink(path) */
+#define CTRACE_ARGS_UNLINK ARGS(A_STR, A_VAL, A_VAL, A_VAL, A_VAL, A_VAL)
+/* unlinkat(dirfd, path, flags) */
+#define CTRACE_ARGS_UNLINKAT ARGS(A_FD, A_STR, A_VAL, A_VAL, A_VAL, A_VAL)
 
 /* The exit programs made from the arguments' kinds by on_exit():
  * X(sys, op, kinds, runtime_only). The syscalls not listed have their exit
@@ -133,6 +142,9 @@ enum ctrace_op {
 	X(mkdirat, CTRACE_OP_MKDIRAT, CTRACE_ARGS_MKDIRAT, true) \
 	X(symlink, CTRACE_OP_SYMLINK, CTRACE_ARGS_SYMLINK, true) \
 	X(symlinkat, CTRACE_OP_SYMLINKAT, CTRACE_ARGS_SYMLINKAT, true) \
-	X(chdir, CTRACE_OP_CHDIR, CTRACE_ARGS_CHDIR, true)
+	X(chdir, CTRACE_OP_CHDIR, CTRACE_ARGS_CHDIR, true) \
+	X(rmdir, CTRACE_OP_RMDIR, CTRACE_ARGS_RMDIR, true) \
+	X(unlink, CTRACE_OP_UNLINK, CTRACE_ARGS_UNLINK, true) \
+	X(unlinkat, CTRACE_OP_UNLINKAT, CTRACE_ARGS_UNLINKAT, true)
 
 #endif /* CTRACE_OPS_H */

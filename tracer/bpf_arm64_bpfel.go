@@ -173,7 +173,10 @@ const (
 	bpfCtraceOpCTRACE_OP_SYMLINK       bpfCtraceOp = 28
 	bpfCtraceOpCTRACE_OP_SYMLINKAT     bpfCtraceOp = 29
 	bpfCtraceOpCTRACE_OP_CHDIR         bpfCtraceOp = 30
-	bpfCtraceOpCTRACE_OP_MAX           bpfCtraceOp = 31
+	bpfCtraceOpCTRACE_OP_RMDIR         bpfCtraceOp = 31
+	bpfCtraceOpCTRACE_OP_UNLINK        bpfCtraceOp = 32
+	bpfCtraceOpCTRACE_OP_UNLINKAT      bpfCtraceOp = 33
+	bpfCtraceOpCTRACE_OP_MAX           bpfCtraceOp = 34
 )
 
 type bpfCtraceRecordType uint32
@@ -248,11 +251,14 @@ const (
 	bpfProgExitOpenat         = "exit_openat"
 	bpfProgExitOpenat2        = "exit_openat2"
 	bpfProgExitPivotRoot      = "exit_pivot_root"
+	bpfProgExitRmdir          = "exit_rmdir"
 	bpfProgExitSetns          = "exit_setns"
 	bpfProgExitStatx          = "exit_statx"
 	bpfProgExitSymlink        = "exit_symlink"
 	bpfProgExitSymlinkat      = "exit_symlinkat"
 	bpfProgExitUmount2        = "exit_umount2"
+	bpfProgExitUnlink         = "exit_unlink"
+	bpfProgExitUnlinkat       = "exit_unlinkat"
 	bpfProgExitUnshare        = "exit_unshare"
 	bpfProgFollowExit         = "follow_exit"
 	bpfProgFollowFork         = "follow_fork"
@@ -289,11 +295,14 @@ const (
 	bpfProgTpExitOpenat       = "tp_exit_openat"
 	bpfProgTpExitOpenat2      = "tp_exit_openat2"
 	bpfProgTpExitPivotRoot    = "tp_exit_pivot_root"
+	bpfProgTpExitRmdir        = "tp_exit_rmdir"
 	bpfProgTpExitSetns        = "tp_exit_setns"
 	bpfProgTpExitStatx        = "tp_exit_statx"
 	bpfProgTpExitSymlink      = "tp_exit_symlink"
 	bpfProgTpExitSymlinkat    = "tp_exit_symlinkat"
 	bpfProgTpExitUmount2      = "tp_exit_umount2"
+	bpfProgTpExitUnlink       = "tp_exit_unlink"
+	bpfProgTpExitUnlinkat     = "tp_exit_unlinkat"
 	bpfProgTpExitUnshare      = "tp_exit_unshare"
 	bpfProgTpSysEnter         = "tp_sys_enter"
 	bpfVarCtraceCap           = "_ctrace_cap"
@@ -388,11 +397,14 @@ type bpfProgramSpecs struct {
 	ExitOpenat         *ebpf.ProgramSpec `ebpf:"exit_openat"`
 	ExitOpenat2        *ebpf.ProgramSpec `ebpf:"exit_openat2"`
 	ExitPivotRoot      *ebpf.ProgramSpec `ebpf:"exit_pivot_root"`
+	ExitRmdir          *ebpf.ProgramSpec `ebpf:"exit_rmdir"`
 	ExitSetns          *ebpf.ProgramSpec `ebpf:"exit_setns"`
 	ExitStatx          *ebpf.ProgramSpec `ebpf:"exit_statx"`
 	ExitSymlink        *ebpf.ProgramSpec `ebpf:"exit_symlink"`
 	ExitSymlinkat      *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
 	ExitUmount2        *ebpf.ProgramSpec `ebpf:"exit_umount2"`
+	ExitUnlink         *ebpf.ProgramSpec `ebpf:"exit_unlink"`
+	ExitUnlinkat       *ebpf.ProgramSpec `ebpf:"exit_unlinkat"`
 	ExitUnshare        *ebpf.ProgramSpec `ebpf:"exit_unshare"`
 	FollowExit         *ebpf.ProgramSpec `ebpf:"follow_exit"`
 	FollowFork         *ebpf.ProgramSpec `ebpf:"follow_fork"`
@@ -429,11 +441,14 @@ type bpfProgramSpecs struct {
 	TpExitOpenat       *ebpf.ProgramSpec `ebpf:"tp_exit_openat"`
 	TpExitOpenat2      *ebpf.ProgramSpec `ebpf:"tp_exit_openat2"`
 	TpExitPivotRoot    *ebpf.ProgramSpec `ebpf:"tp_exit_pivot_root"`
+	TpExitRmdir        *ebpf.ProgramSpec `ebpf:"tp_exit_rmdir"`
 	TpExitSetns        *ebpf.ProgramSpec `ebpf:"tp_exit_setns"`
 	TpExitStatx        *ebpf.ProgramSpec `ebpf:"tp_exit_statx"`
 	TpExitSymlink      *ebpf.ProgramSpec `ebpf:"tp_exit_symlink"`
 	TpExitSymlinkat    *ebpf.ProgramSpec `ebpf:"tp_exit_symlinkat"`
 	TpExitUmount2      *ebpf.ProgramSpec `ebpf:"tp_exit_umount2"`
+	TpExitUnlink       *ebpf.ProgramSpec `ebpf:"tp_exit_unlink"`
+	TpExitUnlinkat     *ebpf.ProgramSpec `ebpf:"tp_exit_unlinkat"`
 	TpExitUnshare      *ebpf.ProgramSpec `ebpf:"tp_exit_unshare"`
 	TpSysEnter         *ebpf.ProgramSpec `ebpf:"tp_sys_enter"`
 }
@@ -599,11 +614,14 @@ type bpfPrograms struct {
 	ExitOpenat         *ebpf.Program `ebpf:"exit_openat"`
 	ExitOpenat2        *ebpf.Program `ebpf:"exit_openat2"`
 	ExitPivotRoot      *ebpf.Program `ebpf:"exit_pivot_root"`
+	ExitRmdir          *ebpf.Program `ebpf:"exit_rmdir"`
 	ExitSetns          *ebpf.Program `ebpf:"exit_setns"`
 	ExitStatx          *ebpf.Program `ebpf:"exit_statx"`
 	ExitSymlink        *ebpf.Program `ebpf:"exit_symlink"`
 	ExitSymlinkat      *ebpf.Program `ebpf:"exit_symlinkat"`
 	ExitUmount2        *ebpf.Program `ebpf:"exit_umount2"`
+	ExitUnlink         *ebpf.Program `ebpf:"exit_unlink"`
+	ExitUnlinkat       *ebpf.Program `ebpf:"exit_unlinkat"`
 	ExitUnshare        *ebpf.Program `ebpf:"exit_unshare"`
 	FollowExit         *ebpf.Program `ebpf:"follow_exit"`
 	FollowFork         *ebpf.Program `ebpf:"follow_fork"`
@@ -640,11 +658,14 @@ type bpfPrograms struct {
 	TpExitOpenat       *ebpf.Program `ebpf:"tp_exit_openat"`
 	TpExitOpenat2      *ebpf.Program `ebpf:"tp_exit_openat2"`
 	TpExitPivotRoot    *ebpf.Program `ebpf:"tp_exit_pivot_root"`
+	TpExitRmdir        *ebpf.Program `ebpf:"tp_exit_rmdir"`
 	TpExitSetns        *ebpf.Program `ebpf:"tp_exit_setns"`
 	TpExitStatx        *ebpf.Program `ebpf:"tp_exit_statx"`
 	TpExitSymlink      *ebpf.Program `ebpf:"tp_exit_symlink"`
 	TpExitSymlinkat    *ebpf.Program `ebpf:"tp_exit_symlinkat"`
 	TpExitUmount2      *ebpf.Program `ebpf:"tp_exit_umount2"`
+	TpExitUnlink       *ebpf.Program `ebpf:"tp_exit_unlink"`
+	TpExitUnlinkat     *ebpf.Program `ebpf:"tp_exit_unlinkat"`
 	TpExitUnshare      *ebpf.Program `ebpf:"tp_exit_unshare"`
 	TpSysEnter         *ebpf.Program `ebpf:"tp_sys_enter"`
 }
@@ -677,11 +698,14 @@ func (p *bpfPrograms) Close() error {
 		p.ExitOpenat,
 		p.ExitOpenat2,
 		p.ExitPivotRoot,
+		p.ExitRmdir,
 		p.ExitSetns,
 		p.ExitStatx,
 		p.ExitSymlink,
 		p.ExitSymlinkat,
 		p.ExitUmount2,
+		p.ExitUnlink,
+		p.ExitUnlinkat,
 		p.ExitUnshare,
 		p.FollowExit,
 		p.FollowFork,
@@ -718,11 +742,14 @@ func (p *bpfPrograms) Close() error {
 		p.TpExitOpenat,
 		p.TpExitOpenat2,
 		p.TpExitPivotRoot,
+		p.TpExitRmdir,
 		p.TpExitSetns,
 		p.TpExitStatx,
 		p.TpExitSymlink,
 		p.TpExitSymlinkat,
 		p.TpExitUmount2,
+		p.TpExitUnlink,
+		p.TpExitUnlinkat,
 		p.TpExitUnshare,
 		p.TpSysEnter,
 	)

@@ -23,7 +23,7 @@ const (
 	FamilyNamespace Family = "namespace"
 	FamilyExec      Family = "exec"
 	// FamilyRuntime holds file calls (stat, access, mkdir, symlink,
-	// chdir) that are traced only for container runtime processes: runc,
+	// chdir, rmdir, unlink) that are traced only for container runtime processes: runc,
 	// its init stages, the containerd shims and containerd. There a failing
 	// stat of a spec path is what stops a container from starting;
 	// anywhere else such failures are noise.
@@ -162,6 +162,12 @@ var ops = []opSpec{
 		{name: "target", kind: KindString}, {name: "newdirfd", kind: KindFD},
 		{name: "linkpath", kind: KindString}}},
 	{name: "chdir", family: FamilyRuntime, args: []argSpec{path}},
+	// rmdir and unlink fail EBUSY on a mount point: a network namespace
+	// file that CNI's cleanup could not unmount (internal/busy).
+	{name: "rmdir", family: FamilyRuntime, args: []argSpec{path}},
+	{name: "unlink", family: FamilyRuntime, args: []argSpec{path}},
+	{name: "unlinkat", family: FamilyRuntime, args: []argSpec{
+		dirfd, path, {name: "flags", kind: KindFlags, format: xlat.UnlinkatFlags.Format}}},
 }
 
 // nrByName is syscallNR by syscall name, for SyscallNumber.

@@ -10,7 +10,7 @@ import (
 // Reason is one explanation of why a call failed. Each kind is one type
 // that holds its fields and says how it reads: the kinds the kernel
 // reports are below; those found after the call live with their finders
-// (internal/permission, internal/netns). docs/design.md has the checklist
+// (internal/permission, internal/netns, internal/busy). docs/design.md has the checklist
 // for a new kind, and ReasonKinds names them all.
 type Reason interface {
 	// Kind names the layer that refused the call; JSON's "kind".
@@ -46,13 +46,16 @@ const (
 	ReasonNSLimit ReasonKind = "ns_limit"
 	// ReasonIDMap (internal/idmap): why a mount could not be idmapped.
 	ReasonIDMap ReasonKind = "idmap"
+	// ReasonBusy: the mount an unmount or a removal needed free is held;
+	// who holds it, looked up after the call (internal/busy).
+	ReasonBusy ReasonKind = "busy"
 )
 
 // ReasonKinds are all the kinds, found in the kernel or after the call:
 // the list the tests hold rendering, metrics labels, the schema and the
 // golden files against.
 var ReasonKinds = []ReasonKind{ReasonSeccomp, ReasonCapability, ReasonKernelLog, ReasonLSM, ReasonNetNS, ReasonPermission,
-	ReasonNSLimit, ReasonIDMap}
+	ReasonNSLimit, ReasonIDMap, ReasonBusy}
 
 // ReasonsOf yields the event's reasons of type T, in order.
 func ReasonsOf[T Reason](ev *Event) iter.Seq[T] {

@@ -398,6 +398,12 @@ func TestLSMHooksFollowSyscalls(t *testing.T) {
 // here (TestLSMProgramsCoverOps): an LSM denial of a call whose hook is
 // not watched shows as no reason at all, unless audit names it.
 var noLSMHook = map[string]string{
+	// Removals are traced for runtime processes, for EBUSY on a mount
+	// point; security_path_unlink/rmdir and security_inode_unlink/rmdir
+	// are not watched.
+	"rmdir":    "security_path_rmdir, not watched",
+	"unlink":   "security_path_unlink, not watched",
+	"unlinkat": "security_path_unlink/rmdir, not watched",
 	// The new mount API's set-up. The LSMs check the mount when it is
 	// attached, in move_mount (security_move_mount, watched);
 	// fsconfig's option parsing (security_fs_context_parse_param) is

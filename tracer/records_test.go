@@ -67,6 +67,9 @@ func corpus() []namedRecord {
 		symlink      = bpfCtraceOpCTRACE_OP_SYMLINK
 		symlinkat    = bpfCtraceOpCTRACE_OP_SYMLINKAT
 		chdir        = bpfCtraceOpCTRACE_OP_CHDIR
+		rmdir        = bpfCtraceOpCTRACE_OP_RMDIR
+		unlink       = bpfCtraceOpCTRACE_OP_UNLINK
+		unlinkat     = bpfCtraceOpCTRACE_OP_UNLINKAT
 
 		trunc  = bpfCtraceFieldFlagCTRACE_FIELD_TRUNCATED
 		fault  = bpfCtraceFieldFlagCTRACE_FIELD_FAULT
@@ -338,6 +341,10 @@ func corpus() []namedRecord {
 		{"symlinkat/eexist", fail(symlinkat, unix.EEXIST, 1, 3, 2).str(0, "../lib").file(1, ext4, 40, 0, "rootfs").str(2, "lib64")},
 		{"chdir/enoent", fail(chdir, unix.ENOENT, 1).str(0, "/nonexistent/dir")},
 		{"chdir/size-int", fail(chdir, unix.ENOENT, 1).str(0, "")},
+		{"rmdir/ebusy", fail(rmdir, unix.EBUSY, 1).str(0, "/run/netns")},
+		{"unlink/ebusy", fail(unlink, unix.EBUSY, 1).str(0, "/var/run/netns/cni-8d1c")},
+		{"unlinkat/removedir", fail(unlinkat, unix.EBUSY, 3, 1, unix.AT_REMOVEDIR).file(0, ext4, 40, 0, "run").str(1, "netns")},
+		{"unlinkat/unknown", fail(unlinkat, unix.EINVAL, fd, 1, 0x1).str(1, "x")},
 	}
 }
 

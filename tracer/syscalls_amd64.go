@@ -38,4 +38,7 @@ var syscallNR = map[Op]uint32{
 	28: unix.SYS_SYMLINK,       // symlink
 	29: unix.SYS_SYMLINKAT,     // symlinkat
 	30: unix.SYS_CHDIR,         // chdir
+	31: unix.SYS_RMDIR,         // rmdir
+	32: unix.SYS_UNLINK,        // unlink
+	33: unix.SYS_UNLINKAT,      // unlinkat
 }

@@ -7,8 +7,8 @@ import "golang.org/x/sys/unix"
 // syscallNR maps each op to its arm64 syscall number. The kernel's reason
 // programs see a call in flight only by its number (struct pt_regs
 // syscallno); user space tells them which numbers are traced. arm64 has no
-// open, access, mkdir, symlink: their ops are reported as not traceable on
-// this architecture.
+// open, access, mkdir, symlink, rmdir, unlink: their ops are reported as
+// not traceable on this architecture.
 var syscallNR = map[Op]uint32{
 	1:  unix.SYS_MOUNT,         // mount
 	2:  unix.SYS_UMOUNT2,       // umount2
@@ -36,4 +36,5 @@ var syscallNR = map[Op]uint32{
 	27: unix.SYS_MKDIRAT,       // mkdirat
 	29: unix.SYS_SYMLINKAT,     // symlinkat
 	30: unix.SYS_CHDIR,         // chdir
+	33: unix.SYS_UNLINKAT,      // unlinkat
 }

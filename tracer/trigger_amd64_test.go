@@ -9,6 +9,8 @@ const (
 	sysAccess  = unix.SYS_ACCESS
 	sysMkdir   = unix.SYS_MKDIR
 	sysSymlink = unix.SYS_SYMLINK
+	sysRmdir   = unix.SYS_RMDIR
+	sysUnlink  = unix.SYS_UNLINK
 )
 
 // auditArch is struct seccomp_data's arch for this architecture's native

@@ -2,7 +2,7 @@ package tracer
 
 import "golang.org/x/sys/unix"
 
-// arm64 has no open, access, mkdir or symlink, only their *at variants:
+// arm64 has no open, access, mkdir, symlink, rmdir or unlink, only their *at variants:
 // ctrace does not attach to them there, and TestSyscallFailures skips
 // their cases before running the trigger. Were one run, the number -1
 // fails with ENOSYS.
@@ -11,6 +11,8 @@ const (
 	sysAccess  = ^uintptr(0)
 	sysMkdir   = ^uintptr(0)
 	sysSymlink = ^uintptr(0)
+	sysRmdir   = ^uintptr(0)
+	sysUnlink  = ^uintptr(0)
 )
 
 // auditArch is struct seccomp_data's arch for this architecture's native

@@ -268,6 +268,10 @@ var syscallCases = []syscallCase{
 	{"runtime_symlinkat", "symlinkat", unix.EEXIST, map[string]string{
 		"target": `"target"`, "newdirfd": "~<$DIR>", "linkpath": `"exists"`}, 0, runtimeComm},
 	{"runtime_chdir", "chdir", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-chdir"`}, 0, runtimeComm},
+	{"runtime_rmdir", "rmdir", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-rmdir"`}, 0, runtimeComm},
+	{"runtime_unlink", "unlink", unix.ENOENT, map[string]string{"path": `"/nonexistent/ctrace-unlink"`}, 0, runtimeComm},
+	{"runtime_unlinkat", "unlinkat", unix.ENOTDIR, map[string]string{
+		"dirfd": "~<$DIR>", "path": `"exists"`, "flags": "AT_REMOVEDIR"}, 0, runtimeComm},
 }
 
 // TestSyscallCasesCoverTable: every traced syscall has a case in
@@ -378,6 +382,19 @@ var runtimeTriggers = map[string]func(dir string) error{
 	},
 	"runtime_chdir": func(string) error {
 		return pathCall(unix.SYS_CHDIR, "/nonexistent/ctrace-chdir")
+	},
+	"runtime_rmdir": func(string) error {
+		return pathCall(sysRmdir, "/nonexistent/ctrace-rmdir")
+	},
+	"runtime_unlink": func(string) error {
+		return pathCall(sysUnlink, "/nonexistent/ctrace-unlink")
+	},
+	"runtime_unlinkat": func(dir string) error {
+		fd, err := openDir(dir)
+		if err != nil {
+			return err
+		}
+		return pathCall(unix.SYS_UNLINKAT, fd, "exists", unix.AT_REMOVEDIR)
 	},
 }
 

@@ -22,6 +22,7 @@ var syscallGroups = map[string]string{
 	"newfstatat": "stat", "statx": "stat",
 	"access": "access", "faccessat": "access", "faccessat2": "access",
 	"mkdir": "", "mkdirat": "", "symlink": "", "symlinkat": "", "chdir": "",
+	"rmdir": "", "unlink": "", "unlinkat": "",
 }
 
 func TestSyscallGroups(t *testing.T) {

@@ -82,6 +82,12 @@ var Rules = []Rule{
 			"detached copy of the mount",
 		hint: idmapUnsupported,
 	},
+	{
+		Name: "busy-mount",
+		Evidence: "a busy reason: after the call, a process held the mount or a copy of it that an unmount reaches, " +
+			"a mount was on it, or (for a removal) the path was a mount point",
+		hint: busyMount,
+	},
 }
 
 // For returns the hints for an event of container c (nil on the host).

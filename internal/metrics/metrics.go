@@ -233,17 +233,20 @@ func (m *Metrics) Lost(total uint64) {
 // reasonRank orders the reason kinds by how precisely each names the
 // layer that refused the call, for a failure's one reason label: a
 // seccomp filter or an LSM refuses outright; a permission reason names
-// the file and the ids that refused, a netns reason the namespace file;
-// an ns_limit or idmap reason the limit or check that refused;
+// the file and the ids that refused; an ns_limit or idmap reason the
+// limit or check that refused; a busy reason the processes that hold the
+// mount (also when the mount is a netns file); a netns reason the
+// namespace file;
 // a capability denial may be one of several checks; a kernel log line is
 // context more often than cause. Every kind in tracer.ReasonKinds has a
 // rank (TestEveryReasonKindHasALabel).
 var reasonRank = map[tracer.ReasonKind]int{
-	tracer.ReasonSeccomp:    8,
-	tracer.ReasonLSM:        7,
-	tracer.ReasonPermission: 6,
-	tracer.ReasonNSLimit:    5,
-	tracer.ReasonIDMap:      4,
+	tracer.ReasonSeccomp:    9,
+	tracer.ReasonLSM:        8,
+	tracer.ReasonPermission: 7,
+	tracer.ReasonNSLimit:    6,
+	tracer.ReasonIDMap:      5,
+	tracer.ReasonBusy:       4,
 	tracer.ReasonNetNS:      3,
 	tracer.ReasonCapability: 2,
 	tracer.ReasonKernelLog:  1,

@@ -32,6 +32,11 @@ var notWalked = map[string]string{
 	"move_mount":    "from_path and to_path not walked yet",
 	"open_tree":     "path not walked yet",
 	"mount_setattr": "path not walked yet",
+	// Removal needs write and search on the parent and, under a sticky
+	// bit, ownership: not walked yet.
+	"rmdir":    "removal not walked yet",
+	"unlink":   "removal not walked yet",
+	"unlinkat": "removal not walked yet",
 }
 
 // synthetic is a failed call of s with EACCES and every argument set:

@@ -15,8 +15,10 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/busy"
 	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/internal/idmap"
+	"github.com/ctrace-dev/ctrace/internal/mountref"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/nslimit"
 	"github.com/ctrace-dev/ctrace/internal/permission"
@@ -189,6 +191,22 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "netns/ok-in-pod", ev: withReasons(rec("setns/netns-file"), netnsReason("ok", sandbox("running"))), c: pod},
 		goldenCase{name: "netns/stale-benign-explain", ev: withReasons(rec("setns/netns-file"), netnsReason("stale", sandbox("running"))),
 			rule: &benign.Rule{Name: "some-rule"}, c: containerd, explain: true},
+		goldenCase{name: "busy/netns-file-held-in-a-copy", ev: withReasons(rec("unlink/ebusy"), &busy.Reason{
+			Path: "/var/run/netns/cni-8d1c", Removing: true,
+			Mount: mountref.Mount{ID: 812, Parent: 30, FSType: "nsfs", Source: "nsfs", Root: "net:[4026532301]", Point: "/run/netns/cni-8d1c"},
+			Holders: []busy.Holder{{Holder: mountref.Holder{Process: mountref.Process{PID: 5501, Comm: "sleep"}, MountNS: 4026532840,
+				MountID: 901, How: "fd 3", Path: "/run/netns/cni-8d1c"}, Copy: true, Point: "/run/netns/cni-8d1c",
+				Container: &busy.Container{ID: "3f2a1b2c3d4e", Namespace: "k8s.io", Pod: "web-1", PodNamespace: "shop"}}},
+			Copies: []busy.Copy{{MountNS: 4026532911, Point: "/host/run/netns/cni-8d1c", NProcs: 5,
+				Procs:     []mountref.Process{{PID: 77, Comm: "agent"}, {PID: 78, Comm: "agent"}, {PID: 80, Comm: "sh"}},
+				Container: &busy.Container{ID: "monitor", Namespace: "default"}}},
+			More: 2})},
+		goldenCase{name: "busy/mount-point-cwd-and-submount", ev: withReasons(rec("rmdir/ebusy"), &busy.Reason{
+			Path: "/run/netns", Removing: true,
+			Mount: mountref.Mount{ID: 46, Parent: 27, FSType: "tmpfs", Source: "tmpfs", Root: "/", Point: "/run/netns"},
+			Holders: []busy.Holder{{Holder: mountref.Holder{Process: mountref.Process{PID: 4242, Comm: "bash"}, MountNS: 4026531841,
+				MountID: 46, How: "cwd", Path: "/run/netns"}}},
+			Submounts: []string{"/run/netns/cni-8d1c"}})},
 		goldenCase{name: "dedup/host", ev: rec("openat/cwd"), repeat: 99999},
 		goldenCase{name: "dedup/pod-benign-explain", ev: rec("newfstatat/rootfs"), rule: masked, c: pod, explain: true, repeat: 2},
 		goldenCase{name: "dedup/one-call", ev: rec("openat/cwd"), repeat: 1},

@@ -14,8 +14,10 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/busy"
 	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/internal/idmap"
+	"github.com/ctrace-dev/ctrace/internal/mountref"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 	"github.com/ctrace-dev/ctrace/internal/nslimit"
 	"github.com/ctrace-dev/ctrace/internal/permission"
@@ -86,6 +88,12 @@ func fullEvent() *tracer.Event {
 			&nslimit.Reason{Cause: nslimit.CauseLimit, Namespace: "user", Sysctl: "user.max_user_namespaces", Value: "0",
 				UserNS: 3, Level: 1, CallerOwn: true},
 			&idmap.Reason{Cause: idmap.CauseNotUserNS, FSType: "ramfs", Target: "pipe:[1]"},
+			&busy.Reason{Path: "/run/netns/cni-1", Removing: true,
+				Mount:     mountref.Mount{ID: 812, FSType: "nsfs", Source: "nsfs", Root: "net:[1]", Point: "/run/netns/cni-1"},
+				Holders:   []busy.Holder{{Holder: mountref.Holder{Process: mountref.Process{PID: 5, Comm: "c"}, MountNS: 9, MountID: 901, How: "cwd", Path: "/"}, Copy: true, Point: "/run/netns/cni-1", Container: &busy.Container{ID: "s", Namespace: "k8s.io", Pod: "p", PodNamespace: "n"}}},
+				Submounts: []string{"/run/netns/cni-1/x"},
+				Copies:    []busy.Copy{{MountNS: 10, Point: "/run/netns/cni-1", Procs: []mountref.Process{{PID: 6, Comm: "d"}}, NProcs: 1, Container: &busy.Container{ID: "m", Namespace: "default"}}},
+				More:      1},
 			&permission.Reason{Path: "/etc", Arg: "path", Need: "write", Mode: 0o755, CallerUID: 100000,
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
 				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,

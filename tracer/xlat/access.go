@@ -56,6 +56,16 @@ func faccessatFlags(v uint64) string {
 	return formatFlags(cUint(v), faccessatFlagNames, "AT_???")
 }
 
+// unlinkatFlagNames are unlinkat(2)'s flags: AT_REMOVEDIR's bit is
+// AT_EACCESS to faccessat2, so it has a table of its own.
+var unlinkatFlagNames = []flagName{
+	{unix.AT_REMOVEDIR, "AT_REMOVEDIR"},
+}
+
+func unlinkatFlags(v uint64) string {
+	return formatFlags(cUint(v), unlinkatFlagNames, "AT_???")
+}
+
 // atStatxSyncType masks statx(2)'s sync type (include/uapi/linux/fcntl.h);
 // x/sys lacks it.
 const atStatxSyncType = 0x6000

@@ -51,6 +51,7 @@ var (
 	StatxMask        = Formatter{statxMask}        // statx(2) mask
 	AccessMode       = Formatter{accessMode}       // access(2) mode
 	FaccessatFlags   = Formatter{faccessatFlags}   // faccessat2(2) flags
+	UnlinkatFlags    = Formatter{unlinkatFlags}    // unlinkat(2) flags
 	MountAttrFlags   = Formatter{mountAttrFlags64} // mount_attr.attr_set and attr_clr
 	MountPropagation = Formatter{mountPropagation} // mount_attr.propagation
 	ResolveFlags     = Formatter{resolveFlags}     // open_how.resolve
