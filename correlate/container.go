@@ -80,6 +80,12 @@ type Container struct {
 	// shim mounts the container's snapshot from the task's creation to its
 	// deletion; "" when not seen.
 	Rootfs string
+	// RootfsLayers are the layers of the overlay the snapshotter gives
+	// for the container's rootfs (its Mounts: the upperdir, then the
+	// lowerdirs, nearest first), host paths; nil when its rootfs is not
+	// one overlay. The shim mounts exactly these; they outlive the
+	// mount as long as the snapshots do.
+	RootfsLayers []string
 }
 
 // The CRI plugin's labels that name a container's pod.

@@ -223,7 +223,7 @@ func (r *Resolver) resync(ctx context.Context, cl *client.Client) error {
 	for i, l := range all {
 		c := fromContainerd(l.c, l.ns)
 		c.ShimPID = shims[i]
-		c.Snapshot, c.SnapshotDirs = snaps[i].root, snaps[i].dirs
+		c.Snapshot, c.SnapshotDirs, c.RootfsLayers = snaps[i].root, snaps[i].dirs, snaps[i].layers
 		c.Rootfs = rootfs[i]
 		k := key{c.Namespace, c.ID}
 		seen[k] = true
@@ -361,7 +361,7 @@ func (r *Resolver) get(ctx context.Context, cl *client.Client, k key) (Container
 	}
 	c := fromContainerd(cc, k.ns)
 	sn := snapshotOf(gctx, cl, cc, nil)
-	c.Snapshot, c.SnapshotDirs = sn.root, sn.dirs
+	c.Snapshot, c.SnapshotDirs, c.RootfsLayers = sn.root, sn.dirs, sn.layers
 	return c, nil
 }
 

@@ -24,8 +24,9 @@ type SnapshotDir struct {
 // containerSnapshot is what the snapshotter says of a container's rootfs:
 // its snapshot and the directories of the snapshots it is made of.
 type containerSnapshot struct {
-	root *tracer.Snapshot
-	dirs []SnapshotDir
+	root   *tracer.Snapshot
+	dirs   []SnapshotDir
+	layers []string
 }
 
 // maxSnapshotParents bounds the walk up a snapshot's parents: overlayfs
@@ -83,7 +84,62 @@ func snapshotOf(ctx context.Context, cl *client.Client, cc containers.Container,
 		return out
 	}
 	out.dirs = layerDirs(mounts, info.Kind, chain)
+	out.layers = overlayLayers(mounts)
 	return out
+}
+
+// overlayLayers are the layers of a snapshot's mounts when they are one
+// overlay with an upperdir (an active snapshot over parents): the
+// upperdir, then the lowerdirs, nearest first; nil otherwise.
+func overlayLayers(mounts []mount.Mount) []string {
+	if len(mounts) != 1 || mounts[0].Type != "overlay" {
+		return nil
+	}
+	var upper string
+	var lower []string
+	for _, o := range mounts[0].Options {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "upperdir":
+			upper = v
+		case "lowerdir":
+			lower = strings.Split(v, ":")
+		}
+	}
+	if upper == "" || !filepath.IsAbs(upper) {
+		return nil
+	}
+	for _, l := range lower {
+		if !filepath.IsAbs(l) {
+			return nil
+		}
+	}
+	return append([]string{upper}, lower...)
+}
+
+// taskBundleRootfs is the part of a task bundle's path before its
+// namespace: a bundle is <state>/io.containerd.runtime.v2.task/NS/ID,
+// and its shim mounts the rootfs at rootfs/ in it (containerd 1.2 to
+// 2.x).
+const taskBundleRootfs = "/" + taskBundles + "/"
+
+// TaskBundleRootfsOf returns the rootfs directory of c's own task bundle
+// that path lies in (the directory itself or anything below it), by
+// containerd's layout of task bundles: .../io.containerd.runtime.v2.task/
+// NS/ID/rootfs with c's namespace and id; "" when path is not in it. The
+// rootfs is mounted there from the task's creation (or the failed
+// attempt at one) until the shim cleans up.
+func (c *Container) TaskBundleRootfsOf(path string) string {
+	if c == nil || c.ID == "" || c.Namespace == "" || !filepath.IsAbs(path) {
+		return ""
+	}
+	path = filepath.Clean(path)
+	tail := taskBundleRootfs + c.Namespace + "/" + c.ID + "/rootfs"
+	i := strings.Index(path+"/", tail+"/")
+	if i < 0 {
+		return ""
+	}
+	return path[:i+len(tail)]
 }
 
 // layerDirs pairs the directories a snapshot's mounts name with the

@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -88,5 +89,44 @@ func TestSnapshotAt(t *testing.T) {
 	var none *Resolver
 	if none.SnapshotAt("/s/1") != nil {
 		t.Error("a nil resolver names a snapshot")
+	}
+}
+
+// A container's rootfs is found in a mount table by its snapshot's
+// directory as upperdir, wherever it is mounted; another container's
+// overlay, or an overlay with the snapshot as a lower layer, is not it.
+func TestRootfsMounts(t *testing.T) {
+	const root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots"
+	self := &tracer.Snapshot{Snapshotter: "overlayfs", Key: "default/9/web", Kind: "active"}
+	layer := &tracer.Snapshot{Snapshotter: "overlayfs", Key: "sha256:aaa", Kind: "committed"}
+	c := &Container{ID: "web", Snapshot: self, SnapshotDirs: []SnapshotDir{{root + "/9", self}, {root + "/5", layer}}}
+	table := "" +
+		"29 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n" +
+		"812 29 0:123 / /run/containerd/io.containerd.runtime.v2.task/default/web/rootfs rw,relatime shared:400 - overlay overlay " +
+		"rw,lowerdir=" + root + "/5/fs,upperdir=" + root + "/9/fs,workdir=" + root + "/9/work,index=off\n" +
+		// runc's bind of the rootfs onto itself, in runc init's table.
+		"813 812 0:123 / /run/containerd/io.containerd.runtime.v2.task/default/web/rootfs rw,relatime - overlay overlay " +
+		"rw,lowerdir=" + root + "/5/fs,upperdir=" + root + "/9/fs,workdir=" + root + "/9/work,index=off\n" +
+		"820 29 0:130 / /run/containerd/io.containerd.runtime.v2.task/default/db/rootfs rw,relatime - overlay overlay " +
+		"rw,lowerdir=" + root + "/9/fs,upperdir=" + root + "/11/fs,workdir=" + root + "/11/work\n" +
+		// An escaped mount point and upper directory (a space, a comma).
+		"830 29 0:131 / /srv/a\\040b rw - overlay overlay rw,lowerdir=/l,upperdir=/x\\054y/fs,workdir=/x\\054y/work\n"
+	got := c.RootfsMounts([]byte(table))
+	layers := RootfsMount{Upper: root + "/9/fs"}
+	want := []RootfsMount{layers, layers}
+	want[0].ID, want[1].ID = 812, 813
+	want[0].Point = "/run/containerd/io.containerd.runtime.v2.task/default/web/rootfs"
+	want[1].Point = want[0].Point
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("RootfsMounts = %+v, want %+v", got, want)
+	}
+	esc := &Container{Snapshot: self, SnapshotDirs: []SnapshotDir{{"/x,y", self}}}
+	if got := esc.RootfsMounts([]byte(table)); len(got) != 1 || got[0].Point != "/srv/a b" {
+		t.Errorf("escaped: %+v", got)
+	}
+	for _, c := range []*Container{nil, {ID: "no snapshot"}, {Snapshot: self}} {
+		if got := c.RootfsMounts([]byte(table)); got != nil {
+			t.Errorf("%+v: %+v, want none", c, got)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -277,6 +278,30 @@ func TestNoEvidenceNoHint(t *testing.T) {
 	}
 	for _, ev := range evs {
 		if hs := For(ev, nil); len(hs) != 0 {
+			t.Errorf("%s %v: hints %+v", ev.Syscall, ev.Reasons, hs)
+		}
+	}
+	// runc init's mkdirat of a mount point in a rootfs over a remapped
+	// snapshot, refused EACCES for another cause than an unmapped
+	// owner: the permission bits against a mapped owner, or a
+	// read-only rootfs; and one without any reason found.
+	sn := &tracer.Snapshot{Snapshotter: "overlayfs", Key: "seeds-1", Kind: "active", Container: "seeds-1",
+		Labels: map[string]string{permission.LabelUIDMapping: "0:100000:65536"}}
+	uidMap := tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}}
+	c := &correlate.Container{ID: "seeds-1", Namespace: "seeds", Snapshot: sn, UIDMap: uidMap, GIDMap: uidMap}
+	runcInit := func(rs ...tracer.Reason) *tracer.Event {
+		return &tracer.Event{Syscall: "mkdirat", Family: tracer.FamilyRuntime, Errno: unix.EACCES,
+			Proc: tracer.Proc{Comm: "runc:[2:INIT]", UID: 100000, GID: 100000}, Reasons: rs}
+	}
+	rootfs := "/run/containerd/io.containerd.runtime.v2.task/seeds/seeds-1/rootfs"
+	for _, ev := range []*tracer.Event{
+		runcInit(&permission.Reason{Path: rootfs, Need: "write", OwnerUID: 100000, Mode: 0o555, OwnerMapped: true,
+			CallerUID: 100001, CallerUIDMap: uidMap, Checked: permission.CheckedAfter, Via: permission.ViaNodeRootfs, Snapshot: sn}),
+		runcInit(&permission.Reason{Path: rootfs, Need: "write", OwnerMapped: true, MountRO: true,
+			CallerUID: 100000, CallerUIDMap: uidMap, Checked: permission.CheckedAfter, Via: permission.ViaSnapshotLayers, Snapshot: sn}),
+		runcInit(),
+	} {
+		if hs := For(ev, c); len(hs) != 0 {
 			t.Errorf("%s %v: hints %+v", ev.Syscall, ev.Reasons, hs)
 		}
 	}

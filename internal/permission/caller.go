@@ -34,6 +34,20 @@ const (
 	// node's mount and initial user namespaces, so the node's root stands
 	// for its root (a caller that had chrooted is not told apart).
 	ViaHostRoot = "host_root"
+	// ViaNodeRootfs: the caller was gone; a container runtime process
+	// (runc init before it pivots, which works in a copy of the node's
+	// mount namespace) whose path lay in its container's rootfs as the
+	// node mounts it. The node's root stands for its root, the
+	// container's OCI spec (or the kernel's capability record) for its
+	// user namespace's maps, and only a component on the rootfs mount
+	// itself is a reason.
+	ViaNodeRootfs = "node_rootfs"
+	// ViaSnapshotLayers: as ViaNodeRootfs, but the rootfs was unmounted
+	// before ctrace looked. The path named the rootfs of the event's own
+	// container's task bundle (containerd's layout), and the overlay's
+	// layers as its snapshotter gives them (the snapshots' directories)
+	// stand for what was mounted there.
+	ViaSnapshotLayers = "snapshot_layers"
 )
 
 // Caller is the caller of a failed call as ctrace can see it after the
@@ -50,6 +64,20 @@ type Caller struct {
 	// only when the caller's view is the host's, where the
 	// snapshotter's paths mean what they say. Nil: none is looked up.
 	SnapshotAt func(path string) *tracer.Snapshot
+	// SnapshotMounts are the mounts of the caller's view, by mount id,
+	// whose files are a containerd snapshot's (its container's rootfs,
+	// found in a mount table by the snapshot's directory): a component
+	// on one lies in that snapshot.
+	SnapshotMounts map[uint64]*tracer.Snapshot
+	// OnlySnapshotMounts: the caller's view is known to be its own only
+	// on SnapshotMounts (ViaNodeRootfs); a component elsewhere, which
+	// is also what a walk finds when the mount went away under it, is
+	// no reason.
+	OnlySnapshotMounts bool
+	// Layers, when set, stands for the caller's view at and below
+	// Layers.Point: its container's rootfs, no longer mounted, seen
+	// through its overlay's layers (ViaSnapshotLayers).
+	Layers *Layers
 }
 
 // ErrGone is returned by FromProc when the process is gone or is not the

@@ -16,6 +16,7 @@ package permission
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/ctrace-dev/ctrace/tracer"
@@ -33,7 +34,18 @@ func Explain(ev *tracer.Event, c *Caller) (*Reason, string) {
 	}
 	var why []string
 	for _, req := range reqs {
-		f, err := Walk(c.Root, req, &c.Creds, ev.Errno)
+		var f *Finding
+		var err error
+		if c.Layers != nil {
+			f, err = walkLayers(c.Root, c.Layers, req, &c.Creds, ev.Errno)
+		} else {
+			f, err = Walk(c.Root, req, &c.Creds, ev.Errno)
+		}
+		if f != nil && c.OnlySnapshotMounts && c.SnapshotMounts[f.MountID] == nil && !f.InLayers {
+			why = append(why, fmt.Sprintf("%s refuses %s, but it is not on the container's rootfs mount, the only place "+
+				"the node's view is known to be the caller's (the rootfs may have been unmounted during the look, or the refusal is above it)", f.Path, f.Need))
+			continue
+		}
 		if f != nil {
 			return reason(ev, c, f), ""
 		}
@@ -65,6 +77,12 @@ func reason(ev *tracer.Event, c *Caller, f *Finding) *Reason {
 	}
 	if f.OnRootMount {
 		r.Snapshot = c.Snapshot
+	}
+	if r.Snapshot == nil && f.MountID != 0 {
+		r.Snapshot = c.SnapshotMounts[f.MountID]
+	}
+	if f.InLayers && c.Layers != nil {
+		r.Snapshot = c.Layers.Snapshot
 	}
 	if r.Snapshot == nil && c.SnapshotAt != nil {
 		// The component's snapshot; else, for a component above every

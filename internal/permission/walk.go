@@ -103,6 +103,12 @@ type Finding struct {
 	// OnRootMount: the component lies on the mount of the caller's root
 	// (a container's rootfs, not a volume or /proc).
 	OnRootMount bool
+	// MountID is the id of the mount the component lies on; 0 when
+	// the kernel did not say.
+	MountID uint64
+	// InLayers: the component was found in the layers of an overlay
+	// that is no longer mounted (Caller.Layers).
+	InLayers bool
 }
 
 // Root is the caller's view of the file system: a directory on the host
@@ -120,7 +126,11 @@ type Root struct {
 
 // Unexplained says why no component explains a failure; the walk's
 // answer when it finds none.
-type Unexplained struct{ Why string }
+type Unexplained struct {
+	Why string
+	// granted: every component granted what the call needed.
+	granted bool
+}
 
 func (u *Unexplained) Error() string { return u.Why }
 
@@ -175,13 +185,15 @@ func Walk(root Root, req Request, c *Creds, errno unix.Errno) (*Finding, error) 
 	f, err := w.walk(rest, req)
 	if f != nil {
 		f.Arg = req.Arg
-		f.Target = target(req)
+		f.Target = req.Target()
 	}
 	return f, err
 }
 
-// target is the path req names, absolute in the caller's view, or "".
-func target(req Request) string {
+// Target is the path req names, absolute in the caller's view
+// (lexically: "." and ".." folded, links not followed), or "" for a path
+// relative to a working directory whose path is not known.
+func (req Request) Target() string {
 	switch {
 	case strings.HasPrefix(req.Path, "/"):
 		return path.Clean(req.Path)
@@ -206,6 +218,10 @@ type walker struct {
 	errno   unix.Errno
 	stack   []dir
 	links   int
+	// flags, when set, are the mount's flags (ST_RDONLY, ST_NOEXEC)
+	// for every component, in place of the file system's statfs: the
+	// layers of an overlay that is no longer mounted.
+	flags *int64
 }
 
 func (w *walker) close() {
@@ -351,7 +367,8 @@ func (w *walker) final(fd int, view string, req Request) (*Finding, error) {
 	if w.errno == unix.EROFS {
 		return nil, unexplained("no component %s needed to write to is on a read-only mount now", req.Path)
 	}
-	return nil, unexplained("every component of %s grants uid %d what the call needed (it may have changed since the call, or another layer refused it)", req.Path, w.c.UID)
+	return nil, &Unexplained{granted: true, Why: fmt.Sprintf("every component of %s grants uid %d what the call needed "+
+		"(it may have changed since the call, or another layer refused it)", req.Path, w.c.UID)}
 }
 
 // check reports the component open as fd when it refuses need to the
@@ -370,8 +387,9 @@ func (w *walker) check(fd int, view string, need Need) (*Finding, error) {
 		if w.root.Idmapped != nil {
 			f.Idmapped = w.root.Idmapped(fd)
 		}
-		if id, ok := mountID(fd); ok && w.rootMnt != 0 {
-			f.OnRootMount = id == w.rootMnt
+		if id, ok := mountID(fd); ok {
+			f.MountID = id
+			f.OnRootMount = w.rootMnt != 0 && id == w.rootMnt
 		}
 	}
 	return f, err
@@ -380,7 +398,9 @@ func (w *walker) check(fd int, view string, need Need) (*Finding, error) {
 // refuses returns f when the component open as fd refuses need.
 func (w *walker) refuses(fd int, view string, need Need, st *unix.Stat_t, f *Finding) (*Finding, error) {
 	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
+	if w.flags != nil {
+		sfs.Flags = *w.flags
+	} else if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return nil, fmt.Errorf("statfs %s: %w", view, err)
 	}
 	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR

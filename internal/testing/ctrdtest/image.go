@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -34,7 +35,15 @@ func (d *Daemon) ImportImage(ctx context.Context, ns string) (string, error) {
 // ImportImageAs imports the busybox rootfs as an image named ref whose
 // command is cmd (a Kubernetes node's sandbox image is one such).
 func (d *Daemon) ImportImageAs(ctx context.Context, ns, ref string, cmd []string) error {
-	layerTar, err := tarTree(d.Rootfs)
+	return d.ImportImageWithout(ctx, ns, ref, cmd)
+}
+
+// ImportImageWithout imports the busybox rootfs as ImportImageAs does,
+// leaving out the top-level directories omit: an image without /run, as
+// many minimal images are, makes runc create the mount point of the
+// spec's /run tmpfs itself.
+func (d *Daemon) ImportImageWithout(ctx context.Context, ns, ref string, cmd []string, omit ...string) error {
+	layerTar, err := tarTree(d.Rootfs, omit...)
 	if err != nil {
 		return fmt.Errorf("layer of %s: %w", d.Rootfs, err)
 	}
@@ -92,13 +101,20 @@ func (d *Daemon) ImportImageAs(ctx context.Context, ns, ref string, cmd []string
 	return nil
 }
 
-// tarTree is a tar of the tree at dir, its files owned by root.
-func tarTree(dir string) ([]byte, error) {
+// tarTree is a tar of the tree at dir, its files owned by root, without
+// the top-level entries omit.
+func tarTree(dir string, omit ...string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
+		}
+		if filepath.Dir(p) == dir && slices.Contains(omit, e.Name()) {
+			if e.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		fi, err := e.Info()
 		if err != nil {

@@ -1,0 +1,194 @@
+package permission
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Layers is an overlay mount seen through its layers: a container's
+// rootfs that was unmounted before ctrace looked (runc init failed, and
+// the shim cleaned up within milliseconds), as its snapshotter gives its
+// mount. The layers are the snapshots' directories, which outlive the
+// mount as long as the snapshots do.
+type Layers struct {
+	// Point is where the overlay was mounted, in the caller's view.
+	Point string
+	// Dirs are the layers, upper first, then the lowerdirs nearest
+	// first, as paths ctrace can open.
+	Dirs []string
+	// ReadOnly: the overlay is mounted read-only.
+	ReadOnly bool
+	// Snapshot is the containerd snapshot the overlay is the rootfs
+	// of: a component found in the layers lies in it.
+	Snapshot *tracer.Snapshot
+}
+
+// overlayOpaque is the xattr overlayfs marks a directory of an upper
+// layer with when it hides the lower layers' directory of that name.
+const overlayOpaque = "trusted.overlay.opaque"
+
+// walkLayers checks the part of req's path at and below l.Point as
+// overlayfs would have looked it up in l's layers: a name is the
+// topmost layer's entry, a whiteout (a 0/0 character device) hides it,
+// a directory merges the same directories below it unless it is opaque,
+// and a merged directory has the attributes of its topmost one. The
+// directories above l.Point are walked in the caller's root as Walk does
+// (they are not the overlay's). A symbolic link below l.Point is not
+// followed (it would have to be resolved in the merged view):
+// Unexplained.
+func walkLayers(root Root, l *Layers, req Request, c *Creds, errno unix.Errno) (*Finding, error) {
+	t := req.Target()
+	if t == "" || (t != l.Point && !strings.HasPrefix(t, strings.TrimSuffix(l.Point, "/")+"/")) {
+		return nil, unexplained("%s is not in the overlay that was mounted at %s", req.Path, l.Point)
+	}
+	if errno != unix.EACCES && errno != unix.EROFS {
+		return nil, unexplained("%s is not a file-permission error (permission bits refuse with EACCES, read-only mounts with EROFS)", unix.ErrnoName(errno))
+	}
+	// The directories above the mount point: each needs search.
+	if l.Point != "/" {
+		up := Request{Arg: req.Arg, Path: path.Dir(l.Point), Final: []Need{NeedSearch}}
+		f, err := Walk(root, up, c, unix.EACCES)
+		if f != nil {
+			f.Arg, f.Target = req.Arg, t
+			return f, nil
+		}
+		var u *Unexplained
+		if !errors.As(err, &u) || !u.granted {
+			return nil, err
+		}
+	}
+	var flags int64
+	if l.ReadOnly {
+		flags |= unix.ST_RDONLY
+	}
+	w := &walker{c: c, errno: errno, flags: &flags}
+	var merged []int
+	defer func() { closeAll(merged) }()
+	for _, d := range l.Dirs {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, unexplained("the layer %s of the overlay that was mounted at %s is gone (%v)", d, l.Point, err)
+		}
+		merged = append(merged, fd)
+	}
+	if len(merged) == 0 {
+		return nil, unexplained("the overlay that was mounted at %s has no layers ctrace knows", l.Point)
+	}
+	found := func(f *Finding, err error) (*Finding, error) {
+		if f != nil {
+			f.Arg, f.Target, f.InLayers = req.Arg, t, true
+			f.MountID, f.OnRootMount = 0, false
+		}
+		return f, err
+	}
+	view := l.Point
+	names := split(strings.TrimPrefix(t, l.Point))
+	for i, name := range names {
+		last := i == len(names)-1
+		if f, err := w.check(merged[0], view, NeedSearch); f != nil || err != nil {
+			return found(f, err)
+		}
+		next, top, err := lookupLayers(merged, name)
+		if err != nil {
+			closeAll(next)
+			return nil, fmt.Errorf("look %s up in the layers: %w", path.Join(view, name), err)
+		}
+		if top == nil {
+			if last && req.Create {
+				return found(w.check(merged[0], view, NeedWrite))
+			}
+			return nil, unexplained("%s does not exist in the overlay's layers now (it may have changed since the call)", path.Join(view, name))
+		}
+		view = path.Join(view, name)
+		if top.st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			closeAll(next)
+			return nil, unexplained("%s is a symbolic link in the layers of an overlay that is no longer mounted, which ctrace does not follow there", view)
+		}
+		if last {
+			defer unix.Close(top.fd)
+			closeAll(next)
+			return found(w.final(top.fd, view, req))
+		}
+		_ = unix.Close(top.fd)
+		if top.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			closeAll(next)
+			return nil, unexplained("%s is not a directory now (it may have changed since the call)", view)
+		}
+		closeAll(merged)
+		merged = next
+	}
+	// The mount point itself.
+	return found(w.final(merged[0], view, req))
+}
+
+// layerEntry is the topmost entry of a name in an overlay's layers.
+type layerEntry struct {
+	fd int // O_PATH
+	st unix.Stat_t
+}
+
+// lookupLayers looks name up in a merged directory (its layers' fds, top
+// first). It returns the topmost entry (nil when the name is absent or
+// whited out) and, when that is a directory, the directories that make
+// up the merged one.
+func lookupLayers(merged []int, name string) ([]int, *layerEntry, error) {
+	var (
+		top  *layerEntry
+		next []int
+	)
+	for _, d := range merged {
+		var st unix.Stat_t
+		err := unix.Fstatat(d, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return next, nil, err
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if top == nil {
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				return nil, nil, nil // a whiteout: the name is deleted
+			}
+			fd, err := unix.Openat(d, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, nil, err
+			}
+			top = &layerEntry{fd: fd, st: st}
+			if !isDir {
+				return nil, top, nil
+			}
+		} else if !isDir {
+			break // a lower non-directory ends the merge
+		}
+		fd, err := unix.Openat(d, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return next, top, err
+		}
+		next = append(next, fd)
+		if opaque(fd) {
+			break
+		}
+	}
+	return next, top, nil
+}
+
+// opaque reports whether the directory open as fd hides the lower
+// layers' directories of its name.
+func opaque(fd int) bool {
+	var v [1]byte
+	n, err := unix.Getxattr(fmt.Sprintf("/proc/self/fd/%d", fd), overlayOpaque, v[:])
+	return err == nil && n == 1 && v[0] == 'y'
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}
