@@ -1,15 +1,13 @@
 package doctor
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/mountref"
 	"github.com/ctrace-dev/ctrace/internal/netns"
 )
 
@@ -27,76 +25,12 @@ type Holder struct {
 	Container *Container
 }
 
-// mountEntry is one line of /proc/PID/mountinfo, the fields doctor needs.
-type mountEntry struct {
-	root, point, fstype string
-	// shared and master are the peer groups of its propagation (0 for
-	// none).
-	shared, master int
-}
-
-// readMountinfo parses the nsfs mounts of a mountinfo file.
-func readMountinfo(p string) []mountEntry {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []mountEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root point options [optional...] - fstype source super
-		fs := strings.Fields(sc.Text())
-		sep := -1
-		for i := 6; i < len(fs); i++ {
-			if fs[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+1 >= len(fs) || fs[sep+1] != "nsfs" {
-			continue
-		}
-		m := mountEntry{root: fs[3], point: unescapeMount(fs[4]), fstype: fs[sep+1]}
-		for _, o := range fs[6:sep] {
-			if v, ok := strings.CutPrefix(o, "shared:"); ok {
-				m.shared, _ = strconv.Atoi(v)
-			} else if v, ok := strings.CutPrefix(o, "master:"); ok {
-				m.master, _ = strconv.Atoi(v)
-			}
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // nsFile is a namespace file busy checks look for: its path on the node
-// and, when a namespace is mounted on it there, the namespace's inode and
-// the peer group of that mount.
+// and, when a namespace is mounted on it there, that mount.
 type nsFile struct {
-	path   string
-	ino    uint64
-	shared int
+	path    string
+	mount   mountref.Mount
+	mounted bool
 }
 
 // busyNetNS finds the namespace files whose mount is held in mount
@@ -105,8 +39,10 @@ type nsFile struct {
 // a container with private propagation of /run) keeps a copy of every
 // mount it saw, which keeps the namespace alive and the file a mount
 // point after the node unmounted it (containerd#6143: unlinkat ... device
-// or resource busy). Copies that are slaves or peers of the node's mount
-// go when it goes, and are not reported.
+// or resource busy). Copies under a mount that receives propagation from
+// the parent of the node's mount (a peer or slave of /run/netns) go when
+// it goes, and are not reported: the kernel propagates an unmount through
+// the parent's peers and slaves (mountref.Tables.Copies).
 //
 // Files that a container with a live task names are not checked: the
 // container uses the namespace, and its teardown unmounts and removes the
@@ -138,52 +74,25 @@ func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding 
 		refPID = "1"
 	}
 	nodeNS, ok := inode(filepath.Join(in.Proc, refPID, "ns", "mnt"))
-	if !ok {
+	if !ok || len(files) == 0 {
 		return nil
 	}
-	nodeMounts := readMountinfo(filepath.Join(in.Proc, refPID, "mountinfo"))
+	tables, err := mountref.ReadTables(in.Proc)
+	if err != nil {
+		return nil
+	}
 	var wanted []nsFile
 	for _, p := range files {
 		f := nsFile{path: netnsPathInNode(in.Root, p)}
-		for _, m := range nodeMounts {
-			if m.point == f.path {
-				f.shared = m.shared
-				f.ino = nsfsInode(m.root)
+		// The last mount on a point is the one on top, which the file
+		// shows.
+		for _, m := range tables.Mounts[nodeNS] {
+			if m.FSType == "nsfs" && m.Point == f.path {
+				f.mount, f.mounted = m, true
 			}
 		}
 		wanted = append(wanted, f)
 	}
-	if len(wanted) == 0 {
-		return nil
-	}
-	// Each other mount namespace once, with every process in it.
-	type mntNS struct {
-		pids  []int
-		comms []string
-	}
-	others := map[uint64]*mntNS{}
-	var order []uint64
-	ents, _ := os.ReadDir(in.Proc)
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		ns, ok := inode(filepath.Join(in.Proc, e.Name(), "ns", "mnt"))
-		if !ok || ns == nodeNS {
-			continue
-		}
-		m := others[ns]
-		if m == nil {
-			m = &mntNS{}
-			others[ns] = m
-			order = append(order, ns)
-		}
-		comm, _ := os.ReadFile(filepath.Join(in.Proc, e.Name(), "comm"))
-		m.pids = append(m.pids, pid)
-		m.comms = append(m.comms, strings.TrimSpace(string(comm)))
-	}
-	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	containerOf := map[uint64]*correlate.Container{}
 	for _, c := range live {
 		if c.TaskPID == 0 {
@@ -194,30 +103,22 @@ func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding 
 		}
 	}
 	holders := map[string][]Holder{}
-	for _, ns := range order {
-		m := others[ns]
-		var mounts []mountEntry
-		for _, pid := range m.pids {
-			// A process may exit between the listing and here: the
-			// next one of its namespace reads the same table.
-			if mounts = readMountinfo(filepath.Join(in.Proc, strconv.Itoa(pid), "mountinfo")); mounts != nil {
-				break
+	for _, f := range wanted {
+		seen := map[uint64]bool{}
+		for _, ns := range heldIn(tables, nodeNS, f) {
+			if seen[ns.Inode] {
+				continue
 			}
-		}
-		for _, f := range wanted {
-			for _, mt := range mounts {
-				same := (f.ino != 0 && nsfsInode(mt.root) == f.ino) || (f.ino == 0 && mt.point == f.path)
-				linked := f.shared != 0 && (mt.master == f.shared || mt.shared == f.shared)
-				if !same || linked {
-					continue
-				}
-				h := Holder{MountNS: ns, PIDs: m.pids, Comms: m.comms}
-				if c := containerOf[ns]; c != nil {
-					h.Container = ref(c)
-				}
-				holders[f.path] = append(holders[f.path], h)
-				break
+			seen[ns.Inode] = true
+			h := Holder{MountNS: ns.Inode}
+			for _, p := range ns.Procs {
+				h.PIDs = append(h.PIDs, p.PID)
+				h.Comms = append(h.Comms, p.Comm)
 			}
+			if c := containerOf[ns.Inode]; c != nil {
+				h.Container = ref(c)
+			}
+			holders[f.path] = append(holders[f.path], h)
 		}
 	}
 	if len(holders) > 0 {
@@ -246,7 +147,7 @@ func busyNetNS(in Input, files []string, live []*correlate.Container) []Finding 
 			who = append(who, describeHolder(h))
 		}
 		what := "the namespace mounted on it"
-		if wanted[i].ino == 0 {
+		if !wanted[i].mounted {
 			what = "a namespace that is no longer mounted on it here"
 		}
 		out = append(out, Finding{Kind: NetNSBusy, Path: p, Holders: hs,
@@ -279,18 +180,38 @@ func describeHolder(h Holder) string {
 	return s
 }
 
-// nsfsInode reads the inode of an nsfs mount's root, "net:[4026532301]".
-func nsfsInode(root string) uint64 {
-	s, ok := strings.CutPrefix(root, "net:[")
-	if !ok || !strings.HasSuffix(s, "]") {
-		return 0
-	}
-	n, _ := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
-	return n
-}
-
 // netnsPathInNode is a netns file's path as the node's mountinfo spells
 // it: with the links of its directory resolved (/var/run -> /run).
 func netnsPathInNode(rootDir, p string) string {
 	return netns.Canonical(rootDir, p)
+}
+
+// heldIn returns the mount namespaces other than the node's that hold a
+// copy of f's namespace which an unmount on the node does not reach, in
+// the order of their inodes. While the node has the namespace mounted on
+// f, those are its copies that are not Propagated; once it has not, any
+// nsfs mount at the same point elsewhere is such a copy, as nothing on the
+// node is left to propagate an unmount from.
+func heldIn(t *mountref.Tables, nodeNS uint64, f nsFile) []*mountref.Namespace {
+	var out []*mountref.Namespace
+	if f.mounted {
+		for _, c := range t.Copies(f.mount) {
+			if !c.Propagated && c.NS.Inode != nodeNS {
+				out = append(out, c.NS)
+			}
+		}
+		return out
+	}
+	for _, ns := range t.NS {
+		if ns.Inode == nodeNS {
+			continue
+		}
+		for _, m := range t.Mounts[ns.Inode] {
+			if m.FSType == "nsfs" && m.Point == f.path {
+				out = append(out, ns)
+				break
+			}
+		}
+	}
+	return out
 }
