@@ -80,8 +80,57 @@ func Requests(ev *tracer.Event) []Request {
 			ok = true
 		}
 		add(Request{Arg: "linkpath", Path: str(ev, "linkpath"), Base: base, Create: true, NoFollow: true}, ok)
+	case "rmdir", "unlink":
+		add(Request{Path: str(ev, "path"), Remove: true}, true)
+	case "unlinkat":
+		// AT_REMOVEDIR or not, the parent is checked the same way.
+		base, ok := base(ev, "dirfd")
+		add(Request{Path: str(ev, "path"), Base: base, Remove: true}, ok)
+	case "umount2":
+		// The target is looked up before any capability check
+		// (ksys_umount, then can_umount): an unprivileged caller gets
+		// EACCES from the lookup, EPERM only once it is found.
+		add(Request{Arg: "target", Path: str(ev, "target"), NoFollow: uintArg(ev, "flags")&unix.UMOUNT_NOFOLLOW != 0}, true)
+	case "fspick":
+		// Only looked up; FSPICK_EMPTY_PATH with "" names the
+		// descriptor itself, and add skips an empty path.
+		add(Request{Path: str(ev, "path"), NoFollow: uintArg(ev, "flags")&unix.FSPICK_SYMLINK_NOFOLLOW != 0},
+			mountAPIDirfd(ev, "dirfd", "path"))
+	case "open_tree", "mount_setattr":
+		add(Request{Path: str(ev, "path"), NoFollow: uintArg(ev, "flags")&unix.AT_SYMLINK_NOFOLLOW != 0},
+			mountAPIDirfd(ev, "dirfd", "path"))
+	case "move_mount":
+		// Recent kernels (6.18 among them) look to_path up first,
+		// older ones from_path: the order here is the newer one's,
+		// so that when both refuse, the first reason is where 6.18
+		// stopped. Links are followed only with
+		// MOVE_MOUNT_*_SYMLINKS.
+		flags := uintArg(ev, "flags")
+		add(Request{Arg: "to_path", Path: str(ev, "to_path"), NoFollow: flags&unix.MOVE_MOUNT_T_SYMLINKS == 0},
+			mountAPIDirfd(ev, "to_dirfd", "to_path"))
+		add(Request{Arg: "from_path", Path: str(ev, "from_path"), NoFollow: flags&unix.MOVE_MOUNT_F_SYMLINKS == 0},
+			mountAPIDirfd(ev, "from_dirfd", "from_path"))
 	}
 	return out
+}
+
+// mountAPIDirfd reports whether a path of the new mount API (open_tree,
+// fspick, move_mount, mount_setattr) can be walked: an absolute path, or
+// one relative to the working directory. Their descriptors are often
+// detached mounts (open_tree(OPEN_TREE_CLONE), fsmount), whose recorded
+// path starts at that mount's own root, not at the caller's: walking a
+// path relative to one from the caller's root could blame a directory
+// the call never looked at.
+func mountAPIDirfd(ev *tracer.Event, fdName, pathName string) bool {
+	if strings.HasPrefix(str(ev, pathName), "/") {
+		return true
+	}
+	for i := range ev.Args {
+		if a := &ev.Args[i]; a.Name == fdName {
+			return a.IsATFDCWD()
+		}
+	}
+	return false
 }
 
 // openRequest is what open(2) needs: read and/or write by the access

@@ -73,6 +73,10 @@ type Request struct {
 	// NoFollow is set when a symbolic link as last component is not
 	// followed (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW).
 	NoFollow bool
+	// Remove is set when the last component is removed (rmdir,
+	// unlink): its directory had to grant write, and the component
+	// itself is neither followed nor checked.
+	Remove bool
 }
 
 // Finding is the component that refused a call, and why.
@@ -287,6 +291,9 @@ func (w *walker) walk(p string, req Request) (*Finding, error) {
 		if f, err := w.check(w.top().fd, w.top().view, NeedSearch); f != nil || err != nil {
 			return f, err
 		}
+		if last && req.Remove {
+			return w.removal(name, req)
+		}
 		switch name {
 		case ".":
 			if last {
@@ -347,6 +354,23 @@ func (w *walker) walk(p string, req Request) (*Finding, error) {
 		}
 	}
 	// A path of only slashes: the root itself.
+	return w.final(w.top().fd, w.top().view, req)
+}
+
+// removal checks the directory a removal's last component is in, as
+// may_delete does: write (search was checked on the way). The sticky
+// bit's rule (the caller must own the file or the directory, or have
+// CAP_FOWNER over the owner) refuses with EPERM, never EACCES, so it is
+// no reason here: Walk explains neither EPERM nor, through it, a sticky
+// directory. The component itself needs nothing; it may be gone since
+// the call, which failed after finding it.
+func (w *walker) removal(name string, req Request) (*Finding, error) {
+	if name == "." || name == ".." {
+		return nil, unexplained("%s ends in %s, which is never removed (EINVAL, ENOTEMPTY or EISDIR, not a permission error)", req.Path, name)
+	}
+	if f, err := w.check(w.top().fd, w.top().view, NeedWrite); f != nil || err != nil {
+		return f, err
+	}
 	return w.final(w.top().fd, w.top().view, req)
 }
 

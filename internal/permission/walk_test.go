@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		}
 		return fmt.Sprintf("%d %d", errno, os.Getpid())
 	})
+	testenv.ChildMain(callEnv, childCall)
 	os.Exit(m.Run())
 }
 
