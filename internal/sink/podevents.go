@@ -30,17 +30,17 @@ func NewPodEvents(p *podevents.Publisher, done func(podevents.Stats)) *PodEvents
 
 // Write implements pipeline.Sink.
 func (s *PodEvents) Write(ev *pipeline.Event) {
-	if !ev.Shown(false) || len(ev.Hints) == 0 {
-		return
-	}
 	for _, d := range Diagnoses(ev) {
 		s.pub.Post(d)
 	}
 }
 
-// Diagnoses returns the Events an event makes: one per hint, none for a
-// process outside a pod.
+// Diagnoses returns the Events an event makes: one per hint of a shown,
+// not known-harmless failure; none for a process outside a pod.
 func Diagnoses(ev *pipeline.Event) []podevents.Diagnosis {
+	if !ev.Shown(false) || len(ev.Hints) == 0 {
+		return nil
+	}
 	c := ev.Container
 	if c == nil || c.Pod == "" || c.PodNamespace == "" || c.PodUID == "" {
 		return nil
