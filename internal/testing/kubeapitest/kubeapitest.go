@@ -85,6 +85,9 @@ func Start(ctx context.Context, dir string) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	s = &Server{Dir: dir, exited: map[*exec.Cmd]chan struct{}{}}
 	defer func() {
 		if err != nil {
