@@ -34,7 +34,7 @@ func NewClient(kubeconfig, userAgent string) (kubernetes.Interface, error) {
 	cfg.Timeout = 10 * time.Second
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("Kubernetes client: %w", err)
+		return nil, fmt.Errorf("client of the Kubernetes API: %w", err)
 	}
 	return c, nil
 }

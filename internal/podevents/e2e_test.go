@@ -404,9 +404,9 @@ func TestPodEvents(t *testing.T) {
 	runIn(t, web, "app", true, "/bin/mount", "-t", "tmpfs", "none", "/mnt")
 	r.waitLine(t, `"syscall":"mount"`, `"seccomp-profile"`, string(web.UID))
 
-	evs := waitEvents(t, c, ns, "one Event for web's mount", func(evs []eventsv1.Event) bool { return len(evs) >= 1 })
+	waitEvents(t, c, ns, "one Event for web's mount", func(evs []eventsv1.Event) bool { return len(evs) >= 1 })
 	time.Sleep(time.Second) // anything more would come now
-	evs = ctraceEvents(t, c, ns)
+	evs := ctraceEvents(t, c, ns)
 	if len(evs) != 1 {
 		t.Fatalf("want exactly one Event: %s", describe(evs))
 	}
@@ -476,7 +476,7 @@ func TestPodEventsRateLimit(t *testing.T) {
 		runIn(t, p, name, true, "/bin/mount", "-t", "tmpfs", "none", "/mnt")
 		r.waitLine(t, `"seccomp-profile"`, `"io.kubernetes.container.name":"`+name+`"`)
 	}
-	evs := waitEvents(t, c, ns, "two Events", func(evs []eventsv1.Event) bool { return len(evs) >= 2 })
+	waitEvents(t, c, ns, "two Events", func(evs []eventsv1.Event) bool { return len(evs) >= 2 })
 	deadline := time.Now().Add(10 * time.Second)
 	var m string
 	for time.Now().Before(deadline) {
@@ -497,7 +497,7 @@ func TestPodEventsRateLimit(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Second)
-	if evs = ctraceEvents(t, c, ns); len(evs) != 2 {
+	if evs := ctraceEvents(t, c, ns); len(evs) != 2 {
 		t.Errorf("want two Events: %s", describe(evs))
 	}
 }
@@ -529,12 +529,17 @@ func TestEventsRBAC(t *testing.T) {
 		t.Errorf("get pods: %v", err)
 	}
 	refused := map[string]func() error{
-		"list pods":     func() error { _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); return err },
-		"delete pods":   func() error { return sa.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}) },
-		"list events":   func() error { _, err := sa.EventsV1().Events(ns).List(ctx, metav1.ListOptions{}); return err },
-		"delete events": func() error { return sa.EventsV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}) },
-		"get secrets":   func() error { _, err := sa.CoreV1().Secrets("kube-system").Get(ctx, "x", metav1.GetOptions{}); return err },
-		"list nodes":    func() error { _, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
+		"list pods":   func() error { _, err := sa.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); return err },
+		"delete pods": func() error { return sa.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}) },
+		"list events": func() error { _, err := sa.EventsV1().Events(ns).List(ctx, metav1.ListOptions{}); return err },
+		"delete events": func() error {
+			return sa.EventsV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		},
+		"get secrets": func() error {
+			_, err := sa.CoreV1().Secrets("kube-system").Get(ctx, "x", metav1.GetOptions{})
+			return err
+		},
+		"list nodes": func() error { _, err := sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
 	}
 	for what, do := range refused {
 		if err := do(); !apierrors.IsForbidden(err) {
