@@ -45,8 +45,9 @@ func TestImagePinned(t *testing.T) {
 	}
 }
 
-// metricsArgs are the DaemonSet's arguments: metrics on the pod IP only.
-var metricsArgs = []string{"run", "-o", "none", "--metrics-addr", "$(POD_IP):9464"}
+// agentArgs are the DaemonSet's arguments: metrics on the pod IP only,
+// Events on the pods.
+var agentArgs = []string{"run", "-o", "none", "--metrics-addr", "$(POD_IP):9464", "--k8s-events"}
 
 func mountsOf(c *corev1.Container) map[string]corev1.VolumeMount {
 	m := map[string]corev1.VolumeMount{}
@@ -125,8 +126,9 @@ func TestDaemonSet(t *testing.T) {
 	if !s.HostPID || s.HostNetwork || s.HostIPC {
 		t.Errorf("hostPID=%v hostNetwork=%v hostIPC=%v; want only hostPID", s.HostPID, s.HostNetwork, s.HostIPC)
 	}
-	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
-		t.Errorf("the agent needs no Kubernetes API token")
+	// The token is for --k8s-events, with rbac.yaml's grants (TestRBAC).
+	if s.AutomountServiceAccountToken == nil || !*s.AutomountServiceAccountToken || s.ServiceAccountName != "ctrace" {
+		t.Errorf("automountServiceAccountToken %v, serviceAccountName %q; want the ctrace service account's token", s.AutomountServiceAccountToken, s.ServiceAccountName)
 	}
 	if len(s.Tolerations) != 1 || s.Tolerations[0].Operator != corev1.TolerationOpExists || s.Tolerations[0].Key != "" {
 		t.Errorf("tolerations %+v; want one that tolerates every taint", s.Tolerations)
@@ -138,8 +140,8 @@ func TestDaemonSet(t *testing.T) {
 	if c.Image != image {
 		t.Errorf("image %s", c.Image)
 	}
-	if !slices.Equal(c.Args, metricsArgs) {
-		t.Errorf("args %v, want %v", c.Args, metricsArgs)
+	if !slices.Equal(c.Args, agentArgs) {
+		t.Errorf("args %v, want %v", c.Args, agentArgs)
 	}
 	env := map[string]corev1.EnvVar{}
 	for _, e := range c.Env {
@@ -147,6 +149,9 @@ func TestDaemonSet(t *testing.T) {
 	}
 	if e := env["POD_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
 		t.Errorf("POD_IP %+v; want it from status.podIP", e)
+	}
+	if e := env["NODE_NAME"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("NODE_NAME %+v; want the node's name from the downward API (the Events' reportingInstance)", e)
 	}
 	if e := env["HOST_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.hostIP" {
 		t.Errorf("HOST_IP %+v; want the node's IP from the downward API", e)
@@ -231,6 +236,86 @@ func TestNetworkPolicy(t *testing.T) {
 	if len(in.Ports) != 1 || in.Ports[0].Port == nil || in.Ports[0].Port.IntVal != port ||
 		in.Ports[0].Protocol == nil || *in.Ports[0].Protocol != corev1.ProtocolTCP {
 		t.Errorf("ports %+v; want TCP %d only", in.Ports, port)
+	}
+}
+
+// RBACManifests decodes rbac.yaml, strictly: its service account, cluster
+// role and binding.
+func RBACManifests(t testing.TB) (*corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding) {
+	t.Helper()
+	b, err := os.ReadFile("rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa *corev1.ServiceAccount
+	var role *rbacv1.ClusterRole
+	var binding *rbacv1.ClusterRoleBinding
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch meta.Kind {
+		case "ServiceAccount":
+			sa = &corev1.ServiceAccount{}
+			v = sa
+		case "ClusterRole":
+			role = &rbacv1.ClusterRole{}
+			v = role
+		case "ClusterRoleBinding":
+			binding = &rbacv1.ClusterRoleBinding{}
+			v = binding
+		default:
+			t.Fatalf("rbac.yaml: unexpected kind %q", meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), v); err != nil {
+			t.Fatalf("rbac.yaml: %s: %v", meta.Kind, err)
+		}
+	}
+	if sa == nil || role == nil || binding == nil {
+		t.Fatal("rbac.yaml lacks its ServiceAccount, ClusterRole or ClusterRoleBinding")
+	}
+	return sa, role, binding
+}
+
+// TestRBAC: the DaemonSet's service account may create and patch events
+// and get pods, and nothing else (TestEventsRBAC in package kubeapi tries
+// it against an API server).
+func TestRBAC(t *testing.T) {
+	var ds appsv1.DaemonSet
+	decode(t, "daemonset.yaml", &ds)
+	sa, role, binding := RBACManifests(t)
+	if sa.Name != ds.Spec.Template.Spec.ServiceAccountName || sa.Namespace != ds.Namespace {
+		t.Errorf("service account %s/%s; the DaemonSet runs as %s/%s", sa.Namespace, sa.Name, ds.Namespace, ds.Spec.Template.Spec.ServiceAccountName)
+	}
+	if binding.RoleRef != (rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name}) {
+		t.Errorf("roleRef %+v; want the ClusterRole %s", binding.RoleRef, role.Name)
+	}
+	if len(binding.Subjects) != 1 || binding.Subjects[0] != (rbacv1.Subject{Kind: "ServiceAccount", Name: sa.Name, Namespace: sa.Namespace}) {
+		t.Errorf("subjects %+v; want the service account alone", binding.Subjects)
+	}
+	type grant struct{ group, resource, verb string }
+	got := map[grant]bool{}
+	for _, r := range role.Rules {
+		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("rule %+v: names or URLs; want none", r)
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					got[grant{g, res, v}] = true
+				}
+			}
+		}
+	}
+	want := map[grant]bool{
+		{"events.k8s.io", "events", "create"}: true, {"events.k8s.io", "events", "patch"}: true,
+		{"", "events", "create"}: true, {"", "events", "patch"}: true,
+		{"", "pods", "get"}: true,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("grants %v; want %v", got, want)
 	}
 }
 

@@ -107,6 +107,8 @@ func TestNodeManifests(t *testing.T) {
 //   - -o none becomes -o json: the events go to the container's log,
 //     which the test reads, rather than to a collector (where events go
 //     is not a grant; the OTLP export has its own tests);
+//   - --k8s-events goes, with the service account: this node has no API
+//     server, and a static pod may name no service account;
 //   - a capability this test process lacks is left out: runc cannot give
 //     a container more than its own bounding set (this development
 //     machine has no CAP_SYS_RESOURCE, which only kernels before 5.11
@@ -134,6 +136,12 @@ func staticDaemonSet(t *testing.T) *corev1.Pod {
 	if !slices.Contains(c.Args, "json") {
 		t.Fatalf("the DaemonSet's args %v: the test expected -o none to make json of", c.Args)
 	}
+	// This node has no API server to post Events to: --k8s-events has its
+	// own tests against one (internal/testing/kubeapitest).
+	c.Args = slices.DeleteFunc(c.Args, func(a string) bool { return a == "--k8s-events" })
+	// A static pod may name no service account, and without Events the
+	// agent needs no token.
+	p.Spec.ServiceAccountName, p.Spec.AutomountServiceAccountToken = "", nil
 	var caps []corev1.Capability
 	for _, cp := range c.SecurityContext.Capabilities.Add {
 		n, known := capNumbers[string(cp)]

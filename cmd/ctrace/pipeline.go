@@ -33,6 +33,10 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	if err != nil {
 		return nil, err
 	}
+	podEvents, err := f.podEventsSink(ctx, met) // --k8s-events: Kubernetes Events on pods
+	if err != nil {
+		return nil, err
+	}
 	w := &wired{tally: &sink.Tally{}, dedup: f.dedup.stage(otlp != nil, met)}
 	stages := []pipeline.Stage{
 		pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve, resolver.SnapshotAt), // which path component refused, first: while the caller runs
@@ -75,6 +79,7 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	if otlp != nil {
 		sinks = append(sinks, otlp)
 	}
+	sinks = append(sinks, podEvents...)
 	w.Pipeline = pipeline.New(stages, sinks...)
 	return w, nil
 }

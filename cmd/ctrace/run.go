@@ -41,6 +41,7 @@ type runFlags struct {
 	metrics    metricsFlags
 	otlp       otlpFlags
 	dedup      dedupFlags
+	k8s        podEventsFlags
 	cpuProfile string
 	// hostRoot is the node's root when ctrace runs in a container ("" on
 	// the host); set from --host-root.
@@ -106,6 +107,7 @@ func (f *runFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.doctorFix, "doctor-fix", false, "every --doctor-interval, also carry out ctrace doctor --fix (off by default; needs write access to the node's netns and CNI state)")
 	f.otlp.register(fl)
 	f.dedup.register(fl)
+	f.k8s.register(fl)
 	// For measuring ctrace's own cost per event (docs/BENCHMARKS.md).
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")

@@ -84,6 +84,9 @@ func (f *runFlags) check(hasCmd bool) (tracer.Options, correlate.Filter, error) 
 	if err := f.otlp.check(); err != nil {
 		return o, filter, err
 	}
+	if err := f.k8s.check(); err != nil {
+		return o, filter, err
+	}
 	return o, filter, nil
 }
 

@@ -33,6 +33,10 @@ func flagCases(t *testing.T) []flagCase {
 		many = append(many, "comm"+strconv.Itoa(i))
 	}
 	self := strconv.Itoa(os.Getpid())
+	kubeconfig := filepath.Join(tmp, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return []flagCase{
 		{"syscalls", []string{"-e", "mount,%open"}, "", false},
 		{"syscalls", []string{"-e", ""}, "-e/--syscalls: an empty value; allowed: one or more values", false},
@@ -136,6 +140,20 @@ func flagCases(t *testing.T) []flagCase {
 		{"rate-limit", []string{"--rate-limit", "600/m"}, "", false},
 		{"rate-limit", []string{"--rate-limit", "lots"}, "--rate-limit lots: not a positive number of events; allowed: N/s or N/m", false},
 		{"rate-limit", []string{"--rate-limit", "5/h"}, `--rate-limit 5/h: unknown unit "h"`, false},
+		{"k8s-events", []string{"--k8s-events"}, "", false},
+		{"k8s-events", []string{"--k8s-events=maybe"}, `invalid argument "maybe" for "--k8s-events"`, false},
+		{"kubeconfig", []string{"--k8s-events", "--kubeconfig", kubeconfig}, "", false},
+		{"kubeconfig", []string{"--k8s-events", "--kubeconfig", "/nonexistent/kubeconfig"}, "--kubeconfig /nonexistent/kubeconfig: not a readable file; allowed: a kubeconfig file", false},
+		{"kubeconfig", []string{"--kubeconfig", kubeconfig}, "--kubeconfig, --k8s-node-name, --k8s-events-rate, --k8s-events-pod-rate and --k8s-events-queue-size need --k8s-events", false},
+		{"k8s-node-name", []string{"--k8s-events", "--k8s-node-name", "node-1"}, "", false},
+		{"k8s-node-name", []string{"--k8s-node-name", "node-1"}, "need --k8s-events; allowed: with --k8s-events", false},
+		{"k8s-events-rate", []string{"--k8s-events", "--k8s-events-rate", "10/s"}, "", false},
+		{"k8s-events-rate", []string{"--k8s-events", "--k8s-events-rate", "0.5/s"}, "--k8s-events-rate 0.5/s: not a whole number from 1 to 1000000; allowed: N/s or N/m", false},
+		{"k8s-events-rate", []string{"--k8s-events", "--k8s-events-rate", "5/h"}, `--k8s-events-rate 5/h: unknown unit "h"`, false},
+		{"k8s-events-pod-rate", []string{"--k8s-events", "--k8s-events-pod-rate", "2/m"}, "", false},
+		{"k8s-events-pod-rate", []string{"--k8s-events", "--k8s-events-pod-rate", "many"}, "--k8s-events-pod-rate many: not a positive number of events", false},
+		{"k8s-events-queue-size", []string{"--k8s-events", "--k8s-events-queue-size", "10"}, "", false},
+		{"k8s-events-queue-size", []string{"--k8s-events", "--k8s-events-queue-size", "0"}, "--k8s-events-queue-size 0: out of range; allowed: 1 or more", false},
 	}
 }
 

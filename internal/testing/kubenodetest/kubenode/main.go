@@ -1,6 +1,8 @@
 // Command kubenode brings up the tests' Kubernetes node (make kubenode)
-// and keeps it until interrupted, then tears it down: a node to try
-// ctrace, crictl or static pods against by hand.
+// and, beside it, an API server (etcd and kube-apiserver, package
+// kubeapitest) with deploy/rbac.yaml applied and an admin kubeconfig, and
+// keeps them until interrupted, then tears them down: a node to try
+// ctrace, crictl, static pods, kubectl and ctrace's Events against by hand.
 package main
 
 import (
@@ -8,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/ctrace-dev/ctrace/internal/testing/kubeapitest"
 	"github.com/ctrace-dev/ctrace/internal/testing/kubenodetest"
 )
 
@@ -42,16 +47,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kubenode:", err)
 		os.Exit(1)
 	}
+	api, err := kubeapitest.Start(ctx, filepath.Join(*dir, "api"))
+	if err != nil {
+		n.Stop()
+		fmt.Fprintln(os.Stderr, "kubenode:", err)
+		os.Exit(1)
+	}
+	// As an operator would; the tests apply it through client-go.
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		fmt.Fprintln(os.Stderr, "kubenode: no kubectl: apply deploy/rbac.yaml with one to try the DaemonSet's service account")
+	} else if out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", api.Kubeconfig, "apply", "-f", "deploy/rbac.yaml").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "kubenode: kubectl apply -f deploy/rbac.yaml: %v\n%s", err, out)
+	}
 	fmt.Printf(`node up in %s
-  containerd (CRI): %s   e.g. crictl -r unix://%s pods
+  API server:       %s   kubeconfig %s
+                    e.g. kubectl --kubeconfig %s get ns; sudo bin/ctrace run --k8s-events --kubeconfig %s --containerd-address %s`+"\n", time.Since(t0).Round(time.Millisecond), api.URL, api.Kubeconfig, api.Kubeconfig, api.Kubeconfig, n.Address)
+	fmt.Printf(`  containerd (CRI): %s   e.g. crictl -r unix://%s pods
   static pods:      %s   (imagePullPolicy: Never; images %s, %s)
   pod logs:         %s
   pod network:      %s on bridge %s
   ctrace:           sudo bin/ctrace run --containerd-address %s
 Ctrl-C tears the node down.
-`, time.Since(t0).Round(time.Millisecond), n.Address, n.Address, n.Manifests, kubenodetest.Image, kubenodetest.PauseImage,
+`, n.Address, n.Address, n.Manifests, kubenodetest.Image, kubenodetest.PauseImage,
 		n.PodLogs, kubenodetest.Subnet, kubenodetest.Bridge, n.Address)
 	<-ctx.Done()
 	fmt.Println("tearing the node down")
+	api.Stop()
 	n.Stop()
 }
