@@ -49,13 +49,16 @@ const (
 	// ReasonBusy: the mount an unmount or a removal needed free is held;
 	// who holds it, looked up after the call (internal/busy).
 	ReasonBusy ReasonKind = "busy"
+	// ReasonExec: what the header of the file an exec named says
+	// (internal/binfmt): a missing interpreter, another machine's ELF.
+	ReasonExec ReasonKind = "exec"
 )
 
 // ReasonKinds are all the kinds, found in the kernel or after the call:
 // the list the tests hold rendering, metrics labels, the schema and the
 // golden files against.
 var ReasonKinds = []ReasonKind{ReasonSeccomp, ReasonCapability, ReasonKernelLog, ReasonLSM, ReasonNetNS, ReasonPermission,
-	ReasonNSLimit, ReasonIDMap, ReasonBusy}
+	ReasonNSLimit, ReasonIDMap, ReasonBusy, ReasonExec}
 
 // ReasonsOf yields the event's reasons of type T, in order.
 func ReasonsOf[T Reason](ev *Event) iter.Seq[T] {

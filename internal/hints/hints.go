@@ -88,6 +88,21 @@ var Rules = []Rule{
 			"a mount was on it, or (for a removal) the path was a mount point",
 		hint: busyMount,
 	},
+	{
+		Name:     "exec-interpreter-missing",
+		Evidence: "an exec reason: the file exists, and the interpreter its ELF or #! header names does not, in the caller's view",
+		hint:     execInterpreterMissing,
+	},
+	{
+		Name:     "exec-foreign-machine",
+		Evidence: "an exec reason: ENOEXEC of an ELF whose machine is not the node's, and no binfmt_misc handler that takes it",
+		hint:     execForeignMachine,
+	},
+	{
+		Name:     "exec-unknown-format",
+		Evidence: "an exec reason: ENOEXEC of a file with neither ELF magic nor a #! line",
+		hint:     execUnknownFormat,
+	},
 }
 
 // For returns the hints for an event of container c (nil on the host).

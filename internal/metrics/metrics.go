@@ -238,8 +238,10 @@ func (m *Metrics) Lost(total uint64) {
 // mount (also when the mount is a netns file); a netns reason the
 // namespace file;
 // a capability denial may be one of several checks; a kernel log line is
-// context more often than cause. Every kind in tracer.ReasonKinds has a
-// rank (TestEveryReasonKindHasALabel).
+// context more often than cause; an exec reason names the file whose
+// header the kernel refused, and comes first: the kinds it meets are
+// capability probes (an exec's memory accounting checks CAP_SYS_ADMIN).
+// Every kind in tracer.ReasonKinds has a rank (TestEveryReasonKindHasALabel).
 var reasonRank = map[tracer.ReasonKind]int{
 	tracer.ReasonSeccomp:    9,
 	tracer.ReasonLSM:        8,
@@ -250,6 +252,7 @@ var reasonRank = map[tracer.ReasonKind]int{
 	tracer.ReasonNetNS:      3,
 	tracer.ReasonCapability: 2,
 	tracer.ReasonKernelLog:  1,
+	tracer.ReasonExec:       10,
 }
 
 // ReasonLabel is the reason label of a failure: its reason kind of the

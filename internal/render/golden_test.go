@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/binfmt"
 	"github.com/ctrace-dev/ctrace/internal/busy"
 	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/internal/idmap"
@@ -235,6 +236,34 @@ func goldenCases(t *testing.T) []goldenCase {
 		goldenCase{name: "permission/explain-why-none", ev: func() *tracer.Event {
 			ev := rec("chroot/enoent")
 			ev.NoReason = "permission: /x does not exist now (it may have changed since the call)"
+			return ev
+		}(), explain: true},
+		goldenCase{name: "exec/elf-interpreter-missing", ev: withReasons(rec("execve/argv-empty"), &binfmt.Reason{Path: "/nope",
+			Problem: binfmt.InterpreterMissing, File: "/nope", Format: "elf", Interpreter: "/lib64/ld-linux-x86-64.so.2",
+			Checked: "after", Via: "container_rootfs"}), c: containerd},
+		goldenCase{name: "exec/script-crlf", ev: withReasons(rec("execve/argv-empty"), &binfmt.Reason{Path: "/nope",
+			Problem: binfmt.InterpreterMissing, File: "/nope", Format: "script", Interpreter: "/bin/sh\r", CRLF: true,
+			Checked: "after", Via: "proc"})},
+		goldenCase{name: "exec/script-interpreter-chain", ev: withReasons(rec("execve/argv-empty"), &binfmt.Reason{Path: "/nope",
+			Problem: binfmt.InterpreterMissing, File: "/usr/bin/python3", Format: "elf", Interpreter: "/lib/ld-musl-x86_64.so.1",
+			Checked: "after", Via: "proc"}), c: pod},
+		goldenCase{name: "exec/script-interpreter-missing", ev: withReasons(rec("execve/argv-empty"), &binfmt.Reason{Path: "/nope",
+			Problem: binfmt.InterpreterMissing, File: "/nope", Format: "script", Interpreter: "/usr/bin/python3",
+			Checked: "after", Via: "host_root"})},
+		goldenCase{name: "exec/foreign-machine", ev: withReasons(rec("execveat/flags"), &binfmt.Reason{Path: "/opt/app",
+			Problem: binfmt.ForeignMachine, File: "/opt/app", Format: "elf", Machine: "aarch64", NodeMachine: "x86_64",
+			BinfmtMisc: binfmt.BinfmtNoHandler, Checked: "after", Via: "proc"}), c: pod},
+		goldenCase{name: "exec/foreign-handler-disabled", ev: withReasons(rec("execveat/flags"), &binfmt.Reason{Path: "/opt/app",
+			Problem: binfmt.ForeignMachine, File: "/opt/app", Format: "elf", Machine: "riscv64", NodeMachine: "x86_64",
+			BinfmtMisc: binfmt.BinfmtHandlerOff, Handler: "qemu-riscv64", Checked: "after", Via: "proc"})},
+		goldenCase{name: "exec/unknown-format", ev: withReasons(rec("execveat/flags"), &binfmt.Reason{Path: "/opt/app",
+			Problem: binfmt.UnknownFormat, File: "/opt/app", Format: "none", Head: "echo \"hi\"\n\x00\xff",
+			Checked: "after", Via: "proc"}), c: containerd},
+		goldenCase{name: "exec/empty-file", ev: withReasons(rec("execveat/flags"), &binfmt.Reason{Path: "/opt/app",
+			Problem: binfmt.UnknownFormat, File: "/opt/app", Format: "none", Checked: "after", Via: "proc"})},
+		goldenCase{name: "exec/explain-why-none", ev: func() *tracer.Event {
+			ev := rec("execve/argv-empty")
+			ev.NoReason = "exec: /nope does not exist now: the call's own path was missing (or it changed since)"
 			return ev
 		}(), explain: true},
 		goldenCase{name: "odd/zero-event", ev: &tracer.Event{}},

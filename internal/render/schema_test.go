@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/benign"
+	"github.com/ctrace-dev/ctrace/internal/binfmt"
 	"github.com/ctrace-dev/ctrace/internal/busy"
 	"github.com/ctrace-dev/ctrace/internal/hints"
 	"github.com/ctrace-dev/ctrace/internal/idmap"
@@ -98,6 +99,8 @@ func fullEvent() *tracer.Event {
 				CallerUserNS: 2, CallerUIDMap: tracer.IDMap{{Inside: 0, Outside: 100000, Count: 65536}},
 				MountRO: true, MountNoexec: true, Idmapped: true, Checked: "after", Via: "proc", SnapshotOfArg: true,
 				Snapshot: &tracer.Snapshot{Snapshotter: "overlayfs", Key: "k", Kind: "active", Container: "c", Image: "i", Labels: map[string]string{"l": "v"}}},
+			&binfmt.Reason{Path: "/a", Problem: binfmt.UnknownFormat, File: "/b", Format: "script", Interpreter: "/c\r", CRLF: true,
+				Machine: "aarch64", NodeMachine: "x86_64", BinfmtMisc: binfmt.BinfmtHandlerOff, Handler: "qemu-aarch64", Checked: "after", Via: "proc"},
 		},
 	}
 }

@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/binfmt"
+	"github.com/ctrace-dev/ctrace/internal/permission"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// Exec adds the exec reason to execve failures with ENOENT or ENOEXEC of
+// a file that exists: the interpreter its header names and the caller
+// lacks, or the machine it was built for (package binfmt). Like
+// Permission, it comes first, to read the file in the caller's view while
+// the caller most likely still runs; a caller that is gone (a shell's
+// child whose exec failed exits at once, and so does runc init) is seen
+// through its container's rootfs or, on the host, the node's root.
+type Exec struct {
+	// perm finds the caller's view as the Permission stage does; its
+	// state (the node's mount namespace) is only touched from Handle.
+	perm *Permission
+	node binfmt.Node
+	next Next
+}
+
+// NewExec returns the stage. proc is the node's /proc, hostRoot where the
+// node's root is ("/" on the host), and resolve names an event's
+// container if it is known yet (correlate.Resolver.Resolve); it may be nil.
+func NewExec(proc, hostRoot string, resolve func(*tracer.Event) *correlate.Container) *Exec {
+	p := NewPermission(proc, hostRoot, resolve, nil)
+	return &Exec{perm: p, node: binfmt.Node{Machine: binfmt.NodeMachine(), BinfmtMisc: filepath.Join(p.proc, "sys/fs/binfmt_misc")}}
+}
+
+// Link implements Stage.
+func (s *Exec) Link(next Next) { s.next = next }
+
+// Handle implements Stage.
+func (s *Exec) Handle(ev *Event) {
+	if ev.Failed() && binfmt.Applies(ev.Event) {
+		s.explain(ev.Event)
+	}
+	s.next.Handle(ev)
+}
+
+// Close implements Stage.
+func (s *Exec) Close(context.Context) {}
+
+func (s *Exec) explain(ev *tracer.Event) {
+	root, via, err := s.view(ev)
+	if err != nil {
+		ev.NoReason = "exec: " + err.Error()
+		return
+	}
+	r, why := binfmt.Explain(ev, root, via, s.node)
+	if r == nil {
+		ev.NoReason = "exec: " + why
+		return
+	}
+	ev.Reasons = append(ev.Reasons, r)
+}
+
+// view is the caller's root and working directory: its own while it runs,
+// else its container's rootfs, else for a host process the node's root.
+// Only the files matter here, not the caller's ids: an exec's header is
+// read whoever the caller was.
+func (s *Exec) view(ev *tracer.Event) (permission.Root, string, error) {
+	c, err := permission.FromProc(s.perm.proc, ev)
+	if err == nil {
+		return c.Root, c.Via, nil
+	}
+	if !errors.Is(err, permission.ErrGone) {
+		return permission.Root{}, "", err
+	}
+	var ctr *correlate.Container
+	if s.perm.resolve != nil {
+		ctr = s.perm.resolve(ev)
+	}
+	switch {
+	case ctr == nil && s.perm.onHost(ev):
+		// A host process that had chrooted is not told apart.
+		return permission.FromHostRoot(s.perm.hostRoot, ev).Root, permission.ViaHostRoot, nil
+	case ctr == nil:
+		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
+	case strings.HasPrefix(ev.Proc.Comm, "runc") && ev.Proc.Comm != "runc:[2:INIT]",
+		strings.HasPrefix(ev.Proc.Comm, "containerd"):
+		// runc init execs the container's process from inside its root;
+		// the runtime's other processes work in the node's.
+		return permission.Root{}, "", errors.New("the caller, a container runtime process, exited before ctrace could see its root")
+	case ctr.Rootfs == "":
+		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+	}
+	return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+}

@@ -1,0 +1,136 @@
+// Package exectest makes files that execve refuses, each for one cause
+// the exec reason names, under a directory that stands for a root (a
+// container's rootfs, a chroot, or the node's own /tmp).
+package exectest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Case is one file and what ctrace must say of its exec.
+type Case struct {
+	// Name names the case in a test; Path is the file in the root's
+	// view ("/x/crlf.sh").
+	Name, Path string
+	// Errno is what execve of Path returns.
+	Errno unix.Errno
+	// Problem is the exec reason's problem, "" for no reason; File,
+	// Interpreter, CRLF and Machine are its other fields that the test
+	// checks.
+	Problem, File, Interpreter, Machine string
+	CRLF                                bool
+	// Hint is the hint rule, "" for none.
+	Hint string
+}
+
+// Loader is the dynamic loader of the node's x86_64 glibc binaries.
+const Loader = "/lib64/ld-linux-x86-64.so.2"
+
+// MissingLoader is the loader a patched copy of a glibc binary asks for:
+// as long as Loader, so that the ELF's layout is unchanged, and present
+// in no root.
+const MissingLoader = "/lib64/ld-nonex-x86-64.so.2"
+
+// Build writes the cases' files under root/x and returns the cases. The
+// ELF cases copy host, a dynamic glibc binary of the node (/bin/true);
+// glibc is the copy as it is, which fails only in a root without glibc's
+// loader (a busybox image), and so is a case only when rootHasLoader is
+// false.
+func Build(root, host string, rootHasLoader bool) ([]Case, error) {
+	dir := filepath.Join(root, "x")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	elfBin, err := os.ReadFile(host)
+	if err != nil {
+		return nil, fmt.Errorf("a dynamic binary to copy: %w", err)
+	}
+	if !bytes.Contains(elfBin, []byte(Loader+"\x00")) {
+		return nil, fmt.Errorf("%s does not ask for %s", host, Loader)
+	}
+	if len(MissingLoader) != len(Loader) {
+		return nil, errors.New("MissingLoader must be as long as Loader")
+	}
+	patched := bytes.Replace(elfBin, []byte(Loader+"\x00"), []byte(MissingLoader+"\x00"), 1)
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"crlf.sh", []byte("#!/bin/sh\r\necho hi\r\n")},
+		{"nointerp.sh", []byte("#! /nonexistent/interp -x\necho hi\n")},
+		{"patched", patched},
+		{"chain.sh", []byte("#!/x/patched\n")},
+		{"arm64", AArch64ELF()},
+		{"text", []byte("echo hi\n")},
+		{"glibc", elfBin},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	cases := []Case{
+		{Name: "crlf", Path: "/x/crlf.sh", Errno: unix.ENOENT, Problem: "interpreter_missing", File: "/x/crlf.sh",
+			Interpreter: "/bin/sh\r", CRLF: true, Hint: "exec-interpreter-missing"},
+		{Name: "script-interpreter-missing", Path: "/x/nointerp.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: "/x/nointerp.sh", Interpreter: "/nonexistent/interp", Hint: "exec-interpreter-missing"},
+		{Name: "elf-interpreter-missing", Path: "/x/patched", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: "/x/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
+		{Name: "script-of-elf-without-loader", Path: "/x/chain.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: "/x/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
+		{Name: "foreign-machine", Path: "/x/arm64", Errno: unix.ENOEXEC, Problem: "foreign_machine", File: "/x/arm64",
+			Machine: "aarch64", Hint: "exec-foreign-machine"},
+		{Name: "unknown-format", Path: "/x/text", Errno: unix.ENOEXEC, Problem: "unknown_format", File: "/x/text",
+			Hint: "exec-unknown-format"},
+		// The negative case: ENOENT of a file that is not there is the
+		// file's own; no interpreter is to blame.
+		{Name: "truly-missing", Path: "/x/missing", Errno: unix.ENOENT},
+	}
+	if !rootHasLoader {
+		cases = append(cases, Case{Name: "glibc-in-image-without-glibc", Path: "/x/glibc", Errno: unix.ENOENT,
+			Problem: "interpreter_missing", File: "/x/glibc", Interpreter: Loader, Hint: "exec-interpreter-missing"})
+	}
+	return cases, nil
+}
+
+// AArch64ELF is the smallest file the kernel takes for an aarch64
+// executable: a 64-bit little-endian ELF header of e_machine EM_AARCH64
+// and no program headers. An x86_64 kernel refuses it with ENOEXEC
+// (elf_check_arch) before it looks further.
+func AArch64ELF() []byte {
+	var b bytes.Buffer
+	b.Write([]byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LSB */, 1 /* EV_CURRENT */, 0})
+	b.Write(make([]byte, 8))
+	for _, v := range []any{
+		uint16(2),   // e_type: ET_EXEC
+		uint16(183), // e_machine: EM_AARCH64
+		uint32(1),   // e_version
+		uint64(0x400000), uint64(0), uint64(0), // e_entry, e_phoff, e_shoff
+		uint32(0),                          // e_flags
+		uint16(64), uint16(56), uint16(0), // e_ehsize, e_phentsize, e_phnum
+		uint16(64), uint16(0), uint16(0), // e_shentsize, e_shnum, e_shstrndx
+	} {
+		if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+			panic(err) // writing fixed-size values to a buffer does not fail
+		}
+	}
+	return b.Bytes()
+}
+
+// Exec execs path with argv [path] and returns its errno, 0 if it ran
+// (which replaces the process: only for paths that fail).
+func Exec(path string) unix.Errno {
+	err := unix.Exec(path, []string{path}, nil)
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
