@@ -8,7 +8,11 @@
 //	               refused      holds         for                       owner                (holds)   reasons             ├ text or JSON lines
 //	                                          containerd                                                                   └ OTLP log records
 //
-// Hints reads what Permission, AuditJoin, Containers and NetNS found, so
+// Exec follows Permission at once (not drawn): for an execve's ENOENT or
+// ENOEXEC it reads the file's header in the caller's view, which, like
+// the permission walk, must happen while the caller most likely runs.
+//
+// Hints reads what Permission, Exec, AuditJoin, Containers and NetNS found, so
 // it comes after them; it comes after Benign and Dedup too, which hide
 // events, because no sink shows a hidden event's hints. The sinks write
 // the hints they are given and find none themselves.

@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctrace-dev/ctrace/correlate"
+	"github.com/ctrace-dev/ctrace/internal/binfmt"
+	"github.com/ctrace-dev/ctrace/internal/permission"
+	"github.com/ctrace-dev/ctrace/internal/testing/exectest"
+	"github.com/ctrace-dev/ctrace/tracer"
+)
+
+// A caller gone before the stage looks (a shell's child whose exec
+// failed, runc init) is read through its container's rootfs; runc's
+// other processes, and a caller in no known container, get no reason
+// and NoReason says why.
+func TestExecGoneCaller(t *testing.T) {
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rootfs := t.TempDir()
+	if _, err := exectest.Build(rootfs, "/bin/true", false); err != nil {
+		t.Fatal(err)
+	}
+	event := func(comm string) *tracer.Event {
+		return &tracer.Event{Syscall: "execve", Family: tracer.FamilyExec, Errno: unix.ENOENT, Ret: -2,
+			Proc: tracer.Proc{PID: uint32(gone.Process.Pid), TID: uint32(gone.Process.Pid), Comm: comm,
+				MntNS: 4026532901, UserNS: 4026532900},
+			Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Raw: 1, Str: "/x/crlf.sh", Read: true}}}
+	}
+	ctr := &correlate.Container{ID: "c1", Known: true, Rootfs: rootfs}
+	for _, tt := range []struct {
+		name, comm string
+		c          *correlate.Container
+		why        string // "" when a reason is wanted
+	}{
+		{"shell in container", "sh", ctr, ""},
+		{"runc init", "runc:[2:INIT]", ctr, ""},
+		{"runc", "runc", ctr, "container runtime process"},
+		{"container without rootfs", "sh", &correlate.Container{ID: "c1", Known: true}, "rootfs is not known"},
+		{"no container", "sh", nil, "no container"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewExec("/proc", "/", func(*tracer.Event) *correlate.Container { return tt.c })
+			k := &keep{}
+			s.Link(Next{h: k})
+			s.Handle(&Event{Event: event(tt.comm)})
+			ev := k.ev.Event
+			r, ok := tracer.FirstReason[*binfmt.Reason](ev)
+			if tt.why != "" {
+				if ok || !strings.Contains(ev.NoReason, tt.why) {
+					t.Fatalf("reasons %v, NoReason %q; want none and %q", ev.Reasons, ev.NoReason, tt.why)
+				}
+				return
+			}
+			if !ok || r.Interpreter != "/bin/sh\r" || !r.CRLF || r.Via != permission.ViaContainerRootfs {
+				t.Fatalf("reason %+v (NoReason %q)", r, ev.NoReason)
+			}
+		})
+	}
+}
