@@ -109,11 +109,11 @@ func AArch64ELF() []byte {
 	b.Write([]byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LSB */, 1 /* EV_CURRENT */, 0})
 	b.Write(make([]byte, 8))
 	for _, v := range []any{
-		uint16(2),   // e_type: ET_EXEC
-		uint16(183), // e_machine: EM_AARCH64
-		uint32(1),   // e_version
+		uint16(2),                              // e_type: ET_EXEC
+		uint16(183),                            // e_machine: EM_AARCH64
+		uint32(1),                              // e_version
 		uint64(0x400000), uint64(0), uint64(0), // e_entry, e_phoff, e_shoff
-		uint32(0),                          // e_flags
+		uint32(0),                         // e_flags
 		uint16(64), uint16(56), uint16(0), // e_ehsize, e_phentsize, e_phnum
 		uint16(64), uint16(0), uint16(0), // e_shentsize, e_shnum, e_shstrndx
 	} {
