@@ -7,9 +7,11 @@
 //
 // The rules are one table, each with the reason it is harmless. A rule
 // matches on what the kernel recorded: process name, syscall, errno and
-// arguments. It never hides a failure for which the kernel gave a reason
-// (a seccomp filter, a missing capability, an LSM, a kernel log line):
-// those are explanations the user wants to see.
+// arguments. It never hides a failure that carries a reason (a seccomp
+// filter, a missing capability, an LSM, a kernel log line): those are
+// explanations the user wants to see. A rule may name the reasons that
+// only say why a failure it expects happened (a PATH entry's permission
+// bits), and those do not keep it from matching.
 package benign
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -29,6 +32,9 @@ type Rule struct {
 	// Why says why such failures are harmless.
 	Why   string
 	match func(ev *tracer.Event) bool
+	// tolerates reports whether a reason leaves the failure as harmless
+	// as without it; nil: none does.
+	tolerates func(r tracer.Reason) bool
 }
 
 // runcInit is the name runc's init process has in the stage that sets up
@@ -219,10 +225,13 @@ var Rules = []Rule{
 		Name: "exec-path-search",
 		Why: "a program that runs a command by name (a shell, execvp, posix_spawnp) tries each directory of " +
 			"PATH in turn, as DIR/NAME with NAME as argv[0]: ENOENT or ENOTDIR in one is the answer it expected, " +
-			"and it tries the next. A command found in none is reported by that program (\"not found\"); an exec " +
-			"refused for another cause (EACCES, ENOEXEC, E2BIG) stays visible, and so does a path given whole.",
+			"and so is EACCES (a directory it may not search, a file of that name it may not run: glibc's execvp, " +
+			"dash and busybox sh note it and try the next). A command run from none is reported by that program " +
+			"(\"not found\", \"Permission denied\"), and --show-benign shows each entry it tried, with the " +
+			"permission reason of those that refused. An exec refused for another cause (ENOEXEC, E2BIG, an LSM, " +
+			"a seccomp filter) stays visible, and so does a path given whole.",
 		match: func(ev *tracer.Event) bool {
-			if ev.Syscall != "execve" || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR) {
+			if ev.Syscall != "execve" || !errnoIn(ev, unix.ENOENT, unix.ENOTDIR, unix.EACCES) {
 				return false
 			}
 			p, argv := str(ev, "path"), argvOf(ev)
@@ -230,6 +239,18 @@ var Rules = []Rule{
 				return false
 			}
 			return path.Base(p) == argv[0]
+		},
+		// An EACCES carries the entry's permission reason, and for a
+		// caller that is not root the DAC capabilities the kernel
+		// checked: they say why that entry refused, not that it matters.
+		tolerates: func(r tracer.Reason) bool {
+			switch r := r.(type) {
+			case *permission.Reason:
+				return true
+			case *tracer.CapabilityReason:
+				return r.Cap == "CAP_DAC_OVERRIDE" || r.Cap == "CAP_DAC_READ_SEARCH"
+			}
+			return false
 		},
 	},
 }
@@ -239,15 +260,25 @@ var defaultDestinations = []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/de
 
 // Match returns the first rule that says a failed call is harmless.
 func Match(ev *tracer.Event) (*Rule, bool) {
-	if !ev.Failed() || len(ev.Reasons) > 0 {
+	if !ev.Failed() {
 		return nil, false
 	}
 	for i := range Rules {
-		if Rules[i].match(ev) {
+		if Rules[i].allows(ev.Reasons) && Rules[i].match(ev) {
 			return &Rules[i], true
 		}
 	}
 	return nil, false
+}
+
+// allows reports whether every reason is one the rule tolerates.
+func (r *Rule) allows(rs []tracer.Reason) bool {
+	for _, x := range rs {
+		if r.tolerates == nil || !r.tolerates(x) {
+			return false
+		}
+	}
+	return true
 }
 
 func errnoIn(ev *tracer.Event, errs ...unix.Errno) bool {

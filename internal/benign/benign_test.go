@@ -5,6 +5,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ctrace-dev/ctrace/internal/binfmt"
+	"github.com/ctrace-dev/ctrace/internal/permission"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
 
@@ -25,6 +27,11 @@ func event(comm, syscall string, errno unix.Errno, args ...string) *tracer.Event
 
 func withCmdline(ev *tracer.Event, argv ...string) *tracer.Event {
 	ev.Proc.Cmdline = argv
+	return ev
+}
+
+func withReasons(ev *tracer.Event, rs ...tracer.Reason) *tracer.Event {
+	ev.Reasons = rs
 	return ev
 }
 
@@ -71,7 +78,17 @@ func TestMatch(t *testing.T) {
 		{"PATH entry not a directory", withArgv(event("sh", "execve", unix.ENOTDIR, "path", "/home/u/bin/tool"), "tool"), "exec-path-search"},
 		{"path given whole", withArgv(event("sh", "execve", unix.ENOENT, "path", "/opt/app/run"), "/opt/app/run"), ""},
 		{"argv[0] not the file", withArgv(event("sh", "execve", unix.ENOENT, "path", "/usr/bin/python3"), "python"), ""},
-		{"PATH entry refused", withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"), ""},
+		{"PATH entry refused", withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"), "exec-path-search"},
+		{"PATH entry refused, with its why", withReasons(withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"),
+			&permission.Reason{Path: "/usr/local/bin/cat", Need: "exec", OwnerMapped: true},
+			&tracer.CapabilityReason{Cap: "CAP_DAC_OVERRIDE"}, &tracer.CapabilityReason{Cap: "CAP_DAC_READ_SEARCH"}), "exec-path-search"},
+		{"PATH entry refused by an LSM", withReasons(withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"),
+			&tracer.LSMReason{LSM: "apparmor", Hook: "bprm_check"}), ""},
+		{"PATH entry refused for another capability", withReasons(withArgv(event("sh", "execve", unix.EACCES, "path", "/usr/local/bin/cat"), "cat"),
+			&tracer.CapabilityReason{Cap: "CAP_SYS_ADMIN"}), ""},
+		{"PATH entry's interpreter missing", withReasons(withArgv(event("sh", "execve", unix.ENOENT, "path", "/usr/local/bin/tool"), "tool"),
+			&binfmt.Reason{Path: "/usr/local/bin/tool", Problem: binfmt.InterpreterMissing}), ""},
+		{"PATH entry of another format", withArgv(event("sh", "execve", unix.ENOEXEC, "path", "/usr/local/bin/tool"), "tool"), ""},
 		{"relative path", withArgv(event("sh", "execve", unix.ENOENT, "path", "bin/cat"), "cat"), ""},
 		{"no argv", event("sh", "execve", unix.ENOENT, "path", "/usr/local/bin/cat"), ""},
 
