@@ -57,7 +57,7 @@ func execEvent(t *testing.T, pid int, path string, errno unix.Errno) *tracer.Eve
 func TestExplainRealExecs(t *testing.T) {
 	testenv.RequireRoot(t, "chroot")
 	root := t.TempDir()
-	cases, err := exectest.Build(root, "/bin/true", false)
+	cases, err := exectest.Build(root, "/x", "/bin/true", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func check(t *testing.T, tc exectest.Case, r *Reason, why, via string) {
 // ENOENT, a script whose interpreter exists, a file gone.
 func TestNoReason(t *testing.T) {
 	root := t.TempDir()
-	if _, err := exectest.Build(root, "/bin/true", false); err != nil {
+	if _, err := exectest.Build(root, "/x", "/bin/true", false); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "x", "ok.sh"), []byte("#!/x/glibc\n"), 0o755); err != nil {

@@ -24,7 +24,7 @@ func TestExecGoneCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootfs := t.TempDir()
-	if _, err := exectest.Build(rootfs, "/bin/true", false); err != nil {
+	if _, err := exectest.Build(rootfs, "/x", "/bin/true", false); err != nil {
 		t.Fatal(err)
 	}
 	event := func(comm string) *tracer.Event {

@@ -17,7 +17,7 @@ import (
 // Case is one file and what ctrace must say of its exec.
 type Case struct {
 	// Name names the case in a test; Path is the file in the root's
-	// view ("/x/crlf.sh").
+	// view (DIR/crlf.sh).
 	Name, Path string
 	// Errno is what execve of Path returns.
 	Errno unix.Errno
@@ -38,14 +38,14 @@ const Loader = "/lib64/ld-linux-x86-64.so.2"
 // in no root.
 const MissingLoader = "/lib64/ld-nonex-x86-64.so.2"
 
-// Build writes the cases' files under root/x and returns the cases. The
-// ELF cases copy host, a dynamic glibc binary of the node (/bin/true);
-// glibc is the copy as it is, which fails only in a root without glibc's
-// loader (a busybox image), and so is a case only when rootHasLoader is
-// false.
-func Build(root, host string, rootHasLoader bool) ([]Case, error) {
-	dir := filepath.Join(root, "x")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// Build writes the cases' files into dir, a directory in root's view
+// ("/x"; the root is "/" for the node's own files), and returns the
+// cases, their paths in root's view. The ELF cases copy host, a dynamic
+// glibc binary of the node (/bin/true); glibc is the copy as it is,
+// which fails only in a root without glibc's loader (a busybox image),
+// and so is a case only when rootHasLoader is false.
+func Build(root, dir, host string, rootHasLoader bool) ([]Case, error) {
+	if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
 		return nil, err
 	}
 	elfBin, err := os.ReadFile(host)
@@ -66,36 +66,36 @@ func Build(root, host string, rootHasLoader bool) ([]Case, error) {
 		{"crlf.sh", []byte("#!/bin/sh\r\necho hi\r\n")},
 		{"nointerp.sh", []byte("#! /nonexistent/interp -x\necho hi\n")},
 		{"patched", patched},
-		{"chain.sh", []byte("#!/x/patched\n")},
+		{"chain.sh", []byte("#!" + dir + "/patched\n")},
 		{"arm64", AArch64ELF()},
 		{"text", []byte("echo hi\n")},
 		{"glibc", elfBin},
 	}
 	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(root, dir, f.name), f.data, 0o755); err != nil {
 			return nil, err
 		}
 	}
 	cases := []Case{
-		{Name: "crlf", Path: "/x/crlf.sh", Errno: unix.ENOENT, Problem: "interpreter_missing", File: "/x/crlf.sh",
+		{Name: "crlf", Path: dir + "/crlf.sh", Errno: unix.ENOENT, Problem: "interpreter_missing", File: dir + "/crlf.sh",
 			Interpreter: "/bin/sh\r", CRLF: true, Hint: "exec-interpreter-missing"},
-		{Name: "script-interpreter-missing", Path: "/x/nointerp.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
-			File: "/x/nointerp.sh", Interpreter: "/nonexistent/interp", Hint: "exec-interpreter-missing"},
-		{Name: "elf-interpreter-missing", Path: "/x/patched", Errno: unix.ENOENT, Problem: "interpreter_missing",
-			File: "/x/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
-		{Name: "script-of-elf-without-loader", Path: "/x/chain.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
-			File: "/x/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
-		{Name: "foreign-machine", Path: "/x/arm64", Errno: unix.ENOEXEC, Problem: "foreign_machine", File: "/x/arm64",
+		{Name: "script-interpreter-missing", Path: dir + "/nointerp.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: dir + "/nointerp.sh", Interpreter: "/nonexistent/interp", Hint: "exec-interpreter-missing"},
+		{Name: "elf-interpreter-missing", Path: dir + "/patched", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: dir + "/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
+		{Name: "script-of-elf-without-loader", Path: dir + "/chain.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
+			File: dir + "/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
+		{Name: "foreign-machine", Path: dir + "/arm64", Errno: unix.ENOEXEC, Problem: "foreign_machine", File: dir + "/arm64",
 			Machine: "aarch64", Hint: "exec-foreign-machine"},
-		{Name: "unknown-format", Path: "/x/text", Errno: unix.ENOEXEC, Problem: "unknown_format", File: "/x/text",
+		{Name: "unknown-format", Path: dir + "/text", Errno: unix.ENOEXEC, Problem: "unknown_format", File: dir + "/text",
 			Hint: "exec-unknown-format"},
 		// The negative case: ENOENT of a file that is not there is the
 		// file's own; no interpreter is to blame.
-		{Name: "truly-missing", Path: "/x/missing", Errno: unix.ENOENT},
+		{Name: "truly-missing", Path: dir + "/missing", Errno: unix.ENOENT},
 	}
 	if !rootHasLoader {
-		cases = append(cases, Case{Name: "glibc-in-image-without-glibc", Path: "/x/glibc", Errno: unix.ENOENT,
-			Problem: "interpreter_missing", File: "/x/glibc", Interpreter: Loader, Hint: "exec-interpreter-missing"})
+		cases = append(cases, Case{Name: "glibc-in-image-without-glibc", Path: dir + "/glibc", Errno: unix.ENOENT,
+			Problem: "interpreter_missing", File: dir + "/glibc", Interpreter: Loader, Hint: "exec-interpreter-missing"})
 	}
 	return cases, nil
 }
