@@ -226,7 +226,8 @@ var Rules = []Rule{
 		Why: "a program that runs a command by name (a shell, execvp, posix_spawnp) tries each directory of " +
 			"PATH in turn, as DIR/NAME with NAME as argv[0]: ENOENT or ENOTDIR in one is the answer it expected, " +
 			"and so is EACCES (a directory it may not search, a file of that name it may not run: glibc's execvp, " +
-			"dash and busybox sh note it and try the next). A command run from none is reported by that program " +
+			"as env, xargs or a program spawning by name use it, notes it and tries the next). A command run from " +
+			"none is reported by that program " +
 			"(\"not found\", \"Permission denied\"), and --show-benign shows each entry it tried, with the " +
 			"permission reason of those that refused. An exec refused for another cause (ENOEXEC, E2BIG, an LSM, " +
 			"a seccomp filter) stays visible, and so does a path given whole.",

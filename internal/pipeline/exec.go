@@ -56,6 +56,15 @@ func (s *Exec) explain(ev *tracer.Event) {
 		return
 	}
 	r, why := binfmt.Explain(ev, root, via, s.node)
+	if r == nil && via == permission.ViaProc && s.perm.goneNow(ev) {
+		// The caller exited while it was read (its root and cwd go
+		// before its namespaces do): read as for a caller gone before.
+		if root, via, err = s.view(ev); err != nil {
+			why = err.Error()
+		} else {
+			r, why = binfmt.Explain(ev, root, via, s.node)
+		}
+	}
 	if r == nil {
 		ev.NoReason = "exec: " + why
 		return
