@@ -18,6 +18,12 @@ const (
 	UnknownFormat = "unknown_format"
 )
 
+// ViaParent is a Reason's Via when the caller was gone and its parent,
+// alive in the caller's mount and user namespaces with its ids (the shell
+// that forked it), stood for its root: a caller that chrooted between its
+// fork and its exec is not told apart.
+const ViaParent = "parent"
+
 // The formats of a file's header (Reason.Format).
 const (
 	FormatELF    = "elf"

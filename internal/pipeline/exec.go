@@ -88,19 +88,43 @@ func (s *Exec) view(ev *tracer.Event) (permission.Root, string, error) {
 	if s.perm.resolve != nil {
 		ctr = s.perm.resolve(ev)
 	}
+	runtime := strings.HasPrefix(ev.Proc.Comm, "runc") && ev.Proc.Comm != "runc:[2:INIT]" ||
+		strings.HasPrefix(ev.Proc.Comm, "containerd")
 	switch {
 	case ctr == nil && s.perm.onHost(ev):
 		// A host process that had chrooted is not told apart.
 		return permission.FromHostRoot(s.perm.hostRoot, ev).Root, permission.ViaHostRoot, nil
-	case ctr == nil:
-		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
-	case strings.HasPrefix(ev.Proc.Comm, "runc") && ev.Proc.Comm != "runc:[2:INIT]",
-		strings.HasPrefix(ev.Proc.Comm, "containerd"):
+	case runtime:
 		// runc init execs the container's process from inside its root;
 		// the runtime's other processes work in the node's.
 		return permission.Root{}, "", errors.New("the caller, a container runtime process, exited before ctrace could see its root")
-	case ctr.Rootfs == "":
-		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+	case ctr != nil && ctr.Rootfs != "":
+		return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil).Root, permission.ViaContainerRootfs, nil
 	}
-	return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+	// A container's process that failed in its first milliseconds, before
+	// containerd told of the container: the shell that forked it still
+	// runs, in the same namespaces, and shares its root.
+	if root, ok := s.parentRoot(ev); ok {
+		return root, binfmt.ViaParent, nil
+	}
+	if ctr == nil {
+		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
+	}
+	return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+}
+
+// parentRoot is the root of the caller's parent, when the parent runs in
+// the caller's mount and user namespaces with its ids. Not its working
+// directory: a child may change that before it execs (cd dir && ./app).
+func (s *Exec) parentRoot(ev *tracer.Event) (permission.Root, bool) {
+	if ev.Proc.PPID == 0 {
+		return permission.Root{}, false
+	}
+	parent := *ev
+	parent.Proc.PID = ev.Proc.PPID
+	c, err := permission.FromProc(s.perm.proc, &parent)
+	if err != nil {
+		return permission.Root{}, false
+	}
+	return permission.Root{Dir: c.Root.Dir}, true
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -62,5 +63,47 @@ func TestExecGoneCaller(t *testing.T) {
 				t.Fatalf("reason %+v (NoReason %q)", r, ev.NoReason)
 			}
 		})
+	}
+}
+
+// A gone caller whose container is not known yet (it failed in the
+// container's first milliseconds) is read through its parent's root,
+// when the parent runs in its namespaces with its ids.
+func TestExecGoneCallerParent(t *testing.T) {
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := exectest.Build("/", dir, "/bin/true", true); err != nil {
+		t.Fatal(err)
+	}
+	ns := func(kind string) uint32 {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/self/ns/"+kind, &st); err != nil {
+			t.Fatal(err)
+		}
+		return uint32(st.Ino)
+	}
+	ev := &tracer.Event{Syscall: "execve", Family: tracer.FamilyExec, Errno: unix.ENOENT, Ret: -2,
+		Proc: tracer.Proc{PID: uint32(gone.Process.Pid), TID: uint32(gone.Process.Pid), PPID: uint32(os.Getpid()), Comm: "sh",
+			UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), MntNS: ns("mnt"), UserNS: ns("user")},
+		Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Raw: 1, Str: dir + "/crlf.sh", Read: true}}}
+	// In a container ctrace does not know the rootfs of yet; the host's
+	// own rule (the node's root) is not taken for a container's process.
+	s := NewExec("/proc", "/", func(*tracer.Event) *correlate.Container { return &correlate.Container{ID: "c1"} })
+	k := &keep{}
+	s.Link(Next{h: k})
+	s.Handle(&Event{Event: ev})
+	r, ok := tracer.FirstReason[*binfmt.Reason](k.ev.Event)
+	if !ok || r.Via != binfmt.ViaParent || r.Interpreter != "/bin/sh\r" {
+		t.Fatalf("reason %+v (NoReason %q)", r, k.ev.NoReason)
+	}
+	// A parent in other namespaces does not stand for the caller.
+	ev.Reasons, ev.NoReason = nil, ""
+	ev.Proc.MntNS++
+	s.Handle(&Event{Event: ev})
+	if _, ok := tracer.FirstReason[*binfmt.Reason](k.ev.Event); ok || !strings.Contains(k.ev.NoReason, "rootfs is not known") {
+		t.Fatalf("reasons %v, NoReason %q", k.ev.Reasons, k.ev.NoReason)
 	}
 }

@@ -43,9 +43,16 @@ func (d *Daemon) ImportImageAs(ctx context.Context, ns, ref string, cmd []string
 // many minimal images are, makes runc create the mount point of the
 // spec's /run tmpfs itself.
 func (d *Daemon) ImportImageWithout(ctx context.Context, ns, ref string, cmd []string, omit ...string) error {
-	layerTar, err := tarTree(d.Rootfs, omit...)
+	return d.ImportTreeAs(ctx, ns, ref, d.Rootfs, cmd, omit...)
+}
+
+// ImportTreeAs imports the tree at dir (a rootfs BuildRootfs made, with
+// a test's files added) as a one-layer image named ref whose command is
+// cmd, leaving out the top-level directories omit.
+func (d *Daemon) ImportTreeAs(ctx context.Context, ns, ref, dir string, cmd []string, omit ...string) error {
+	layerTar, err := tarTree(dir, omit...)
 	if err != nil {
-		return fmt.Errorf("layer of %s: %w", d.Rootfs, err)
+		return fmt.Errorf("layer of %s: %w", dir, err)
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
@@ -69,12 +76,12 @@ func (d *Daemon) ImportImageWithout(ctx context.Context, ns, ref string, cmd []s
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp(d.Dir, "image-")
+	tmp, err := os.MkdirTemp(d.Dir, "image-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	p, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	defer os.RemoveAll(tmp)
+	p, err := layout.Write(filepath.Join(tmp, "layout"), empty.Index)
 	if err != nil {
 		return err
 	}
@@ -86,11 +93,11 @@ func (d *Daemon) ImportImageWithout(ctx context.Context, ns, ref string, cmd []s
 	if err != nil {
 		return err
 	}
-	archive, err := tarTree(filepath.Join(dir, "layout"))
+	archive, err := tarTree(filepath.Join(tmp, "layout"))
 	if err != nil {
 		return err
 	}
-	file := filepath.Join(dir, "image.tar")
+	file := filepath.Join(tmp, "image.tar")
 	if err := os.WriteFile(file, archive, 0o600); err != nil {
 		return err
 	}

@@ -1,0 +1,178 @@
+package correlate
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/exectest"
+)
+
+// execRepeat is how many times each exec failure is made: the diagnosis
+// must hold every time, not most.
+const execRepeat = 20
+
+// execImage is the image of TestExecInContainer: the busybox rootfs, which
+// has no glibc, with exectest's files in /x.
+const execImage = "ctrace.test/exec:latest"
+
+// execJSON is what the test reads of an exec failure.
+type execJSON struct {
+	Syscall string `json:"syscall"`
+	Errno   string `json:"errno"`
+	Args    struct {
+		Path string `json:"path"`
+	} `json:"args"`
+	Proc struct {
+		Comm string `json:"comm"`
+	} `json:"proc"`
+	Reasons []struct {
+		Kind, Problem, File, Interpreter, Machine, Checked, Via string
+		CRLF                                                    bool
+	} `json:"reasons"`
+	Hints []struct {
+		Rule, Text string
+	} `json:"hints"`
+	Container *struct {
+		ID    string `json:"id"`
+		Image string `json:"image"`
+	} `json:"container"`
+}
+
+// TestExecInContainer makes each exec failure for real in containers of an
+// image without glibc: as the container's command, which runc init execs
+// and which fails the start ("exec /x/crlf.sh: no such file or
+// directory"), and from a shell in a running container, whose child
+// exits as soon as its exec failed. ctrace names the missing interpreter
+// or the foreign machine, and the hint the image and container, every
+// time; a file that is not there gets neither.
+func TestExecInContainer(t *testing.T) {
+	needE2E(t)
+	if _, err := exec.LookPath("ctr"); err != nil {
+		t.Fatal("no ctr (Debian package containerd): build/deps.sh test installs it")
+	}
+	tree, err := ctrdtest.BuildRootfs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := exectest.Build(tree, "/x", "/bin/true", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ctrd.ImportTreeAs(ctx(t), "default", execImage, tree, []string{"/bin/sh"}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := runPrefix + "-exec"
+	cr := startCtrace(t, "--containerd-address", ctrd.Address, "-o", "json")
+	cr.waitStderr(t, "connected", 1)
+
+	// As the container's command: one container per failure. (runc
+	// looks a command up before it execs it: a file that is not there
+	// fails the start without an execve.)
+	entry := map[string]bool{"crlf": true, "glibc-in-image-without-glibc": true, "foreign-machine": true,
+		"unknown-format": true}
+	for i := range execRepeat {
+		for _, c := range cases {
+			if !entry[c.Name] {
+				continue
+			}
+			id := fmt.Sprintf("%s-%s-%d", prefix, c.Name, i)
+			out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
+				"run", "--rm", execImage, id, c.Path).CombinedOutput()
+			if err == nil {
+				t.Fatalf("container %s ran %s: %s", id, c.Path, out)
+			}
+		}
+	}
+	// From a shell: each failing exec is a child of it, gone at once;
+	// the first ones run before containerd has told of the container.
+	var paths []string
+	for _, c := range cases {
+		paths = append(paths, c.Path)
+	}
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do for f in %s; do "$f"; done >/dev/null 2>&1; i=$((i+1)); done`,
+		execRepeat, strings.Join(paths, " "))
+	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
+		"run", "--rm", execImage, prefix+"-sh", "/bin/sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("the shell's container: %v: %s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cr.stop(); err != nil {
+		t.Fatalf("ctrace exit: %v\n%s", err, cr.stderrText())
+	}
+
+	byPath := map[string]exectest.Case{}
+	for _, c := range cases {
+		byPath[c.Path] = c
+	}
+	type key struct{ caller, name string }
+	seen := map[key]int{}
+	vias := map[string]int{}
+	for _, l := range cr.lines() {
+		var e execJSON
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		c, ok := byPath[e.Args.Path]
+		if e.Syscall != "execve" || !ok || e.Container == nil || !strings.HasPrefix(e.Container.ID, prefix) {
+			continue
+		}
+		caller := "shell"
+		if e.Proc.Comm == "runc:[2:INIT]" {
+			caller = "entrypoint"
+		}
+		seen[key{caller, c.Name}]++
+		if c.Problem == "" {
+			for _, r := range e.Reasons {
+				if r.Kind == "exec" {
+					t.Errorf("%s %s: a file that is not there got an exec reason: %s", caller, c.Name, l)
+				}
+			}
+			if len(e.Hints) != 0 {
+				t.Errorf("%s %s: a file that is not there got hints: %s", caller, c.Name, l)
+			}
+			continue
+		}
+		// An exec in a container without CAP_SYS_ADMIN also carries the
+		// kernel's CAP_SYS_ADMIN probe of its memory accounting
+		// (cap_vm_enough_memory, a no-audit check): one exec reason.
+		var execs []int
+		for i, r := range e.Reasons {
+			if r.Kind == "exec" {
+				execs = append(execs, i)
+			} else if r.Kind != "capability" {
+				t.Errorf("%s %s: a reason of kind %s: %s", caller, c.Name, r.Kind, l)
+			}
+		}
+		if len(execs) != 1 {
+			t.Errorf("%s %s: want one exec reason: %s", caller, c.Name, l)
+			continue
+		}
+		r := e.Reasons[execs[0]]
+		vias[caller+" via "+r.Via]++
+		if r.Kind != "exec" || r.Problem != c.Problem || r.File != c.File || r.Interpreter != c.Interpreter ||
+			r.CRLF != c.CRLF || r.Machine != c.Machine || r.Checked != "after" || (r.Via != "proc" && r.Via != "container_rootfs" && r.Via != "parent") {
+			t.Errorf("%s %s: reason %+v, want %+v: %s", caller, c.Name, r, c, l)
+		}
+		want := "in image " + execImage + " (container default/" + e.Container.ID + ")"
+		if len(e.Hints) != 1 || e.Hints[0].Rule != c.Hint || !strings.Contains(e.Hints[0].Text, want) {
+			t.Errorf("%s %s: hints %+v, want %s naming %q: %s", caller, c.Name, e.Hints, c.Hint, want, l)
+		}
+	}
+	t.Logf("how the callers' files were read: %v", vias)
+	for _, c := range cases {
+		callers := []string{"shell"}
+		if entry[c.Name] {
+			callers = append(callers, "entrypoint")
+		}
+		for _, caller := range callers {
+			if n := seen[key{caller, c.Name}]; n != execRepeat {
+				t.Errorf("%s %s: %d failures seen, want %d", caller, c.Name, n, execRepeat)
+			}
+		}
+	}
+}
