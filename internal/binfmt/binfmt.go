@@ -137,7 +137,8 @@ func explain(errno unix.Errno, v *view, p string, node Node) (*Reason, string) {
 			if interp == "" {
 				return nil, fmt.Sprintf("%s is an ELF without an interpreter (static): its header does not explain ENOENT", file)
 			}
-			return missing(v, file, FormatELF, interp, false)
+			r, why, _ := missing(v, file, FormatELF, interp, false)
+			return r, why
 		case h.script:
 			interp, crlf, ok := shebang(h.buf)
 			if !ok {
@@ -146,7 +147,7 @@ func explain(errno unix.Errno, v *view, p string, node Node) (*Reason, string) {
 			if depth+1 >= maxDepth {
 				return nil, fmt.Sprintf("%s: more than %d interpreters deep", p, maxDepth)
 			}
-			if r, why := missing(v, file, FormatScript, interp, crlf); r != nil || !strings.HasSuffix(why, existsNow) {
+			if r, why, exists := missing(v, file, FormatScript, interp, crlf); !exists {
 				return r, why
 			}
 			// The interpreter exists: its own header may be the
@@ -164,20 +165,17 @@ func explain(errno unix.Errno, v *view, p string, node Node) (*Reason, string) {
 	}
 }
 
-// existsNow ends the reason for no reason when the interpreter exists.
-const existsNow = "exists now"
-
 // missing returns the reason when interp, named by file's header, is
-// missing in the caller's view.
-func missing(v *view, file, format, interp string, crlf bool) (*Reason, string) {
-	err := v.exists(interp, file)
+// missing in the caller's view; exists when it is there.
+func missing(v *view, file, format, interp string, crlf bool) (r *Reason, why string, exists bool) {
+	err := v.exists(interp)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return &Reason{Problem: InterpreterMissing, File: file, Format: format, Interpreter: interp, CRLF: crlf}, ""
+		return &Reason{Problem: InterpreterMissing, File: file, Format: format, Interpreter: interp, CRLF: crlf}, "", false
 	case err != nil:
-		return nil, fmt.Sprintf("cannot look up %s's interpreter %s: %v", file, interp, err)
+		return nil, fmt.Sprintf("cannot look up %s's interpreter %s: %v", file, interp, err), false
 	}
-	return nil, fmt.Sprintf("%s's interpreter %s %s", file, interp, existsNow)
+	return nil, fmt.Sprintf("%s's interpreter %s exists now", file, interp), true
 }
 
 // foreign returns the reason for an ELF the kernel would not run: one for

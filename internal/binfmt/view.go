@@ -77,16 +77,16 @@ func (v *view) openat(p string, flags uint64) (int, error) {
 	}
 	for {
 		fd, err := unix.Openat2(dir, p, &how)
-		if err == unix.EINTR || err == unix.EAGAIN {
+		if err == unix.EINTR {
 			continue
 		}
 		return fd, err
 	}
 }
 
-// exists looks interp up as the kernel's open_exec did for file: nil if
-// it is there, ENOENT if it is not.
-func (v *view) exists(interp, file string) error {
+// exists looks interp up as the kernel's open_exec did: nil if it is
+// there, ENOENT if it is not.
+func (v *view) exists(interp string) error {
 	fd, err := v.openat(interp, unix.O_PATH)
 	if err != nil {
 		return err
