@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ctrace-dev/ctrace/correlate"
@@ -100,6 +102,10 @@ func (s *Exec) view(ev *tracer.Event) (permission.Root, string, error) {
 		return permission.Root{}, "", errors.New("the caller, a container runtime process, exited before ctrace could see its root")
 	case ctr != nil && ctr.Rootfs != "":
 		return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+	case ctr != nil && ev.Proc.Comm == "runc:[2:INIT]":
+		if rootfs := s.bundleRootfs(ev, ctr); rootfs != "" {
+			return permission.FromRootfs(rootfs, ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+		}
 	}
 	// A container's process that failed in its first milliseconds, before
 	// containerd told of the container: the shell that forked it still
@@ -111,6 +117,33 @@ func (s *Exec) view(ev *tracer.Event) (permission.Root, string, error) {
 		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
 	}
 	return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+}
+
+// bundleRootfs is the rootfs of the task bundle of runc init's container,
+// found through its parent, the shim, before containerd has told of the
+// container (a start that fails at once, on a busy node): the shim works
+// in a task bundle, .../io.containerd.runtime.v2.task/NS/ID, and the
+// container's is NS/ID beside it, as correlate finds it for running
+// tasks. "" when the parent is no shim or the directory is not there.
+func (s *Exec) bundleRootfs(ev *tracer.Event, ctr *correlate.Container) string {
+	shim := filepath.Join(s.perm.proc, strconv.FormatUint(uint64(ev.Proc.PPID), 10))
+	comm, err := os.ReadFile(filepath.Join(shim, "comm"))
+	if err != nil || !strings.HasPrefix(string(comm), "containerd-shim") || ctr.ID == "" || ctr.Namespace == "" ||
+		strings.Contains(ctr.ID+ctr.Namespace, "/") || strings.HasPrefix(ctr.ID+ctr.Namespace, ".") {
+		return ""
+	}
+	cwd, err := os.Readlink(filepath.Join(shim, "cwd"))
+	tasks := filepath.Dir(filepath.Dir(cwd))
+	if err != nil || !filepath.IsAbs(cwd) || filepath.Base(tasks) != "io.containerd.runtime.v2.task" {
+		return ""
+	}
+	// Through the shim's own view of the files, not ctrace's; the
+	// kernel, not filepath.Join, resolves the ".." after the link.
+	rootfs := shim + "/cwd/../../" + ctr.Namespace + "/" + ctr.ID + "/rootfs"
+	if st, err := os.Stat(rootfs); err != nil || !st.IsDir() {
+		return ""
+	}
+	return rootfs
 }
 
 // parentRoot is the root of the caller's parent, when the parent runs in

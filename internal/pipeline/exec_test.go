@@ -3,6 +3,7 @@ package pipeline
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,5 +106,66 @@ func TestExecGoneCallerParent(t *testing.T) {
 	s.Handle(&Event{Event: ev})
 	if _, ok := tracer.FirstReason[*binfmt.Reason](k.ev.Event); ok || !strings.Contains(k.ev.NoReason, "rootfs is not known") {
 		t.Fatalf("reasons %v, NoReason %q", k.ev.Reasons, k.ev.NoReason)
+	}
+}
+
+// runc init gone before containerd told of its container is read through
+// its parent, the shim, whose working directory is a task bundle: the
+// container's bundle is beside it.
+func TestExecGoneRuncInitBeforeContainerd(t *testing.T) {
+	dir := t.TempDir()
+	tasks := filepath.Join(dir, "io.containerd.runtime.v2.task", "default")
+	rootfs := filepath.Join(tasks, "c1", "rootfs")
+	if _, err := exectest.Build(rootfs, "/x", "/bin/true", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(tasks, "c0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for the shim: its name and its working directory are
+	// what the stage reads of it.
+	shimBin := filepath.Join(dir, "containerd-shim-runc-v2")
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shimBin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shim := exec.Command(shimBin, "60")
+	shim.Dir = filepath.Join(tasks, "c0")
+	if err := shim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shim.Process.Kill(); _ = shim.Wait() })
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &tracer.Event{Syscall: "execve", Family: tracer.FamilyExec, Errno: unix.ENOENT, Ret: -2,
+		Proc: tracer.Proc{PID: uint32(gone.Process.Pid), TID: uint32(gone.Process.Pid), PPID: uint32(shim.Process.Pid),
+			Comm: "runc:[2:INIT]", MntNS: 4026532901, UserNS: 4026532900},
+		Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Raw: 1, Str: "/x/crlf.sh", Read: true}}}
+	for _, tt := range []struct {
+		name string
+		c    *correlate.Container
+		want bool
+	}{
+		{"named by its cgroup", &correlate.Container{ID: "c1", Namespace: "default"}, true},
+		{"another container", &correlate.Container{ID: "c2", Namespace: "default"}, false},
+		{"an id that leaves the directory", &correlate.Container{ID: "../default/c1", Namespace: "default"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewExec("/proc", "/", func(*tracer.Event) *correlate.Container { return tt.c })
+			k := &keep{}
+			s.Link(Next{h: k})
+			e := *ev
+			e.Reasons, e.NoReason = nil, ""
+			s.Handle(&Event{Event: &e})
+			r, ok := tracer.FirstReason[*binfmt.Reason](&e)
+			if ok != tt.want || (ok && (r.Via != permission.ViaContainerRootfs || !r.CRLF)) {
+				t.Fatalf("reason %+v (NoReason %q), want one: %v", r, e.NoReason, tt.want)
+			}
+		})
 	}
 }
