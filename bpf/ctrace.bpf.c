@@ -139,23 +139,37 @@ static __always_inline __u32 put_context(struct ctrace_buf *b, __u32 off)
 	return off;
 }
 
+/* An exit between exit_begin() and exit_finish(): what the one asked, for
+ * the other. */
+struct exit_call {
+	struct task_struct *t; /* cur_task(): NULL before 5.11 */
+	long ret;
+	__u16 op;
+	bool seccomp; /* may_refuse(), asked once per exit */
+};
+
 /* Every exit program is exit_begin(), the reads of its arguments, and
- * exit_finish(). seccomp is may_refuse(), asked once per exit.
+ * exit_finish(); nr is the syscall's number.
  *
  * exit_begin() returns the record to fill with the arguments, its header
  * and registers set; or NULL, having dropped the thread's in-flight state,
  * when there is none to make: the call succeeded (without --all: the
  * success path ends here), a filter drops it, runtime_only is set and the
  * caller is not a container runtime process, or there is no slot. */
-static __always_inline struct ctrace_buf *exit_begin(struct task_struct *t, long ret, __u16 op,
-						     bool seccomp, bool runtime_only)
+static __always_inline struct ctrace_buf *exit_begin(struct exit_call *c, long ret, __u32 nr,
+						     __u16 op, bool runtime_only)
 {
+	struct task_struct *t = cur_task();
 	struct ctrace_buf *b = NULL;
 
+	c->t = t;
+	c->ret = ret;
+	c->op = op;
+	c->seccomp = may_refuse(t, nr);
 	if (ret >= 0 && !trace_success) {
 		/* The success path ends here. Written out, not through the
 		 * drop below, so that it stays the straight line it was. */
-		drop_call(seccomp);
+		drop_call(c->seccomp);
 		return NULL;
 	}
 	if (!wanted(t, ret) || (runtime_only && !runtime_comm(t)))
@@ -164,30 +178,30 @@ static __always_inline struct ctrace_buf *exit_begin(struct task_struct *t, long
 	if (b)
 		return b;
 drop:
-	drop_call(seccomp);
+	drop_call(c->seccomp);
 	return NULL;
 }
 
 /* Moves the reasons into the record (they only explain failures) and drops
- * the in-flight state, adds who the task is, and sends the record. */
-static __always_inline void exit_finish(struct ctrace_buf *b, __u32 off, long ret, __u16 op,
-					bool seccomp)
+ * the in-flight state, adds who the task is, and sends the record; off is
+ * where the arguments' fields end. The exit program's return value. */
+static __always_inline int exit_finish(struct exit_call *c, struct ctrace_buf *b, __u32 off)
 {
-	if (ret < 0 && (seccomp || may_have_state(seccomp)))
-		off = put_reasons(b, off, op, seccomp);
+	if (c->ret < 0 && (c->seccomp || may_have_state(c->seccomp)))
+		off = put_reasons(b, off, c->op, c->seccomp);
 	else
-		drop_call(seccomp);
+		drop_call(c->seccomp);
 	off = put_context(b, off);
-	submit(b, off, op);
+	submit(b, off, c->op);
+	return 0;
 }
 
 /* The exit of one traced syscall; kinds says what to read (ARGS()).
  * runtime_only calls are traced for container runtime processes only. */
 static __always_inline int on_exit(long ret, __u32 nr, __u16 op, __u32 kinds, bool runtime_only)
 {
-	struct task_struct *t = cur_task();
-	bool seccomp = may_refuse(t, nr);
-	struct ctrace_buf *b = exit_begin(t, ret, op, seccomp, runtime_only);
+	struct exit_call c;
+	struct ctrace_buf *b = exit_begin(&c, ret, nr, op, runtime_only);
 	__u32 off = 0;
 
 	if (!b)
@@ -195,8 +209,7 @@ static __always_inline int on_exit(long ret, __u32 nr, __u16 op, __u32 kinds, bo
 #pragma unroll
 	for (int i = 0; i < CTRACE_NARGS; i++)
 		off = put_arg(b, off, i, ARG_KIND(kinds, i));
-	exit_finish(b, off, ret, op, seccomp);
-	return 0;
+	return exit_finish(&c, b, off);
 }
 
 /* The entry of one traced syscall of a task under a seccomp filter that
@@ -295,9 +308,8 @@ enum {
 /* fsconfig(fd, cmd, key, value, aux) */
 static __always_inline int on_fsconfig_exit(long ret, __u32 nr)
 {
-	struct task_struct *t = cur_task();
-	bool seccomp = may_refuse(t, nr);
-	struct ctrace_buf *b = exit_begin(t, ret, CTRACE_OP_FSCONFIG, seccomp, false);
+	struct exit_call c;
+	struct ctrace_buf *b = exit_begin(&c, ret, nr, CTRACE_OP_FSCONFIG, false);
 	__u32 off = 0, cmd;
 
 	if (!b)
@@ -322,8 +334,7 @@ static __always_inline int on_fsconfig_exit(long ret, __u32 nr)
 		off = put_fd(b, off, 4, b->ev.args[4]);
 		break;
 	}
-	exit_finish(b, off, ret, CTRACE_OP_FSCONFIG, seccomp);
-	return 0;
+	return exit_finish(&c, b, off);
 }
 
 EXIT_PROGS(fsconfig, on_fsconfig_exit(ret, nr))
@@ -336,24 +347,22 @@ static __always_inline int on_exec_exit(long ret, __u32 nr, __u16 op, __u32 kind
 					int argv_arg)
 {
 	struct task_struct *t;
+	struct exit_call c;
 	struct ctrace_buf *b;
-	bool seccomp;
 	__u32 off = 0;
 
 	if (ret < 0)
 		return on_exit(ret, nr, op, kinds, false);
-	t = cur_task();
-	seccomp = may_refuse(t, nr);
-	b = exit_begin(t, ret, op, seccomp, false);
+	b = exit_begin(&c, ret, nr, op, false);
 	if (!b)
 		return 0;
 	__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
+	t = c.t;
 	if (!t)
 		t = (void *)bpf_get_current_task();
 	off = put_file(b, off, path_arg, BPF_CORE_READ(t, mm, exe_file), CTRACE_FIELD_AFTER);
 	off = put_mm_args(b, off, argv_arg, CTRACE_FIELD_ARGV, CTRACE_FIELD_AFTER);
-	exit_finish(b, off, ret, op, seccomp);
-	return 0;
+	return exit_finish(&c, b, off);
 }
 
 /* execve(path, argv, envp) */
