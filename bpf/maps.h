@@ -28,7 +28,8 @@ const volatile __u32 thread_size = 16384;
  * kernel): the entry mark of a task under a seccomp filter lives beside the
  * task (entry_marks) instead of in inflights. */
 const volatile bool task_marks = false;
-/* The kernel has the bpf_rdonly_cast kfunc (6.2+): see its declaration. */
+/* The kernel has the bpf_rdonly_cast kfunc (6.2+): see its declaration in
+ * task.h. */
 const volatile bool have_rdonly_cast = false;
 
 struct ctrace_buf {
