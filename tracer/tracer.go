@@ -192,7 +192,7 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 	// instead of once per load saves most of the start-up's user time.
 	t := &Tracer{btf: btf.NewCache(), bootBase: bootBase(), raw: raw, events: ev}
 	// Whether the programs may cast an address to a typed pointer, whose
-	// loads need no helper call (fill_proc in bpf/ctrace.bpf.c).
+	// loads need no helper call (fill_proc in bpf/task.h).
 	if err := setVar(spec, "have_rdonly_cast", t.hasKernelFunc("bpf_rdonly_cast")); err != nil {
 		return nil, err
 	}
@@ -598,7 +598,7 @@ func (t *Tracer) markStore() string {
 // seccompCache reports whether the kernel keeps, with each seccomp filter,
 // the syscalls it allows whatever their arguments (struct action_cache,
 // 5.11+), where ctrace's programs read it (through a BTF task pointer):
-// such calls need no entry mark (filter_allows in bpf/ctrace.bpf.c).
+// such calls need no entry mark (filter_allows in bpf/task.h).
 func (t *Tracer) seccompCache() bool {
 	if features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf) != nil {
 		return false

@@ -12,7 +12,7 @@ import (
 
 // sleepFlag is the one entry of the reader_asleep map, mapped into this
 // process: Run sets it before a wait that only a record should end, and
-// the kernel wakes the reader only then (wake_reader in bpf/ctrace.bpf.c).
+// the kernel wakes the reader only then (wake_reader in bpf/record.h).
 // Every other record is sent without a wake-up, which is most of what a
 // record costs the kernel otherwise.
 type sleepFlag struct {

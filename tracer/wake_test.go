@@ -13,7 +13,7 @@ import (
 
 // TestLoneRecordWakesReader: a reader that found nothing to read asks the
 // kernel to wake it (sleepFlag), and the first record sent after that
-// wakes it (wake_reader in bpf/ctrace.bpf.c) rather than its next poll.
+// wakes it (wake_reader in bpf/record.h) rather than its next poll.
 // The exit program runs before the failing call returns, so the flag is
 // already cleared when the caller looks; a wake-up the kernel missed
 // leaves it set, and the record waits for the poll.

@@ -27,7 +27,7 @@ const (
 	// large is memory the node does not get back until ctrace exits.
 	maxBufferSize = 1 << 30
 	// maxComms is the size of the kernel's name filter (the comms map in
-	// bpf/ctrace.bpf.c).
+	// bpf/maps.h).
 	maxComms = 64
 	// commLen is what the kernel keeps of a process name (TASK_COMM_LEN
 	// less the NUL): longer names are cut to it, as the kernel cuts them.
