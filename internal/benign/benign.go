@@ -37,6 +37,12 @@ type Rule struct {
 	tolerates func(r tracer.Reason) bool
 }
 
+// runtimeRemover reports whether comm is a container runtime process
+// that removes files with Go's os.Remove and os.RemoveAll.
+func runtimeRemover(comm string) bool {
+	return comm == "runc" || comm == runcInit || comm == "containerd" || strings.HasPrefix(comm, "containerd-shim")
+}
+
 // runcInit is the name runc's init process has in the stage that sets up
 // the container's mounts and runs the user's process.
 const runcInit = "runc:[2:INIT]"
@@ -133,6 +139,19 @@ var Rules = []Rule{
 		match: func(ev *tracer.Event) bool {
 			return (ev.Proc.Comm == "containerd" || strings.HasPrefix(ev.Proc.Comm, "containerd-shim")) &&
 				ev.Syscall == "umount2" && errnoIn(ev, unix.EINVAL) && strings.HasSuffix(str(ev, "target"), "/rootfs")
+		},
+	},
+	{
+		Name: "runtime-remove-probe",
+		Why: "runc, its init and the containerd shims remove files with Go's os.Remove and os.RemoveAll, which " +
+			"unlink first and remove as a directory second, and keep whichever error fits: EISDIR or ENOTDIR from " +
+			"one of the two is how a directory or a file is told apart, ENOTEMPTY makes RemoveAll empty the " +
+			"directory and try again, and ENOENT means it is gone already, which is what clean-up wants " +
+			"(runc init removes /dev/ptmx before it makes the link; the shim removes its socket). A removal " +
+			"refused (EBUSY, EACCES, EPERM, EROFS) is still shown.",
+		match: func(ev *tracer.Event) bool {
+			return runtimeRemover(ev.Proc.Comm) && (ev.Syscall == "unlinkat" || ev.Syscall == "unlink" || ev.Syscall == "rmdir") &&
+				errnoIn(ev, unix.ENOENT, unix.EISDIR, unix.ENOTDIR, unix.ENOTEMPTY)
 		},
 	},
 	{

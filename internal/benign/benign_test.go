@@ -93,6 +93,13 @@ func TestMatch(t *testing.T) {
 		{"no argv", event("sh", "execve", unix.ENOENT, "path", "/usr/local/bin/cat"), ""},
 
 		// Seen in a healthy `ctr run --rm IMAGE ID /bin/true` (containerd 1.6, runc 1.1).
+		{"runc init removes ptmx before linking it", event("runc:[2:INIT]", "unlinkat", unix.ENOENT, "dirfd", "", "path", "/run/containerd/io.containerd.runtime.v2.task/default/t1/rootfs/dev/ptmx"), "runtime-remove-probe"},
+		{"runc delete's RemoveAll of its state dir", event("runc", "unlinkat", unix.EISDIR, "dirfd", "", "path", "/run/containerd/runc/default/t1"), "runtime-remove-probe"},
+		{"runc delete's RemoveAll, not empty yet", event("runc", "unlinkat", unix.ENOTEMPTY, "dirfd", "", "path", "/run/containerd/runc/default/t1"), "runtime-remove-probe"},
+		{"shim removes its gone socket", event("containerd-shim", "unlinkat", unix.ENOENT, "dirfd", "", "path", "/run/containerd/s/1efca509"), "runtime-remove-probe"},
+		{"a busy removal is shown", event("runc", "unlinkat", unix.EBUSY, "dirfd", "", "path", "/run/netns/cni-1"), ""},
+		{"a refused removal is shown", event("containerd-shim", "rmdir", unix.EACCES, "path", "/x"), ""},
+		{"a user's removal is shown", event("rm", "unlinkat", unix.ENOENT, "dirfd", "", "path", "/x"), ""},
 		{"shim rootfs dir", event("containerd-shim", "mkdirat", unix.EEXIST, "dirfd", "", "path", "/run/containerd/io.containerd.runtime.v2.task/default/t1/rootfs"), "shim-rootfs-mkdir"},
 		{"runc delete start-time check", event("runc", "openat", unix.ENOENT, "dirfd", "", "path", "/proc/19227/stat"), "runc-process-gone-check"},
 		{"runc state after delete", withCmdline(event("runc", "openat", unix.ENOENT, "dirfd", "", "path", "/run/containerd/runc/default/t1/state.json"),
