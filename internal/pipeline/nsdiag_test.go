@@ -72,6 +72,13 @@ func childCall(spec string) unix.Errno {
 			attr = unix.MountAttr{Propagation: 1}
 		}
 		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr)
+	case "newuser-forked": // a child of this one makes the user namespace
+		// Go's fork runs the unshare in the forked child, which has one
+		// thread: a direct unshare(CLONE_NEWUSER) from this multithreaded
+		// process would fail EINVAL whatever the node's policy.
+		cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWUSER}
+		err = cmd.Run()
 	case "seccomp-newuser":
 		if err = denyUnshare(); err == nil {
 			err = unix.Unshare(unix.CLONE_NEWUSER)
@@ -129,6 +136,18 @@ func rootNS() *syscall.SysProcAttr {
 // caller gone by now) and returns the event as the sinks see it.
 func traced(t *testing.T, stages ...Stage) func(pid int, syscall string) *Event {
 	t.Helper()
+	return trace(t, stages...).wait
+}
+
+// tracing is a running tracer and the failed calls it has seen.
+type tracing struct {
+	t   *testing.T
+	mu  sync.Mutex
+	evs []*Event
+}
+
+func trace(t *testing.T, stages ...Stage) *tracing {
+	t.Helper()
 	testenv.RequireRoot(t, "loading eBPF programs")
 	ops, err := tracer.ParseSyscalls([]string{"unshare", "clone", "clone3", "mount_setattr", "fsmount"})
 	if err != nil {
@@ -138,12 +157,11 @@ func traced(t *testing.T, stages ...Stage) func(pid int, syscall string) *Event 
 	if err != nil {
 		t.Fatalf("tracer: %v", err)
 	}
-	var mu sync.Mutex
-	var evs []*Event
+	tg := &tracing{t: t}
 	sink := sinkFunc(func(ev *Event) {
-		mu.Lock()
-		evs = append(evs, &Event{Event: ev.Event.Clone(), Hints: ev.Hints})
-		mu.Unlock()
+		tg.mu.Lock()
+		tg.evs = append(tg.evs, &Event{Event: ev.Event.Clone(), Hints: ev.Hints})
+		tg.mu.Unlock()
 	})
 	p := New(append(stages, NewHints(true)), sink)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -155,22 +173,39 @@ func traced(t *testing.T, stages ...Stage) func(pid int, syscall string) *Event 
 		_ = p.Close(context.Background())
 		_ = tr.Close()
 	})
-	return func(pid int, syscall string) *Event {
-		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			mu.Lock()
-			for i, ev := range evs {
-				if (int(ev.Proc.PID) == pid || int(ev.Proc.PPID) == -pid) && ev.Syscall == syscall && ev.Failed() {
-					evs = append(evs[:i:i], evs[i+1:]...)
-					mu.Unlock()
-					return ev
-				}
-			}
-			mu.Unlock()
+	return tg
+}
+
+// take removes and returns the first failed call of syscall by pid (by a
+// child of -pid when negative) seen so far, or nil.
+func (tg *tracing) take(pid int, syscall string) *Event {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	for i, ev := range tg.evs {
+		if (int(ev.Proc.PID) == pid || int(ev.Proc.PPID) == -pid) && ev.Syscall == syscall && ev.Failed() {
+			tg.evs = append(tg.evs[:i:i], tg.evs[i+1:]...)
+			return ev
 		}
-		t.Fatalf("no failed %s from pid %d", syscall, pid)
-		return nil
 	}
+	return nil
+}
+
+// wait waits for the failed call take would return.
+func (tg *tracing) wait(pid int, syscall string) *Event {
+	tg.t.Helper()
+	return tg.waitT(tg.t, pid, syscall)
+}
+
+// waitT is wait failing t, a subtest, when the call does not come.
+func (tg *tracing) waitT(t *testing.T, pid int, syscall string) *Event {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if ev := tg.take(pid, syscall); ev != nil {
+			return ev
+		}
+	}
+	t.Fatalf("no failed %s from pid %d", syscall, pid)
+	return nil
 }
 
 type sinkFunc func(*Event)
