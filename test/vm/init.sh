@@ -93,10 +93,13 @@ ulimit -l unlimited
 for p in $PACKAGES; do
 	name=${p##*/}
 	eval "skip=\${SKIP_$(echo "$p" | tr / _):-}"
+	# The package's own selection, unless the run names one for all.
+	eval "run=\${RUN_$(echo "$p" | tr / _):-}"
+	[ -n "$TEST_RUN" ] && run=$TEST_RUN
 	echo "@@ctrace-vm begin test $p"
 	[ -n "$skip" ] && echo "matrix: skipping $skip: this kernel lacks what they test"
 	start=$(date +%s)
-	(cd "/ctrace/$p" && exec "./$name.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" ${TEST_RUN:+-test.run="$TEST_RUN"} ${skip:+-test.skip="$skip"} ${TEST_BENCH:+-test.bench="$TEST_BENCH" -test.benchtime=1x})
+	(cd "/ctrace/$p" && exec "./$name.test" -test.v -test.count=1 -test.timeout="$TEST_TIMEOUT" ${run:+-test.run="$run"} ${skip:+-test.skip="$skip"} ${TEST_BENCH:+-test.bench="$TEST_BENCH" -test.benchtime=1x})
 	status=$?
 	echo "@@ctrace-vm end test $p status=$status seconds=$(($(date +%s) - start))"
 done
