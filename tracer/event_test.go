@@ -535,3 +535,22 @@ func TestIDMap(t *testing.T) {
 		t.Errorf("identity map: %q", got)
 	}
 }
+
+// TestDecoderDropsRestart: a clone the kernel restarts (ERESTARTNOINTR,
+// a signal during fork) is not a failure the caller saw: no event, and a
+// kernel log line held for it does not go to the next call of its thread.
+func TestDecoderDropsRestart(t *testing.T) {
+	d := NewDecoder(0, "")
+	if ev, err := d.Decode(logRecord(43, "a line during the restarted call")); ev != nil || err != nil {
+		t.Fatalf("log record: %v, %v", ev, err)
+	}
+	restart := newRecord(bpfCtraceOpCTRACE_OP_CLONE, -513)
+	restart.ev.Nlogs = 1
+	if ev, err := d.Decode(restart.bytes()); ev != nil || err != nil {
+		t.Fatalf("ERESTARTNOINTR: event %+v, err %v; want neither", ev, err)
+	}
+	ev, err := d.Decode(newRecord(bpfCtraceOpCTRACE_OP_CLONE, -int64(unix.EAGAIN)).bytes())
+	if err != nil || ev == nil || ev.Errno != unix.EAGAIN || len(ev.Reasons) != 0 {
+		t.Fatalf("the next failure: %+v, %v; want EAGAIN with no reason", ev, err)
+	}
+}

@@ -1,6 +1,14 @@
 package tracer
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// errRestartNoIntr is the kernel's ERESTARTNOINTR (include/linux/errno.h),
+// which x/sys does not name: a call the kernel always restarts.
+const errRestartNoIntr unix.Errno = 513
 
 // Decoder turns the ring buffer's records into events one after another,
 // exactly as Run does: kernel log lines are held until the exit record
@@ -23,7 +31,8 @@ func NewDecoder(bootBase int64, lsm string) *Decoder {
 }
 
 // Decode decodes one record. It returns the event of an exit record, nil
-// for a kernel log line (held for its call's event), or an error for a
+// for a kernel log line (held for its call's event) and for a call the
+// kernel restarts (ERESTARTNOINTR), or an error for a
 // malformed record, which leaves the Decoder as it was. The Event is
 // valid until the next call: the next record is decoded into it.
 func (d *Decoder) Decode(raw []byte) (*Event, error) {
@@ -38,6 +47,13 @@ func (d *Decoder) Decode(raw []byte) (*Event, error) {
 	ev := &d.ev
 	if err := d.dec.decode(raw, ev); err != nil {
 		return nil, err
+	}
+	if ev.Errno == errRestartNoIntr {
+		// The kernel restarts the call before it returns (a signal
+		// came during clone or fork): the caller never sees this
+		// code, and the call's real outcome follows in its own record.
+		d.logs.take(ev.Proc.TID, ev.nlogs)
+		return nil, nil
 	}
 	ev.Time = time.Unix(0, d.bootBase+int64(ev.Boot))
 	for r := range ReasonsOf[*LSMReason](ev) {

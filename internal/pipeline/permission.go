@@ -56,7 +56,7 @@ func (s *Permission) Link(next Next) { s.next = next }
 // Handle implements Stage.
 func (s *Permission) Handle(ev *Event) {
 	if ev.Failed() && permission.Explained(ev.Event) {
-		s.explain(ev.Event)
+		ev.recheckPermission = !s.explain(ev.Event, nil)
 	}
 	s.next.Handle(ev)
 }
@@ -64,11 +64,49 @@ func (s *Permission) Handle(ev *Event) {
 // Close implements Stage.
 func (s *Permission) Close(context.Context) {}
 
-func (s *Permission) explain(ev *tracer.Event) {
-	var ct *correlate.Container
-	if s.resolve != nil {
+// Recheck returns the stage that looks again at the failures this one
+// could not explain for want of their container: a start that fails in
+// runc init is often read before containerd has described the container
+// (its snapshot, its id maps), and by then runc init is gone, so only the
+// container's rootfs or its snapshot's layers can stand for its view. It
+// goes after Containers, which holds an event until containerd has
+// described its container.
+func (s *Permission) Recheck() *PermissionRecheck { return &PermissionRecheck{p: s} }
+
+// PermissionRecheck is Permission's second look (Permission.Recheck).
+type PermissionRecheck struct {
+	p    *Permission
+	next Next
+}
+
+// Link implements Stage.
+func (s *PermissionRecheck) Link(next Next) { s.next = next }
+
+// Handle implements Stage.
+func (s *PermissionRecheck) Handle(ev *Event) {
+	if ev.recheckPermission {
+		ev.recheckPermission = false
+		if c := ev.Container; c != nil && c.Known {
+			s.p.explain(ev.Event, c)
+		}
+	}
+	s.next.Handle(ev)
+}
+
+// Close implements Stage.
+func (s *PermissionRecheck) Close(context.Context) {}
+
+// explain adds the permission reason to ev, or says why there is none.
+// known is ev's container when a stage has found it already; otherwise
+// the resolver is asked. It reports whether a second look, once the
+// container is known, could not find more: the reason was found, or the
+// container was known with its snapshot.
+func (s *Permission) explain(ev *tracer.Event, known *correlate.Container) (settled bool) {
+	ct := known
+	if ct == nil && s.resolve != nil {
 		ct = s.resolve(ev)
 	}
+	settled = ct == nil && s.onHost(ev) || ct != nil && ct.Known && ct.Snapshot != nil
 	c, err := permission.FromProc(s.proc, ev)
 	if errors.Is(err, permission.ErrGone) {
 		c, err = s.fromGone(ev, ct)
@@ -90,7 +128,7 @@ func (s *Permission) explain(ev *tracer.Event) {
 	}
 	if err != nil {
 		ev.NoReason = "permission: " + err.Error()
-		return
+		return settled
 	}
 	c.WithKernelCaps(ev)
 	r, why := permission.Explain(ev, c)
@@ -119,9 +157,11 @@ func (s *Permission) explain(ev *tracer.Event) {
 	}
 	if r == nil {
 		ev.NoReason = "permission: " + why
-		return
+		return settled
 	}
+	ev.NoReason = ""
 	ev.Reasons = append(ev.Reasons, r)
+	return true
 }
 
 // goneNow reports whether the event's caller has exited by now.

@@ -32,6 +32,10 @@ type Event struct {
 	// Hints is what to do about the failure's reasons, nil without a
 	// rule that applies; set by Hints.
 	Hints []hints.Hint
+
+	// recheckPermission marks a failure Permission could not explain
+	// for want of its container, for PermissionRecheck.
+	recheckPermission bool
 }
 
 // Shown reports whether the outputs that show events (the event lines,
