@@ -105,8 +105,11 @@ func TestDoctor(t *testing.T) {
 	}
 	run := func(id, netnsPath string, labels map[string]string) *ctrdtest.Result {
 		res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: netnsPath, Args: []string{"/bin/sleep", "300"}, Keep: true, Labels: labels})
-		if err != nil || res.StartErr != nil {
-			t.Fatalf("run %s: %v %v", id, err, res.StartErr)
+		if err == nil && res.StartErr != nil {
+			err = res.StartErr
+		}
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
 		}
 		t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", id) })
 		return res

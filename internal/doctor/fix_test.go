@@ -199,8 +199,11 @@ func TestFixCNI(t *testing.T) {
 
 	liveID := prefix + "-cnilive"
 	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: liveID, Args: []string{"/bin/sleep", "300"}, Keep: true})
-	if err != nil || res.StartErr != nil {
-		t.Fatalf("run: %v %v", err, res.StartErr)
+	if err == nil && res.StartErr != nil {
+		err = res.StartErr
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", liveID) })
 	waitTasks(t, r, liveID)
@@ -436,8 +439,11 @@ func TestFixNetNS(t *testing.T) {
 	liveNS := testenv.AddNetNS(t, prefix+"-fxlive")
 	liveID := prefix + "-fxlive"
 	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: liveID, NetNS: liveNS, Args: []string{"/bin/sleep", "300"}, Keep: true})
-	if err != nil || res.StartErr != nil {
-		t.Fatalf("run: %v %v", err, res.StartErr)
+	if err == nil && res.StartErr != nil {
+		err = res.StartErr
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", liveID) })
 	waitTasks(t, r, liveID)
@@ -609,8 +615,11 @@ func TestRunDoctorFix(t *testing.T) {
 	})
 	liveID, goneID := prefix+"-looplive", prefix+"-loopgone"
 	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: liveID, Args: []string{"/bin/sleep", "300"}, Keep: true})
-	if err != nil || res.StartErr != nil {
-		t.Fatalf("run: %v %v", err, res.StartErr)
+	if err == nil && res.StartErr != nil {
+		err = res.StartErr
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", liveID) })
 	liveIP, goneIP := n.hostLocal(t, "ADD", liveID), n.hostLocal(t, "ADD", goneID)

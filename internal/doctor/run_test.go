@@ -37,8 +37,11 @@ func TestRunNetNSReason(t *testing.T) {
 	id := prefix + "-runsbx"
 	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
 		Labels: map[string]string{correlate.LabelPodName: "web-1", correlate.LabelPodNamespace: "shop"}})
-	if err != nil || res.StartErr != nil {
-		t.Fatalf("run: %v %v", err, res.StartErr)
+	if err == nil && res.StartErr != nil {
+		err = res.StartErr
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	t.Cleanup(func() { _ = ctrd.Remove(context.Background(), "default", id) })
 

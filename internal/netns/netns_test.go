@@ -116,8 +116,11 @@ func TestStaleNetNSOfContainer(t *testing.T) {
 	id := prefix + "-sbx"
 	res, err := ctrd.Run(ctx, ctrdtest.RunOptions{ID: id, NetNS: p, Args: []string{"/bin/sleep", "300"}, Keep: true,
 		Labels: map[string]string{correlate.LabelPodName: "web-1", correlate.LabelPodNamespace: "shop"}})
-	if err != nil || res.StartErr != nil {
-		t.Fatalf("run container: %v %v", err, res.StartErr)
+	if err == nil && res.StartErr != nil {
+		err = res.StartErr
+	}
+	if err != nil {
+		t.Fatalf("run container: %v", err)
 	}
 	removed := false
 	defer func() {
