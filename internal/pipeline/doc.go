@@ -8,9 +8,12 @@
 //	               refused      holds         for                       owner                (holds)   reasons             ├ text or JSON lines
 //	                                          containerd                                                                   └ OTLP log records
 //
-// Exec follows Permission at once (not drawn): for an execve's ENOENT or
-// ENOEXEC it reads the file's header in the caller's view, which, like
-// the permission walk, must happen while the caller most likely runs.
+// Exec, NSLimit and IDMap follow Permission at once (not drawn): each
+// reads what the caller saw (a file's header, its user namespaces'
+// limits, its mounts), which, like the permission walk, must happen
+// while the caller most likely runs. Busy follows NetNS. Permission's
+// Recheck follows Containers: a caller gone before containerd described
+// its container is looked at again through the container's rootfs.
 //
 // Hints reads what Permission, Exec, AuditJoin, Containers and NetNS found, so
 // it comes after them; it comes after Benign and Dedup too, which hide
