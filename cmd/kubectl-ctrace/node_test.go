@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -290,6 +291,70 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if !strings.Contains(s.output(), "interrupted; the debug pod is deleted") {
 		t.Errorf("no word of the deletion:\n%s", s.output())
+	}
+	noDebugPods(t, ctx, c)
+}
+
+// TestDoctorNode: kubectl ctrace doctor node/NODE runs ctrace doctor in
+// the debug pod on the node's containerd and CNI configuration, gives its
+// report and exit status as ctrace doctor on the node itself does, and
+// leaves no pod behind.
+func TestDoctorNode(t *testing.T) {
+	plugin, c := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	// libcni's cache under /var/lib/cni is the machine's, shared with any
+	// other node on it: an empty directory of the test's instead; --min-age
+	// keeps younger files of the machine out of the report.
+	state := filepath.Join(node.Dir, "kubectl-ctrace", "cni-state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The socket is where this ctrace connects (below /host in the pod);
+	// the CNI directories are the node's paths, which doctor looks up
+	// below the host root itself.
+	args := func(root string) []string {
+		return []string{"--containerd-address", root + node.Address,
+			"--cni-conf-dir", filepath.Join(node.Dir, "cni", "net.d"), "--cni-bin-dir", kubenodetest.CNIBinDir,
+			"--cni-state-dir", state, "--min-age", "30m", "-o", "json"}
+	}
+	host := exec.CommandContext(ctx, filepath.Join(node.Dir, "kubectl-ctrace", "ctrace"), append([]string{"doctor"}, args("")...)...)
+	hostOut, err := host.Output()
+	hostCode := host.ProcessState.ExitCode()
+	if err != nil && hostCode != 3 {
+		t.Fatalf("ctrace doctor on the node: %v\n%s", err, hostOut)
+	}
+	s := startPlugin(t, ctx, plugin, append([]string{"--kubeconfig", node.API.Kubeconfig, "doctor", "node/" + kubenodetest.NodeName,
+		"--image", testImage}, args("/host")...)...)
+	select {
+	case <-s.done:
+	case <-time.After(3 * time.Minute):
+		_ = s.cmd.Process.Kill()
+		t.Fatalf("kubectl-ctrace doctor did not end in 3 minutes; its output:\n%s", s.output())
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != hostCode {
+		t.Errorf("exit %d, ctrace doctor on the node %d; the output:\n%s\nthe node's:\n%s", code, hostCode, s.output(), hostOut)
+	}
+	// Both reports, decoded: the same findings (none: the debug pod's own
+	// sandbox, which only the pod's report sees, is a healthy one) and
+	// the same networks configured.
+	var podReport, hostReport map[string]any
+	s.mu.Lock()
+	out := strings.Join(s.lines, "\n")
+	s.mu.Unlock()
+	if err := json.Unmarshal([]byte(out), &podReport); err != nil {
+		t.Fatalf("the debug pod's report is no JSON: %v\n%s", err, s.output())
+	}
+	if err := json.Unmarshal(hostOut, &hostReport); err != nil {
+		t.Fatalf("the node's report is no JSON: %v\n%s", err, hostOut)
+	}
+	for _, k := range []string{"findings", "cni"} {
+		if !reflect.DeepEqual(podReport[k], hostReport[k]) {
+			t.Errorf("%s: the debug pod's %v, the node's %v", k, podReport[k], hostReport[k])
+		}
+	}
+	if checked, _ := podReport["checked"].(map[string]any); checked["containers"] == 0.0 {
+		t.Errorf("the debug pod's doctor checked no container (its own sandbox at least): %v", podReport)
 	}
 	noDebugPods(t, ctx, c)
 }
