@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +20,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/ctrace-dev/ctrace/internal/testing/kubenodetest"
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
@@ -355,6 +359,101 @@ func TestDoctorNode(t *testing.T) {
 	}
 	if checked, _ := podReport["checked"].(map[string]any); checked["containers"] == 0.0 {
 		t.Errorf("the debug pod's doctor checked no container (its own sandbox at least): %v", podReport)
+	}
+	noDebugPods(t, ctx, c)
+}
+
+// proxy forwards TCP connections to the API server and can break those
+// open: a network that drops the plugin's connections mid-stream.
+type proxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, to string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l}
+	t.Cleanup(func() { l.Close(); p.breakAll() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return // closed at cleanup
+			}
+			u, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			// Each copy ends when either side is closed.
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) breakAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestRunStreamBroken: when the log stream breaks under kubectl ctrace
+// run (its connections to the API server cut while ctrace runs), the
+// plugin deletes its pod over a new connection and exits non-zero.
+func TestRunStreamBroken(t *testing.T) {
+	plugin, c := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	failingPod(t, ctx, c, "breaker", "/kc-breaker-missing")
+	u, err := url.Parse(node.API.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, u.Host)
+	cfg, err := clientcmd.LoadFromFile(node.API.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range cfg.Clusters {
+		cl.Server = "https://" + px.l.Addr().String()
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, kc); err != nil {
+		t.Fatal(err)
+	}
+	s := startPlugin(t, ctx, plugin, "--kubeconfig", kc, "run", "breaker", "--image", testImage,
+		"-o", "json", "-e", "%open", "--containerd-address", "/host"+node.Address)
+	for deadline := time.Now().Add(3 * time.Minute); len(s.events()) == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = s.cmd.Process.Kill()
+			t.Fatalf("no event of the breaker's in 3 minutes; the output:\n%s", s.output())
+		}
+	}
+	px.breakAll()
+	select {
+	case err := <-s.done:
+		if err == nil {
+			t.Errorf("kubectl-ctrace exited 0 when its stream broke")
+		}
+	case <-time.After(2 * time.Minute):
+		_ = s.cmd.Process.Kill()
+		t.Fatalf("kubectl-ctrace did not exit in 2 minutes after its stream broke; its output:\n%s", s.output())
+	}
+	if out := s.output(); !strings.Contains(out, "log stream broke") && !strings.Contains(out, "log stream ended while ctrace still ran") {
+		t.Errorf("no word of the broken stream:\n%s", out)
 	}
 	noDebugPods(t, ctx, c)
 }
