@@ -20,6 +20,8 @@ ARGS ?=
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ctrace
+	@# The kubectl plugin (docs/kubernetes.md): kubectl finds it on PATH.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/kubectl-ctrace ./cmd/kubectl-ctrace
 
 run: build
 	./$(BIN) run $(ARGS)

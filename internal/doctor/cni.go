@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ctrace-dev/ctrace/internal/netns"
 )
 
 // Where CNI keeps its configuration, plugins and state by default: the
@@ -78,7 +80,7 @@ type cniConf struct {
 // out: libcni skips them too.
 func readCNI(rootDir, confDir string, binDirs []string) *CNIReport {
 	rep := &CNIReport{ConfDir: confDir, BinDirs: binDirs}
-	ents, err := os.ReadDir(filepath.Join(root(rootDir), confDir))
+	ents, err := os.ReadDir(netns.HostPath(rootDir, confDir))
 	if err != nil {
 		return rep
 	}
@@ -88,7 +90,7 @@ func readCNI(rootDir, confDir string, binDirs []string) *CNIReport {
 		default:
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(root(rootDir), confDir, e.Name()))
+		b, err := os.ReadFile(netns.HostPath(rootDir, filepath.Join(confDir, e.Name())))
 		if err != nil {
 			continue
 		}
@@ -164,7 +166,7 @@ func pluginExists(rootDir string, dirs []string, t string) bool {
 		return false
 	}
 	for _, d := range dirs {
-		fi, err := os.Stat(filepath.Join(root(rootDir), d, t))
+		fi, err := os.Stat(netns.HostPath(rootDir, filepath.Join(d, t)))
 		if err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return true
 		}
@@ -206,7 +208,7 @@ const lastReservedPrefix = "last_reserved_ip"
 func ipamLeaks(in Input, rep *CNIReport, ids map[string]bool, now time.Time) []Finding {
 	var out []Finding
 	for _, dataDir := range rep.hostLocalDirs() {
-		nets, err := os.ReadDir(filepath.Join(root(in.Root), dataDir))
+		nets, err := os.ReadDir(netns.HostPath(in.Root, dataDir))
 		if err != nil {
 			continue
 		}
@@ -215,7 +217,7 @@ func ipamLeaks(in Input, rep *CNIReport, ids map[string]bool, now time.Time) []F
 				continue
 			}
 			netDir := filepath.Join(dataDir, nd.Name())
-			files, err := os.ReadDir(filepath.Join(root(in.Root), netDir))
+			files, err := os.ReadDir(netns.HostPath(in.Root, netDir))
 			if err != nil {
 				continue
 			}
@@ -226,7 +228,7 @@ func ipamLeaks(in Input, rep *CNIReport, ids map[string]bool, now time.Time) []F
 					continue
 				}
 				p := filepath.Join(netDir, name)
-				id, mtime, ok := addressOwner(filepath.Join(root(in.Root), p))
+				id, mtime, ok := addressOwner(netns.HostPath(in.Root, p))
 				if !ok || ids[id] || now.Sub(mtime) < in.MinAge {
 					continue
 				}
@@ -294,7 +296,7 @@ func readCacheEntry(p string) (cacheEntry, time.Time, bool) {
 // never ran (or failed) for that sandbox.
 func cacheLeaks(in Input, ids map[string]bool, now time.Time) []Finding {
 	dir := filepath.Join(in.CNIStateDir, "results")
-	ents, err := os.ReadDir(filepath.Join(root(in.Root), dir))
+	ents, err := os.ReadDir(netns.HostPath(in.Root, dir))
 	if err != nil {
 		return nil
 	}
@@ -304,7 +306,7 @@ func cacheLeaks(in Input, ids map[string]bool, now time.Time) []Finding {
 			continue
 		}
 		p := filepath.Join(dir, fe.Name())
-		e, mtime, ok := readCacheEntry(filepath.Join(root(in.Root), p))
+		e, mtime, ok := readCacheEntry(netns.HostPath(in.Root, p))
 		if !ok || ids[e.ContainerID] || now.Sub(mtime) < in.MinAge {
 			continue
 		}

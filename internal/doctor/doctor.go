@@ -184,7 +184,7 @@ func Check(in Input) (Report, error) {
 				Detail: p + " is an empty file with no namespace mounted on it, and no container names it",
 				Action: "remove the file (rm " + p + "); nothing can enter it"})
 		case netns.StateOK:
-			ino, ok := inode(filepath.Join(root(in.Root), p))
+			ino, ok := inode(netns.HostPath(in.Root, p))
 			if !ok || used[ino] {
 				continue
 			}
@@ -313,20 +313,13 @@ func ref(c *correlate.Container) *Container {
 	return &Container{ID: c.ID, Namespace: c.Namespace, Pod: c.Pod, PodNamespace: c.PodNamespace, Task: string(c.Task)}
 }
 
-func root(r string) string {
-	if r == "" {
-		return "/"
-	}
-	return r
-}
-
 // netnsFiles lists the files in netns.Dirs, each once (/var/run/netns is
 // usually /run/netns through a link).
 func netnsFiles(rootDir string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, d := range netns.Dirs {
-		ents, err := os.ReadDir(filepath.Join(root(rootDir), d))
+		ents, err := os.ReadDir(netns.HostPath(rootDir, d))
 		if err != nil {
 			continue
 		}

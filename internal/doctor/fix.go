@@ -139,7 +139,7 @@ func heldElsewhere(in Input, p string) bool {
 }
 
 func fixStale(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult {
-	hp := filepath.Join(root(in.Root), f.Path)
+	hp := netns.HostEntry(in.Root, f.Path)
 	st, err := netns.Classify(in.Root, f.Path)
 	switch {
 	case err != nil:
@@ -281,12 +281,12 @@ func lockNetwork(ctx context.Context, dir string, create bool) (release func(), 
 }
 
 func fixAddress(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult {
-	release, err := lockNetwork(ctx, filepath.Join(root(in.Root), f.lockDir), !dryRun)
+	release, err := lockNetwork(ctx, netns.HostPath(in.Root, f.lockDir), !dryRun)
 	if err != nil {
 		return failed(err)
 	}
 	defer release()
-	hp := filepath.Join(root(in.Root), f.Path)
+	hp := netns.HostEntry(in.Root, f.Path)
 	id, mtime, ok := addressOwner(hp)
 	if !ok {
 		if _, err := os.Lstat(hp); errors.Is(err, os.ErrNotExist) {
@@ -317,7 +317,7 @@ func fixAddress(ctx context.Context, in Input, f *Finding, dryRun bool) FixResul
 }
 
 func fixCache(ctx context.Context, in Input, f *Finding, dryRun bool) FixResult {
-	hp := filepath.Join(root(in.Root), f.Path)
+	hp := netns.HostEntry(in.Root, f.Path)
 	e, mtime, ok := readCacheEntry(hp)
 	if !ok {
 		if _, err := os.Lstat(hp); errors.Is(err, os.ErrNotExist) {

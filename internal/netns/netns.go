@@ -21,6 +21,7 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -74,11 +75,60 @@ func Under(path string) bool {
 }
 
 // hostPath is path as seen from here: below root.
-func hostPath(root, path string) string {
+func hostPath(root, path string) string { return HostPath(root, path) }
+
+// maxLinks bounds the symbolic links HostPath follows, as the kernel's
+// ELOOP does.
+const maxLinks = 40
+
+// HostPath is the node's path as seen from here, below root, with its
+// symbolic links resolved inside root as the node resolves them: /var/run
+// is usually a link to /run, which from a container with the node's root
+// at /host must mean /host/run, not the container's own /run. Components
+// that do not exist are kept as they are.
+func HostPath(root, path string) string { return inRoot(root, path, true) }
+
+// HostEntry is HostPath with the last component left as it is: the
+// directory entry itself, for what removes or unmounts it (a link there
+// is what the removal removes).
+func HostEntry(root, path string) string { return inRoot(root, path, false) }
+
+func inRoot(root, path string, last bool) string {
 	if root == "" || root == "/" {
 		return path
 	}
-	return filepath.Join(root, path)
+	dir, base := filepath.Split(filepath.Clean("/" + path))
+	if last {
+		dir, base = filepath.Clean("/"+path), ""
+	}
+	rest := strings.Split(strings.Trim(dir, "/"), "/")
+	cur := "/" // the directory resolved so far, inside root
+	for links := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return filepath.Join(root, next, strings.Join(rest, "/"), base)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(cur, target)
+		}
+		rest = append(strings.Split(strings.Trim(filepath.Clean(target), "/"), "/"), rest...)
+		cur = "/"
+	}
+	return filepath.Join(root, cur, base)
 }
 
 // Canonical returns path with the symbolic links of its directory

@@ -33,6 +33,9 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -53,6 +56,12 @@ type Server struct {
 	etcd, apiserver *exec.Cmd
 	exited          map[*exec.Cmd]chan struct{}
 	config          *rest.Config
+	// The CA's key stays in memory: a node joining the cluster gets its
+	// client and serving certificates from Issue.
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	// serial numbers the certificates issued by the CA
+	serial int64
 }
 
 // Binaries builds etcd and kube-apiserver with test/kubenode/build.sh, or
@@ -126,6 +135,14 @@ func Start(ctx context.Context, dir string) (s *Server, err error) {
 		"--authorization-mode=Node,RBAC",
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--allow-privileged=true",
+		// Logs, exec and attach go from the API server to the kubelet's
+		// port: it authenticates there with a client certificate of the
+		// CA and checks the kubelet's serving certificate against the
+		// same CA (Issue gives a node both), at the node's InternalIP.
+		"--kubelet-client-certificate="+p("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key="+p("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority="+p("ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP",
 		"--cert-dir="+p("certs"),
 		"--profiling=false",
 		"--v=1",
@@ -152,6 +169,36 @@ func (s *Server) Config() *rest.Config { return rest.CopyConfig(s.config) }
 
 // Client is a client with the admin's credential.
 func (s *Server) Client() (*kubernetes.Clientset, error) { return kubernetes.NewForConfig(s.Config()) }
+
+// Namespace creates the namespace ns if it is missing, with what the
+// controller manager (which this cluster has not) puts in every
+// namespace: the default service account, which the ServiceAccount
+// admission plugin requires of a pod that names none, and the
+// kube-root-ca.crt config map that service-account token volumes
+// project.
+func (s *Server) Namespace(ctx context.Context, ns string) error {
+	c, err := s.Client()
+	if err != nil {
+		return err
+	}
+	ignoreExists := func(err error) error {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
+	}
+	if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("service account %s/default: %w", ns, err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": string(s.CACert)}}
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("config map %s/kube-root-ca.crt: %w", ns, err)
+	}
+	return nil
+}
 
 // TokenKubeconfig writes a kubeconfig at path that authenticates with a
 // bearer token (a service account's), as a pod's in-cluster credential
@@ -287,33 +334,14 @@ func (s *Server) makeCredentials() error {
 	if err != nil {
 		return err
 	}
-	ca, _ := x509.ParseCertificate(caDER)
+	s.ca, _ = x509.ParseCertificate(caDER)
+	s.caKey, s.serial = caKey, 1
 	s.CACert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	if err := os.WriteFile(filepath.Join(s.Dir, "ca.crt"), s.CACert, 0o644); err != nil {
 		return err
 	}
-	issue := func(name string, tmpl *x509.Certificate) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return err
-		}
-		kb, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(s.Dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(s.Dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	}
-	if err := issue("apiserver", &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
+	if err := s.issue("apiserver", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.214.0.1")},
@@ -321,8 +349,17 @@ func (s *Server) makeCredentials() error {
 		return err
 	}
 	// system:masters: the admin group RBAC lets do everything.
-	if err := issue("admin", &x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+	if err := s.issue("admin", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return err
+	}
+	// The API server's credential at kubelets (logs, exec), as kubeadm
+	// makes it: system:masters, so a kubelet's webhook authorization
+	// lets it read any node's logs.
+	if err := s.issue("apiserver-kubelet-client", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
 		return err
@@ -341,12 +378,84 @@ func (s *Server) makeCredentials() error {
 	return os.WriteFile(filepath.Join(s.Dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
 }
 
-func (s *Server) writeKubeconfig(path string) error {
-	cert, err := os.ReadFile(filepath.Join(s.Dir, "admin.crt"))
+// issue writes NAME.crt and NAME.key in Dir: a new key and a
+// certificate of tmpl (its subject, usages and names) signed by the CA.
+func (s *Server) issue(name string, tmpl *x509.Certificate) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
-	key, err := os.ReadFile(filepath.Join(s.Dir, "admin.key"))
+	s.serial++
+	tmpl.SerialNumber = big.NewInt(s.serial)
+	now := time.Now()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.ca, &key.PublicKey, s.caKey)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(s.Dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+}
+
+// NodeCredentials are what a kubelet needs to join: a kubeconfig with
+// the node's client certificate (system:node:NAME in system:nodes, which
+// the Node authorizer knows), a serving certificate for its port at ip,
+// and the CA that signed the API server's client certificate.
+type NodeCredentials struct {
+	Kubeconfig   string
+	ServingCert  string
+	ServingKey   string
+	ClientCAFile string
+}
+
+// NodeCredentials issues the credentials of the node called name whose
+// kubelet serves at ip, and writes them in Dir.
+func (s *Server) NodeCredentials(name string, ip net.IP) (*NodeCredentials, error) {
+	client, serving := "node-"+name, "node-"+name+"-serving"
+	if err := s.issue(client, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "system:node:" + name, Organization: []string{"system:nodes"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.issue(serving, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{name}, IPAddresses: []net.IP{ip},
+	}); err != nil {
+		return nil, err
+	}
+	p := func(n string) string { return filepath.Join(s.Dir, n) }
+	c := &NodeCredentials{
+		Kubeconfig:  p(client + ".kubeconfig"),
+		ServingCert: p(serving + ".crt"), ServingKey: p(serving + ".key"),
+		ClientCAFile: p("ca.crt"),
+	}
+	if err := s.writeCertKubeconfig(c.Kubeconfig, "system:node:"+name, p(client+".crt"), p(client+".key")); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Server) writeKubeconfig(path string) error {
+	return s.writeCertKubeconfig(path, "admin", filepath.Join(s.Dir, "admin.crt"), filepath.Join(s.Dir, "admin.key"))
+}
+
+// writeCertKubeconfig writes a kubeconfig for the user whose client
+// certificate and key are the files given, embedded.
+func (s *Server) writeCertKubeconfig(path, user, certFile, keyFile string) error {
+	cert, err := os.ReadFile(certFile)
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		return err
 	}
@@ -355,8 +464,8 @@ func (s *Server) writeKubeconfig(path string) error {
 	}
 	c := clientcmdapi.NewConfig()
 	c.Clusters["ctrace-test"] = &clientcmdapi.Cluster{Server: s.URL, CertificateAuthorityData: s.CACert}
-	c.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
-	c.Contexts["ctrace-test"] = &clientcmdapi.Context{Cluster: "ctrace-test", AuthInfo: "admin"}
+	c.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+	c.Contexts["ctrace-test"] = &clientcmdapi.Context{Cluster: "ctrace-test", AuthInfo: user}
 	c.CurrentContext = "ctrace-test"
 	return clientcmd.WriteToFile(*c, path)
 }

@@ -2,9 +2,13 @@
 // private containerd with its CRI plugin (internal/testing/ctrdtest), CNI from
 // Debian's containernetworking-plugins (bridge, host-local, loopback) on a
 // bridge and subnet of its own, and a kubelet built from the Kubernetes Go
-// modules (test/kubenode), standalone: no API server, pods are static pods
-// the tests write into its manifest directory. Tests see the pods through
-// CRI, as the kubelet does.
+// modules (test/kubenode). Standalone (Start), it has no API server: pods
+// are static pods the tests write into its manifest directory. Registered
+// (StartWith and an API server of internal/testing/kubeapitest), it is the
+// cluster's node as well: pods created through the API with its name in
+// spec.nodeName run on it, and the API server reaches its port for logs.
+// Static pods work in both. Tests see the pods through CRI, as the kubelet
+// does.
 //
 // Everything the node writes is under one directory (config, containerd's
 // root and state, the kubelet's root, pod logs, IPAM state), except what
@@ -19,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,9 +37,12 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
+	"github.com/ctrace-dev/ctrace/internal/testing/kubeapitest"
 )
 
 const (
@@ -102,6 +110,10 @@ type Node struct {
 	Ctrd      *ctrdtest.Daemon
 	Runtime   runtimeapi.RuntimeServiceClient
 
+	// API is the API server the kubelet is registered with, nil when it
+	// runs standalone.
+	API *kubeapitest.Server
+
 	conn    *grpc.ClientConn
 	kubelet *exec.Cmd
 	exited  chan struct{}
@@ -132,10 +144,23 @@ func KubeletBinary() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// Options are how the node starts.
+type Options struct {
+	// API, when set, is the API server the kubelet registers with as
+	// NodeName, with the node credentials the server's CA issues.
+	API *kubeapitest.Server
+}
+
 // Start brings the node up in dir (short: socket paths are limited to 107
-// bytes) and waits until the kubelet is healthy and the runtime and its
-// network are ready. On error the node is torn down again.
+// bytes), standalone, and waits until the kubelet is healthy and the
+// runtime and its network are ready. On error the node is torn down again.
 func Start(ctx context.Context, dir string) (n *Node, err error) {
+	return StartWith(ctx, dir, Options{})
+}
+
+// StartWith is Start with options. Registered with an API server, it
+// also waits until the Node object reports Ready.
+func StartWith(ctx context.Context, dir string, opts Options) (n *Node, err error) {
 	kubelet, err := KubeletBinary()
 	if err != nil {
 		return nil, err
@@ -148,6 +173,7 @@ func Start(ctx context.Context, dir string) (n *Node, err error) {
 		tunables:  map[string]string{},
 		netns:     map[string]bool{},
 		cgroups:   map[string]bool{},
+		API:       opts.API,
 	}
 	n.Address = filepath.Join(n.SocketDir, "containerd.sock")
 	n.note()
@@ -164,6 +190,23 @@ func Start(ctx context.Context, dir string) (n *Node, err error) {
 	}
 	if err := n.writeCNI(); err != nil {
 		return n, err
+	}
+	if n.API != nil {
+		// The kubelet serves the API server at the node's address, which
+		// may be no loopback one (the kubelet refuses it as a node IP):
+		// the bridge's gateway address, on a bridge made here before the
+		// first pod rather than by the bridge plugin (which takes one
+		// that exists). It is this machine's own address, on no outside
+		// network. Stop removes the bridge as before.
+		for _, args := range [][]string{
+			{"link", "add", Bridge, "type", "bridge"},
+			{"addr", "add", Gateway + "/" + strings.SplitN(Subnet, "/", 2)[1], "dev", Bridge},
+			{"link", "set", Bridge, "up"},
+		} {
+			if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+				return n, fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, out)
+			}
+		}
 	}
 	cri := fmt.Sprintf(`  sandbox_image = %q
   disable_apparmor = true
@@ -258,6 +301,40 @@ func (n *Node) startKubelet(bin string) error {
 	root := filepath.Join(n.Dir, "kubelet")
 	// Standalone: no kubeconfig, so no API server, no node object, no
 	// authentication to one; the ports answer on loopback only.
+	address, auth := "127.0.0.1", `authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: false
+authorization:
+  mode: AlwaysAllow
+`
+	args := []string{"--root-dir", root, "--cert-dir", filepath.Join(root, "pki"), "--hostname-override", NodeName, "--v", "2"}
+	if n.API != nil {
+		// Registered: the port answers the API server (logs, exec) on the
+		// node's address, with a serving certificate of the cluster's CA;
+		// callers authenticate with certificates of that CA, and the API
+		// server decides what they may do (SubjectAccessReview), as on a
+		// kubeadm node.
+		cred, err := n.API.NodeCredentials(NodeName, net.ParseIP(Gateway))
+		if err != nil {
+			return fmt.Errorf("node credentials: %w", err)
+		}
+		address = Gateway
+		auth = fmt.Sprintf(`tlsCertFile: %q
+tlsPrivateKeyFile: %q
+authentication:
+  anonymous:
+    enabled: false
+  x509:
+    clientCAFile: %q
+  webhook:
+    enabled: true
+authorization:
+  mode: Webhook
+`, cred.ServingCert, cred.ServingKey, cred.ClientCAFile)
+		args = append(args, "--kubeconfig", cred.Kubeconfig, "--node-ip", Gateway)
+	}
 	cfg := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: %q
@@ -272,19 +349,12 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 cgroupsPerQOS: true
 failSwapOn: false
-address: 127.0.0.1
+address: %s
 port: %d
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
 healthzPort: %d
-authentication:
-  anonymous:
-    enabled: true
-  webhook:
-    enabled: false
-authorization:
-  mode: AlwaysAllow
-# A test machine's disks may be full enough to evict: never evict here.
+%s# A test machine's disks may be full enough to evict: never evict here.
 evictionHard:
   memory.available: "0%%"
   nodefs.available: "0%%"
@@ -294,7 +364,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 localStorageCapacityIsolation: false
-`, n.Manifests, n.Address, n.PodLogs, kubeletPort, healthzPort)
+`, n.Manifests, n.Address, n.PodLogs, address, kubeletPort, healthzPort, auth)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -306,8 +376,7 @@ localStorageCapacityIsolation: false
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "--config", cfgPath, "--root-dir", root, "--cert-dir", filepath.Join(root, "pki"),
-		"--hostname-override", NodeName, "--v", "2")
+	cmd := exec.Command(bin, append([]string{"--config", cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -351,10 +420,29 @@ func (n *Node) waitReady(ctx context.Context) error {
 				ready++
 			}
 		}
-		if ready == 2 {
+		if ready == 2 && (n.API == nil || n.nodeReady(ctx)) {
 			return nil
 		}
 	}
+}
+
+// nodeReady says whether the API server has the Node object and the
+// kubelet has reported it Ready.
+func (n *Node) nodeReady(ctx context.Context) bool {
+	c, err := n.API.Client()
+	if err != nil {
+		return false
+	}
+	node, err := c.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	if err != nil {
+		return false
+	}
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // KubeletLog is the tail of the kubelet's log.

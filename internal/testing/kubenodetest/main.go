@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctrace-dev/ctrace/internal/testing/kubeapitest"
 	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
@@ -22,6 +23,14 @@ type Shared struct {
 // node needs the tests run with s.Skip set, except in CI, where that fails
 // the package. It returns the exit status for os.Exit.
 func Main(m *testing.M, pkg string, s *Shared) int {
+	return MainWith(m, pkg, s, false)
+}
+
+// MainWith is Main; with registered, the node is a one-node cluster: an
+// API server (kubeapitest, in a directory of its own) started first, the
+// kubelet registered with it (s.API), and the default namespace given
+// what a controller manager would (kubeapitest.Server.Namespace).
+func MainWith(m *testing.M, pkg string, s *Shared, registered bool) int {
 	if missing := Missing(); len(missing) > 0 {
 		var code int
 		s.Skip, code = testenv.RunWithout(m, pkg, "Kubernetes node tests", missing)
@@ -44,7 +53,27 @@ func Main(m *testing.M, pkg string, s *Shared) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	if s.Node, err = Start(ctx, dir); err != nil {
+	var opts Options
+	if registered {
+		apiDir, err := os.MkdirTemp("/tmp", "ka")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(apiDir)
+		if opts.API, err = kubeapitest.Start(ctx, apiDir); err != nil {
+			fmt.Fprintln(os.Stderr, "start the API server:", err)
+			return 1
+		}
+		// Deferred first, so it runs after the node's Stop: the kubelet
+		// still talks to it while it stops.
+		defer opts.API.Stop()
+		if err := opts.API.Namespace(ctx, "default"); err != nil {
+			fmt.Fprintln(os.Stderr, "the default namespace:", err)
+			return 1
+		}
+	}
+	if s.Node, err = StartWith(ctx, dir, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "start the Kubernetes node:", err)
 		return 1
 	}

@@ -1,5 +1,5 @@
 // Command kubenode brings up the tests' Kubernetes node (make kubenode)
-// and, beside it, an API server (etcd and kube-apiserver, package
+// registered with an API server (etcd and kube-apiserver, package
 // kubeapitest) with deploy/rbac.yaml applied and an admin kubeconfig, and
 // keeps them until interrupted, then tears them down: a node to try
 // ctrace, crictl, static pods, kubectl and ctrace's Events against by hand.
@@ -42,14 +42,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	t0 := time.Now()
-	n, err := kubenodetest.Start(ctx, *dir)
+	// The API server first: the kubelet registers with it as the node,
+	// so kubectl sees the node and runs pods on it.
+	api, err := kubeapitest.Start(ctx, filepath.Join(*dir, "api"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kubenode:", err)
 		os.Exit(1)
 	}
-	api, err := kubeapitest.Start(ctx, filepath.Join(*dir, "api"))
+	if err := api.Namespace(ctx, "default"); err != nil {
+		api.Stop()
+		fmt.Fprintln(os.Stderr, "kubenode:", err)
+		os.Exit(1)
+	}
+	n, err := kubenodetest.StartWith(ctx, *dir, kubenodetest.Options{API: api})
 	if err != nil {
-		n.Stop()
+		api.Stop()
 		fmt.Fprintln(os.Stderr, "kubenode:", err)
 		os.Exit(1)
 	}
@@ -61,7 +68,7 @@ func main() {
 	}
 	fmt.Printf(`node up in %s
   API server:       %s   kubeconfig %s
-                    e.g. kubectl --kubeconfig %s get ns; sudo bin/ctrace run --k8s-events --kubeconfig %s --containerd-address %s`+"\n", time.Since(t0).Round(time.Millisecond), api.URL, api.Kubeconfig, api.Kubeconfig, api.Kubeconfig, n.Address)
+                    e.g. kubectl --kubeconfig %s get nodes; sudo bin/ctrace run --k8s-events --kubeconfig %s --containerd-address %s`+"\n", time.Since(t0).Round(time.Millisecond), api.URL, api.Kubeconfig, api.Kubeconfig, api.Kubeconfig, n.Address)
 	fmt.Printf(`  containerd (CRI): %s   e.g. crictl -r unix://%s pods
   static pods:      %s   (imagePullPolicy: Never; images %s, %s)
   pod logs:         %s
@@ -72,6 +79,7 @@ Ctrl-C tears the node down.
 		n.PodLogs, kubenodetest.Subnet, kubenodetest.Bridge, n.Address)
 	<-ctx.Done()
 	fmt.Println("tearing the node down")
-	api.Stop()
+	// The kubelet first: it talks to the API server until it stops.
 	n.Stop()
+	api.Stop()
 }
