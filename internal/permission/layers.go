@@ -193,6 +193,11 @@ func closeAll(fds []int) {
 	}
 }
 
+// ErrLayerGone is Open's error when a layer of the overlay cannot be
+// opened: its snapshot was removed (containerd's garbage collector
+// removes a deleted container's snapshot soon after).
+var ErrLayerGone = errors.New("a layer of the overlay is gone")
+
 // Open opens p, an absolute path in the caller's view at or below
 // l.Point, as the mounted overlay would have: each name is the topmost
 // layer's entry (whiteouts and opaque directories as walkLayers takes
@@ -298,13 +303,15 @@ func (l *Layers) dir(names []string) ([]int, error) {
 	for _, d := range l.Dirs {
 		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			// Not the lookup's ENOENT: without a layer, nothing
+			// is known of the names, not even that one is missing.
 			closeAll(merged)
-			return nil, fmt.Errorf("the layer %s of the overlay that was mounted at %s is gone: %w", d, l.Point, err)
+			return nil, fmt.Errorf("%w: %s, of the overlay that was mounted at %s (%v)", ErrLayerGone, d, l.Point, err)
 		}
 		merged = append(merged, fd)
 	}
 	if len(merged) == 0 {
-		return nil, fmt.Errorf("the overlay that was mounted at %s has no layers ctrace knows: %w", l.Point, unix.ENOENT)
+		return nil, fmt.Errorf("%w: the overlay that was mounted at %s has none ctrace knows", ErrLayerGone, l.Point)
 	}
 	for _, name := range names {
 		next, top, err := lookupLayers(merged, name)

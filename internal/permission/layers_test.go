@@ -158,6 +158,11 @@ func TestLayersOpen(t *testing.T) {
 			t.Errorf("%s: through the layers %q, %v; in the mount %q, %v", p, got, gerr, want, werr)
 		}
 	}
+	// A layer removed (its snapshot collected) leaves nothing known,
+	// not even that a name is missing.
+	if _, err := (&Layers{Point: "/", Dirs: []string{upper, filepath.Join(top, "collected")}}).Open("/bin/sh", unix.O_PATH); !errors.Is(err, ErrLayerGone) || errors.Is(err, unix.ENOENT) {
+		t.Errorf("a layer gone: %v, want ErrLayerGone and not ENOENT", err)
+	}
 	// Mounted elsewhere than at the caller's root, the layers hold
 	// nothing beyond the mount point: a lookup that leaves it fails.
 	l.Point = "/run/bundle/rootfs"
