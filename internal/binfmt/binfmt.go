@@ -63,16 +63,18 @@ type Node struct {
 	BinfmtMisc string
 }
 
-// Explain reads the header of the file ev named in root, the caller's
-// view, and returns the reason it gives, or why there is none. via is
-// how root was found (permission.ViaProc, ...).
-func Explain(ev *tracer.Event, root permission.Root, via string, node Node) (*Reason, string) {
+// Explain reads the header of the file ev named in c's view of the
+// files (its Root, or its Layers when its root was an overlay no longer
+// mounted) and returns the reason it gives, or why there is none. Only
+// the files matter, not c's credentials: a header is read whoever the
+// caller was. c.Via, how the view was found, is the reason's.
+func Explain(ev *tracer.Event, c *permission.Caller, node Node) (*Reason, string) {
 	p, _ := target(ev)
-	v := &view{root: root}
+	v := &view{root: c.Root, layers: c.Layers}
 	defer v.close()
 	r, why := explain(ev.Errno, v, p, node)
 	if r != nil {
-		r.Path, r.Checked, r.Via = p, permission.CheckedAfter, via
+		r.Path, r.Checked, r.Via = p, permission.CheckedAfter, c.Via
 	}
 	return r, why
 }

@@ -53,10 +53,11 @@ func execEvent(t *testing.T, pid int, path string, errno unix.Errno) *tracer.Eve
 // TestExplainRealExecs makes each failure for real, in a chroot without
 // glibc (the kernel says which errno), and explains it from the caller's
 // own /proc view while it lives, then from the root directory alone, as
-// for a caller that is gone. Each diagnosis must hold every time.
+// for a caller that is gone, and from the root as the layers of an
+// overlay no longer mounted. Each diagnosis must hold every time.
 func TestExplainRealExecs(t *testing.T) {
 	testenv.RequireRoot(t, "chroot")
-	root := t.TempDir()
+	root, upper := t.TempDir(), t.TempDir()
 	cases, err := exectest.Build(root, "/x", "/bin/true", false)
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +80,26 @@ func TestExplainRealExecs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				r, why := Explain(ev, c.Root, c.Via, node)
+				r, why := Explain(ev, c, node)
 				check(t, tc, r, why, permission.ViaProc)
 				if i == 0 && !strings.HasPrefix(tc.Path, "/") {
 					continue // no working directory without the process
 				}
 				// Gone: the root alone, as a container's rootfs.
-				r, why = Explain(ev, permission.Root{Dir: root}, permission.ViaContainerRootfs, node)
+				r, why = Explain(ev, &permission.Caller{Root: permission.Root{Dir: root}, Via: permission.ViaContainerRootfs}, node)
 				if strings.HasPrefix(tc.Path, "/") {
 					check(t, tc, r, why, permission.ViaContainerRootfs)
 				} else if r != nil {
 					t.Errorf("a relative path without a working directory got a reason: %+v", r)
+				}
+				// Gone with its rootfs unmounted: the same tree as the
+				// lower layer of an overlay whose upper is still empty.
+				r, why = Explain(ev, &permission.Caller{Via: permission.ViaSnapshotLayers,
+					Layers: &permission.Layers{Point: "/", Dirs: []string{upper, root}}}, node)
+				if strings.HasPrefix(tc.Path, "/") {
+					check(t, tc, r, why, permission.ViaSnapshotLayers)
+				} else if r != nil {
+					t.Errorf("a relative path without a working directory got a reason through the layers: %+v", r)
 				}
 			}
 		})
@@ -151,7 +161,7 @@ func TestNoReason(t *testing.T) {
 	} {
 		ev := &tracer.Event{Syscall: "execve", Errno: tc.errno,
 			Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Str: tc.path, Read: true}}}
-		r, why := Explain(ev, permission.Root{Dir: root}, permission.ViaContainerRootfs, node)
+		r, why := Explain(ev, &permission.Caller{Root: permission.Root{Dir: root}, Via: permission.ViaContainerRootfs}, node)
 		if r != nil || !strings.Contains(why, tc.why) {
 			t.Errorf("%s %v: reason %+v, why %q, want none and %q", tc.path, tc.errno, r, why, tc.why)
 		}
@@ -159,7 +169,7 @@ func TestNoReason(t *testing.T) {
 	// In the node's root the loader is there: ENOENT has another cause.
 	ev := &tracer.Event{Syscall: "execve", Errno: unix.ENOENT,
 		Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Str: "/bin/true", Read: true}}}
-	if r, why := Explain(ev, permission.Root{Dir: "/"}, permission.ViaHostRoot, node); r != nil || !strings.Contains(why, exectest.Loader+" exists now") {
+	if r, why := Explain(ev, &permission.Caller{Root: permission.Root{Dir: "/"}, Via: permission.ViaHostRoot}, node); r != nil || !strings.Contains(why, exectest.Loader+" exists now") {
 		t.Errorf("/bin/true on the node: reason %+v, why %q", r, why)
 	}
 }

@@ -15,9 +15,12 @@ import (
 
 // view opens files as the caller would have: absolute paths inside its
 // root (RESOLVE_IN_ROOT: ".." and absolute symbolic links stay in it),
-// relative ones below its working directory.
+// relative ones below its working directory. When its root was an
+// overlay that is no longer mounted, layers stands for it: paths are
+// looked up in the overlay's layers, as the permission walk does.
 type view struct {
 	root          permission.Root
+	layers        *permission.Layers
 	rootFD, cwdFD int
 	opened        bool
 	files         []*os.File
@@ -29,6 +32,9 @@ func (v *view) open() error {
 	}
 	v.opened = true
 	v.rootFD, v.cwdFD = -1, -1
+	if v.layers != nil {
+		return nil
+	}
 	fd, err := unix.Open(v.root.Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open the caller's root %s: %w", v.root.Dir, err)
@@ -62,6 +68,12 @@ func (v *view) openat(p string, flags uint64) (int, error) {
 	how := unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 	if flags&unix.O_PATH == 0 {
 		how.Flags |= unix.O_NOCTTY
+	}
+	if v.layers != nil {
+		if !strings.HasPrefix(p, "/") {
+			return -1, fmt.Errorf("%q is relative and the caller's working directory is not known", p)
+		}
+		return v.layers.Open(p, int(how.Flags))
 	}
 	dir := v.rootFD
 	if strings.HasPrefix(p, "/") {

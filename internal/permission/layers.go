@@ -192,3 +192,161 @@ func closeAll(fds []int) {
 		_ = unix.Close(fd)
 	}
 }
+
+// ErrLayerGone is Open's error when a layer of the overlay cannot be
+// opened: its snapshot was removed (containerd's garbage collector
+// removes a deleted container's snapshot soon after).
+var ErrLayerGone = errors.New("a layer of the overlay is gone")
+
+// Open opens p, an absolute path in the caller's view at or below
+// l.Point, as the mounted overlay would have: each name is the topmost
+// layer's entry (whiteouts and opaque directories as walkLayers takes
+// them), and symbolic links are followed, as the kernel's lookup of an
+// exec'd file and its interpreter does (/lib64/ld-linux-x86-64.so.2 is
+// a link into /lib). When l.Point is "/" the overlay was the caller's
+// root: an absolute link or a ".." at the top stays in it, as under
+// RESOLVE_IN_ROOT. Elsewhere, what lies beyond the overlay is not in the
+// layers, and a lookup that would leave it fails with EXDEV. A missing
+// name is ENOENT. flags are open(2)'s; with O_PATH the entry itself is
+// returned.
+func (l *Layers) Open(p string, flags int) (int, error) {
+	if !strings.HasPrefix(p, "/") || !isAbove(l.Point, p) {
+		return -1, fmt.Errorf("%s is not in the overlay that was mounted at %s: %w", p, l.Point, unix.EXDEV)
+	}
+	rest := split(strings.TrimPrefix(p, l.Point))
+	var names []string // the directories resolved so far, below l.Point
+	merged, err := l.dir(names)
+	if err != nil {
+		return -1, err
+	}
+	defer func() { closeAll(merged) }()
+	links := 0
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case ".":
+			continue
+		case "..":
+			if len(names) == 0 {
+				if l.Point != "/" {
+					return -1, fmt.Errorf("%s leaves the overlay that was mounted at %s: %w", p, l.Point, unix.EXDEV)
+				}
+				continue
+			}
+			// Every name in names is a directory: ".." is lexical.
+			names = names[:len(names)-1]
+			closeAll(merged)
+			if merged, err = l.dir(names); err != nil {
+				return -1, err
+			}
+			continue
+		}
+		next, top, err := lookupLayers(merged, name)
+		if err != nil {
+			closeAll(next)
+			return -1, fmt.Errorf("look %s up in the layers: %w", path.Join(l.Point, path.Join(names...), name), err)
+		}
+		if top == nil {
+			return -1, fmt.Errorf("%s in the overlay's layers: %w", path.Join(l.Point, path.Join(names...), name), unix.ENOENT)
+		}
+		switch top.st.Mode & unix.S_IFMT {
+		case unix.S_IFLNK:
+			target, err := readlinkat(top.fd, "")
+			_ = unix.Close(top.fd)
+			if err != nil {
+				return -1, fmt.Errorf("read the link %s in the layers: %w", path.Join(l.Point, path.Join(names...), name), err)
+			}
+			if links++; links > maxLinks {
+				return -1, fmt.Errorf("%s: %w", p, unix.ELOOP)
+			}
+			if target == "" {
+				return -1, fmt.Errorf("the link %s is empty: %w", path.Join(l.Point, path.Join(names...), name), unix.ENOENT)
+			}
+			if strings.HasPrefix(target, "/") {
+				if l.Point != "/" {
+					return -1, fmt.Errorf("the link %s leads out of the overlay that was mounted at %s: %w",
+						path.Join(l.Point, path.Join(names...), name), l.Point, unix.EXDEV)
+				}
+				names = nil
+				closeAll(merged)
+				if merged, err = l.dir(names); err != nil {
+					return -1, err
+				}
+			}
+			rest = append(split(target), rest...)
+		case unix.S_IFDIR:
+			_ = unix.Close(top.fd)
+			names = append(names, name)
+			closeAll(merged)
+			merged = next
+		default:
+			if len(rest) > 0 {
+				_ = unix.Close(top.fd)
+				return -1, fmt.Errorf("%s in the overlay's layers: %w", path.Join(l.Point, path.Join(names...), name), unix.ENOTDIR)
+			}
+			return reopen(top.fd, flags)
+		}
+	}
+	// A directory: its topmost layer's.
+	fd, err := unix.Dup(merged[0])
+	if err != nil {
+		return -1, fmt.Errorf("dup: %w", err)
+	}
+	return reopen(fd, flags)
+}
+
+// dir opens the merged directory at names below l.Point: each layer's
+// directory of that path, top first, down to an opaque one.
+func (l *Layers) dir(names []string) ([]int, error) {
+	var merged []int
+	for _, d := range l.Dirs {
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			// Not the lookup's ENOENT: without a layer, nothing
+			// is known of the names, not even that one is missing.
+			closeAll(merged)
+			return nil, fmt.Errorf("%w: %s, of the overlay that was mounted at %s (%v)", ErrLayerGone, d, l.Point, err)
+		}
+		merged = append(merged, fd)
+	}
+	if len(merged) == 0 {
+		return nil, fmt.Errorf("%w: the overlay that was mounted at %s has none ctrace knows", ErrLayerGone, l.Point)
+	}
+	for _, name := range names {
+		next, top, err := lookupLayers(merged, name)
+		closeAll(merged)
+		if top != nil {
+			_ = unix.Close(top.fd)
+		}
+		if err == nil && (top == nil || top.st.Mode&unix.S_IFMT != unix.S_IFDIR) {
+			err = unix.ENOTDIR // it changed since it was looked up
+		}
+		if err != nil {
+			closeAll(next)
+			return nil, fmt.Errorf("look %s up in the layers: %w", path.Join(l.Point, path.Join(names...)), err)
+		}
+		merged = next
+	}
+	return merged, nil
+}
+
+// reopen turns fd, an O_PATH descriptor that Open found, into one opened
+// with flags (through /proc/self/fd, as the layer's directory is not at
+// hand); fd is closed.
+func reopen(fd, flags int) (int, error) {
+	if flags&unix.O_PATH != 0 {
+		return fd, nil
+	}
+	defer unix.Close(fd)
+	for {
+		nfd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), flags|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("open: %w", err)
+		}
+		return nfd, nil
+	}
+}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +21,10 @@ import (
 // Permission, it comes first, to read the file in the caller's view while
 // the caller most likely still runs; a caller that is gone (a shell's
 // child whose exec failed exits at once, and so does runc init) is seen
-// through its container's rootfs or, on the host, the node's root.
+// through its container's rootfs or, on the host, the node's root; when
+// that rootfs is mounted nowhere any more (the shim unmounts it as soon
+// as runc init failed), through its snapshot's layers, looked up as the
+// Permission stage looks them up.
 type Exec struct {
 	// perm finds the caller's view as the Permission stage does; its
 	// state (the node's mount namespace) is only touched from Handle.
@@ -52,19 +56,40 @@ func (s *Exec) Handle(ev *Event) {
 func (s *Exec) Close(context.Context) {}
 
 func (s *Exec) explain(ev *tracer.Event) {
-	root, via, err := s.view(ev)
-	if err != nil {
-		ev.NoReason = "exec: " + err.Error()
-		return
+	var ctr *correlate.Container
+	if s.perm.resolve != nil {
+		ctr = s.perm.resolve(ev)
 	}
-	r, why := binfmt.Explain(ev, root, via, s.node)
-	if r == nil && via == permission.ViaProc && s.perm.goneNow(ev) {
-		// The caller exited while it was read (its root and cwd go
-		// before its namespaces do): read as for a caller gone before.
-		if root, via, err = s.view(ev); err != nil {
-			why = err.Error()
-		} else {
-			r, why = binfmt.Explain(ev, root, via, s.node)
+	var (
+		r   *binfmt.Reason
+		why string
+	)
+	c, err := s.view(ev, ctr)
+	if err == nil {
+		r, why = binfmt.Explain(ev, c, s.node)
+		if r == nil && c.Via == permission.ViaProc && s.perm.goneNow(ev) {
+			// The caller exited while it was read (its root and cwd
+			// go before its namespaces do): read as for a caller gone
+			// before.
+			if c, err = s.view(ev, ctr); err == nil {
+				r, why = binfmt.Explain(ev, c, s.node)
+			}
+		}
+	}
+	if err != nil {
+		why = err.Error()
+	}
+	if r == nil && (err != nil || c.Via == permission.ViaContainerRootfs) {
+		// The rootfs was unmounted before or while it was read
+		// (ctr run --rm deletes the task as soon as runc init has
+		// failed): its snapshot's layers, when it is mounted nowhere.
+		if lc, lerr := s.fromLayers(ev, ctr); lerr == nil {
+			var lwhy string
+			if r, lwhy = binfmt.Explain(ev, lc, s.node); r == nil {
+				why += "; through the snapshot's layers: " + lwhy
+			}
+		} else if !errors.Is(lerr, errNoLayers) {
+			why += "; " + lerr.Error()
 		}
 	}
 	if r == nil {
@@ -74,49 +99,72 @@ func (s *Exec) explain(ev *tracer.Event) {
 	ev.Reasons = append(ev.Reasons, r)
 }
 
+// runtimeProc reports whether ev's caller is a container runtime process
+// other than runc init's last stage, the one that execs the container's
+// process from inside its root: runc's others work in the node's root.
+func runtimeProc(ev *tracer.Event) bool {
+	return strings.HasPrefix(ev.Proc.Comm, "runc") && ev.Proc.Comm != "runc:[2:INIT]" ||
+		strings.HasPrefix(ev.Proc.Comm, "containerd")
+}
+
 // view is the caller's root and working directory: its own while it runs,
 // else its container's rootfs, else for a host process the node's root.
 // Only the files matter here, not the caller's ids: an exec's header is
 // read whoever the caller was.
-func (s *Exec) view(ev *tracer.Event) (permission.Root, string, error) {
+func (s *Exec) view(ev *tracer.Event, ctr *correlate.Container) (*permission.Caller, error) {
 	c, err := permission.FromProc(s.perm.proc, ev)
 	if err == nil {
-		return c.Root, c.Via, nil
+		return c, nil
 	}
 	if !errors.Is(err, permission.ErrGone) {
-		return permission.Root{}, "", err
+		return nil, fmt.Errorf("read the caller through /proc: %w", err)
 	}
-	var ctr *correlate.Container
-	if s.perm.resolve != nil {
-		ctr = s.perm.resolve(ev)
-	}
-	runtime := strings.HasPrefix(ev.Proc.Comm, "runc") && ev.Proc.Comm != "runc:[2:INIT]" ||
-		strings.HasPrefix(ev.Proc.Comm, "containerd")
 	switch {
 	case ctr == nil && s.perm.onHost(ev):
 		// A host process that had chrooted is not told apart.
-		return permission.FromHostRoot(s.perm.hostRoot, ev).Root, permission.ViaHostRoot, nil
-	case runtime:
-		// runc init execs the container's process from inside its root;
-		// the runtime's other processes work in the node's.
-		return permission.Root{}, "", errors.New("the caller, a container runtime process, exited before ctrace could see its root")
+		return permission.FromHostRoot(s.perm.hostRoot, ev), nil
+	case runtimeProc(ev):
+		return nil, errors.New("the caller, a container runtime process, exited before ctrace could see its root")
 	case ctr != nil && ctr.Rootfs != "":
-		return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+		return permission.FromRootfs(filepath.Join(s.perm.hostRoot, ctr.Rootfs), ev, nil, nil), nil
 	case ctr != nil && ev.Proc.Comm == "runc:[2:INIT]":
 		if rootfs := s.bundleRootfs(ev, ctr); rootfs != "" {
-			return permission.FromRootfs(rootfs, ev, nil, nil).Root, permission.ViaContainerRootfs, nil
+			return permission.FromRootfs(rootfs, ev, nil, nil), nil
 		}
 	}
 	// A container's process that failed in its first milliseconds, before
 	// containerd told of the container: the shell that forked it still
 	// runs, in the same namespaces, and shares its root.
 	if root, ok := s.parentRoot(ev); ok {
-		return root, binfmt.ViaParent, nil
+		return &permission.Caller{Root: root, Via: binfmt.ViaParent}, nil
 	}
 	if ctr == nil {
-		return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
+		return nil, errors.New("the caller exited before ctrace could read its files, and it ran in no container ctrace knows")
 	}
-	return permission.Root{}, "", errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+	return nil, errors.New("the caller exited before ctrace could read its files, and its container's rootfs is not known")
+}
+
+// errNoLayers: the caller's container has no snapshot layers ctrace
+// knows, which says nothing more than why the rootfs was not read.
+var errNoLayers = errors.New("its container's snapshot layers are not known")
+
+// fromLayers stands the layers of the caller's container's rootfs for
+// its root, once the rootfs is mounted nowhere on the node: the shim
+// unmounts it as soon as runc init has failed, often before ctrace reads
+// the failure. The caller's root was that rootfs (runc init execs the
+// container's process after it pivoted into it), so the overlay's point
+// is "/".
+func (s *Exec) fromLayers(ev *tracer.Event, ctr *correlate.Container) (*permission.Caller, error) {
+	switch {
+	case ctr == nil || runtimeProc(ev):
+		return nil, errNoLayers
+	case len(ctr.RootfsLayers) == 0:
+		return nil, errNoLayers
+	}
+	if len(ctr.RootfsMounts(readFile(s.perm.nodeMountinfo()))) > 0 {
+		return nil, errors.New("its container's rootfs is mounted on the node: its layers are not read instead")
+	}
+	return &permission.Caller{Via: permission.ViaSnapshotLayers, Layers: s.perm.snapshotLayers(ctr, "/")}, nil
 }
 
 // bundleRootfs is the rootfs of the task bundle of runc init's container,

@@ -1,17 +1,22 @@
 package pipeline
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ctrace-dev/ctrace/correlate"
 	"github.com/ctrace-dev/ctrace/internal/binfmt"
 	"github.com/ctrace-dev/ctrace/internal/permission"
+	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 	"github.com/ctrace-dev/ctrace/internal/testing/exectest"
 	"github.com/ctrace-dev/ctrace/tracer"
 )
@@ -168,4 +173,138 @@ func TestExecGoneRuncInitBeforeContainerd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExecRootfsUnmounted makes runc init's exec fail for real, in a
+// container of an image without glibc, and holds the event until the
+// task is deleted (`ctr task rm`, as `ctr run --rm` does before it
+// deletes the container): the shim has unmounted the rootfs and removed
+// the bundle, the caller is long gone. Only then does the stage read it,
+// which is what a busy ctrace meets when the shim wins the race. The
+// header is read in the container's snapshot layers, every time, and the
+// reason says so. The container is kept until then: deleting it lets
+// containerd's garbage collector remove its snapshot, after which
+// nothing is read (ErrLayerGone), which `ctr run --rm` makes a race.
+func TestExecRootfsUnmounted(t *testing.T) {
+	if os.Getenv("CTRACE_VM_GUEST") != "" {
+		t.Skip("the kernel matrix's guests have no containerd (docs/kernels.md); the host suite runs this")
+	}
+	if missing := ctrdtest.Missing(); len(missing) > 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("missing %s", strings.Join(missing, ", "))
+		}
+		t.Skipf("missing %s (build/deps.sh test installs them)", strings.Join(missing, ", "))
+	}
+	if _, err := exec.LookPath("ctr"); err != nil {
+		t.Fatal("no ctr (Debian package containerd): build/deps.sh test installs it")
+	}
+	d := ctrdtest.StartFor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tree, err := ctrdtest.BuildRootfs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := exectest.Build(tree, "/x", "/bin/true", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const image = "ctrace.test/exec-unmounted:latest"
+	if err := d.ImportTreeAs(ctx, "default", image, tree, []string{"/bin/sh"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := correlate.Open(ctx, correlate.Options{Address: d.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Close() })
+	if !res.WaitConnected(ctx) {
+		t.Fatalf("the resolver did not connect to %s", d.Address)
+	}
+
+	ops, err := tracer.ParseSyscalls([]string{"execve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tracer.Open(tracer.Options{Syscalls: ops})
+	if err != nil {
+		t.Fatalf("tracer: %v", err)
+	}
+	var mu sync.Mutex
+	var held []*tracer.Event
+	tctx, tcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- tr.Run(tctx, tracer.Sink{Event: func(ev *tracer.Event) {
+			if ev.Proc.Comm == "runc:[2:INIT]" && ev.Failed() {
+				mu.Lock()
+				held = append(held, ev.Clone())
+				mu.Unlock()
+			}
+		}})
+	}()
+	t.Cleanup(func() { tcancel(); <-done; _ = tr.Close() })
+
+	// runc looks a command up before it execs it: a file that is not
+	// there fails the start without an execve, and is not a case here.
+	entry := map[string]bool{"crlf": true, "glibc-in-image-without-glibc": true, "foreign-machine": true, "unknown-format": true}
+	ctr := func(ctx context.Context, args ...string) ([]byte, error) {
+		return exec.CommandContext(ctx, "ctr", append([]string{"--address", d.Address, "--namespace", "default"}, args...)...).CombinedOutput()
+	}
+	const repeat = 5
+	for i := range repeat {
+		for _, c := range cases {
+			if !entry[c.Name] {
+				continue
+			}
+			id := fmt.Sprintf("unmounted-%s-%d", c.Name, i)
+			if out, err := ctr(ctx, "run", image, id, c.Path); err == nil {
+				t.Fatalf("container %s ran %s: %s", id, c.Path, out)
+			}
+			t.Cleanup(func() { _, _ = ctr(context.Background(), "container", "rm", id) })
+			if out, err := ctr(ctx, "task", "rm", id); err != nil && !strings.Contains(string(out), "not found") {
+				t.Fatalf("ctr task rm %s: %v: %s", id, err, out)
+			}
+			// The task is deleted: nothing is mounted at its bundle.
+			if mi, err := os.ReadFile("/proc/self/mountinfo"); err != nil || strings.Contains(string(mi), "/"+id+"/rootfs") {
+				t.Fatalf("%s's rootfs is still mounted after its task was deleted (%v)", id, err)
+			}
+			ev := heldEvent(t, &mu, &held, res, id, c.Path)
+			s := NewExec("/proc", "/", res.Resolve)
+			k := &keep{}
+			s.Link(Next{h: k})
+			s.Handle(&Event{Event: ev})
+			r, ok := tracer.FirstReason[*binfmt.Reason](ev)
+			if !ok {
+				t.Fatalf("%s: no exec reason (NoReason %q)", id, ev.NoReason)
+			}
+			if r.Via != permission.ViaSnapshotLayers || r.Problem != c.Problem || r.File != c.File ||
+				r.Interpreter != c.Interpreter || r.CRLF != c.CRLF || r.Machine != c.Machine || r.Checked != permission.CheckedAfter {
+				t.Fatalf("%s: reason %+v, want %+v via %s", id, r, c, permission.ViaSnapshotLayers)
+			}
+		}
+	}
+}
+
+// heldEvent waits for the held failed execve of path by container id's
+// runc init, and for the resolver to name the container (it keeps a
+// deleted one for the events read late) with its snapshot's layers.
+func heldEvent(t *testing.T, mu *sync.Mutex, held *[]*tracer.Event, res *correlate.Resolver, id, path string) *tracer.Event {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		for i, ev := range *held {
+			if ev.Syscall != "execve" || len(ev.Args) == 0 || ev.Args[0].Str != path {
+				continue
+			}
+			if c := res.Resolve(ev); c != nil && c.ID == id && len(c.RootfsLayers) > 0 {
+				*held = append((*held)[:i:i], (*held)[i+1:]...)
+				mu.Unlock()
+				return ev
+			}
+		}
+		mu.Unlock()
+	}
+	t.Fatalf("no failed execve of %s by %s's runc init, named with its snapshot's layers", path, id)
+	return nil
 }

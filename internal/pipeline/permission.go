@@ -260,13 +260,22 @@ func (s *Permission) fromLayers(ev *tracer.Event, c *correlate.Container) (*perm
 	}
 	caller := permission.FromRootfs(s.hostRoot, ev, uidMap, gidMap)
 	caller.Via = permission.ViaSnapshotLayers
+	caller.Layers = s.snapshotLayers(c, point)
+	caller.OnlySnapshotMounts = true
+	return caller, nil
+}
+
+// snapshotLayers is container c's rootfs overlay, no longer mounted,
+// seen through its layers as its snapshotter gives them (upper first),
+// where ctrace can open them; point is where it was mounted in the
+// caller's view (the task bundle's rootfs for runc init before it
+// pivots, "/" for a process whose root it was).
+func (s *Permission) snapshotLayers(c *correlate.Container, point string) *permission.Layers {
 	l := &permission.Layers{Point: point, Snapshot: c.Snapshot}
 	for _, d := range c.RootfsLayers {
 		l.Dirs = append(l.Dirs, filepath.Join(s.hostRoot, d))
 	}
-	caller.Layers = l
-	caller.OnlySnapshotMounts = true
-	return caller, nil
+	return l
 }
 
 // gone starts what the stage says when a container runtime process is
