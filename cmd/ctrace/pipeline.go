@@ -39,16 +39,18 @@ func (f *runFlags) pipeline(ctx context.Context, end func(), resolver *correlate
 	}
 	w := &wired{tally: &sink.Tally{}, dedup: f.dedup.stage(otlp != nil, met)}
 	perm := pipeline.NewPermission(f.ctr.procRoot, f.hostRoot, resolver.Resolve, resolver.SnapshotAt)
+	exec := pipeline.NewExec(f.ctr.procRoot, f.hostRoot, resolver.Resolve)
 	stages := []pipeline.Stage{
-		perm, // which path component refused, first: while the caller runs
-		pipeline.NewExec(f.ctr.procRoot, f.hostRoot, resolver.Resolve), // an exec's missing interpreter or foreign machine, as early
-		pipeline.NewNSLimit(f.ctr.procRoot),                            // which namespace limit or policy refused, while the caller's namespace lives
-		pipeline.NewIDMap(f.ctr.procRoot),                              // why a mount could not be idmapped, while the caller's descriptors do
-		f.auditStage(ctx),                                              // LSM denials from audit records
-		pipeline.NewContainers(resolver, f.ctr.wait),                   // container and pod
-		perm.Recheck(),                                        // the permission walk again, for a caller gone before containerd described its container
-		pipeline.NewFilter(filter),                            // --container, --pod, --host, ...
-		pipeline.NewNetNS(f.hostRoot, nsIndex),                // a netns file's state, its container
+		perm,                                // which path component refused, first: while the caller runs
+		exec,                                // an exec's missing interpreter or foreign machine, as early
+		pipeline.NewNSLimit(f.ctr.procRoot), // which namespace limit or policy refused, while the caller's namespace lives
+		pipeline.NewIDMap(f.ctr.procRoot),   // why a mount could not be idmapped, while the caller's descriptors do
+		f.auditStage(ctx),                   // LSM denials from audit records
+		pipeline.NewContainers(resolver, f.ctr.wait), // container and pod
+		perm.Recheck(),                         // the permission walk again, for a caller gone before containerd described its container
+		exec.Recheck(),                         // the same for an exec's file
+		pipeline.NewFilter(filter),             // --container, --pod, --host, ...
+		pipeline.NewNetNS(f.hostRoot, nsIndex), // a netns file's state, its container
 		pipeline.NewBusy(f.ctr.procRoot, resolver.Containers), // who holds a busy mount
 		// Known-harmless failures: JSON events carry the mark; text and
 		// the summary leave them out unless --show-benign.

@@ -47,7 +47,7 @@ func (s *Exec) Link(next Next) { s.next = next }
 // Handle implements Stage.
 func (s *Exec) Handle(ev *Event) {
 	if ev.Failed() && binfmt.Applies(ev.Event) {
-		s.explain(ev.Event)
+		ev.recheckExec = !s.explain(ev.Event, nil)
 	}
 	s.next.Handle(ev)
 }
@@ -55,11 +55,44 @@ func (s *Exec) Handle(ev *Event) {
 // Close implements Stage.
 func (s *Exec) Close(context.Context) {}
 
-func (s *Exec) explain(ev *tracer.Event) {
-	var ctr *correlate.Container
-	if s.perm.resolve != nil {
+// Recheck returns the stage that reads the file again for the failures
+// this one could not explain for want of their container (runc init's
+// exec of an entrypoint, read before containerd described the
+// container): after Containers, as Permission.Recheck.
+func (s *Exec) Recheck() *ExecRecheck { return &ExecRecheck{e: s} }
+
+// ExecRecheck is Exec's second look (Exec.Recheck).
+type ExecRecheck struct {
+	e    *Exec
+	next Next
+}
+
+// Link implements Stage.
+func (s *ExecRecheck) Link(next Next) { s.next = next }
+
+// Handle implements Stage.
+func (s *ExecRecheck) Handle(ev *Event) {
+	if ev.recheckExec {
+		ev.recheckExec = false
+		if c := ev.Container; c != nil && c.Known {
+			s.e.explain(ev.Event, c)
+		}
+	}
+	s.next.Handle(ev)
+}
+
+// Close implements Stage.
+func (s *ExecRecheck) Close(context.Context) {}
+
+// explain adds the exec reason to ev, or says why there is none. known is
+// ev's container when a stage has found it already. It reports whether a
+// second look, once the container is known, could not find more.
+func (s *Exec) explain(ev *tracer.Event, known *correlate.Container) (settled bool) {
+	ctr := known
+	if ctr == nil && s.perm.resolve != nil {
 		ctr = s.perm.resolve(ev)
 	}
+	settled = ctr == nil && s.perm.onHost(ev) || ctr != nil && ctr.Known && ctr.Snapshot != nil
 	var (
 		r   *binfmt.Reason
 		why string
@@ -94,9 +127,11 @@ func (s *Exec) explain(ev *tracer.Event) {
 	}
 	if r == nil {
 		ev.NoReason = "exec: " + why
-		return
+		return settled
 	}
+	ev.NoReason = ""
 	ev.Reasons = append(ev.Reasons, r)
+	return true
 }
 
 // runtimeProc reports whether ev's caller is a container runtime process

@@ -33,9 +33,10 @@ type Event struct {
 	// rule that applies; set by Hints.
 	Hints []hints.Hint
 
-	// recheckPermission marks a failure Permission could not explain
-	// for want of its container, for PermissionRecheck.
-	recheckPermission bool
+	// recheckPermission and recheckExec mark a failure Permission or
+	// Exec could not explain for want of its container, for their
+	// Recheck stages.
+	recheckPermission, recheckExec bool
 }
 
 // Shown reports whether the outputs that show events (the event lines,
