@@ -235,8 +235,9 @@ func TestUsernsStartUnmappedSnapshot(t *testing.T) {
 		Args    struct {
 			Path string `json:"path"`
 		} `json:"args"`
-		Reasons []reason `json:"reasons"`
-		Hints   []struct {
+		Reasons  []reason `json:"reasons"`
+		NoReason string   `json:"no_reason"`
+		Hints    []struct {
 			Rule, Text string
 		} `json:"hints"`
 		Container struct {
@@ -265,7 +266,7 @@ func TestUsernsStartUnmappedSnapshot(t *testing.T) {
 			continue
 		}
 		if len(e.Reasons) != 1 || e.Reasons[0].Kind != "permission" {
-			t.Errorf("%s: reasons %+v", id, e.Reasons)
+			t.Errorf("%s: reasons %+v (no reason because: %s)", id, e.Reasons, e.NoReason)
 			continue
 		}
 		withReason++

@@ -232,6 +232,11 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 	b = jsonw.UintLit(b, `"userns":`, uint64(p.UserNS))
 	b = append(b, '}')
 	b = jsonReasons(b, ev.Reasons)
+	if len(ev.Reasons) == 0 && ev.NoReason != "" && ev.Failed() {
+		// What text shows under --explain: why a stage that looked
+		// found nothing.
+		b = jsonw.StrLit(b, `"no_reason":`, ev.NoReason)
+	}
 	b = jsonHints(b, f.Hints)
 	if c := f.Container; c == nil {
 		b = append(jsonw.KeyLit(b, `"container":`), "null"...)
