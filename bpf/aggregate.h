@@ -57,7 +57,7 @@ static __noinline __u64 hash_fields(struct ctrace_buf *b, __u32 len)
  * this window. Otherwise the record is to be sent, and if it opened an
  * entry its agg_hash says so. A full map sends records whole: nothing is
  * evicted, so no count is lost. */
-static __always_inline bool counted(struct ctrace_buf *b, __u32 off)
+static __always_inline bool counted(struct ctrace_buf *b, __u32 off, struct task_struct *t)
 {
 	struct agg_key k = {};
 	struct agg_val fresh = {}, *v;
@@ -65,12 +65,19 @@ static __always_inline bool counted(struct ctrace_buf *b, __u32 off)
 	if (b->ev.nlogs || off > AGG_BYTES_MAX)
 		return false;
 	k.hash = hash_fields(b, off);
-	k.cgroup_id = b->ev.cgroup_id;
-	__builtin_memcpy(k.comm, b->ev.comm, sizeof(k.comm));
+	/* Only what the key needs of who the task is: fill_proc() comes
+	 * after, for a record that is sent. */
+	if (t) {
+		k.cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+		__builtin_memcpy(k.comm, t->comm, sizeof(k.comm));
+	} else {
+		k.cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(k.comm, sizeof(k.comm));
+	}
 	/* A runtime process's command line names its container (the
 	 * shim's -id): one process's failures are not another's. */
-	if (runtime_comm_is(b->ev.comm))
-		k.tgid = b->ev.pid;
+	if (runtime_comm_is(k.comm))
+		k.tgid = bpf_get_current_pid_tgid() >> 32;
 	k.op = b->ev.op;
 	k.flags = b->ev.flags;
 	k.ret = b->ev.ret;

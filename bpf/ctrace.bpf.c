@@ -194,8 +194,11 @@ static __always_inline int exit_finish(struct exit_call *c, struct ctrace_buf *b
 		drop_call(c->seccomp);
 	/* After the reasons, which are part of what makes two failures
 	 * identical; before who the task is, which the key holds. */
-	if (aggregate && c->ret < 0 && counted(b, off))
-		return 0;
+	if (aggregate) {
+		if (c->ret < 0 && counted(b, off, c->t))
+			return 0;
+		fill_proc(c->t, &b->ev);
+	}
 	off = put_context(b, off);
 	submit(b, off, c->op);
 	return 0;

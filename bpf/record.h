@@ -245,7 +245,10 @@ static __always_inline struct ctrace_buf *begin(struct task_struct *t, long ret,
 	b->ev.nfields = 0;
 	b->ev.nlogs = 0;
 	b->ev.agg_hash = 0;
-	fill_proc(t, &b->ev);
+	/* With aggregate, after the failure was found not to be a repeat
+	 * (exit_finish): a repeat is counted, and needs none of it. */
+	if (!aggregate)
+		fill_proc(t, &b->ev);
 	if (!read_args(t, b->ev.args)) {
 		__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 		b->ev.flags |= CTRACE_EV_NO_ARGS;
