@@ -3,8 +3,8 @@ package tracer
 import (
 	"context"
 	"fmt"
-	"strings"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
