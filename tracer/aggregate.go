@@ -8,17 +8,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// aggGrace is how long after a window's end its counts are read: a
-// program that took the time just before the end may still add to them
-// just after it, within the microseconds a program runs.
-const aggGrace = 50 * time.Millisecond
+// aggGrace is how long after a window's end its counts are read where
+// the kernel cannot be asked to wait for the programs that may still add
+// to them (see syncPrograms): a program that took the time just before
+// the end may add to them after it, later still on a virtual CPU that
+// its host stopped.
+const aggGrace = time.Second
 
 // aggregator reads the counts of Options.Aggregate: the kernel counts,
 // in its repeats map, failures identical to one it sent whole in the
-// same window (bpf/aggregate.h), by key and window. The kernel adds to an
-// entry only during its window, so the entries of a window that has
-// ended (and aggGrace since) hold their final counts: each is read once
-// and deleted, never zeroed under a program that adds to it, and no
+// same window (bpf/aggregate.h), by key and window. A program adds only
+// to entries of the window its time falls in, so once a window has
+// ended, the programs that can still touch its entries are those that
+// started before its end. sweep waits for them (syncPrograms), then for
+// the ring buffer to be read to its end (their first records), and only
+// then reads each entry, once, and deletes it: never zeroed under a
+// program that adds to it, never read before its first record, and no
 // count is lost. The Run goroutine alone uses it.
 type aggregator struct {
 	m      *ebpf.Map
@@ -35,6 +40,7 @@ type aggregator struct {
 	lastSweep time.Time
 	every     time.Duration
 	keys      []bpfAggKey // reused by sweep
+	canSync   bool        // syncPrograms works here
 }
 
 func newAggregator(m *ebpf.Map, window time.Duration) *aggregator {
@@ -42,7 +48,8 @@ func newAggregator(m *ebpf.Map, window time.Duration) *aggregator {
 		m: m, window: uint64(window), firsts: map[bpfAggKey]*Event{},
 		// A count is at most a tenth of the window (and a second) late,
 		// as user space's own dedup summaries.
-		every: min(max(window/10, 10*time.Millisecond), time.Second),
+		every:   min(max(window/10, 10*time.Millisecond), time.Second),
+		canSync: canSyncPrograms(),
 	}
 }
 
@@ -62,12 +69,14 @@ func (a *aggregator) opened(ev *Event) {
 // due reports whether a sweep is due at now (the wall clock).
 func (a *aggregator) due(now time.Time) bool { return now.Sub(a.lastSweep) >= a.every }
 
-// sweep reads and deletes the entries whose window ended at least
-// aggGrace ago, or every entry if all is set (the programs are detached),
-// and passes each count on as an event. The ring buffer must have been
-// read to its end since the windows ended: a count's first record is
-// read before its count.
-func (a *aggregator) sweep(all bool, bootBase int64, emit func(*Event)) error {
+// sweep reads and deletes the entries whose window has ended, or every
+// entry if all is set (the programs are detached), and passes each count
+// on as an event. Call it when the ring buffer is empty; drained says
+// whether it still is (every record sent so far was read). It does
+// nothing, for now, when the ring is not empty once the programs that
+// could touch those entries are done: their first records are to be read
+// before their counts.
+func (a *aggregator) sweep(all bool, bootBase int64, drained func() bool, emit func(*Event)) error {
 	a.lastSweep = time.Now()
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
@@ -79,12 +88,27 @@ func (a *aggregator) sweep(all bool, bootBase int64, emit func(*Event)) error {
 	var v bpfAggVal
 	it := a.m.Iterate()
 	for it.Next(&k, &v) {
-		if all || (k.Epoch+1)*a.window+uint64(aggGrace) <= now {
+		end := (k.Epoch + 1) * a.window
+		if !a.canSync {
+			end += uint64(aggGrace)
+		}
+		if all || end <= now {
 			a.keys = append(a.keys, k)
 		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read the kernel's counts: %w", err)
+	}
+	if len(a.keys) == 0 {
+		return nil
+	}
+	// The windows of a.keys ended before now: wait for the programs
+	// that started before their end.
+	if a.canSync && !syncPrograms() {
+		return nil
+	}
+	if !all && !drained() {
+		return nil // the next sweep, once the reader has caught up
 	}
 	for _, k := range a.keys {
 		// Read after the window: the final count.
@@ -116,6 +140,30 @@ func (a *aggregator) sweep(all bool, bootBase int64, emit func(*Event)) error {
 		clear(a.firsts)
 	}
 	return nil
+}
+
+// syncPrograms waits until every eBPF program running anywhere when it
+// was called has returned, and reports whether it could: the kernel runs
+// a tracepoint's programs with preemption off (in an RCU read-side
+// section), and membarrier's MEMBARRIER_CMD_GLOBAL is synchronize_rcu().
+// It is refused on kernels with nohz_full CPUs, and by seccomp profiles
+// that forbid membarrier: then sweep waits aggGrace after a window
+// instead.
+func syncPrograms() bool {
+	_, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdGlobal, 0, 0)
+	return errno == 0
+}
+
+// MEMBARRIER_CMD_QUERY and MEMBARRIER_CMD_GLOBAL (linux/membarrier.h).
+const (
+	membarrierCmdQuery  = 0
+	membarrierCmdGlobal = 1
+)
+
+// canSyncPrograms reports whether the kernel offers syncPrograms.
+func canSyncPrograms() bool {
+	cmds, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdQuery, 0, 0)
+	return errno == 0 && cmds&membarrierCmdGlobal != 0
 }
 
 // isRuntimeComm is runtime_comm_is (bpf/task.h): runc and containerd

@@ -140,7 +140,7 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 			if t.agg != nil && (draining || t.agg.due(now)) {
 				// The ring is empty: every count's first record
 				// has been read.
-				if err := t.agg.sweep(draining, t.bootBase, sink.Event); err != nil {
+				if err := t.agg.sweep(draining, t.bootBase, t.drained, sink.Event); err != nil {
 					return err
 				}
 				t.pollLost(sink)
@@ -173,7 +173,7 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		sink.Event(ev)
 		mayWait = t.rd.AvailableBytes() == 0
 		if mayWait && t.agg != nil && !draining && t.agg.due(now) {
-			if err := t.agg.sweep(false, t.bootBase, sink.Event); err != nil {
+			if err := t.agg.sweep(false, t.bootBase, t.drained, sink.Event); err != nil {
 				return err
 			}
 		}
@@ -182,6 +182,10 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		}
 	}
 }
+
+// drained reports whether the ring buffer holds no record the reader has
+// not read.
+func (t *Tracer) drained() bool { return t.rd.AvailableBytes() == 0 }
 
 // Lost returns the number of records lost so far, as of the last poll.
 func (t *Tracer) Lost() uint64 { return t.lost }
