@@ -147,7 +147,9 @@ func TestAggregateMapFull(t *testing.T) {
 	const distinct, per = 12000, 3
 	for round := range aggRounds / 4 {
 		prefix := fmt.Sprintf("/nonexistent/ctrace-full-%d", round)
-		col, lost := runToEnd(t, aggOptions(t, 10*time.Second), func(tr *Tracer) {
+		// A window longer than the storm, however slow the machine: the
+		// entries stay until it ends, and the map fills.
+		col, lost := runToEnd(t, aggOptions(t, time.Hour), func(tr *Tracer) {
 			storm(t, tr, []string{"CTRACE_BURST=" + strconv.Itoa(per), "CTRACE_STORM_DISTINCT=" + strconv.Itoa(distinct), "CTRACE_STORM_PATH=" + prefix})
 		})
 		var total, sent, whole uint64
