@@ -25,7 +25,7 @@
  * The helpers live in headers, each included once into this one object:
  * maps.h (knobs and maps), task.h (the current task), record.h (building
  * and sending records), path.h (file and cgroup paths), inflight.h (state
- * of a call in flight). This file holds the exit path and the programs.
+ * of a call in flight), aggregate.h (failures counted instead of sent). This file holds the exit path and the programs.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -37,6 +37,7 @@
 #include "record.h"
 #include "path.h"
 #include "inflight.h"
+#include "aggregate.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -191,6 +192,13 @@ static __always_inline int exit_finish(struct exit_call *c, struct ctrace_buf *b
 		off = put_reasons(b, off, c->op, c->seccomp);
 	else
 		drop_call(c->seccomp);
+	/* After the reasons, which are part of what makes two failures
+	 * identical; before who the task is, which the key holds. */
+	if (aggregate) {
+		if (c->ret < 0 && counted(b, off, c->t))
+			return 0;
+		fill_proc(c->t, &b->ev);
+	}
 	off = put_context(b, off);
 	submit(b, off, c->op);
 	return 0;

@@ -131,6 +131,10 @@ struct ctrace_event {
 	__u32 netns;
 	__u32 userns;
 	char comm[CTRACE_COMM_LEN];
+	/* With --dedup: nonzero when this record opened a count in the
+	 * kernel (the hash of its arguments in its struct agg_key): the
+	 * identical failures of its window are counted, not sent. */
+	__u64 agg_hash;
 };
 
 struct ctrace_field {

@@ -31,6 +31,12 @@ const volatile bool task_marks = false;
 /* The kernel has the bpf_rdonly_cast kfunc (6.2+): see its declaration in
  * task.h. */
 const volatile bool have_rdonly_cast = false;
+/* --dedup: count failures identical to one sent in the same window in
+ * repeats instead of sending them (aggregate.h). Off, no program looks at
+ * the map: the verifier drops the branch. */
+const volatile bool aggregate = false;
+/* The window, in ns of the boot clock: windows are its multiples. */
+const volatile __u64 agg_window_ns = 10000000000ULL;
 
 struct ctrace_buf {
 	struct ctrace_event ev;
@@ -195,6 +201,42 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } cgroups_known SEC(".maps");
+
+/* What makes two failures identical for aggregate (aggregate.h): who made
+ * them (cgroup and comm; the process too for a container runtime process,
+ * whose command line names its container), the call, its errno and
+ * record flags, the window, and a hash of its arguments' fields, reasons
+ * included, and of its plain register arguments. */
+struct agg_key {
+	__u64 cgroup_id;
+	char comm[CTRACE_COMM_LEN];
+	__u32 tgid; /* 0 but for container runtime processes */
+	__u16 op;
+	__u16 flags; /* ctrace_event.flags */
+	__s64 ret;
+	__u64 epoch; /* ts_ns / agg_window_ns */
+	__u64 hash;
+};
+
+/* Calls counted, not sent, since the entry's first record. */
+struct agg_val {
+	__u64 count;
+	__u64 last_ns; /* the last one's time, boot clock */
+};
+
+/* The counts of --dedup. A plain hash map, not an LRU: an LRU evicts
+ * silently, and a count evicted is a count lost. The kernel adds entries
+ * (with the record it sends whole) and adds to their counts, only in the
+ * window of their key's epoch; user space reads an entry once its window
+ * has ended, and deletes it (tracer/aggregate.go), so no count is added
+ * to an entry after it was read. When the map is full a failure is sent
+ * whole. Preallocated: see cgroups_known. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct agg_key);
+	__type(value, struct agg_val);
+} repeats SEC(".maps");
 
 /* The exit program of each traced op, filled by user space: the raw
  * sys_exit dispatcher tail-calls it (ctrace.bpf.c). */

@@ -29,6 +29,14 @@ static __always_inline __u32 close_field(struct ctrace_buf *b, __u32 off, __u8 a
 	f->_pad = 0;
 	f->len = len;
 	b->ev.nfields++;
+	/* Aggregation hashes the fields by the word (aggregate.h): the
+	 * padding of the last word must not hold an earlier record's
+	 * bytes. */
+	if (aggregate && (len & 7)) {
+		__u64 *w = (__u64 *)&b->data[(off + sizeof(*f) + (len & ~7)) & (CTRACE_DATA_MAX - 1)];
+
+		*w &= (1ULL << ((len & 7) * 8)) - 1;
+	}
 	return off + ((sizeof(*f) + len + 7) & ~7);
 }
 
@@ -236,7 +244,11 @@ static __always_inline struct ctrace_buf *begin(struct task_struct *t, long ret,
 	b->ev.flags = 0;
 	b->ev.nfields = 0;
 	b->ev.nlogs = 0;
-	fill_proc(t, &b->ev);
+	b->ev.agg_hash = 0;
+	/* With aggregate, after the failure was found not to be a repeat
+	 * (exit_finish): a repeat is counted, and needs none of it. */
+	if (!aggregate)
+		fill_proc(t, &b->ev);
 	if (!read_args(t, b->ev.args)) {
 		__builtin_memset(b->ev.args, 0, sizeof(b->ev.args));
 		b->ev.flags |= CTRACE_EV_NO_ARGS;

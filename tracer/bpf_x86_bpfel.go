@@ -13,6 +13,24 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type bpfAggKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Comm     [16]int8
+	Tgid     uint32
+	Op       uint16
+	Flags    uint16
+	Ret      int64
+	Epoch    uint64
+	Hash     uint64
+}
+
+type bpfAggVal struct {
+	_      structs.HostLayout
+	Count  uint64
+	LastNs uint64
+}
+
 type bpfCtraceBuf struct {
 	_    structs.HostLayout
 	Ev   bpfCtraceEvent
@@ -57,6 +75,7 @@ type bpfCtraceEvent struct {
 	Netns    uint32
 	Userns   uint32
 	Comm     [16]int8
+	AggHash  uint64
 }
 
 type bpfCtraceEventFlag uint32
@@ -221,6 +240,7 @@ const (
 	bpfMapLost                = "lost"
 	bpfMapOpFlags             = "op_flags"
 	bpfMapReaderAsleep        = "reader_asleep"
+	bpfMapRepeats             = "repeats"
 	bpfMapScratch             = "scratch"
 	bpfMapSyscallOps          = "syscall_ops"
 	bpfMapTgids               = "tgids"
@@ -317,6 +337,8 @@ const (
 	bpfVarCtraceLsmHook       = "_ctrace_lsm_hook"
 	bpfVarCtraceOp            = "_ctrace_op"
 	bpfVarCtraceRecordType    = "_ctrace_record_type"
+	bpfVarAggWindowNs         = "agg_window_ns"
+	bpfVarAggregate           = "aggregate"
 	bpfVarErrnoMask           = "errno_mask"
 	bpfVarFilterComm          = "filter_comm"
 	bpfVarFilterErrno         = "filter_errno"
@@ -467,6 +489,7 @@ type bpfMapSpecs struct {
 	Lost         *ebpf.MapSpec `ebpf:"lost"`
 	OpFlags      *ebpf.MapSpec `ebpf:"op_flags"`
 	ReaderAsleep *ebpf.MapSpec `ebpf:"reader_asleep"`
+	Repeats      *ebpf.MapSpec `ebpf:"repeats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	SyscallOps   *ebpf.MapSpec `ebpf:"syscall_ops"`
 	Tgids        *ebpf.MapSpec `ebpf:"tgids"`
@@ -489,6 +512,8 @@ type bpfVariableSpecs struct {
 	CtraceLsmHook    *ebpf.VariableSpec `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.VariableSpec `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.VariableSpec `ebpf:"_ctrace_record_type"`
+	AggWindowNs      *ebpf.VariableSpec `ebpf:"agg_window_ns"`
+	Aggregate        *ebpf.VariableSpec `ebpf:"aggregate"`
 	ErrnoMask        *ebpf.VariableSpec `ebpf:"errno_mask"`
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterErrno      *ebpf.VariableSpec `ebpf:"filter_errno"`
@@ -531,6 +556,7 @@ type bpfMaps struct {
 	Lost         *ebpf.Map `ebpf:"lost"`
 	OpFlags      *ebpf.Map `ebpf:"op_flags"`
 	ReaderAsleep *ebpf.Map `ebpf:"reader_asleep"`
+	Repeats      *ebpf.Map `ebpf:"repeats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	SyscallOps   *ebpf.Map `ebpf:"syscall_ops"`
 	Tgids        *ebpf.Map `ebpf:"tgids"`
@@ -549,6 +575,7 @@ func (m *bpfMaps) Close() error {
 		m.Lost,
 		m.OpFlags,
 		m.ReaderAsleep,
+		m.Repeats,
 		m.Scratch,
 		m.SyscallOps,
 		m.Tgids,
@@ -572,6 +599,8 @@ type bpfVariables struct {
 	CtraceLsmHook    *ebpf.Variable `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.Variable `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.Variable `ebpf:"_ctrace_record_type"`
+	AggWindowNs      *ebpf.Variable `ebpf:"agg_window_ns"`
+	Aggregate        *ebpf.Variable `ebpf:"aggregate"`
 	ErrnoMask        *ebpf.Variable `ebpf:"errno_mask"`
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`
 	FilterErrno      *ebpf.Variable `ebpf:"filter_errno"`

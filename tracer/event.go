@@ -40,10 +40,32 @@ type Event struct {
 	// NoReason says why a stage after the kernel (the permission walk)
 	// found no reason, for --explain; "" when none looked.
 	NoReason string
+	// Repeats, when set, makes the event a count rather than a call: it
+	// stands for that many failures identical to the event with the same
+	// AggID (Options.Aggregate), counted in the kernel and never sent.
+	// It is a copy of that event, at the time of the last of them: what
+	// was learnt about the calls after the fact (the stages of
+	// internal/pipeline) is the first one's.
+	Repeats uint64
+	// AggID links the event whose record opened a count in the kernel
+	// with the count's event (Repeats); 0 for other events.
+	AggID uint64
 
 	// nlogs is the number of kernel log records sent for the call, which
 	// Run attaches as ReasonKernelLog reasons.
 	nlogs int
+	// aggKey is the kernel's key of the count this event's record opened
+	// (aggKey.Hash is 0 when it opened none), but for the window.
+	aggKey bpfAggKey
+}
+
+// Calls is the number of calls the event stands for: Repeats for a
+// count made in the kernel, 1 for a call.
+func (e *Event) Calls() uint64 {
+	if e.Repeats > 0 {
+		return e.Repeats
+	}
+	return 1
 }
 
 // Proc is the process context of an event, read in the kernel at the time
@@ -270,6 +292,12 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		ev.Reasons = append(ev.Reasons, SeccompReason{})
 	}
 	ev.nlogs = int(h.Nlogs)
+	if h.AggHash != 0 {
+		ev.aggKey = bpfAggKey{CgroupId: h.CgroupId, Comm: h.Comm, Op: h.Op, Flags: h.Flags, Ret: h.Ret, Hash: h.AggHash}
+		if isRuntimeComm(&h.Comm) {
+			ev.aggKey.Tgid = h.Pid
+		}
+	}
 	if cap(args) >= len(spec.args) {
 		ev.Args = args[:len(spec.args)]
 		clear(ev.Args)

@@ -69,6 +69,9 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 	// so a timeout ends catching up only when no record came since the
 	// last one (fresh).
 	catching, fresh := false, false
+	// With Options.Aggregate, the programs are detached once the ring
+	// is drained, the ring is drained again, and the counts are read.
+	detached := false
 	for {
 		if !draining && ctx.Err() != nil {
 			// Whatever the kernel wrote before now is still read.
@@ -124,6 +127,24 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			if draining && t.agg != nil && !detached {
+				// No count may grow after the last sweep: detach,
+				// then read what was sent before that.
+				detached = true
+				if err := t.detach(); err != nil {
+					return fmt.Errorf("detach before reading the kernel's counts: %w", err)
+				}
+				t.rd.SetDeadline(time.Now())
+				continue
+			}
+			if t.agg != nil && (draining || t.agg.due(now)) {
+				// The ring is empty: every count's first record
+				// has been read.
+				if err := t.agg.sweep(draining, t.bootBase, t.drained, sink.Event); err != nil {
+					return err
+				}
+				t.pollLost(sink)
+			}
 			if sink.Idle != nil {
 				sink.Idle()
 			}
@@ -146,13 +167,25 @@ func (t *Tracer) Run(ctx context.Context, sink Sink) error {
 		if ev == nil {
 			continue // a kernel log line, for its call's event
 		}
+		if t.agg != nil {
+			t.agg.opened(ev)
+		}
 		sink.Event(ev)
 		mayWait = t.rd.AvailableBytes() == 0
+		if mayWait && t.agg != nil && !draining && t.agg.due(now) {
+			if err := t.agg.sweep(false, t.bootBase, t.drained, sink.Event); err != nil {
+				return err
+			}
+		}
 		if sink.Idle != nil && mayWait {
 			sink.Idle()
 		}
 	}
 }
+
+// drained reports whether the ring buffer holds no record the reader has
+// not read.
+func (t *Tracer) drained() bool { return t.rd.AvailableBytes() == 0 }
 
 // Lost returns the number of records lost so far, as of the last poll.
 func (t *Tracer) Lost() uint64 { return t.lost }
@@ -185,6 +218,9 @@ func (t *Tracer) pollLost(sink Sink) {
 	var total uint64
 	for _, n := range by {
 		total += n
+	}
+	if t.agg != nil {
+		total += t.agg.orphans
 	}
 	if total > t.lost {
 		delta := total - t.lost

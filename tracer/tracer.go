@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -54,6 +55,12 @@ type Options struct {
 	// tracepoints. ctrace falls back to it by itself where tracefs is
 	// missing; setting it is for tests and comparisons.
 	RawDispatch bool
+	// Aggregate, when set, has the kernel count failures identical to
+	// one it sent within the same window of this length (boot-clock
+	// multiples of it) instead of sending them: Run passes each count
+	// on as an event with Repeats, after its window ends (--dedup).
+	// What makes two failures identical is in bpf/aggregate.h.
+	Aggregate time.Duration
 }
 
 // ErrNoSyscall is why a syscall the architecture or the kernel does not
@@ -95,6 +102,7 @@ type Tracer struct {
 	lost        uint64
 	cgroups     cgroupPaths // paths the kernel no longer sends
 	bootBase    int64       // wall clock minus boot clock, in ns
+	agg         *aggregator // Options.Aggregate; nil when off
 
 }
 
@@ -231,6 +239,9 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 		t.Close()
 		return nil, err
 	}
+	if opts.Aggregate > 0 {
+		t.agg = newAggregator(coll.Maps["repeats"], opts.Aggregate)
+	}
 	return t, nil
 }
 
@@ -266,6 +277,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		"filter_errno":  len(opts.Errnos) > 0,
 		"errno_mask":    mask,
 		"task_marks":    taskMarks(),
+		"aggregate":     opts.Aggregate > 0,
 	} {
 		if err := setVar(spec, name, v); err != nil {
 			return err
@@ -277,6 +289,14 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		// tracing programs that use hash maps allocated at run time.
 		m := spec.Maps["entry_marks"]
 		m.Type, m.MaxEntries, m.Flags = ebpf.Hash, 1, 0
+	}
+	if opts.Aggregate > 0 {
+		if err := setVar(spec, "agg_window_ns", uint64(opts.Aggregate)); err != nil {
+			return err
+		}
+	} else {
+		// No program reaches it: the smallest map that loads.
+		spec.Maps["repeats"].MaxEntries = 1
 	}
 	size := opts.BufferSize
 	if size == 0 {
@@ -492,6 +512,20 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.asleep.close())
 		t.asleep = nil
 	}
+	errs = append(errs, t.detach())
+	for _, c := range t.extra {
+		c.Close()
+	}
+	t.extra = nil
+	if t.coll != nil {
+		t.coll.Close()
+		t.coll = nil
+	}
+	return errors.Join(errs...)
+}
+
+// detach detaches every program; the maps stay.
+func (t *Tracer) detach() error {
 	// Each detach waits for an RCU grace period (tens of milliseconds);
 	// done one after another, sixty links take seconds.
 	lerrs := make([]error, len(t.links))
@@ -504,17 +538,8 @@ func (t *Tracer) Close() error {
 		}()
 	}
 	wg.Wait()
-	errs = append(errs, lerrs...)
 	t.links = nil
-	for _, c := range t.extra {
-		c.Close()
-	}
-	t.extra = nil
-	if t.coll != nil {
-		t.coll.Close()
-		t.coll = nil
-	}
-	return errors.Join(errs...)
+	return errors.Join(lerrs...)
 }
 
 // explainLoad turns a load error into one that names the program and the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -189,6 +190,38 @@ var triggers = map[string]func(dir string) error{
 		for i := 0; i < n; i++ {
 			unix.Openat(unix.AT_FDCWD, "/nonexistent/ctrace-burst", unix.O_RDONLY, 0)
 		}
+		return nil
+	},
+	// CTRACE_STORM_THREADS threads, each making CTRACE_BURST failing
+	// openat of CTRACE_STORM_PATH in a row, or of each of the paths
+	// CTRACE_STORM_PATH/0 ... /(CTRACE_STORM_DISTINCT-1) in turn.
+	"storm": func(string) error {
+		var n, threads, distinct int
+		fmt.Sscan(os.Getenv("CTRACE_BURST"), &n)
+		fmt.Sscan(os.Getenv("CTRACE_STORM_THREADS"), &threads)
+		fmt.Sscan(os.Getenv("CTRACE_STORM_DISTINCT"), &distinct)
+		paths := []string{os.Getenv("CTRACE_STORM_PATH")}
+		if distinct > 0 {
+			paths = paths[:0]
+			for i := range distinct {
+				paths = append(paths, fmt.Sprintf("%s/%d", os.Getenv("CTRACE_STORM_PATH"), i))
+			}
+		}
+		var wg sync.WaitGroup
+		for range max(threads, 1) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				for _, p := range paths {
+					for range n {
+						unix.Openat(unix.AT_FDCWD, p, unix.O_RDONLY, 0)
+					}
+				}
+			}()
+		}
+		wg.Wait()
 		return nil
 	},
 }

@@ -38,14 +38,20 @@ func (f *dedupFlags) check() error {
 	return nil
 }
 
+// windowOn is --dedup-window when deduplication is on, else 0: the
+// stage's window, and the kernel's, which counts repeats itself.
+func (f *dedupFlags) windowOn(exporting bool) time.Duration {
+	if (f.dedup.set && f.dedup.v) || (!f.dedup.set && exporting) {
+		return f.window
+	}
+	return 0
+}
+
 // stage is the --dedup and --rate-limit stage, or nil when neither is on.
 // Deduplication is on by default when exporting: a collector in front of
 // a log store is where a storm costs most.
 func (f *dedupFlags) stage(exporting bool, met *metrics.Metrics) *dedup.Stage {
-	var o dedup.Options
-	if (f.dedup.set && f.dedup.v) || (!f.dedup.set && exporting) {
-		o.Window = f.window
-	}
+	o := dedup.Options{Window: f.windowOn(exporting)}
 	if f.rateLimit != "" {
 		o.Rate, _ = dedup.ParseRate(f.rateLimit) // checked
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -167,7 +168,8 @@ func sameInstant(s any, t time.Time) bool {
 }
 
 // 100,000 identical failures become a handful of records whose repeat
-// counts add up to 100,000, less what the kernel counted as lost.
+// counts add up to 100,000 with what the kernel counted as lost: the
+// kernel counts the repeats (--dedup is on with OTLP export).
 func TestOTLPDedupStorm(t *testing.T) {
 	testenv.RequireRoot(t, "loading eBPF programs")
 	col := otelcoltest.Start(t)
@@ -201,12 +203,12 @@ func TestOTLPDedupStorm(t *testing.T) {
 	if n == 0 || n > 10 {
 		t.Errorf("%d records for %d identical failures, want a handful", n, stormCalls)
 	}
-	if sum > stormCalls || sum+lost < stormCalls {
+	if sum+lost != stormCalls {
 		t.Errorf("repeat counts sum to %d with %d lost; want %d", sum, lost, stormCalls)
 	}
 	// Text output is deduplicated too, with the count on the line.
 	lines := strings.Count(p.stdout.String(), stormPath)
-	if lines != n || !strings.Contains(p.stdout.String(), " identical calls in 10s]") {
+	if lines != n || !strings.Contains(p.stdout.String(), " identical calls in 10s, counted in the kernel]") {
 		t.Errorf("%d text lines for %d records:\n%.2000s", lines, n, p.stdout)
 	}
 }
@@ -349,5 +351,59 @@ func TestOTLPTLSToPlaintext(t *testing.T) {
 	}
 	if n := len(records(t, col)); n != 0 {
 		t.Errorf("collector received %d records over a failed handshake", n)
+	}
+}
+
+// A run ended by SIGINT reports every count the kernel holds: the repeat
+// counts of what ctrace run --dedup -o json shows, and what it lost, add
+// up to the calls made, whether the counts' windows ended during the run
+// or not. Repeated: a count read too early, or missed at exit, shows as a
+// race.
+func TestDedupSIGINTExact(t *testing.T) {
+	testenv.RequireRoot(t, "loading eBPF programs")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm := filepath.Base(self)
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	for round := range 20 {
+		window := []string{"50ms", "10s"}[round%2]
+		p := start(t, runLimit, quietEnv, "run", "--dedup", "--dedup-window", window, "-o", "json", "-e", "openat", "--comm", comm)
+		p.waitReady(t)
+		w := exec.Command(self, "-test.run=^$")
+		w.Env = append(os.Environ(), append([]string{triggerEnv + "=storm"}, quietEnv...)...)
+		if out, err := w.CombinedOutput(); err != nil {
+			t.Fatalf("workload: %v\n%s", err, out)
+		}
+		if err := p.cmd.Process.Signal(unix.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		p.wait(t)
+		var lost, sum, shown, kernel uint64
+		if m := regexp.MustCompile(`(\d+) records lost in all`).FindStringSubmatch(p.stderr.String()); m != nil {
+			lost, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+		for _, ev := range events(t, p.stdout.String()) {
+			args, _ := ev["args"].(map[string]any)
+			if args["path"] != stormPath {
+				continue
+			}
+			shown++
+			rc := uint64(1)
+			if v, ok := ev["repeat_count"].(float64); ok {
+				rc = uint64(v)
+			}
+			if ev["repeat_counted_in_kernel"] == true {
+				kernel += rc
+			}
+			sum += rc
+		}
+		t.Logf("round %d, window %s: %d events shown stand for %d calls (%d counted in the kernel), %d lost", round, window, shown, sum, kernel, lost)
+		if sum+lost != stormCalls || kernel == 0 {
+			t.Fatalf("round %d: shown %d + lost %d, want %d calls, most counted in the kernel\nstderr:\n%s", round, sum, lost, stormCalls, p.stderr)
+		}
 	}
 }

@@ -156,6 +156,8 @@ func (f *runFlags) tracerOptions(hasCmd bool) (tracer.Options, error) {
 	o.Comms = f.comms
 	o.All = f.all
 	o.Follow = hasCmd
+	// --dedup counts repeats in the kernel, in windows of --dedup-window.
+	o.Aggregate = f.dedup.windowOn(f.otlp.exporting())
 	if o.BufferSize, err = parseSize(f.bufferSize); err != nil {
 		return o, usageError("--buffer-size %s: %v; allowed: a power of two from 4K to 1G (K, M, G suffixes)", f.bufferSize, err)
 	}

@@ -14,6 +14,11 @@
 // shown (1 for an event without one) add up to the failures that came in,
 // less what the rate limit dropped, which it counts.
 //
+// With --dedup the kernel counts repeats too (tracer.Options.Aggregate):
+// a count arrives as an event with Repeats, after its kernel window, and
+// Stage passes on a summary made from the first event of the count, as
+// it passed here, marked KernelCounted (docs/design.md, "Failure storms").
+//
 // In the pipeline (Stage), a folded or rate-limited event is not dropped
 // but passed on hidden, so that the metrics, the summary table and
 // --fail-on-events still count every call; a window's summary carries

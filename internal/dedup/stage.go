@@ -39,11 +39,15 @@ type Stage struct {
 	done    chan struct{}
 	closed  bool
 	limited atomic.Uint64
+	// firsts are the events whose records opened a count in the kernel
+	// (tracer.Event.AggID), as they were passed on: the summary of the
+	// count is a copy of its first.
+	firsts map[uint64]*pipeline.Event
 }
 
 // NewStage starts the stage; Close stops it.
 func NewStage(o Options) *Stage {
-	s := &Stage{o: o, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Stage{o: o, stop: make(chan struct{}), done: make(chan struct{}), firsts: map[uint64]*pipeline.Event{}}
 	if s.o.Now == nil {
 		s.o.Now = time.Now
 	}
@@ -76,7 +80,9 @@ func (s *Stage) run(tick time.Duration) {
 		}
 		s.mu.Lock()
 		n := s.d.Len()
-		s.d.Tick(s.o.Now(), s.pass)
+		now := s.o.Now()
+		s.d.Tick(now, s.pass)
+		s.forgetFirsts(now)
 		released := n != s.d.Len()
 		s.mu.Unlock()
 		if released {
@@ -94,13 +100,56 @@ func (s *Stage) Handle(ev *pipeline.Event) {
 		s.next.Handle(ev)
 		return
 	}
+	if ev.Repeats > 0 && s.d != nil {
+		s.kernelCount(ev)
+		return
+	}
 	if s.d == nil || s.closed {
 		s.pass(ev, 1)
 		return
 	}
+	if ev.AggID != 0 {
+		s.firsts[ev.AggID] = ev.Clone()
+	}
 	if s.d.Add(KeyOf(ev.Event, containerID(ev)), ev.Time, ev, s.pass) {
 		ev.Hidden = true // counted by the sinks, shown in the summary
 		s.next.Handle(ev)
+	}
+}
+
+// kernelCount passes on the summary of a count made in the kernel (ev,
+// tracer.Event.Repeats): a copy of the event whose record opened it, as
+// the stages described it then (its container, its reasons found after
+// the call), at the time of the last call counted; then ev itself,
+// hidden, which the sinks that count calls count as its Repeats calls.
+// Kernel counts come after their window has ended; each is its own
+// summary, beside those of the windows here.
+func (s *Stage) kernelCount(ev *pipeline.Event) {
+	sum := s.firsts[ev.AggID]
+	delete(s.firsts, ev.AggID)
+	if sum == nil {
+		// Its first was hidden (known-harmless, or over the rate
+		// limit) or is gone: the count stands for itself.
+		sum = ev.Clone()
+		sum.Event.Repeats = 0
+		sum.Hidden = false
+	}
+	sum.Time = ev.Time
+	sum.Repeat = ev.Repeats
+	sum.KernelCounted = true
+	s.pass(sum, ev.Repeats)
+	ev.Hidden = true
+	s.next.Handle(ev)
+}
+
+// forgetFirsts drops the firsts whose count has not come three windows
+// after them: the kernel sends no count for a record that had no
+// repeats.
+func (s *Stage) forgetFirsts(now time.Time) {
+	for id, ev := range s.firsts {
+		if now.Sub(ev.Time) > 3*s.o.Window {
+			delete(s.firsts, id)
+		}
 	}
 }
 
@@ -115,7 +164,7 @@ func containerID(ev *pipeline.Event) string {
 // limit is reached: then a single event goes on hidden, to be counted,
 // and a summary, whose calls were counted already, goes nowhere.
 func (s *Stage) pass(ev *pipeline.Event, repeat uint64) {
-	if repeat > 1 {
+	if repeat > 1 || ev.KernelCounted {
 		ev.Repeat = repeat
 	}
 	if s.l != nil && !s.l.Allow(s.o.Now(), repeat) {

@@ -181,7 +181,7 @@ func (m *Metrics) Observe(ev *tracer.Event, c *correlate.Container, rule *benign
 		return
 	}
 	if rule != nil {
-		m.benign.WithLabelValues(rule.Name).Inc()
+		m.benign.WithLabelValues(rule.Name).Add(float64(ev.Calls()))
 		return
 	}
 	ns, id := "", ""
@@ -214,7 +214,8 @@ func (m *Metrics) Observe(ev *tracer.Event, c *correlate.Container, rule *benign
 		}
 	}
 	m.mu.Unlock()
-	m.failures.WithLabelValues(values...).Inc()
+	// A count made in the kernel stands for its calls.
+	m.failures.WithLabelValues(values...).Add(float64(ev.Calls()))
 }
 
 // Lost takes the kernel's running total of lost records.

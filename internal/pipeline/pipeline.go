@@ -29,6 +29,10 @@ type Event struct {
 	// sinks that show events show the count, sinks that count calls
 	// skip it.
 	Repeat uint64
+	// KernelCounted marks a summary whose calls the kernel counted
+	// (tracer.Event.Repeats): a copy of the first of them, which was
+	// shown, with what the stages learnt about that one.
+	KernelCounted bool
 	// Hints is what to do about the failure's reasons, nil without a
 	// rule that applies; set by Hints.
 	Hints []hints.Hint

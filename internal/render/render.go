@@ -56,6 +56,9 @@ type Findings struct {
 	// identical calls within Window (--dedup): text ends with
 	// "[N identical calls in 10s]", JSON has "repeat_count": N.
 	Repeat uint64
+	// KernelCounted says that the kernel counted the Repeat calls
+	// (--dedup): what is shown of them is the first one's.
+	KernelCounted bool
 }
 
 // Event writes one event with what was found about it.
@@ -92,11 +95,14 @@ func (r *Renderer) appendText(b []byte, ev *tracer.Event, f *Findings) []byte {
 		b = append(b, f.Benign.Name...)
 		b = append(b, ']')
 	}
-	if f.Repeat > 1 {
+	if f.Repeat > 1 || f.KernelCounted {
 		b = append(b, " ["...)
 		b = strconv.AppendUint(b, f.Repeat, 10)
 		b = append(b, " identical calls in "...)
 		b = append(b, r.Window.String()...)
+		if f.KernelCounted {
+			b = append(b, ", counted in the kernel"...)
+		}
 		b = append(b, ']')
 	}
 	b = append(b, '\n')
@@ -247,8 +253,11 @@ func (r *Renderer) appendJSON(b []byte, ev *tracer.Event, f *Findings) []byte {
 		b = jsonw.BoolLit(b, `"benign":`, true)
 		b = jsonw.StrLit(b, `"benign_rule":`, f.Benign.Name)
 	}
-	if f.Repeat > 1 {
+	if f.Repeat > 1 || f.KernelCounted {
 		b = jsonw.UintLit(b, `"repeat_count":`, f.Repeat)
+	}
+	if f.KernelCounted {
+		b = jsonw.BoolLit(b, `"repeat_counted_in_kernel":`, true)
 	}
 	return append(b, '}', '\n')
 }

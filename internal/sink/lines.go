@@ -58,5 +58,5 @@ func (s *Lines) Close() error {
 
 // Findings is what the stages found about ev, as the renderer takes it.
 func Findings(ev *pipeline.Event) render.Findings {
-	return render.Findings{Container: ev.Container, Benign: ev.Benign, Hints: ev.Hints, Repeat: ev.Repeat}
+	return render.Findings{Container: ev.Container, Benign: ev.Benign, Hints: ev.Hints, Repeat: ev.Repeat, KernelCounted: ev.KernelCounted}
 }

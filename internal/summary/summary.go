@@ -109,7 +109,8 @@ func (s *Table) Add(ev *tracer.Event, c *correlate.Container) {
 	if k.container == OtherContainer {
 		s.stats.OtherRowFailures++
 	}
-	r.count++
+	n := int(ev.Calls()) // a count made in the kernel stands for its calls
+	r.count += n
 	r.last = ev.Time
 	for _, reason := range ev.Reasons {
 		text := reason.Text(ev)
@@ -117,9 +118,9 @@ func (s *Table) Add(ev *tracer.Event, c *correlate.Container) {
 			if !ok {
 				s.stats.Reasons++
 			}
-			r.reasons[text]++
+			r.reasons[text] += n
 		} else {
-			r.otherReasons++
+			r.otherReasons += n
 			s.stats.OtherReasons++
 		}
 	}

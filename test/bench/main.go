@@ -42,6 +42,8 @@ type config struct {
 	threads                  int
 	latRates                 []int
 	smallBuffer              string
+	stormProcs, stormCalls   int
+	stormRounds              int
 }
 
 func main() {
@@ -61,6 +63,9 @@ func main() {
 	flag.BoolVar(&c.smoke, "smoke", false, "a quick check that the harness works: one short round of ctrace only, results in /tmp")
 	flag.IntVar(&c.threads, "threads", runtime.NumCPU(), "threads of the multi-threaded loops and the throughput generator")
 	flag.StringVar(&c.smallBuffer, "small-buffer", "256K", "ring buffer of the run that must lose records")
+	flag.IntVar(&c.stormProcs, "storm-procs", 2, "processes of the failure storm (see storm.go)")
+	flag.IntVar(&c.stormCalls, "storm-calls", 1000000, "failing calls of each storm process")
+	flag.IntVar(&c.stormRounds, "storm-rounds", 3, "alternating untraced and traced storms")
 	floorKind := flag.String("floor", "", "only attach empty programs until SIGINT (a tracer of the loops): rawtp, openat or all (see floor.go)")
 	render := flag.String("render", "", "only rewrite the plot and the markdown from this results file")
 	flag.Parse()
@@ -88,6 +93,7 @@ func main() {
 		}
 		c.out, c.md, c.png = "/tmp/ctrace-bench-smoke/results.json", "", "/tmp/ctrace-bench-smoke/overhead.png"
 		c.latRates = []int{1000}
+		c.stormCalls, c.stormRounds = 100000, 1
 	}
 	if err := run(&c); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
@@ -102,6 +108,7 @@ var peers = map[string]tracer{
 	"empty-rawtp":     {Name: "empty-rawtp", Label: "empty progs: raw sys_enter/exit", Cmd: []string{"self", "-floor", "rawtp"}, ReadyLine: true},
 	"empty-tp-openat": {Name: "empty-tp-openat", Label: "empty progs: openat tracepoints", Cmd: []string{"self", "-floor", "openat"}, ReadyLine: true},
 	"empty-tp-all":    {Name: "empty-tp-all", Label: "empty progs: 60 syscall tracepoints", Cmd: []string{"self", "-floor", "all"}, ReadyLine: true},
+	"ctrace-dedup":    {Name: "ctrace-dedup", Label: "ctrace run --dedup", Cmd: []string{"ctrace", "run", "--dedup"}, ReadyLine: true},
 	"ctrace-all-json": {Name: "ctrace-all-json", Label: "ctrace run --all -o json", Cmd: []string{"ctrace", "run", "--all", "-o", "json"}, ReadyLine: true, DevNull: true},
 	"strace":          {Name: "strace", Label: "strace -f -Z -e trace=openat", Wrap: []string{"strace", "-f", "-Z", "-e", "trace=openat", "-o", "/dev/null"}},
 	"perf-trace":      {Name: "perf-trace", Label: "perf trace --failure -e openat", Cmd: []string{"perf", "trace", "--failure", "-e", "openat"}},
@@ -180,6 +187,8 @@ func run(c *config) error {
 	if res.Throughput, err = throughput(c); err != nil {
 		return err
 	}
+	logf("failure storm: %d rounds", c.stormRounds)
+	res.Storm = storm(c)
 	logf("latency")
 	if res.Latency, err = latency(c); err != nil {
 		return err

@@ -39,6 +39,8 @@ func loopLabel(k string) string {
 		mode = "open+close"
 	case "open-seccomp":
 		mode = "open+close under seccomp"
+	case "fail-distinct":
+		mode = "fail, a path per call"
 	}
 	th = strings.TrimSuffix(th, "t")
 	if th == "1" {
@@ -132,6 +134,7 @@ func targets(res *results) []targetResult {
 			targetResult{Target: "peak RSS under 64 MiB", Measured: fmt.Sprintf("at most %.1f MiB", maxRSS), Met: maxRSS < 64},
 		)
 	}
+	out = append(out, stormTargets(res)...)
 	if res.Startup.Runs > 0 {
 		out = append(out, targetResult{
 			Target:   "start-up (exec to ready) under 1 s",
@@ -448,6 +451,10 @@ func markdown(res *results, c *config) string {
 			ok = "**no**"
 		}
 		p("| %s | %d | %.0f | %d | %.0f | %d | %s | %.2f us | %.1f MiB |\n", t.Name, t.Produced, t.ProducedPerSec, t.Delivered, t.DeliveredPerSec, t.Lost, ok, t.CPUNSPerEvent/1000, t.MaxRSSMiB)
+	}
+
+	if res.Storm != nil {
+		p("%s", stormMarkdown(res.Storm))
 	}
 
 	p("\n### Latency\n\nFrom a failing openat (`ctrbench lat`, one thread, paced; the path carries the call's CLOCK_MONOTONIC time) to its JSON line read from ctrace's stdout.\n\n| rate | events | lost | p50 | p99 | max |\n|---|---|---|---|---|---|\n")

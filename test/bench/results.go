@@ -25,6 +25,7 @@ type results struct {
 	// (floorpairs.go), by loop.
 	AboveFloor map[string]floorComparison `json:"above_floor,omitempty"`
 	Throughput []throughputResult         `json:"throughput"`
+	Storm      *stormResult               `json:"storm,omitempty"`
 	Latency    []latencyResult            `json:"latency"`
 	Startup    startupResult              `json:"startup"`
 	BPF        []bpfStat                  `json:"bpf_stats,omitempty"`
@@ -224,7 +225,7 @@ func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 		return nil, nil, err
 	}
 	defer func() { _ = os.WriteFile(knob, bytes.TrimSpace(old), 0) }()
-	names := []string{"ctrace", "empty-tp-all", "empty-rawtp"}
+	names := []string{"ctrace", "ctrace-dedup", "empty-tp-all", "empty-rawtp"}
 	for _, peer := range []string{"opensnoop", "bpftrace"} {
 		if slices.Contains(strings.Split(c.tracers, ","), peer) {
 			names = append(names, peer)
@@ -326,8 +327,12 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 	}
 	getppid, open, seccomp, fail := []string{"getppid", "1", "1"}, []string{"open", "1", "1", file},
 		[]string{"open-seccomp", "1", "1", file}, []string{"fail", "1", "1"}
+	// With --dedup, fail's calls are repeats after the first; each of
+	// fail-distinct's is the first of its path.
+	distinct := []string{"fail-distinct", "1", "1"}
 	loops := map[string][][]string{
 		"ctrace":       {getppid, open, seccomp, fail},
+		"ctrace-dedup": {fail, distinct},
 		"empty-tp-all": {open, seccomp},
 		"empty-rawtp":  {getppid},
 		"opensnoop":    {open, seccomp},

@@ -43,13 +43,18 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define FAIL_PATH "/nonexistent-ctrbench/t"
 #define LAT_PREFIX "/nonexistent-ctrbench/lat/"
 
-enum mode { M_OPEN, M_GETPPID, M_FAIL, M_LAT };
+/* fail-distinct: a path of its own for every call (a hex counter), so
+ * that ctrace --dedup sends each whole, as the first of its kind. */
+#define DISTINCT_PREFIX "/nonexistent-ctrbench/d/"
+
+enum mode { M_OPEN, M_GETPPID, M_FAIL, M_FAIL_DISTINCT, M_LAT };
 
 struct worker {
 	pthread_t th;
@@ -86,11 +91,25 @@ static uint64_t now_ns(void)
 #define BATCH 64
 #define MAX_BATCHES (1u << 20)
 
+static void put_hex(char *p, uint64_t v)
+{
+	for (int d = 15; d >= 0; d--, v >>= 4)
+		p[d] = "0123456789abcdef"[v & 15];
+}
+
 static void *run_loop(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t t0, c0, end, t, prev, n = 0, bad = 0;
+	uint64_t t0, c0, end, t, prev, n = 0, bad = 0, seq = 0;
+	char path[64];
 	int i, fd;
+
+	char *ctr;
+
+	/* Per thread: threads never make the same path. The counter is the
+	 * last 16 characters, rewritten in place. */
+	snprintf(path, sizeof(path), DISTINCT_PREFIX "%016lx-%016llx", (unsigned long)pthread_self(), 0ull);
+	ctr = path + strlen(path) - 16;
 
 	pthread_barrier_wait(&start);
 	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -115,6 +134,16 @@ static void *run_loop(void *arg)
 				break;
 			case M_FAIL:
 				fd = openat(AT_FDCWD, FAIL_PATH, O_RDONLY);
+				if (fd < 0) {
+					n++;
+				} else {
+					close(fd);
+					bad++;
+				}
+				break;
+			case M_FAIL_DISTINCT:
+				put_hex(ctr, ++seq);
+				fd = openat(AT_FDCWD, path, O_RDONLY);
 				if (fd < 0) {
 					n++;
 				} else {
@@ -225,10 +254,79 @@ static double fastest_batches(struct worker *ws, long threads)
 	return r;
 }
 
+/* storm PROCS CALLS: PROCS processes, each one thread making CALLS failing
+ * openat of FAIL_PATH, started together: a crash-looping workload. Prints
+ * the same JSON as the loops: ns_per_iter is the processes' own time per
+ * call, their sum over their calls. */
+static int storm(long procs, long calls)
+{
+	int res[2], gate[2];
+	uint64_t ns = 0, cpu = 0, iters = 0, bad = 0;
+	long i;
+
+	if (pipe(res) || pipe(gate)) {
+		perror("pipe");
+		return 1;
+	}
+	for (i = 0; i < procs; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (pid == 0) {
+			uint64_t r[4] = { 0 }, t0, c0;
+			char b;
+			long k;
+
+			close(res[0]);
+			close(gate[1]);
+			if (read(gate[0], &b, 1) < 0)
+				_exit(1);
+			c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+			t0 = now_ns();
+			for (k = 0; k < calls; k++) {
+				int fd = openat(AT_FDCWD, FAIL_PATH, O_RDONLY);
+
+				if (fd < 0) {
+					r[2]++;
+				} else {
+					close(fd);
+					r[3]++;
+				}
+			}
+			r[0] = now_ns() - t0;
+			r[1] = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+			_exit(write(res[1], r, sizeof(r)) == sizeof(r) ? 0 : 1);
+		}
+	}
+	close(res[1]);
+	close(gate[0]);
+	close(gate[1]); /* end of file: every child starts */
+	for (i = 0; i < procs; i++) {
+		uint64_t r[4];
+
+		if (read(res[0], r, sizeof(r)) != sizeof(r)) {
+			fprintf(stderr, "storm: a process failed\n");
+			return 1;
+		}
+		ns += r[0], cpu += r[1], iters += r[2], bad += r[3];
+	}
+	while (wait(NULL) > 0)
+		;
+	printf("{\"mode\":\"storm\",\"threads\":%ld,\"iterations\":%llu,\"unexpected\":%llu,"
+	       "\"thread_ns\":%llu,\"ns_per_iter\":%.3f,\"cpu_ns_per_iter\":%.3f}\n",
+	       procs, (unsigned long long)iters, (unsigned long long)bad, (unsigned long long)ns,
+	       iters ? (double)ns / (double)iters : 0.0, iters ? (double)cpu / (double)iters : 0.0);
+	return bad ? 3 : 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: ctrbench open|open-seccomp|getppid|fail THREADS SECONDS [FILE]\n"
-			"       ctrbench lat RATE SECONDS\n");
+	fprintf(stderr, "usage: ctrbench open|open-seccomp|getppid|fail|fail-distinct THREADS SECONDS [FILE]\n"
+			"       ctrbench lat RATE SECONDS\n"
+			"       ctrbench storm PROCS CALLS\n");
 	exit(2);
 }
 
@@ -241,6 +339,11 @@ int main(int argc, char **argv)
 
 	if (argc < 4)
 		usage();
+	if (!strcmp(argv[1], "storm")) {
+		if (atol(argv[2]) < 1 || atol(argv[3]) < 1)
+			usage();
+		return storm(atol(argv[2]), atol(argv[3]));
+	}
 	if (!strcmp(argv[1], "open"))
 		mode = M_OPEN;
 	else if (!strcmp(argv[1], "open-seccomp"))
@@ -249,6 +352,8 @@ int main(int argc, char **argv)
 		mode = M_GETPPID;
 	else if (!strcmp(argv[1], "fail"))
 		mode = M_FAIL;
+	else if (!strcmp(argv[1], "fail-distinct"))
+		mode = M_FAIL_DISTINCT;
 	else if (!strcmp(argv[1], "lat"))
 		mode = M_LAT;
 	else
