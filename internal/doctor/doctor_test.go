@@ -76,7 +76,7 @@ func TestDoctor(t *testing.T) {
 	if ctrd.Skip != "" {
 		t.Skip(ctrd.Skip)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	r, err := correlate.Open(ctx, correlate.Options{Address: ctrd.Address})
 	if err != nil {
