@@ -425,24 +425,62 @@ static __always_inline int on_cap_denied(const struct cred *cred, struct user_na
 	return 0;
 }
 
+/* cap_capable's opts: the kernel asks without meaning to deny (security.h). */
+#define CTRACE_CAP_OPT_NOAUDIT (1 << 1)
+#define CTRACE_CAP_SYS_ADMIN 21
+#define CTRACE_PROBE_FRAMES 6
+
+/* Whether the check being made is memory accounting's: the vm_enough_memory
+ * hook (cap_vm_enough_memory), called from security_vm_enough_memory_mm,
+ * whose code the loader finds in kallsyms. It asks for CAP_SYS_ADMIN on
+ * every exec and fork of a task without it, and the answer only moves an
+ * overcommit reserve. The tracepoint does not carry cap_capable's opts, so
+ * the asker is told by the return addresses on the stack (the hook may
+ * tail-call cap_capable and leave no frame of its own); only denials
+ * during traced calls get here. */
+static __always_inline bool memory_probe(void *ctx)
+{
+	__u64 ips[CTRACE_PROBE_FRAMES];
+	long n;
+	int i;
+
+	if (!vm_acct_start)
+		return false;
+	n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+	for (i = 0; i < CTRACE_PROBE_FRAMES; i++) {
+		if (i * (long)sizeof(__u64) >= n)
+			break;
+		if (ips[i] >= vm_acct_start && ips[i] < vm_acct_end)
+			return true;
+	}
+	return false;
+}
+
 /* tp_btf/cap_capable (6.16+): every capability check and its verdict;
- * records denials made during traced calls. */
+ * records denials made during traced calls, but not memory accounting's
+ * question (memory_probe). */
 SEC("tp_btf/cap_capable")
 int BPF_PROG(cap_denied_tp, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
+	__u16 op;
+
 	if (ret == 0)
+		return 0;
+	if (cap == CTRACE_CAP_SYS_ADMIN && call_state(&op) && memory_probe(ctx))
 		return 0;
 	return on_cap_denied(cred, target_ns, cap);
 }
 
 /* fexit/cap_capable: the same, on kernels without the tracepoint that
- * allow fexit. */
+ * allow fexit. A check made with CAP_OPT_NOAUDIT is a question whose "no"
+ * the kernel takes in its stride (memory accounting's, ptrace's probes),
+ * not a denial: it is not recorded. */
 SEC("fexit/cap_capable")
 int BPF_PROG(cap_denied_fexit, const struct cred *cred, struct user_namespace *target_ns,
 	     int cap, unsigned int opts, int ret)
 {
-	if (ret == 0)
+	if (ret == 0 || (opts & CTRACE_CAP_OPT_NOAUDIT))
 		return 0;
 	return on_cap_denied(cred, target_ns, cap);
 }

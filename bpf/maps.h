@@ -37,6 +37,10 @@ const volatile bool have_rdonly_cast = false;
 const volatile bool aggregate = false;
 /* The window, in ns of the boot clock: windows are its multiples. */
 const volatile __u64 agg_window_ns = 10000000000ULL;
+/* security_vm_enough_memory_mm's code, [start, end), from kallsyms; 0 when
+ * not known (memory_probe in ctrace.bpf.c). */
+const volatile __u64 vm_acct_start = 0;
+const volatile __u64 vm_acct_end = 0;
 
 struct ctrace_buf {
 	struct ctrace_event ev;

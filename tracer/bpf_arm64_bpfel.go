@@ -349,6 +349,8 @@ const (
 	bpfVarTaskMarks           = "task_marks"
 	bpfVarThreadSize          = "thread_size"
 	bpfVarTraceSuccess        = "trace_success"
+	bpfVarVmAcctEnd           = "vm_acct_end"
+	bpfVarVmAcctStart         = "vm_acct_start"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -524,6 +526,8 @@ type bpfVariableSpecs struct {
 	TaskMarks        *ebpf.VariableSpec `ebpf:"task_marks"`
 	ThreadSize       *ebpf.VariableSpec `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.VariableSpec `ebpf:"trace_success"`
+	VmAcctEnd        *ebpf.VariableSpec `ebpf:"vm_acct_end"`
+	VmAcctStart      *ebpf.VariableSpec `ebpf:"vm_acct_start"`
 }
 
 // bpfObjects contains all objects after they have been loaded into the kernel.
@@ -611,6 +615,8 @@ type bpfVariables struct {
 	TaskMarks        *ebpf.Variable `ebpf:"task_marks"`
 	ThreadSize       *ebpf.Variable `ebpf:"thread_size"`
 	TraceSuccess     *ebpf.Variable `ebpf:"trace_success"`
+	VmAcctEnd        *ebpf.Variable `ebpf:"vm_acct_end"`
+	VmAcctStart      *ebpf.Variable `ebpf:"vm_acct_start"`
 }
 
 // bpfPrograms contains all programs after they have been loaded into the kernel.

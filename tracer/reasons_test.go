@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,21 @@ func init() {
 			return err
 		}
 		return unix.Mount("none", dir, "tmpfs", 0, "")
+	}
+	// Root without CAP_SYS_ADMIN, as in a container, execs a file the
+	// kernel has no format for: memory accounting asks for CAP_SYS_ADMIN
+	// on the way (cap_vm_enough_memory), and the answer is no reason.
+	triggers["exec_unknown_without_sys_admin"] = func(dir string) error {
+		path := filepath.Join(dir, "data")
+		if err := os.WriteFile(path, []byte("neither ELF nor a script\n"), 0o755); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		// Capabilities are a thread's: the exec runs on this one.
+		runtime.LockOSThread()
+		if err := dropEffective(unix.CAP_SYS_ADMIN); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		return unix.Exec(path, []string{path}, nil)
 	}
 	// Root in a user namespace of its own (see triggerAttrs), mounting in
 	// the host's mount namespace, which the initial user namespace owns.
@@ -261,6 +277,35 @@ func TestReasonCapability(t *testing.T) {
 			t.Errorf("reasons = %+v, want [%+v]", ev.Reasons, want)
 		}
 	})
+}
+
+// TestNoCapabilityForAQuestion: a failed exec of a task without
+// CAP_SYS_ADMIN carries no capability reason, though the kernel asked for
+// it during the call (memory accounting, which takes no for an answer).
+// Every time: the question is asked on every such exec.
+func TestNoCapabilityForAQuestion(t *testing.T) {
+	tr, col := startTracer(t, Options{})
+	if f := feature(tr, "capability"); f.Err != nil {
+		t.Fatalf("capability reasons unavailable: %v", f.Err)
+	}
+	for range 20 {
+		c := runTrigger(t, "exec_unknown_without_sys_admin")
+		ev := col.waitFor(t, c.pid, func(ev *Event) bool { return int(ev.Proc.PID) == c.pid && ev.Syscall == "execve" })
+		if ev.Errno != unix.ENOEXEC || len(ev.Reasons) != 0 {
+			t.Fatalf("errno %v, reasons %+v: want ENOEXEC and none", ev.Errno, ev.Reasons)
+		}
+	}
+}
+
+// dropEffective removes cap from the calling thread's effective set.
+func dropEffective(cap int) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	data[cap/32].Effective &^= 1 << (cap % 32)
+	return unix.Capset(&hdr, &data[0])
 }
 
 func TestReasonKernelLog(t *testing.T) {

@@ -204,6 +204,19 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 	if err := setVar(spec, "have_rdonly_cast", t.hasKernelFunc("bpf_rdonly_cast")); err != nil {
 		return nil, err
 	}
+	// Where memory accounting's capability question is asked, for the
+	// tracepoint's program to leave it out (memory_probe in
+	// bpf/ctrace.bpf.c); fexit's sees the question's opts instead.
+	if t.hasTracepointBTF("cap_capable") {
+		if start, end, ok := kernelFuncRange("security_vm_enough_memory_mm"); ok {
+			if err := setVar(spec, "vm_acct_start", start); err != nil {
+				return nil, err
+			}
+			if err := setVar(spec, "vm_acct_end", end); err != nil {
+				return nil, err
+			}
+		}
+	}
 	coll, err := loadParallel(spec, t.btf, func(c *ebpf.Collection) {
 		// Beside the exits: the reason programs need only the maps.
 		t.coll = c

@@ -48,7 +48,7 @@ const amd64Exec = "^(TestExecReasonsOnTheNode|TestExecReasonsInAChroot|TestExecP
 var arm64NoFexit = map[string]string{
 	"internal/audit": landlockAudit["internal/audit"],
 	"cmd/ctrace":     amd64Exec,
-	"tracer":         "^(TestReasonCapability|TestNoReasonForSuccess|" + amd64Golden + ")$",
+	"tracer":         "^(TestReasonCapability|TestNoCapabilityForAQuestion|TestNoReasonForSuccess|" + amd64Golden + ")$",
 }
 
 // arm64Skips: what every arm64 kernel of the matrix cannot pass.
