@@ -26,9 +26,9 @@ done
 [ $# -gt 0 ] || set -- kubelet
 for name in "$@"; do
 	case "$name" in
-	kubelet | kube-apiserver) pkg=k8s.io/kubernetes/cmd/$name ;;
+	kubelet | kube-apiserver | kube-controller-manager | kube-scheduler) pkg=k8s.io/kubernetes/cmd/$name ;;
 	etcd) pkg=./etcd ;;
-	*) echo "build.sh: unknown binary $name; allowed: kubelet, kube-apiserver, etcd" >&2; exit 2 ;;
+	*) echo "build.sh: unknown binary $name; allowed: kubelet, kube-apiserver, kube-controller-manager, kube-scheduler, etcd" >&2; exit 2 ;;
 	esac
 	dir="$cache/$name-$version-$hash"
 	bin="$dir/$name"
