@@ -184,10 +184,10 @@ func TestExecReasonsOnTheNode(t *testing.T) {
 		`[exec: ` + dir + `/crlf.sh is a script whose interpreter /bin/sh\r does not exist (its #! line ends in a carriage return: CRLF line ends) (read after the call)]`,
 		`[exec: ` + dir + `/patched is an ELF whose interpreter (PT_INTERP) ` + exectest.MissingLoader + ` does not exist (read after the call)]`,
 		`[exec: ` + dir + `/chain.sh runs ` + dir + `/patched, which is an ELF whose interpreter (PT_INTERP) ` + exectest.MissingLoader + ` does not exist`,
-		`[exec: ` + dir + `/arm64 is built for aarch64, and this node is ` + runtimeMachine(t) + `; `,
+		`[exec: ` + dir + `/foreign is built for ` + exectest.ForeignMachine + `, and this node is ` + runtimeMachine(t) + `; `,
 		`[exec: ` + dir + `/text is neither an ELF nor a #! script (it starts "echo hi\n") (read after the call)]`,
 		"  hint: the #! line of " + dir + "/crlf.sh ends in a carriage return",
-		"  hint: " + dir + "/arm64 is built for aarch64 and this node is " + runtimeMachine(t),
+		"  hint: " + dir + "/foreign is built for " + exectest.ForeignMachine + " and this node is " + runtimeMachine(t),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output has no %q:\n%s", want, out)

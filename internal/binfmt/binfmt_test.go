@@ -1,6 +1,7 @@
 package binfmt
 
 import (
+	debugelf "debug/elf"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -239,18 +240,14 @@ func TestShebang(t *testing.T) {
 func TestHandlerMatches(t *testing.T) {
 	const aarch64 = "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POCF\noffset 0\n" +
 		"magic 7f454c460201010000000000000000000200b700\nmask ffffffffffffff00fffffffffffffffffeffffff\n"
-	elf := exectest.AArch64ELF()
+	elf := exectest.ELF(debugelf.EM_AARCH64)
 	if en, ok := handlerMatches(aarch64, elf); !en || !ok {
 		t.Errorf("aarch64 handler: enabled %v, match %v", en, ok)
 	}
 	if en, ok := handlerMatches(strings.Replace(aarch64, "enabled", "disabled", 1), elf); en || !ok {
 		t.Errorf("disabled aarch64 handler: enabled %v, match %v", en, ok)
 	}
-	x86, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := handlerMatches(aarch64, x86[:bufSize]); ok {
+	if _, ok := handlerMatches(aarch64, exectest.ELF(debugelf.EM_X86_64)); ok {
 		t.Error("the aarch64 handler takes an x86_64 binary")
 	}
 	if _, ok := handlerMatches("enabled\ninterpreter /x\nflags: \nextension .exe\n", elf); ok {

@@ -35,26 +35,18 @@ var landlockAudit = map[string]string{"internal/audit": "^(TestLandlockDenial|Te
 // differs).
 const amd64Golden = "TestRecordCorpus"
 
-// amd64Exec: the exec reason's CLI tests were written for x86_64 nodes
-// (the glibc loader they patch is asked for by its x86_64 path, and an
-// aarch64 header is their foreign machine) and fail in the arm64 guests;
-// their fixtures are to be made per architecture.
-const amd64Exec = "^(TestExecReasonsOnTheNode|TestExecReasonsInAChroot|TestExecPathSearchEACCES)$"
-
 // arm64NoFexit: Debian's 6.1 arm64 kernel loads fexit programs but
 // cannot attach them (ENOTSUPP; arm64 has the ftrace direct calls that
 // BPF trampolines need from 6.4), so there is no capability reason, which
 // these tests want and fail without under CI=true.
 var arm64NoFexit = map[string]string{
 	"internal/audit": landlockAudit["internal/audit"],
-	"cmd/ctrace":     amd64Exec,
 	"tracer":         "^(TestReasonCapability|TestNoCapabilityForAQuestion|TestNoReasonForSuccess|" + amd64Golden + ")$",
 }
 
 // arm64Skips: what every arm64 kernel of the matrix cannot pass.
 var arm64Skips = map[string]string{
 	"internal/audit": landlockAudit["internal/audit"],
-	"cmd/ctrace":     amd64Exec,
 	"tracer":         "^" + amd64Golden + "$",
 }
 

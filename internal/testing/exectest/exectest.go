@@ -5,6 +5,7 @@ package exectest
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,14 +30,6 @@ type Case struct {
 	// Hint is the hint rule, "" for none.
 	Hint string
 }
-
-// Loader is the dynamic loader of the node's x86_64 glibc binaries.
-const Loader = "/lib64/ld-linux-x86-64.so.2"
-
-// MissingLoader is the loader a patched copy of a glibc binary asks for:
-// as long as Loader, so that the ELF's layout is unchanged, and present
-// in no root.
-const MissingLoader = "/lib64/ld-nonex-x86-64.so.2"
 
 // Build writes the cases' files into dir, a directory in root's view
 // ("/x"; the root is "/" for the node's own files), and returns the
@@ -67,7 +60,7 @@ func Build(root, dir, host string, rootHasLoader bool) ([]Case, error) {
 		{"nointerp.sh", []byte("#! /nonexistent/interp -x\necho hi\n")},
 		{"patched", patched},
 		{"chain.sh", []byte("#!" + dir + "/patched\n")},
-		{"arm64", AArch64ELF()},
+		{"foreign", ELF(foreignMachine)},
 		{"text", []byte("echo hi\n")},
 		{"glibc", elfBin},
 	}
@@ -85,8 +78,8 @@ func Build(root, dir, host string, rootHasLoader bool) ([]Case, error) {
 			File: dir + "/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
 		{Name: "script-of-elf-without-loader", Path: dir + "/chain.sh", Errno: unix.ENOENT, Problem: "interpreter_missing",
 			File: dir + "/patched", Interpreter: MissingLoader, Hint: "exec-interpreter-missing"},
-		{Name: "foreign-machine", Path: dir + "/arm64", Errno: unix.ENOEXEC, Problem: "foreign_machine", File: dir + "/arm64",
-			Machine: "aarch64", Hint: "exec-foreign-machine"},
+		{Name: "foreign-machine", Path: dir + "/foreign", Errno: unix.ENOEXEC, Problem: "foreign_machine", File: dir + "/foreign",
+			Machine: ForeignMachine, Hint: "exec-foreign-machine"},
 		{Name: "unknown-format", Path: dir + "/text", Errno: unix.ENOEXEC, Problem: "unknown_format", File: dir + "/text",
 			Hint: "exec-unknown-format"},
 		// The negative case: ENOENT of a file that is not there is the
@@ -100,17 +93,17 @@ func Build(root, dir, host string, rootHasLoader bool) ([]Case, error) {
 	return cases, nil
 }
 
-// AArch64ELF is the smallest file the kernel takes for an aarch64
-// executable: a 64-bit little-endian ELF header of e_machine EM_AARCH64
-// and no program headers. An x86_64 kernel refuses it with ENOEXEC
-// (elf_check_arch) before it looks further.
-func AArch64ELF() []byte {
+// ELF is the smallest file the kernel takes for an executable of machine:
+// a 64-bit little-endian ELF header and no program headers. A kernel of
+// another machine refuses it with ENOEXEC (elf_check_arch) before it
+// looks further.
+func ELF(machine elf.Machine) []byte {
 	var b bytes.Buffer
 	b.Write([]byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* LSB */, 1 /* EV_CURRENT */, 0})
 	b.Write(make([]byte, 8))
 	for _, v := range []any{
 		uint16(2),                              // e_type: ET_EXEC
-		uint16(183),                            // e_machine: EM_AARCH64
+		uint16(machine),                        // e_machine
 		uint32(1),                              // e_version
 		uint64(0x400000), uint64(0), uint64(0), // e_entry, e_phoff, e_shoff
 		uint32(0),                         // e_flags
