@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,7 +148,7 @@ func TestExecInContainer(t *testing.T) {
 		r := e.Reasons[0]
 		vias[caller+" via "+r.Via]++
 		if r.Kind != "exec" || r.Problem != c.Problem || r.File != c.File || r.Interpreter != c.Interpreter ||
-			r.CRLF != c.CRLF || r.Machine != c.Machine || r.Checked != "after" || (r.Via != "proc" && r.Via != "container_rootfs" && r.Via != "parent" && r.Via != "snapshot_layers") {
+			r.CRLF != c.CRLF || r.Machine != c.Machine || r.Checked != "after" || !slices.Contains([]string{"proc", "container_rootfs", "parent", "snapshot_layers", "image_layers"}, r.Via) {
 			t.Errorf("%s %s: reason %+v, want %+v: %s", caller, c.Name, r, c, l)
 		}
 		want := "in image " + execImage + " (container default/" + e.Container.ID + ")"

@@ -24,6 +24,14 @@ const (
 // fork and its exec is not told apart.
 const ViaParent = "parent"
 
+// ViaImageLayers is a Reason's Via when runc init's exec of its
+// container's command was read through the container's image layers
+// alone: the rootfs was unmounted and its upper layer removed with the
+// container (ctr run --rm) before ctrace looked. The command never ran, so
+// the upper layer held only what the runtime made for the container's
+// mounts, never the file or its interpreter.
+const ViaImageLayers = "image_layers"
+
 // The formats of a file's header (Reason.Format).
 const (
 	FormatELF    = "elf"

@@ -199,7 +199,17 @@ func (s *Exec) fromLayers(ev *tracer.Event, ctr *correlate.Container) (*permissi
 	if len(ctr.RootfsMounts(readFile(s.perm.nodeMountinfo()))) > 0 {
 		return nil, errors.New("its container's rootfs is mounted on the node: its layers are not read instead")
 	}
-	return &permission.Caller{Via: permission.ViaSnapshotLayers, Layers: s.perm.snapshotLayers(ctr, "/")}, nil
+	l := s.perm.snapshotLayers(ctr, "/")
+	if _, err := os.Stat(l.Dirs[0]); errors.Is(err, os.ErrNotExist) && ev.Proc.Comm == "runc:[2:INIT]" && len(l.Dirs) > 1 {
+		// The upper layer went with the container (ctr run --rm):
+		// runc init's exec of the container's command is read in the
+		// image's layers, which the command never wrote to
+		// (binfmt.ViaImageLayers). Any other caller's upper layer may
+		// have held the file: nothing is read instead of it.
+		l.Dirs = l.Dirs[1:]
+		return &permission.Caller{Via: binfmt.ViaImageLayers, Layers: l}, nil
+	}
+	return &permission.Caller{Via: permission.ViaSnapshotLayers, Layers: l}, nil
 }
 
 // bundleRootfs is the rootfs of the task bundle of runc init's container,

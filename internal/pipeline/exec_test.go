@@ -182,9 +182,9 @@ func TestExecGoneRuncInitBeforeContainerd(t *testing.T) {
 // the bundle, the caller is long gone. Only then does the stage read it,
 // which is what a busy ctrace meets when the shim wins the race. The
 // header is read in the container's snapshot layers, every time, and the
-// reason says so. The container is kept until then: deleting it lets
-// containerd's garbage collector remove its snapshot, after which
-// nothing is read (ErrLayerGone), which `ctr run --rm` makes a race.
+// reason says so. In every other round the container is deleted too, as
+// `ctr run --rm` does next, and containerd's garbage collector removes
+// its snapshot's upper layer: the header is read in the image's layers.
 func TestExecRootfsUnmounted(t *testing.T) {
 	if os.Getenv("CTRACE_VM_GUEST") != "" {
 		t.Skip("the kernel matrix's guests have no containerd (docs/kernels.md); the host suite runs this")
@@ -251,7 +251,7 @@ func TestExecRootfsUnmounted(t *testing.T) {
 	ctr := func(ctx context.Context, args ...string) ([]byte, error) {
 		return exec.CommandContext(ctx, "ctr", append([]string{"--address", d.Address, "--namespace", "default"}, args...)...).CombinedOutput()
 	}
-	const repeat = 5
+	const repeat = 6
 	for i := range repeat {
 		for _, c := range cases {
 			if !entry[c.Name] {
@@ -270,6 +270,18 @@ func TestExecRootfsUnmounted(t *testing.T) {
 				t.Fatalf("%s's rootfs is still mounted after its task was deleted (%v)", id, err)
 			}
 			ev := heldEvent(t, &mu, &held, res, id, c.Path)
+			via := permission.ViaSnapshotLayers
+			if i%2 == 1 {
+				// And the container is deleted, as ctr run --rm
+				// does next: its upper layer goes with it, and
+				// the image's layers are what is left.
+				via = binfmt.ViaImageLayers
+				upper := res.Resolve(ev).RootfsLayers[0]
+				if out, err := ctr(ctx, "container", "rm", id); err != nil {
+					t.Fatalf("ctr container rm %s: %v: %s", id, err, out)
+				}
+				waitGone(t, upper)
+			}
 			s := NewExec("/proc", "/", res.Resolve)
 			k := &keep{}
 			s.Link(Next{h: k})
@@ -278,12 +290,24 @@ func TestExecRootfsUnmounted(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: no exec reason (NoReason %q)", id, ev.NoReason)
 			}
-			if r.Via != permission.ViaSnapshotLayers || r.Problem != c.Problem || r.File != c.File ||
+			if r.Via != via || r.Problem != c.Problem || r.File != c.File ||
 				r.Interpreter != c.Interpreter || r.CRLF != c.CRLF || r.Machine != c.Machine || r.Checked != permission.CheckedAfter {
-				t.Fatalf("%s: reason %+v, want %+v via %s", id, r, c, permission.ViaSnapshotLayers)
+				t.Fatalf("%s: reason %+v, want %+v via %s", id, r, c, via)
 			}
 		}
 	}
+}
+
+// waitGone waits until containerd's garbage collector has removed dir, a
+// deleted container's upper layer.
+func waitGone(t *testing.T, dir string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			return
+		}
+	}
+	t.Fatalf("%s is still there 30 s after its container was deleted", dir)
 }
 
 // heldEvent waits for the held failed execve of path by container id's
