@@ -101,7 +101,21 @@ func TestExecInContainer(t *testing.T) {
 		"run", "--rm", execImage, prefix+"-sh", "/bin/sh", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("the shell's container: %v: %s", err, out)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// ctrace may be behind on a loaded machine (the diagnosis of each
+	// failure reads files and asks containerd): let it catch up before
+	// it is asked to end, which it must do within stop's 15 s.
+	want := execRepeat * (len(entry) + len(cases))
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		n := 0
+		for _, l := range cr.lines() {
+			if strings.Contains(l, `"syscall":"execve"`) && strings.Contains(l, `"id":"`+prefix+"-") {
+				n++
+			}
+		}
+		if n >= want {
+			break
+		}
+	}
 	if err := cr.stop(); err != nil {
 		t.Fatalf("ctrace exit: %v\n%s", err, cr.stderrText())
 	}
