@@ -21,8 +21,7 @@ import (
 // runs: what applying a DaemonSet, a Deployment or a namespace needs, and
 // the service accounts, tokens and CA bundle each namespace gets. Left
 // out, as in no cluster of one test node they would do anything: the
-// cloud, node IPAM, volumes, node lifecycle (its taints and evictions
-// would only race the tests), and the rest that takes more memory and
+// cloud, node IPAM, volumes, and the rest that takes more memory and
 // CPU than a 2-core CI machine should give away.
 var Controllers = []string{
 	"serviceaccount-controller",                // each namespace's default service account
@@ -34,6 +33,10 @@ var Controllers = []string{
 	"daemonset-controller",
 	"deployment-controller",
 	"replicaset-controller",
+	// The kubelet registers the node with the not-ready NoSchedule
+	// taint; this controller takes it off once the node is Ready, or a
+	// pod that tolerates no taints (any but a DaemonSet's) stays Pending.
+	"node-lifecycle-controller",
 }
 
 // StartControllers starts kube-controller-manager (Controllers) and
