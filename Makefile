@@ -50,9 +50,11 @@ check-generate: generate
 deps:
 	build/deps.sh test
 
-# A single-node Kubernetes node (docs/kubernetes.md): containerd's CRI, CNI,
-# a kubelet built from the Kubernetes Go modules (cached under
-# ~/.cache/ctrace-kubenode), static pods from /tmp/kubenode/manifests. It
+# A one-node Kubernetes cluster (docs/kubernetes.md): containerd's CRI, CNI,
+# a kubelet registered with etcd, kube-apiserver, kube-controller-manager
+# and kube-scheduler, all built from the Kubernetes Go modules (cached
+# under ~/.cache/ctrace-kubenode), an admin kubeconfig in
+# /tmp/kubenode/api/kubeconfig, static pods from /tmp/kubenode/manifests. It
 # stays up in the foreground; Ctrl-C tears it down. As root.
 kubenode: deps
 	$(GO) run ./internal/testing/kubenodetest/kubenode

@@ -102,9 +102,10 @@ if [ -n "$want" ]; then
 	fi
 fi
 
-# The Kubernetes node's kubelet, and the API server's kube-apiserver and
-# etcd: built once (about 7 minutes in all on 2 cores), then cached under
-# ~/.cache/ctrace-kubenode/ by their version and go.sum.
+# The Kubernetes node's kubelet, and the control plane's kube-apiserver,
+# etcd, kube-controller-manager and kube-scheduler: built once (about 11
+# minutes in all on 2 cores), then cached under ~/.cache/ctrace-kubenode/
+# by their version and go.sum.
 if [ "$mode" = test ]; then
-	"$(dirname "$0")/../test/kubenode/build.sh" kubelet kube-apiserver etcd >/dev/null
+	"$(dirname "$0")/../test/kubenode/build.sh" kubelet kube-apiserver etcd kube-controller-manager kube-scheduler >/dev/null
 fi

@@ -107,8 +107,9 @@ func TestNodeManifests(t *testing.T) {
 //   - -o none becomes -o json: the events go to the container's log,
 //     which the test reads, rather than to a collector (where events go
 //     is not a grant; the OTLP export has its own tests);
-//   - --k8s-events goes, with the service account: this node has no API
-//     server, and a static pod may name no service account;
+//   - --k8s-events goes, with the service account: a static pod may
+//     name no service account (TestClusterDaemonSet applies the
+//     DaemonSet with both through the API server);
 //   - a capability this test process lacks is left out: runc cannot give
 //     a container more than its own bounding set (this development
 //     machine has no CAP_SYS_RESOURCE, which only kernels before 5.11
@@ -136,25 +137,13 @@ func staticDaemonSet(t *testing.T) *corev1.Pod {
 	if !slices.Contains(c.Args, "json") {
 		t.Fatalf("the DaemonSet's args %v: the test expected -o none to make json of", c.Args)
 	}
-	// This node has no API server to post Events to: --k8s-events has its
-	// own tests against one (internal/testing/kubeapitest).
+	// A static pod has no service account to post Events with:
+	// TestClusterDaemonSet runs the DaemonSet with one.
 	c.Args = slices.DeleteFunc(c.Args, func(a string) bool { return a == "--k8s-events" })
 	// A static pod may name no service account, and without Events the
 	// agent needs no token.
 	p.Spec.ServiceAccountName, p.Spec.AutomountServiceAccountToken = "", nil
-	var caps []corev1.Capability
-	for _, cp := range c.SecurityContext.Capabilities.Add {
-		n, known := capNumbers[string(cp)]
-		if !known {
-			t.Fatalf("capability %s: add its number to capNumbers", cp)
-		}
-		if ok, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(n), 0, 0, 0); err == nil && ok == 0 {
-			t.Logf("CAP_%s is not in this process's bounding set: the pod runs without it", cp)
-			continue
-		}
-		caps = append(caps, cp)
-	}
-	c.SecurityContext.Capabilities.Add = caps
+	c.SecurityContext.Capabilities.Add = boundedCaps(t, c.SecurityContext.Capabilities.Add)
 	return p
 }
 
@@ -220,4 +209,25 @@ func logEvents(log string) []string {
 		}
 	}
 	return out
+}
+
+// boundedCaps are the capabilities of add that this process's bounding
+// set has: runc cannot give a container more than its own bounding set
+// (this development machine has no CAP_SYS_RESOURCE, which only kernels
+// before 5.11 need); the test logs each one left out.
+func boundedCaps(t *testing.T, add []corev1.Capability) []corev1.Capability {
+	t.Helper()
+	var caps []corev1.Capability
+	for _, cp := range add {
+		n, known := capNumbers[string(cp)]
+		if !known {
+			t.Fatalf("capability %s: add its number to capNumbers", cp)
+		}
+		if ok, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(n), 0, 0, 0); err == nil && ok == 0 {
+			t.Logf("CAP_%s is not in this process's bounding set: the pod runs without it", cp)
+			continue
+		}
+		caps = append(caps, cp)
+	}
+	return caps
 }

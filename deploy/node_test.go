@@ -3,7 +3,10 @@ package deploy
 // Tests against a real Kubernetes node (internal/testing/kubenodetest): a kubelet
 // runs the pods as static pods through containerd's CRI plugin with a CNI
 // network, so that pod names, uids, cgroups and sandbox network
-// namespaces are the ones a kubelet makes, not imitations. They live in
+// namespaces are the ones a kubelet makes, not imitations. The node is a
+// one-node cluster (kubenodetest.MainCluster): an API server, the
+// controller manager and the scheduler, so that the manifests can also
+// be applied as a user applies them (node_cluster_test.go). They live in
 // this package, beside the manifests, so that one node serves them all.
 
 import (
@@ -32,7 +35,7 @@ import (
 var node kubenodetest.Shared
 
 func TestMain(m *testing.M) {
-	os.Exit(kubenodetest.Main(m, "deploy", &node))
+	os.Exit(kubenodetest.MainCluster(m, "deploy", &node))
 }
 
 // requireNode skips (outside CI) a test that needs the node.

@@ -1,13 +1,15 @@
 #!/bin/sh
 # Builds the Kubernetes binaries of the tests' one-node cluster from the
 # Go modules this directory's go.mod pins, once each: the kubelet
-# (internal/testing/kubenodetest), kube-apiserver and etcd
-# (internal/testing/kubeapitest). Arguments name the binaries (kubelet,
-# kube-apiserver, etcd; kubelet when none); each is cached under
+# (internal/testing/kubenodetest), kube-apiserver, etcd,
+# kube-controller-manager and kube-scheduler (internal/testing/kubeapitest).
+# Arguments name the binaries (kubelet when none); each is cached under
 # ${CTRACE_KUBENODE_CACHE:-~/.cache/ctrace-kubenode}/NAME-VERSION-HASH/,
 # HASH naming go.mod, go.sum and etcd/main.go, and later runs only print
 # their paths, one a line. First builds on 2 cores, downloads included:
-# the kubelet about 3 minutes, kube-apiserver about 3 more, etcd about 1.
+# the kubelet about 3 minutes, kube-apiserver about 3 more, etcd about 1;
+# all five, kube-controller-manager and kube-scheduler included, took 11
+# minutes of wall time on the development machine.
 set -eu
 cd "$(dirname "$0")"
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"

@@ -5,8 +5,11 @@
 // kubeconfig that kubectl and client-go take. RBAC is on (as in a real
 // cluster), so a service account may do only what it is granted.
 //
-// It has no controller manager and no scheduler: pods created through it
-// are API objects until a kubelet is given them.
+// Start gives it no controller manager and no scheduler: pods created
+// through it are API objects until a kubelet is given them, and a
+// DaemonSet makes no pods. StartControllers adds both (kube-controller-
+// manager and kube-scheduler, built the same way), which a cluster that
+// runs workloads as a user applies them needs.
 package kubeapitest
 
 import (
@@ -54,8 +57,11 @@ type Server struct {
 	CACert     []byte // PEM of the CA the server's certificate chains to
 
 	etcd, apiserver *exec.Cmd
-	exited          map[*exec.Cmd]chan struct{}
-	config          *rest.Config
+	// The controller manager and the scheduler, once StartControllers
+	// has run.
+	controllerManager, scheduler *exec.Cmd
+	exited                       map[*exec.Cmd]chan struct{}
+	config                       *rest.Config
 	// The CA's key stays in memory: a node joining the cluster gets its
 	// client and serving certificates from Issue.
 	ca    *x509.Certificate
@@ -67,23 +73,33 @@ type Server struct {
 // Binaries builds etcd and kube-apiserver with test/kubenode/build.sh, or
 // finds them in its cache.
 func Binaries() (etcd, apiserver string, err error) {
+	paths, err := build("etcd", "kube-apiserver")
+	if err != nil {
+		return "", "", err
+	}
+	return paths[0], paths[1], nil
+}
+
+// build runs test/kubenode/build.sh for the binaries named and returns
+// their paths, in the same order.
+func build(names ...string) ([]string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", "", errors.New("cannot locate the kubeapitest source file")
+		return nil, errors.New("cannot locate the kubeapitest source file")
 	}
 	script := filepath.Join(filepath.Dir(file), "..", "..", "..", "test", "kubenode", "build.sh")
-	cmd := exec.Command(script, "etcd", "kube-apiserver")
+	cmd := exec.Command(script, names...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", "", fmt.Errorf("%s: %w\n%s", script, err, stderr.String())
+		return nil, fmt.Errorf("%s: %w\n%s", script, err, stderr.String())
 	}
 	paths := strings.Fields(string(out))
-	if len(paths) != 2 {
-		return "", "", fmt.Errorf("%s printed %q, want two paths", script, out)
+	if len(paths) != len(names) {
+		return nil, fmt.Errorf("%s printed %q, want %d paths", script, out, len(names))
 	}
-	return paths[0], paths[1], nil
+	return paths, nil
 }
 
 // Start brings etcd and the API server up in dir and waits until the API
@@ -281,9 +297,10 @@ func tail(s string, n int) string {
 	return s
 }
 
-// Stop ends the API server, then etcd, and waits for both.
+// Stop ends the scheduler and the controller manager when they run, then
+// the API server, then etcd, and waits for each.
 func (s *Server) Stop() {
-	for _, c := range []*exec.Cmd{s.apiserver, s.etcd} {
+	for _, c := range []*exec.Cmd{s.scheduler, s.controllerManager, s.apiserver, s.etcd} {
 		if c == nil || c.Process == nil {
 			continue
 		}

@@ -31,6 +31,19 @@ func Main(m *testing.M, pkg string, s *Shared) int {
 // kubelet registered with it (s.API), and the default namespace given
 // what a controller manager would (kubeapitest.Server.Namespace).
 func MainWith(m *testing.M, pkg string, s *Shared, registered bool) int {
+	return mainWith(m, pkg, s, registered, false)
+}
+
+// MainCluster is MainWith registered, with the control plane's
+// controller manager and scheduler started before the node
+// (kubeapitest.Server.StartControllers): manifests applied through the
+// API (a DaemonSet, its service account) become pods on the node as in a
+// cluster.
+func MainCluster(m *testing.M, pkg string, s *Shared) int {
+	return mainWith(m, pkg, s, true, true)
+}
+
+func mainWith(m *testing.M, pkg string, s *Shared, registered, controllers bool) int {
 	if missing := Missing(); len(missing) > 0 {
 		var code int
 		s.Skip, code = testenv.RunWithout(m, pkg, "Kubernetes node tests", missing)
@@ -68,6 +81,12 @@ func MainWith(m *testing.M, pkg string, s *Shared, registered bool) int {
 		// Deferred first, so it runs after the node's Stop: the kubelet
 		// still talks to it while it stops.
 		defer opts.API.Stop()
+		if controllers {
+			if err := opts.API.StartControllers(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, "start the controller manager and scheduler:", err)
+				return 1
+			}
+		}
 		if err := opts.API.Namespace(ctx, "default"); err != nil {
 			fmt.Fprintln(os.Stderr, "the default namespace:", err)
 			return 1

@@ -1,8 +1,10 @@
 // Command kubenode brings up the tests' Kubernetes node (make kubenode)
 // registered with an API server (etcd and kube-apiserver, package
-// kubeapitest) with deploy/rbac.yaml applied and an admin kubeconfig, and
-// keeps them until interrupted, then tears them down: a node to try
-// ctrace, crictl, static pods, kubectl and ctrace's Events against by hand.
+// kubeapitest) and its controller manager and scheduler, with
+// deploy/rbac.yaml applied and an admin kubeconfig, and keeps them until
+// interrupted, then tears them down: a one-node cluster to try ctrace,
+// crictl, static pods, kubectl apply of the manifests and ctrace's Events
+// against by hand.
 package main
 
 import (
@@ -49,6 +51,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "kubenode:", err)
 		os.Exit(1)
 	}
+	// The controller manager and scheduler: a DaemonSet or a pod without
+	// spec.nodeName applied with kubectl becomes a pod on the node.
+	if err := api.StartControllers(ctx); err != nil {
+		api.Stop()
+		fmt.Fprintln(os.Stderr, "kubenode:", err)
+		os.Exit(1)
+	}
 	if err := api.Namespace(ctx, "default"); err != nil {
 		api.Stop()
 		fmt.Fprintln(os.Stderr, "kubenode:", err)
@@ -68,7 +77,10 @@ func main() {
 	}
 	fmt.Printf(`node up in %s
   API server:       %s   kubeconfig %s
-                    e.g. kubectl --kubeconfig %s get nodes; sudo bin/ctrace run --k8s-events --kubeconfig %s --containerd-address %s`+"\n", time.Since(t0).Round(time.Millisecond), api.URL, api.Kubeconfig, api.Kubeconfig, api.Kubeconfig, n.Address)
+                    e.g. kubectl --kubeconfig %s get nodes; sudo bin/ctrace run --k8s-events --kubeconfig %s --containerd-address %s
+  control plane:    kube-controller-manager and kube-scheduler (logs in %s): kubectl apply -f deploy/daemonset.yaml schedules and runs its pod here
+                    (its containerd volume is /run/containerd: point it at %s for this node's pods)`+"\n",
+		time.Since(t0).Round(time.Millisecond), api.URL, api.Kubeconfig, api.Kubeconfig, api.Kubeconfig, n.Address, api.Dir, n.SocketDir)
 	fmt.Printf(`  containerd (CRI): %s   e.g. crictl -r unix://%s pods
   static pods:      %s   (imagePullPolicy: Never; images %s, %s)
   pod logs:         %s
