@@ -60,7 +60,7 @@ func TestExecInContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases, err := exectest.Build(tree, "/x", "/bin/true", false)
+	cases, err := exectest.Build(tree, "/x")
 	if err != nil {
 		t.Fatal(err)
 	}

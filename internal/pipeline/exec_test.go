@@ -31,7 +31,7 @@ func TestExecGoneCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	rootfs := t.TempDir()
-	if _, err := exectest.Build(rootfs, "/x", "/bin/true", false); err != nil {
+	if _, err := exectest.Build(rootfs, "/x"); err != nil {
 		t.Fatal(err)
 	}
 	event := func(comm string) *tracer.Event {
@@ -81,7 +81,7 @@ func TestExecGoneCallerParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if _, err := exectest.Build("/", dir, "/bin/true", true); err != nil {
+	if _, err := exectest.Build("/", dir); err != nil {
 		t.Fatal(err)
 	}
 	ns := func(kind string) uint32 {
@@ -121,7 +121,7 @@ func TestExecGoneRuncInitBeforeContainerd(t *testing.T) {
 	dir := t.TempDir()
 	tasks := filepath.Join(dir, "io.containerd.runtime.v2.task", "default")
 	rootfs := filepath.Join(tasks, "c1", "rootfs")
-	if _, err := exectest.Build(rootfs, "/x", "/bin/true", false); err != nil {
+	if _, err := exectest.Build(rootfs, "/x"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(tasks, "c0"), 0o755); err != nil {
@@ -205,7 +205,7 @@ func TestExecRootfsUnmounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases, err := exectest.Build(tree, "/x", "/bin/true", false)
+	cases, err := exectest.Build(tree, "/x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,11 @@ import "debug/elf"
 // Loader is the dynamic loader of the node's glibc binaries.
 const Loader = "/lib/ld-linux-aarch64.so.1"
 
-// MissingLoader is the loader a patched copy of a glibc binary asks for:
-// as long as Loader, so that the ELF's layout is unchanged, and present
-// in no root.
+// MissingLoader is a loader present in no root.
 const MissingLoader = "/lib/ld-nonex-aarch64.so.1"
+
+// nativeMachine is this node's machine, as ELF headers name it.
+const nativeMachine = elf.EM_AARCH64
 
 // foreignMachine is a machine this node's kernel does not run, and
 // ForeignMachine its name in the exec reason.
