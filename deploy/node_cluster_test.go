@@ -42,25 +42,7 @@ func TestClusterDaemonSet(t *testing.T) {
 	defer cancel()
 	c := clusterClient(t)
 
-	sa, role, binding := RBACManifests(t)
-	create(t, ctx, "ServiceAccount "+sa.Name, func() error {
-		_, err := c.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, sa.Name, metav1.DeleteOptions{})
-	})
-	create(t, ctx, "ClusterRole "+role.Name, func() error {
-		_, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
-	})
-	create(t, ctx, "ClusterRoleBinding "+binding.Name, func() error {
-		_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
-	})
+	sa := applyRBAC(t, ctx, c)
 
 	ds := clusterDaemonSet(t)
 	importCtraceImage(t, ctx, ds.Spec.Template.Spec.Containers[0].Image)
@@ -264,6 +246,32 @@ func TestClusterManifests(t *testing.T) {
 			t.Fatalf("the debug pod is %s, its ctrace not tracing in 2 minutes: %+v\nits log:\n%s", p.Status.Phase, p.Status.ContainerStatuses, podLog(t, ctx, c, p, "ctrace"))
 		}
 	}
+}
+
+// applyRBAC creates deploy/rbac.yaml's service account, cluster role and
+// binding, deleted when the test ends, and returns the service account.
+func applyRBAC(t *testing.T, ctx context.Context, c *kubernetes.Clientset) *corev1.ServiceAccount {
+	t.Helper()
+	sa, role, binding := RBACManifests(t)
+	create(t, ctx, "ServiceAccount "+sa.Name, func() error {
+		_, err := c.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, sa.Name, metav1.DeleteOptions{})
+	})
+	create(t, ctx, "ClusterRole "+role.Name, func() error {
+		_, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
+	})
+	create(t, ctx, "ClusterRoleBinding "+binding.Name, func() error {
+		_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
+	})
+	return sa
 }
 
 // requireCluster skips (outside CI) a test that needs the node, and
