@@ -467,9 +467,11 @@ func tokenClient(t *testing.T, token string) *kubernetes.Clientset {
 //     with this process's); the test logs each one.
 //
 // The service account, its token, --k8s-events, -o none and the probes
-// stay. ctrace's Events cannot reach the API server from the pod here
-// (no kube-proxy routes the kubernetes service's address), so the test
-// posts one with the pod's token itself.
+// stay. ctrace's Events cannot reach the API server from this pod (no
+// kube-proxy routes the kubernetes service's address), so
+// TestClusterDaemonSet posts one with the pod's token itself;
+// TestClusterEvents runs eventsDaemonSet, whose pod is pointed at the API
+// server, and reads ctrace's own.
 func clusterDaemonSet(t *testing.T) *appsv1.DaemonSet {
 	t.Helper()
 	ds := daemonSet(t)
