@@ -118,6 +118,11 @@ func TestClusterEvents(t *testing.T) {
 		t.Errorf("the healthy pod has Events from ctrace: %s", describeEvent(&l[0]))
 	}
 
+	// No write was refused or went unanswered (ctrace says so at once).
+	if l := agentLog(); strings.Contains(l, "refused or unanswered") {
+		t.Errorf("the DaemonSet's ctrace had writes refused:\n%s", tailString(l, 4000))
+	}
+
 	// What the operator sees, when the machine has kubectl.
 	if kubectl, err := exec.LookPath("kubectl"); err != nil {
 		t.Logf("no kubectl on this machine: kubectl describe pod is not run (the Events above are what it lists)")
