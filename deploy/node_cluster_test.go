@@ -42,25 +42,7 @@ func TestClusterDaemonSet(t *testing.T) {
 	defer cancel()
 	c := clusterClient(t)
 
-	sa, role, binding := RBACManifests(t)
-	create(t, ctx, "ServiceAccount "+sa.Name, func() error {
-		_, err := c.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, sa.Name, metav1.DeleteOptions{})
-	})
-	create(t, ctx, "ClusterRole "+role.Name, func() error {
-		_, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
-	})
-	create(t, ctx, "ClusterRoleBinding "+binding.Name, func() error {
-		_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
-		return err
-	}, func(ctx context.Context) error {
-		return c.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
-	})
+	sa := applyRBAC(t, ctx, c)
 
 	ds := clusterDaemonSet(t)
 	importCtraceImage(t, ctx, ds.Spec.Template.Spec.Containers[0].Image)
@@ -266,6 +248,32 @@ func TestClusterManifests(t *testing.T) {
 	}
 }
 
+// applyRBAC creates deploy/rbac.yaml's service account, cluster role and
+// binding, deleted when the test ends, and returns the service account.
+func applyRBAC(t *testing.T, ctx context.Context, c *kubernetes.Clientset) *corev1.ServiceAccount {
+	t.Helper()
+	sa, role, binding := RBACManifests(t)
+	create(t, ctx, "ServiceAccount "+sa.Name, func() error {
+		_, err := c.CoreV1().ServiceAccounts(sa.Namespace).Create(ctx, sa, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.CoreV1().ServiceAccounts(sa.Namespace).Delete(ctx, sa.Name, metav1.DeleteOptions{})
+	})
+	create(t, ctx, "ClusterRole "+role.Name, func() error {
+		_, err := c.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
+	})
+	create(t, ctx, "ClusterRoleBinding "+binding.Name, func() error {
+		_, err := c.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{})
+		return err
+	}, func(ctx context.Context) error {
+		return c.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{})
+	})
+	return sa
+}
+
 // requireCluster skips (outside CI) a test that needs the node, and
 // fails one whose node has no control plane.
 func requireCluster(t *testing.T) {
@@ -459,9 +467,11 @@ func tokenClient(t *testing.T, token string) *kubernetes.Clientset {
 //     with this process's); the test logs each one.
 //
 // The service account, its token, --k8s-events, -o none and the probes
-// stay. ctrace's Events cannot reach the API server from the pod here
-// (no kube-proxy routes the kubernetes service's address), so the test
-// posts one with the pod's token itself.
+// stay. ctrace's Events cannot reach the API server from this pod (no
+// kube-proxy routes the kubernetes service's address), so
+// TestClusterDaemonSet posts one with the pod's token itself;
+// TestClusterEvents runs eventsDaemonSet, whose pod is pointed at the API
+// server, and reads ctrace's own.
 func clusterDaemonSet(t *testing.T) *appsv1.DaemonSet {
 	t.Helper()
 	ds := daemonSet(t)
