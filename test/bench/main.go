@@ -44,6 +44,9 @@ type config struct {
 	smallBuffer              string
 	stormProcs, stormCalls   int
 	stormRounds              int
+	// only, when set, names the parts to run (storm, bpf) and nothing
+	// else: a change's effect on them, measured without the rest.
+	only string
 }
 
 func main() {
@@ -66,6 +69,7 @@ func main() {
 	flag.IntVar(&c.stormProcs, "storm-procs", 2, "processes of the failure storm (see storm.go)")
 	flag.IntVar(&c.stormCalls, "storm-calls", 1000000, "failing calls of each storm process")
 	flag.IntVar(&c.stormRounds, "storm-rounds", 3, "alternating untraced and traced storms")
+	flag.StringVar(&c.only, "only", "", "run only these parts, comma-separated: storm (the failure storm), bpf (bpf_stats of the -tracers sessions that it knows); results as JSON on stdout")
 	floorKind := flag.String("floor", "", "only attach empty programs until SIGINT (a tracer of the loops): rawtp, openat or all (see floor.go)")
 	render := flag.String("render", "", "only rewrite the plot and the markdown from this results file")
 	flag.Parse()
@@ -94,6 +98,13 @@ func main() {
 		c.out, c.md, c.png = "/tmp/ctrace-bench-smoke/results.json", "", "/tmp/ctrace-bench-smoke/overhead.png"
 		c.latRates = []int{1000}
 		c.stormCalls, c.stormRounds = 100000, 1
+	}
+	if c.only != "" {
+		if err := runOnly(&c); err != nil {
+			fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(&c); err != nil {
 		fmt.Fprintln(os.Stderr, "ctrace-bench:", err)
@@ -237,6 +248,46 @@ func run(c *config) error {
 		return err
 	}
 	return nil
+}
+
+// runOnly runs the parts of c.only and prints their results, for
+// comparing one change's builds (-ctrace) run after run without the
+// 10 minutes of the whole.
+func runOnly(c *config) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: tracers load eBPF programs")
+	}
+	dir, err := os.MkdirTemp("", "ctrace-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		return err
+	}
+	res := &results{Started: time.Now().UTC().Format(time.RFC3339), Env: environment(c)}
+	for _, part := range strings.Split(c.only, ",") {
+		switch strings.TrimSpace(part) {
+		case "storm":
+			logf("failure storm: %d rounds", c.stormRounds)
+			res.Storm = storm(c)
+		case "bpf":
+			logf("kernel-side cost (bpf_stats)")
+			if res.BPF, res.Programs, err = bpfStats(c, file); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown part %q (storm, bpf)", part)
+		}
+	}
+	res.Targets = stormTargets(res)
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(append(b, '\n'))
+	return err
 }
 
 // rerender rewrites the plot and the markdown section from a results file,

@@ -231,6 +231,13 @@ func bpfStats(c *config, file string) ([]bpfStat, *programsResult, error) {
 			names = append(names, peer)
 		}
 	}
+	if c.only != "" {
+		// Only the sessions asked for, in their order.
+		names = slices.DeleteFunc(strings.Split(c.tracers, ","), func(n string) bool {
+			_, ok := peers[n]
+			return !ok || n == "none"
+		})
+	}
 	var rounds [][]bpfStat
 	var progs *programsResult
 	for range max(c.statRounds, 1) {
@@ -333,7 +340,9 @@ func progStats(c *config, file, tracer string, ids map[int]bool) ([]bpfStat, *pr
 	loops := map[string][][]string{
 		"ctrace":       {getppid, open, seccomp, fail},
 		"ctrace-dedup": {fail, distinct},
-		"empty-tp-all": {open, seccomp},
+		// fail: the floor of a repeat (an empty program on openat's
+		// exit) against which ctrace-dedup's is read.
+		"empty-tp-all": {open, seccomp, fail},
 		"empty-rawtp":  {getppid},
 		"opensnoop":    {open, seccomp},
 		"bpftrace":     {open, seccomp},
