@@ -91,6 +91,11 @@ func TestExecInContainer(t *testing.T) {
 	}
 	// From a shell: each failing exec is a child of it, gone at once;
 	// the first ones run before containerd has told of the container.
+	// The container is kept until ctrace has caught up, as a running
+	// container's would be: deleted, its upper layer goes, and what a
+	// shell of it may have written there with it, so ctrace could no
+	// longer tell (the exec reason of a gone caller is read in its
+	// image's layers only for runc init, which never wrote to it).
 	var paths []string
 	for _, c := range cases {
 		paths = append(paths, c.Path)
@@ -98,9 +103,14 @@ func TestExecInContainer(t *testing.T) {
 	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do for f in %s; do "$f"; done >/dev/null 2>&1; i=$((i+1)); done`,
 		execRepeat, strings.Join(paths, " "))
 	if out, err := exec.CommandContext(ctx(t), "ctr", "--address", ctrd.Address, "--namespace", "default",
-		"run", "--rm", execImage, prefix+"-sh", "/bin/sh", "-c", script).CombinedOutput(); err != nil {
+		"run", execImage, prefix+"-sh", "/bin/sh", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("the shell's container: %v: %s", err, out)
 	}
+	t.Cleanup(func() {
+		for _, args := range [][]string{{"task", "rm", "-f", prefix + "-sh"}, {"container", "rm", prefix + "-sh"}} {
+			_ = exec.Command("ctr", append([]string{"--address", ctrd.Address, "--namespace", "default"}, args...)...).Run()
+		}
+	})
 	// ctrace may be behind on a loaded machine (the diagnosis of each
 	// failure reads files and asks containerd): let it catch up before
 	// it is asked to end, which it must do within stop's 15 s.
