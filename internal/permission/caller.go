@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -107,15 +108,26 @@ func FromProc(proc string, ev *tracer.Event) (*Caller, error) {
 	c.Creds = Creds{UID: uids[3], GID: gids[3], Groups: groups, GroupsKnown: true,
 		Caps: Caps{Known: true, DACOverride: capEff&(1<<unix.CAP_DAC_OVERRIDE) != 0, DACReadSearch: capEff&(1<<unix.CAP_DAC_READ_SEARCH) != 0}}
 	if ev.Proc.UserNS != InitUserNS {
+		// The process may exit between its status and its maps (runc
+		// init, whose mkdirat failed): gone, as before the status.
 		if c.Creds.UIDMap, err = readIDMap(filepath.Join(dir, "uid_map")); err != nil {
-			return nil, err
+			return nil, goneOr(err)
 		}
 		if c.Creds.GIDMap, err = readIDMap(filepath.Join(dir, "gid_map")); err != nil {
-			return nil, err
+			return nil, goneOr(err)
 		}
 	}
 	c.Root.Idmapped = idmappedIn(filepath.Join(dir, "mountinfo"))
 	return c, nil
+}
+
+// goneOr is ErrGone when err says the process's /proc entry went away
+// while it was read, else err.
+func goneOr(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return ErrGone
+	}
+	return err
 }
 
 // FromRootfs stands a container's rootfs (a directory on the host) for
