@@ -23,8 +23,11 @@ import (
 )
 
 var (
-	ctrd   ctrdtest.Shared
-	prefix = fmt.Sprintf("ctdr%d", os.Getpid()%100000)
+	ctrd ctrdtest.Shared
+	// prefix names this run's files and containers. Fixed width, so one
+	// run's prefix is never a part of another's: a run killed earlier can
+	// leave its files on the node, and they are not this run's to judge.
+	prefix = fmt.Sprintf("ctdr%05d", os.Getpid()%100000)
 )
 
 func TestMain(m *testing.M) { os.Exit(ctrdtest.Main(m, "doctor", &ctrd, nil)) }
