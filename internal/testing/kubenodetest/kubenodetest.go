@@ -43,6 +43,7 @@ import (
 
 	"github.com/ctrace-dev/ctrace/internal/testing/ctrdtest"
 	"github.com/ctrace-dev/ctrace/internal/testing/kubeapitest"
+	"github.com/ctrace-dev/ctrace/internal/testing/testenv"
 )
 
 const (
@@ -121,7 +122,8 @@ type Node struct {
 	// What was there before the node: Stop removes only what it made.
 	tunables map[string]string
 	netns    map[string]bool
-	cgroups  map[string]bool // hierarchy -> kubepods existed
+	netnsDir testenv.NetNSDirState // what StartWith made of NetNSDir
+	cgroups  map[string]bool       // hierarchy -> kubepods existed
 	logsDir  bool
 	cniDir   bool
 }
@@ -183,6 +185,10 @@ func StartWith(ctx context.Context, dir string, opts Options) (n *Node, err erro
 			n = nil
 		}
 	}()
+	// Before the first pod's namespace file: see ShareNetNSDir.
+	if n.netnsDir, err = testenv.ShareNetNSDir(); err != nil {
+		return n, err
+	}
 	for _, d := range []string{n.Manifests, n.PodLogs, filepath.Join(dir, "cni", "net.d")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return n, err
@@ -502,6 +508,7 @@ func (n *Node) removeHostState() {
 		_ = unix.Unmount(p, unix.MNT_DETACH)
 		_ = os.Remove(p)
 	}
+	n.netnsDir.Release()
 	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
 		_ = exec.Command("ip", "link", "del", Bridge).Run()
 	}
