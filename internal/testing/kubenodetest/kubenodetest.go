@@ -122,8 +122,7 @@ type Node struct {
 	// What was there before the node: Stop removes only what it made.
 	tunables map[string]string
 	netns    map[string]bool
-	netnsDir testenv.NetNSDirState // what StartWith made of NetNSDir
-	cgroups  map[string]bool       // hierarchy -> kubepods existed
+	cgroups  map[string]bool // hierarchy -> kubepods existed
 	logsDir  bool
 	cniDir   bool
 }
@@ -186,7 +185,7 @@ func StartWith(ctx context.Context, dir string, opts Options) (n *Node, err erro
 		}
 	}()
 	// Before the first pod's namespace file: see ShareNetNSDir.
-	if n.netnsDir, err = testenv.ShareNetNSDir(); err != nil {
+	if err = testenv.ShareNetNSDir(); err != nil {
 		return n, err
 	}
 	for _, d := range []string{n.Manifests, n.PodLogs, filepath.Join(dir, "cni", "net.d")} {
@@ -508,7 +507,6 @@ func (n *Node) removeHostState() {
 		_ = unix.Unmount(p, unix.MNT_DETACH)
 		_ = os.Remove(p)
 	}
-	n.netnsDir.Release()
 	if _, err := os.Stat("/sys/class/net/" + Bridge); err == nil {
 		_ = exec.Command("ip", "link", "del", Bridge).Run()
 	}

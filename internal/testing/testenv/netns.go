@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,33 +16,22 @@ const NetNSDir = "/run/netns"
 
 // AddNetNS makes a named network namespace with `ip netns add name` and
 // returns its file. The test's cleanup removes it in whatever state the
-// test left it (unmounted, removed), and, when this call made NetNSDir
-// (ip makes it a mount of itself), unmounts and removes that too once it
-// is empty: the node is left as it was.
+// test left it (unmounted, removed). NetNSDir stays a mount of itself, as
+// ip leaves it (see ShareNetNSDir).
 func AddNetNS(tb testing.TB, name string) string {
 	tb.Helper()
 	HoldNetNSFor(tb)
-	_, err := os.Stat(NetNSDir)
-	dir := NetNSDirState{madeDir: errors.Is(err, os.ErrNotExist)}
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		tb.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
-	dir.mounted = dir.madeDir
 	p := filepath.Join(NetNSDir, name)
 	tb.Cleanup(func() {
 		// ip netns delete fails on a stale file: unmount and remove by
 		// hand, tolerating either being done already.
 		_ = unix.Unmount(p, unix.MNT_DETACH)
 		_ = os.Remove(p)
-		dir.Release()
 	})
 	return p
-}
-
-// NetNSDirState says what ShareNetNSDir (or the first `ip netns add`)
-// made of NetNSDir, for Release to undo.
-type NetNSDirState struct {
-	madeDir, mounted bool
 }
 
 // ShareNetNSDir makes NetNSDir what `ip netns add` makes of it the first
@@ -53,44 +41,24 @@ type NetNSDirState struct {
 // made later, would lay copies of those mounts over them, the runtime's
 // unmount would take only the copy, and its unlink of the file would fail
 // with EBUSY (the mount below is still there in its mount namespace).
-func ShareNetNSDir() (NetNSDirState, error) {
-	var st NetNSDirState
-	if _, err := os.Stat(NetNSDir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(NetNSDir, 0o755); err != nil {
-			return st, err
-		}
-		st.madeDir = true
+//
+// Nothing undoes it, as ip never does: tests of other packages may be
+// using the directory at any time, and one that took the mount away
+// between two pods would bring the hazard back.
+func ShareNetNSDir() error {
+	if err := os.MkdirAll(NetNSDir, 0o755); err != nil {
+		return err
 	}
 	if isMountPoint(NetNSDir) {
-		return st, nil
+		return nil
 	}
 	if err := unix.Mount(NetNSDir, NetNSDir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return st, fmt.Errorf("bind %s onto itself: %w", NetNSDir, err)
+		return fmt.Errorf("bind %s onto itself: %w", NetNSDir, err)
 	}
-	st.mounted = true
 	if err := unix.Mount("", NetNSDir, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
-		return st, fmt.Errorf("make %s shared: %w", NetNSDir, err)
+		return fmt.Errorf("make %s shared: %w", NetNSDir, err)
 	}
-	return st, nil
-}
-
-// Release undoes what the state says was made, once NetNSDir is empty:
-// the node is left as it was.
-func (st NetNSDirState) Release() {
-	if !st.madeDir && !st.mounted {
-		return
-	}
-	if ents, err := os.ReadDir(NetNSDir); err != nil || len(ents) > 0 {
-		return
-	}
-	for st.mounted && isMountPoint(NetNSDir) {
-		if unix.Unmount(NetNSDir, unix.MNT_DETACH) != nil {
-			break
-		}
-	}
-	if st.madeDir {
-		_ = os.Remove(NetNSDir)
-	}
+	return nil
 }
 
 // isMountPoint reports whether p is the mount point of a mount in this
