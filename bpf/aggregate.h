@@ -11,8 +11,8 @@
  * cgroup, comm (and process, for a container runtime process), call,
  * errno, record flags (a seccomp refusal) and, byte for byte, the same
  * fields: the arguments' strings, structs, argv and files, and the
- * capability and LSM denials found in flight. Fields are compared by a
- * 64-bit hash of their bytes. A call that printed kernel log lines is
+ * capability and LSM denials found in flight. All of it is compared by
+ * one 64-bit hash. A call that printed kernel log lines is
  * always sent whole (its lines went out before it), and so is a record
  * whose fields exceed AGG_BYTES_MAX. Plain register arguments (flags,
  * modes) are not part of the key, as they are not of user space's
@@ -49,44 +49,64 @@ static __noinline __u64 hash_fields(struct ctrace_buf *b, __u32 len)
 			break;
 		h = agg_mix(h, *(__u64 *)&b->data[(i * 8) & (CTRACE_DATA_MAX - 1)]);
 	}
-	return h | 1; /* never 0: ctrace_event.agg_hash 0 says "not counted" */
+	return h;
+}
+
+/* The time of a repeat (struct agg_val's last_ns). */
+static __always_inline __u64 repeat_time(void)
+{
+	if (agg_coarse_clock)
+		return bpf_ktime_get_coarse_ns();
+	return bpf_ktime_get_boot_ns();
 }
 
 /* Whether the failure in b, whose fields end at off, was counted instead
  * of sent: it is identical to the one that opened an entry of repeats in
  * this window. Otherwise the record is to be sent, and if it opened an
- * entry its agg_hash says so. A full map sends records whole: nothing is
- * evicted, so no count is lost. */
+ * entry its agg_hash and agg_epoch say which. A full map sends records
+ * whole: nothing is evicted, so no count is lost. */
 static __always_inline bool counted(struct ctrace_buf *b, __u32 off, struct task_struct *t)
 {
+	union {
+		char c[CTRACE_COMM_LEN];
+		__u64 w[CTRACE_COMM_LEN / 8];
+	} comm;
 	struct agg_key k = {};
 	struct agg_val fresh = {}, *v;
+	__u32 zero = 0, tgid = 0;
+	__u64 *epoch, h, cgroup_id;
 
 	if (b->ev.nlogs || off > AGG_BYTES_MAX)
 		return false;
-	k.hash = hash_fields(b, off);
+	epoch = bpf_map_lookup_elem(&agg_epoch, &zero);
+	if (!epoch)
+		return false;
 	/* Only what the key needs of who the task is: fill_proc() comes
 	 * after, for a record that is sent. */
 	if (t) {
-		k.cgroup_id = t->cgroups->dfl_cgrp->kn->id;
-		__builtin_memcpy(k.comm, t->comm, sizeof(k.comm));
+		cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+		__builtin_memcpy(comm.c, t->comm, sizeof(comm.c));
 	} else {
-		k.cgroup_id = bpf_get_current_cgroup_id();
-		bpf_get_current_comm(k.comm, sizeof(k.comm));
+		cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(comm.c, sizeof(comm.c));
 	}
 	/* A runtime process's command line names its container (the
 	 * shim's -id): one process's failures are not another's. */
-	if (runtime_comm_is(k.comm))
-		k.tgid = bpf_get_current_pid_tgid() >> 32;
-	k.op = b->ev.op;
-	k.flags = b->ev.flags;
-	k.ret = b->ev.ret;
-	k.epoch = b->ev.ts_ns / agg_window_ns;
+	if (runtime_comm_is(comm.c))
+		tgid = bpf_get_current_pid_tgid() >> 32;
+	h = hash_fields(b, off);
+	h = agg_mix(h, cgroup_id);
+	h = agg_mix(h, comm.w[0]);
+	h = agg_mix(h, comm.w[1]);
+	h = agg_mix(h, (__u64)tgid << 32 | (__u64)b->ev.op << 16 | b->ev.flags);
+	h = agg_mix(h, b->ev.ret);
+	k.hash = h | 1; /* never 0: ctrace_event.agg_hash 0 says "not counted" */
+	k.epoch = *epoch;
 	v = bpf_map_lookup_elem(&repeats, &k);
 	if (!v) {
-		fresh.last_ns = b->ev.ts_ns;
 		if (!bpf_map_update_elem(&repeats, &k, &fresh, BPF_NOEXIST)) {
 			b->ev.agg_hash = k.hash;
+			b->ev.agg_epoch = k.epoch;
 			return false;
 		}
 		/* Another CPU's first came in between: count against it. A
@@ -97,7 +117,7 @@ static __always_inline bool counted(struct ctrace_buf *b, __u32 off, struct task
 	}
 	__sync_fetch_and_add(&v->count, 1);
 	/* Racing CPUs may leave either's time: both are of this window. */
-	v->last_ns = b->ev.ts_ns;
+	v->last_ns = repeat_time();
 	return true;
 }
 

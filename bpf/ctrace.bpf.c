@@ -197,6 +197,7 @@ static __always_inline int exit_finish(struct exit_call *c, struct ctrace_buf *b
 	if (aggregate) {
 		if (c->ret < 0 && counted(b, off, c->t))
 			return 0;
+		b->ev.ts_ns = bpf_ktime_get_boot_ns();
 		fill_proc(c->t, &b->ev);
 	}
 	off = put_context(b, off);

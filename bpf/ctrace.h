@@ -132,9 +132,10 @@ struct ctrace_event {
 	__u32 userns;
 	char comm[CTRACE_COMM_LEN];
 	/* With --dedup: nonzero when this record opened a count in the
-	 * kernel (the hash of its arguments in its struct agg_key): the
-	 * identical failures of its window are counted, not sent. */
+	 * kernel, whose struct agg_key is {agg_hash, agg_epoch}: the
+	 * identical failures of that window are counted, not sent. */
 	__u64 agg_hash;
+	__u64 agg_epoch;
 };
 
 struct ctrace_field {

@@ -35,8 +35,10 @@ const volatile bool have_rdonly_cast = false;
  * repeats instead of sending them (aggregate.h). Off, no program looks at
  * the map: the verifier drops the branch. */
 const volatile bool aggregate = false;
-/* The window, in ns of the boot clock: windows are its multiples. */
-const volatile __u64 agg_window_ns = 10000000000ULL;
+/* The kernel has bpf_ktime_get_coarse_ns (5.11+): a repeat's time is
+ * read from the tick-grained monotonic clock, which costs a fraction of
+ * the boot clock's read; before, from the boot clock. */
+const volatile bool agg_coarse_clock = false;
 /* security_vm_enough_memory_mm's code, [start, end), from kallsyms; 0 when
  * not known (memory_probe in ctrace.bpf.c). */
 const volatile __u64 vm_acct_start = 0;
@@ -206,27 +208,36 @@ struct {
 	__type(value, __u8);
 } cgroups_known SEC(".maps");
 
-/* What makes two failures identical for aggregate (aggregate.h): who made
- * them (cgroup and comm; the process too for a container runtime process,
- * whose command line names its container), the call, its errno and
- * record flags, the window, and a hash of its arguments' fields, reasons
- * included, and of its plain register arguments. */
+/* What makes two failures identical for aggregate (aggregate.h): a hash
+ * of who made them (cgroup and comm; the process too for a container
+ * runtime process, whose command line names its container), the call,
+ * its errno and record flags, and its arguments' fields, reasons
+ * included; and the window. One 16-byte key: the map hashes fewer bytes
+ * than it would of the parts. */
 struct agg_key {
-	__u64 cgroup_id;
-	char comm[CTRACE_COMM_LEN];
-	__u32 tgid; /* 0 but for container runtime processes */
-	__u16 op;
-	__u16 flags; /* ctrace_event.flags */
-	__s64 ret;
-	__u64 epoch; /* ts_ns / agg_window_ns */
 	__u64 hash;
+	__u64 epoch; /* agg_epoch's value when the call was counted */
 };
 
 /* Calls counted, not sent, since the entry's first record. */
 struct agg_val {
 	__u64 count;
-	__u64 last_ns; /* the last one's time, boot clock */
+	/* The last one's time: the coarse monotonic clock with
+	 * agg_coarse_clock, else the boot clock. */
+	__u64 last_ns;
 };
+
+/* The current window of --dedup, which only user space advances
+ * (tracer/aggregate.go): every count is keyed by the window it was read
+ * in. Reading it is a load; reading a clock to find the window cost a
+ * repeat a sixth of its time. Mapped into user space, which writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} agg_epoch SEC(".maps");
 
 /* The counts of --dedup. A plain hash map, not an LRU: an LRU evicts
  * silently, and a count evicted is a count lost. The kernel adds entries

@@ -238,13 +238,17 @@ static __always_inline struct ctrace_buf *begin(struct task_struct *t, long ret,
 		return NULL;
 	}
 	b->ev.type = CTRACE_REC_EVENT;
-	b->ev.ts_ns = bpf_ktime_get_boot_ns();
+	/* With aggregate, once the failure was found not to be a repeat
+	 * (exit_finish): a repeat needs no time of its own (aggregate.h). */
+	if (!aggregate)
+		b->ev.ts_ns = bpf_ktime_get_boot_ns();
 	b->ev.ret = ret;
 	b->ev.op = op;
 	b->ev.flags = 0;
 	b->ev.nfields = 0;
 	b->ev.nlogs = 0;
 	b->ev.agg_hash = 0;
+	b->ev.agg_epoch = 0;
 	/* With aggregate, after the failure was found not to be a repeat
 	 * (exit_finish): a repeat is counted, and needs none of it. */
 	if (!aggregate)

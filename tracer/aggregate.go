@@ -8,29 +8,39 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// aggGrace is how long after a window's end its counts are read where
-// the kernel cannot be asked to wait for the programs that may still add
-// to them (see syncPrograms): a program that took the time just before
-// the end may add to them after it, later still on a virtual CPU that
-// its host stopped.
+// aggGrace is how long after a window was closed its counts are read
+// where the kernel cannot be asked to wait for the programs that may
+// still add to them (see syncPrograms): a program that read the window
+// just before it was closed may add to its counts after, later still on
+// a virtual CPU that its host stopped.
 const aggGrace = time.Second
 
 // aggregator reads the counts of Options.Aggregate: the kernel counts,
 // in its repeats map, failures identical to one it sent whole in the
-// same window (bpf/aggregate.h), by key and window. A program adds only
-// to entries of the window its time falls in, so once a window has
-// ended, the programs that can still touch its entries are those that
-// started before its end. sweep waits for them (syncPrograms), then for
-// the ring buffer to be read to its end (their first records), and only
-// then reads each entry, once, and deletes it: never zeroed under a
-// program that adds to it, never read before its first record, and no
-// count is lost. The Run goroutine alone uses it.
+// same window (bpf/aggregate.h), by key and window. The window is a
+// number that this side alone advances, in the agg_epoch map, every
+// Options.Aggregate: a program keys its count by the window it read. Once
+// a window is closed (the number advanced), the programs that can still
+// touch its entries are those that read it before. sweep waits for them
+// (syncPrograms), then for the ring buffer to be read to its end (their
+// first records), and only then reads each entry, once, and deletes it:
+// never zeroed under a program that adds to it, never read before its
+// first record, and no count is lost. The Run goroutine alone uses it.
 type aggregator struct {
 	m      *ebpf.Map
-	window uint64 // ns
-	// firsts holds, by the key it opened (with its window), a copy of
-	// each record that opened a count: the count's event is a copy of
-	// it. At most as many as the map holds entries.
+	epoch  *windowWord
+	window time.Duration
+	// open is the window programs count in now; the ones before
+	// final are over: no program adds to their entries.
+	open, final uint64
+	nextClose   time.Time
+	// closes are the windows closed less than aggGrace ago, oldest
+	// first, where syncPrograms cannot be had: a window is over
+	// aggGrace after it was closed.
+	closes []windowClose
+	// firsts holds, by the key it opened, a copy of each record that
+	// opened a count: the count's event is a copy of it. At most as
+	// many as the map holds entries.
 	firsts map[bpfAggKey]*Event
 	nextID uint64
 	// orphans are calls counted against a record that was lost at the
@@ -41,15 +51,25 @@ type aggregator struct {
 	every     time.Duration
 	keys      []bpfAggKey // reused by sweep
 	canSync   bool        // syncPrograms works here
+	// coarse: the kernel keeps a repeat's time on the coarse monotonic
+	// clock (agg_coarse_clock), not the boot clock.
+	coarse bool
 }
 
-func newAggregator(m *ebpf.Map, window time.Duration) *aggregator {
+type windowClose struct {
+	open uint64 // the window opened
+	at   time.Time
+}
+
+func newAggregator(m *ebpf.Map, epoch *windowWord, window time.Duration, coarse bool) *aggregator {
 	return &aggregator{
-		m: m, window: uint64(window), firsts: map[bpfAggKey]*Event{},
+		m: m, epoch: epoch, window: window, firsts: map[bpfAggKey]*Event{},
+		nextClose: time.Now().Add(window),
 		// A count is at most a tenth of the window (and a second) late,
 		// as user space's own dedup summaries.
 		every:   min(max(window/10, 10*time.Millisecond), time.Second),
 		canSync: canSyncPrograms(),
+		coarse:  coarse,
 	}
 }
 
@@ -59,40 +79,52 @@ func (a *aggregator) opened(ev *Event) {
 	if ev.aggKey.Hash == 0 {
 		return
 	}
-	k := ev.aggKey
-	k.Epoch = uint64(ev.Boot) / a.window
 	a.nextID++
 	ev.AggID = a.nextID
-	a.firsts[k] = ev.Clone()
+	a.firsts[ev.aggKey] = ev.Clone()
 }
 
 // due reports whether a sweep is due at now (the wall clock).
 func (a *aggregator) due(now time.Time) bool { return now.Sub(a.lastSweep) >= a.every }
 
-// sweep reads and deletes the entries whose window has ended, or every
-// entry if all is set (the programs are detached), and passes each count
-// on as an event. Call it when the ring buffer is empty; drained says
-// whether it still is (every record sent so far was read). It does
+// advance closes the open window once it has lasted Options.Aggregate,
+// and moves final past the windows no program can add to any more.
+func (a *aggregator) advance(now time.Time) {
+	if !now.Before(a.nextClose) {
+		a.open++
+		a.epoch.store(a.open)
+		a.nextClose = now.Add(a.window)
+		// The windows before open are over once every program that
+		// may have read an earlier one has returned.
+		if a.canSync && syncPrograms() {
+			a.final = a.open
+			a.closes = a.closes[:0]
+		} else {
+			a.closes = append(a.closes, windowClose{open: a.open, at: now})
+		}
+	}
+	for len(a.closes) > 0 && now.Sub(a.closes[0].at) >= aggGrace {
+		a.final = max(a.final, a.closes[0].open)
+		a.closes = a.closes[1:]
+	}
+}
+
+// sweep reads and deletes the entries of the windows that are over, or
+// every entry if all is set (the programs are detached), and passes each
+// count on as an event. Call it when the ring buffer is empty; drained
+// says whether it still is (every record sent so far was read). It does
 // nothing, for now, when the ring is not empty once the programs that
 // could touch those entries are done: their first records are to be read
 // before their counts.
 func (a *aggregator) sweep(all bool, bootBase int64, drained func() bool, emit func(*Event)) error {
 	a.lastSweep = time.Now()
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return fmt.Errorf("read the boot clock: %w", err)
-	}
-	now := uint64(ts.Nano())
+	a.advance(a.lastSweep)
 	a.keys = a.keys[:0]
 	var k bpfAggKey
 	var v bpfAggVal
 	it := a.m.Iterate()
 	for it.Next(&k, &v) {
-		end := (k.Epoch + 1) * a.window
-		if !a.canSync {
-			end += uint64(aggGrace)
-		}
-		if all || end <= now {
+		if all || k.Epoch < a.final {
 			a.keys = append(a.keys, k)
 		}
 	}
@@ -102,13 +134,12 @@ func (a *aggregator) sweep(all bool, bootBase int64, drained func() bool, emit f
 	if len(a.keys) == 0 {
 		return nil
 	}
-	// The windows of a.keys ended before now: wait for the programs
-	// that started before their end.
-	if a.canSync && !syncPrograms() {
-		return nil
-	}
 	if !all && !drained() {
 		return nil // the next sweep, once the reader has caught up
+	}
+	toBoot, err := a.toBoot()
+	if err != nil {
+		return err
 	}
 	for _, k := range a.keys {
 		// Read after the window: the final count.
@@ -129,8 +160,10 @@ func (a *aggregator) sweep(all bool, bootBase int64, drained func() bool, emit f
 		}
 		ev := first.Clone()
 		ev.Repeats = v.Count
-		ev.Boot = time.Duration(v.LastNs)
-		ev.Time = time.Unix(0, bootBase+int64(v.LastNs))
+		// The coarse clock lags by up to a tick: a repeat is never
+		// shown before its first.
+		ev.Boot = max(time.Duration(int64(v.LastNs)+toBoot), first.Boot)
+		ev.Time = time.Unix(0, bootBase+int64(ev.Boot))
 		emit(ev)
 	}
 	if all {
@@ -140,6 +173,23 @@ func (a *aggregator) sweep(all bool, bootBase int64, drained func() bool, emit f
 		clear(a.firsts)
 	}
 	return nil
+}
+
+// toBoot is what turns a repeat's time into the boot clock's: the boot
+// clock's lead on the monotonic one (the time the machine was suspended)
+// when the kernel keeps the coarse monotonic clock, else 0.
+func (a *aggregator) toBoot() (int64, error) {
+	if !a.coarse {
+		return 0, nil
+	}
+	var boot, mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return 0, fmt.Errorf("read the monotonic clock: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot); err != nil {
+		return 0, fmt.Errorf("read the boot clock: %w", err)
+	}
+	return boot.Nano() - mono.Nano(), nil
 }
 
 // syncPrograms waits until every eBPF program running anywhere when it
@@ -164,18 +214,4 @@ const (
 func canSyncPrograms() bool {
 	cmds, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierCmdQuery, 0, 0)
 	return errno == 0 && cmds&membarrierCmdGlobal != 0
-}
-
-// isRuntimeComm is runtime_comm_is (bpf/task.h): runc and containerd
-// processes, whose counts the kernel keeps per process.
-func isRuntimeComm(c *[16]int8) bool {
-	has := func(p string) bool {
-		for i := range len(p) {
-			if byte(c[i]) != p[i] {
-				return false
-			}
-		}
-		return true
-	}
-	return has("runc") || has("containerd")
 }

@@ -178,3 +178,38 @@ func TestAggregateMapFull(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowAdvance: the window advances every Options.Aggregate, and a
+// closed window is over at once where the programs can be waited for,
+// else aggGrace after it was closed, however short the windows are.
+func TestWindowAdvance(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, c := range []struct {
+		name        string
+		window      time.Duration
+		sync        bool
+		at          []time.Duration // sweeps, after t0
+		open, final uint64          // after the last
+	}{
+		{"not yet", time.Second, true, []time.Duration{999 * time.Millisecond}, 0, 0},
+		{"closed, waited for", time.Second, true, []time.Duration{time.Second}, 1, 1},
+		{"closed, in its grace", time.Second, false, []time.Duration{time.Second, 1900 * time.Millisecond}, 1, 0},
+		{"closed, grace over", 3 * time.Second, false, []time.Duration{3 * time.Second, 4 * time.Second}, 1, 1},
+		// Windows shorter than the grace: each is over a grace after
+		// its own close, not after the last one's.
+		{"short windows", 20 * time.Millisecond, false, []time.Duration{
+			20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond, 1045 * time.Millisecond}, 4, 2},
+		{"a late sweep closes one window", time.Second, true, []time.Duration{5 * time.Second}, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var word uint64
+			a := &aggregator{epoch: &windowWord{word: &word}, window: c.window, nextClose: t0.Add(c.window), canSync: c.sync}
+			for _, d := range c.at {
+				a.advance(t0.Add(d))
+			}
+			if a.open != c.open || a.final != c.final || word != c.open {
+				t.Errorf("open %d, final %d, the kernel's word %d; want open %d, final %d", a.open, a.final, word, c.open, c.final)
+			}
+		})
+	}
+}

@@ -14,15 +14,9 @@ import (
 )
 
 type bpfAggKey struct {
-	_        structs.HostLayout
-	CgroupId uint64
-	Comm     [16]int8
-	Tgid     uint32
-	Op       uint16
-	Flags    uint16
-	Ret      int64
-	Epoch    uint64
-	Hash     uint64
+	_     structs.HostLayout
+	Hash  uint64
+	Epoch uint64
 }
 
 type bpfAggVal struct {
@@ -76,6 +70,7 @@ type bpfCtraceEvent struct {
 	Userns   uint32
 	Comm     [16]int8
 	AggHash  uint64
+	AggEpoch uint64
 }
 
 type bpfCtraceEventFlag uint32
@@ -230,6 +225,7 @@ type bpfWalk struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	bpfMapAggEpoch            = "agg_epoch"
 	bpfMapCgroupsKnown        = "cgroups_known"
 	bpfMapComms               = "comms"
 	bpfMapEntryMarks          = "entry_marks"
@@ -337,7 +333,7 @@ const (
 	bpfVarCtraceLsmHook       = "_ctrace_lsm_hook"
 	bpfVarCtraceOp            = "_ctrace_op"
 	bpfVarCtraceRecordType    = "_ctrace_record_type"
-	bpfVarAggWindowNs         = "agg_window_ns"
+	bpfVarAggCoarseClock      = "agg_coarse_clock"
 	bpfVarAggregate           = "aggregate"
 	bpfVarErrnoMask           = "errno_mask"
 	bpfVarFilterComm          = "filter_comm"
@@ -481,6 +477,7 @@ type bpfProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
+	AggEpoch     *ebpf.MapSpec `ebpf:"agg_epoch"`
 	CgroupsKnown *ebpf.MapSpec `ebpf:"cgroups_known"`
 	Comms        *ebpf.MapSpec `ebpf:"comms"`
 	EntryMarks   *ebpf.MapSpec `ebpf:"entry_marks"`
@@ -514,7 +511,7 @@ type bpfVariableSpecs struct {
 	CtraceLsmHook    *ebpf.VariableSpec `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.VariableSpec `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.VariableSpec `ebpf:"_ctrace_record_type"`
-	AggWindowNs      *ebpf.VariableSpec `ebpf:"agg_window_ns"`
+	AggCoarseClock   *ebpf.VariableSpec `ebpf:"agg_coarse_clock"`
 	Aggregate        *ebpf.VariableSpec `ebpf:"aggregate"`
 	ErrnoMask        *ebpf.VariableSpec `ebpf:"errno_mask"`
 	FilterComm       *ebpf.VariableSpec `ebpf:"filter_comm"`
@@ -550,6 +547,7 @@ func (o *bpfObjects) Close() error {
 //
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
+	AggEpoch     *ebpf.Map `ebpf:"agg_epoch"`
 	CgroupsKnown *ebpf.Map `ebpf:"cgroups_known"`
 	Comms        *ebpf.Map `ebpf:"comms"`
 	EntryMarks   *ebpf.Map `ebpf:"entry_marks"`
@@ -569,6 +567,7 @@ type bpfMaps struct {
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
+		m.AggEpoch,
 		m.CgroupsKnown,
 		m.Comms,
 		m.EntryMarks,
@@ -603,7 +602,7 @@ type bpfVariables struct {
 	CtraceLsmHook    *ebpf.Variable `ebpf:"_ctrace_lsm_hook"`
 	CtraceOp         *ebpf.Variable `ebpf:"_ctrace_op"`
 	CtraceRecordType *ebpf.Variable `ebpf:"_ctrace_record_type"`
-	AggWindowNs      *ebpf.Variable `ebpf:"agg_window_ns"`
+	AggCoarseClock   *ebpf.Variable `ebpf:"agg_coarse_clock"`
 	Aggregate        *ebpf.Variable `ebpf:"aggregate"`
 	ErrnoMask        *ebpf.Variable `ebpf:"errno_mask"`
 	FilterComm       *ebpf.Variable `ebpf:"filter_comm"`

@@ -55,7 +55,7 @@ type Event struct {
 	// Run attaches as ReasonKernelLog reasons.
 	nlogs int
 	// aggKey is the kernel's key of the count this event's record opened
-	// (aggKey.Hash is 0 when it opened none), but for the window.
+	// (aggKey.Hash is 0 when it opened none).
 	aggKey bpfAggKey
 }
 
@@ -293,10 +293,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 	}
 	ev.nlogs = int(h.Nlogs)
 	if h.AggHash != 0 {
-		ev.aggKey = bpfAggKey{CgroupId: h.CgroupId, Comm: h.Comm, Op: h.Op, Flags: h.Flags, Ret: h.Ret, Hash: h.AggHash}
-		if isRuntimeComm(&h.Comm) {
-			ev.aggKey.Tgid = h.Pid
-		}
+		ev.aggKey = bpfAggKey{Hash: h.AggHash, Epoch: h.AggEpoch}
 	}
 	if cap(args) >= len(spec.args) {
 		ev.Args = args[:len(spec.args)]

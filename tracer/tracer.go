@@ -90,7 +90,8 @@ type Tracer struct {
 	features []Feature
 	lsm      string // the active LSMs that can deny (see denyingLSMs)
 	rd       *ringbuf.Reader
-	asleep   *sleepFlag // asks the kernel for a wake-up (see Run)
+	asleep   *sleepFlag  // asks the kernel for a wake-up (see Run)
+	window   *windowWord // Options.Aggregate's window; nil when off
 	attached []string
 	skipped  []Skip
 
@@ -253,7 +254,11 @@ func open(opts Options, ev *eventIDs) (*Tracer, error) {
 		return nil, err
 	}
 	if opts.Aggregate > 0 {
-		t.agg = newAggregator(coll.Maps["repeats"], opts.Aggregate)
+		if t.window, err = mapWindowWord(coll.Maps["agg_epoch"]); err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.agg = newAggregator(coll.Maps["repeats"], t.window, opts.Aggregate, coarseClock())
 	}
 	return t, nil
 }
@@ -304,7 +309,7 @@ func configure(spec *ebpf.CollectionSpec, opts *Options) error {
 		m.Type, m.MaxEntries, m.Flags = ebpf.Hash, 1, 0
 	}
 	if opts.Aggregate > 0 {
-		if err := setVar(spec, "agg_window_ns", uint64(opts.Aggregate)); err != nil {
+		if err := setVar(spec, "agg_coarse_clock", coarseClock()); err != nil {
 			return err
 		}
 	} else {
@@ -525,6 +530,10 @@ func (t *Tracer) Close() error {
 		errs = append(errs, t.asleep.close())
 		t.asleep = nil
 	}
+	if t.window != nil {
+		errs = append(errs, t.window.close())
+		t.window = nil
+	}
 	errs = append(errs, t.detach())
 	for _, c := range t.extra {
 		c.Close()
@@ -615,6 +624,18 @@ func taskMarks() bool {
 			if features.HaveProgramHelper(pt, fn) != nil {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// coarseClock reports whether the exit programs may read the coarse
+// monotonic clock (bpf_ktime_get_coarse_ns, 5.11+), which keeps a
+// repeat's time at a fraction of the boot clock's cost.
+func coarseClock() bool {
+	for _, pt := range []ebpf.ProgramType{ebpf.TracePoint, ebpf.RawTracepoint} {
+		if features.HaveProgramHelper(pt, asm.FnKtimeGetCoarseNs) != nil {
+			return false
 		}
 	}
 	return true
