@@ -239,7 +239,7 @@ static __always_inline struct ctrace_buf *begin(struct task_struct *t, long ret,
 	}
 	b->ev.type = CTRACE_REC_EVENT;
 	/* With aggregate, once the failure was found not to be a repeat
-	 * (exit_finish): a repeat needs no time of its own (aggregate.h). */
+	 * (exit_finish): a repeat keeps only a coarse time (aggregate.h). */
 	if (!aggregate)
 		b->ev.ts_ns = bpf_ktime_get_boot_ns();
 	b->ev.ret = ret;
