@@ -339,6 +339,13 @@ func smokeCheck(res *results, c *config) error {
 			errs = append(errs, fmt.Sprintf("%s: produced %d != delivered %d + lost %d", t.Name, t.Produced, t.Delivered, t.Lost))
 		}
 	}
+	if s := res.Storm; s != nil {
+		if s.Error != "" {
+			errs = append(errs, "storm: "+s.Error)
+		} else if !s.Exact {
+			errs = append(errs, "storm: shown counts + lost != calls")
+		}
+	}
 	for _, l := range res.Latency {
 		if l.Samples == 0 {
 			errs = append(errs, fmt.Sprintf("latency at %d/s: no samples", l.Rate))
