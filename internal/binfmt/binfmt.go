@@ -119,6 +119,11 @@ func target(ev *tracer.Event) (string, bool) {
 }
 
 func explain(errno unix.Errno, v *view, p string, node Node) (*Reason, string) {
+	// The caller's root first: a root gone with its exiting caller says
+	// nothing about the file (its ENOENT is not the file's).
+	if err := v.open(); err != nil {
+		return nil, err.Error()
+	}
 	file := p
 	for depth := 0; ; depth++ {
 		h, err := v.header(file)

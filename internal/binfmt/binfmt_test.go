@@ -2,7 +2,9 @@ package binfmt
 
 import (
 	debugelf "debug/elf"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -178,6 +180,15 @@ func TestNoReason(t *testing.T) {
 		Args: []tracer.Arg{{Name: "path", Kind: tracer.KindString, Str: "/x/glibc", Read: true}}}
 	if r, why := Explain(ev, &permission.Caller{Root: permission.Root{Dir: root}, Via: permission.ViaContainerRootfs}, node); r != nil || !strings.Contains(why, exectest.Loader+" exists now") {
 		t.Errorf("/x/glibc beside its loader: reason %+v, why %q", r, why)
+	}
+	// A caller gone with its root: its root's ENOENT is not the file's.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	c := &permission.Caller{Root: permission.Root{Dir: fmt.Sprintf("/proc/%d/root", gone.Process.Pid)}, Via: permission.ViaProc}
+	if r, why := Explain(ev, c, node); r != nil || strings.Contains(why, "does not exist now") || !strings.Contains(why, "the caller's root") {
+		t.Errorf("a caller gone with its root: reason %+v, why %q, want none, and the root named", r, why)
 	}
 }
 

@@ -118,6 +118,11 @@ func FromProc(proc string, ev *tracer.Event) (*Caller, error) {
 		}
 	}
 	c.Root.Idmapped = idmappedIn(filepath.Join(dir, "mountinfo"))
+	// An exiting process gives up its root and working directory before
+	// its namespaces: past that, it is gone for what is read here.
+	if _, err := os.Stat(c.Root.Dir); err != nil {
+		return nil, goneOr(err)
+	}
 	return c, nil
 }
 
