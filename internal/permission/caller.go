@@ -119,11 +119,25 @@ func FromProc(proc string, ev *tracer.Event) (*Caller, error) {
 	}
 	c.Root.Idmapped = idmappedIn(filepath.Join(dir, "mountinfo"))
 	// An exiting process gives up its root and working directory before
-	// its namespaces: past that, it is gone for what is read here.
+	// its namespaces: past that, it is gone for what is read here. Once
+	// it is reaped, its root link says EACCES rather than ENOENT: gone
+	// if its /proc entry is gone too, else the error it is.
 	if _, err := os.Stat(c.Root.Dir); err != nil {
+		if errors.Is(err, fs.ErrPermission) && goneFrom(dir, ev) {
+			return nil, ErrGone
+		}
 		return nil, goneOr(err)
 	}
 	return c, nil
+}
+
+// goneFrom reports whether ev's process no longer has its /proc entry
+// dir, or has left the event's namespaces.
+func goneFrom(dir string, ev *tracer.Event) bool {
+	if _, err := os.Stat(filepath.Join(dir, "status")); err != nil {
+		return true
+	}
+	return nsInode(filepath.Join(dir, "ns/mnt")) != ev.Proc.MntNS
 }
 
 // goneOr is ErrGone when err says the process's /proc entry went away
